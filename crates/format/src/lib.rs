@@ -1,0 +1,196 @@
+//! The leakscope profile file.
+//!
+//! The agent inside the target process writes it; the CLI reads it. It is the only thing that
+//! crosses from one to the other, so its layout is a contract, written down here.
+//!
+//! # Layout
+//!
+//! A 16-byte header, then chunks, each complete in itself:
+//!
+//! ```text
+//! header:  magic "LEAKSCOP" (8 bytes) | format version u32 | reserved u32 (0)
+//! chunk:   kind u16 | reserved u16 | payload length u32 | CRC-32 of payload u32 | payload
+//! ```
+//!
+//! All integers are little-endian. Strings are a `u32` byte length followed by UTF-8 bytes
+//! (paths may hold any bytes; the reader replaces invalid UTF-8). A reader stops at the first
+//! chunk that is cut short or whose checksum does not match, and keeps everything before it: a
+//! target killed with `SIGKILL` leaves a file that still reads up to its last whole chunk.
+//! Unknown chunk kinds are skipped, so that later versions can add kinds without breaking
+//! older readers. The file never holds memory contents: only addresses, sizes and counts.
+//!
+//! # Chunk kinds and payloads
+//!
+//! | kind | name | payload |
+//! |---|---|---|
+//! | 1 | [`ChunkKind::Process`] | pid u32, ppid u32, start time (ns since the Unix epoch) u64, max frames u32, flags u32, argc u32, argv strings, executable path string, agent version string |
+//! | 2 | [`ChunkKind::Module`] | load bias u64, mapped start u64, mapped end u64, path string, build id (u32 length + bytes) |
+//! | 3 | [`ChunkKind::Stacks`] | count u32, then per stack: id u32, frame count u16, frames u64 each (return addresses, innermost first) |
+//! | 4 | [`ChunkKind::Exit`] | how u8 ([`ExitHow`]), exit code i32, signal i32, time (ns since start) u64 |
+//! | 5 | [`ChunkKind::Leaks`] | count u32, then per record: stack id u32, kind u8 ([`LeakKind`]), bytes u64, blocks u64 |
+//! | 6 | [`ChunkKind::Scan`] | duration ns u64, threads stopped u32, threads not stopped u32, root bytes scanned u64, live blocks u64, runtime blocks left out u64, flags u32 ([`scan_flags`]) |
+//! | 7 | [`ChunkKind::Warning`] | message string |
+//! | 8 | [`ChunkKind::End`] | empty: the agent finished the file |
+//!
+//! Stack id 0 means "no stack was recorded" (an allocation made while the unwinder could not
+//! run); its blocks still count in every total.
+#![cfg_attr(not(feature = "std"), no_std)]
+
+mod encode;
+pub use encode::{ChunkEncoder, EncodeError};
+
+#[cfg(feature = "std")]
+mod decode;
+#[cfg(feature = "std")]
+mod model;
+#[cfg(feature = "std")]
+pub use decode::{read_profile, read_profile_bytes, ReadError};
+#[cfg(feature = "std")]
+pub use model::*;
+
+/// The first eight bytes of every profile file.
+pub const MAGIC: [u8; 8] = *b"LEAKSCOP";
+/// The version of the layout described in the crate docs. A reader refuses other versions.
+pub const FORMAT_VERSION: u32 = 1;
+/// Size of the file header in bytes.
+pub const HEADER_LEN: usize = 16;
+/// Size of a chunk header in bytes.
+pub const CHUNK_HEADER_LEN: usize = 12;
+
+/// An interned call stack, as numbered by the agent. 0 is "no stack".
+pub type StackId = u32;
+
+/// The kinds of chunk. See the crate docs for each payload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u16)]
+pub enum ChunkKind {
+    /// Who the process is.
+    Process = 1,
+    /// One loaded module (executable or shared library).
+    Module = 2,
+    /// A batch of interned stacks.
+    Stacks = 3,
+    /// How the process ended.
+    Exit = 4,
+    /// Leak records from the reachability scan at exit.
+    Leaks = 5,
+    /// Facts about the reachability scan itself.
+    Scan = 6,
+    /// Something the agent wants the user to know.
+    Warning = 7,
+    /// The agent finished the file.
+    End = 8,
+}
+
+impl ChunkKind {
+    /// The kind for a raw value, if it is one this version knows.
+    pub fn from_u16(value: u16) -> Option<Self> {
+        Some(match value {
+            1 => Self::Process,
+            2 => Self::Module,
+            3 => Self::Stacks,
+            4 => Self::Exit,
+            5 => Self::Leaks,
+            6 => Self::Scan,
+            7 => Self::Warning,
+            8 => Self::End,
+            _ => return None,
+        })
+    }
+}
+
+/// memcheck's four kinds of unfreed block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[repr(u8)]
+pub enum LeakKind {
+    /// No pointer to the block was found anywhere.
+    DefinitelyLost = 0,
+    /// Only reachable from definitely lost blocks.
+    IndirectlyLost = 1,
+    /// Reachable, but only through pointers into its interior.
+    PossiblyLost = 2,
+    /// A pointer to its start is still held by the program.
+    StillReachable = 3,
+}
+
+impl LeakKind {
+    /// All kinds, in the order memcheck reports them.
+    pub const ALL: [LeakKind; 4] = [
+        LeakKind::DefinitelyLost,
+        LeakKind::IndirectlyLost,
+        LeakKind::PossiblyLost,
+        LeakKind::StillReachable,
+    ];
+
+    /// The kind for a raw value.
+    pub fn from_u8(value: u8) -> Option<Self> {
+        Some(match value {
+            0 => Self::DefinitelyLost,
+            1 => Self::IndirectlyLost,
+            2 => Self::PossiblyLost,
+            3 => Self::StillReachable,
+            _ => return None,
+        })
+    }
+
+    /// The name used in JSON (`definitely_lost`, ...).
+    pub fn json_name(self) -> &'static str {
+        match self {
+            Self::DefinitelyLost => "definitely_lost",
+            Self::IndirectlyLost => "indirectly_lost",
+            Self::PossiblyLost => "possibly_lost",
+            Self::StillReachable => "still_reachable",
+        }
+    }
+
+    /// The words memcheck uses ("definitely lost", ...).
+    pub fn words(self) -> &'static str {
+        match self {
+            Self::DefinitelyLost => "definitely lost",
+            Self::IndirectlyLost => "indirectly lost",
+            Self::PossiblyLost => "possibly lost",
+            Self::StillReachable => "still reachable",
+        }
+    }
+}
+
+/// How the process ended, as the agent saw it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum ExitHow {
+    /// `exit()` or a return from `main`: atexit handlers and destructors ran.
+    Exit = 0,
+    /// `_exit()` or `_Exit()`: no handlers ran.
+    UnderscoreExit = 1,
+    /// A fatal signal (including `abort()`'s `SIGABRT`).
+    Signal = 2,
+}
+
+impl ExitHow {
+    /// The value for a raw byte.
+    pub fn from_u8(value: u8) -> Option<Self> {
+        Some(match value {
+            0 => Self::Exit,
+            1 => Self::UnderscoreExit,
+            2 => Self::Signal,
+            _ => return None,
+        })
+    }
+}
+
+/// Bits of the `flags` field of a [`ChunkKind::Scan`] chunk.
+pub mod scan_flags {
+    /// glibc's `__libc_freeres` ran before the scan (so its runtime blocks were freed).
+    pub const LIBC_FREERES: u32 = 1;
+    /// libstdc++'s `__gnu_cxx::__freeres` ran before the scan.
+    pub const CXX_FREERES: u32 = 2;
+    /// Some threads could not be stopped; their registers were not scanned.
+    pub const THREADS_MISSED: u32 = 4;
+}
+
+/// Compute the checksum stored in a chunk header.
+pub fn checksum(payload: &[u8]) -> u32 {
+    let mut hasher = crc32fast::Hasher::new();
+    hasher.update(payload);
+    hasher.finalize()
+}

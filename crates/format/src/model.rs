@@ -1,0 +1,137 @@
+//! The in-memory profile that the later stages (analysis, symbolization, reports) consume.
+
+use std::collections::BTreeMap;
+
+use crate::{ExitHow, LeakKind, StackId};
+
+/// Everything read from one profile file.
+#[derive(Clone, Debug, Default)]
+pub struct Profile {
+    /// Who the process was (absent only if the file was cut before the first chunk).
+    pub process: Option<ProcessInfo>,
+    /// Loaded modules, in the order the agent saw them.
+    pub modules: Vec<ModuleInfo>,
+    /// Interned stacks: raw return addresses, innermost first.
+    pub stacks: BTreeMap<StackId, Vec<u64>>,
+    /// How the process ended, if the agent saw it end.
+    pub exit: Option<ExitInfo>,
+    /// Leak records from the exit scan, one per (stack, kind).
+    pub leaks: Vec<LeakRecord>,
+    /// Facts about the exit scan.
+    pub scan: Option<ScanInfo>,
+    /// Warnings the agent wrote into the file.
+    pub warnings: Vec<String>,
+    /// The agent wrote its end marker: the file is whole.
+    pub complete: bool,
+    /// Why reading stopped early, if it did (the file was cut short or damaged).
+    pub damage: Option<String>,
+}
+
+/// The `Process` chunk.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ProcessInfo {
+    /// Process id.
+    pub pid: u32,
+    /// Parent process id.
+    pub ppid: u32,
+    /// When the agent started, in nanoseconds since the Unix epoch.
+    pub start_unix_ns: u64,
+    /// The `--max-frames` setting the agent ran with.
+    pub max_frames: u32,
+    /// Reserved flags.
+    pub flags: u32,
+    /// The command line.
+    pub argv: Vec<String>,
+    /// The executable's path.
+    pub exe: String,
+    /// The agent's version.
+    pub agent_version: String,
+}
+
+/// A `Module` chunk: one executable or shared library mapped into the process.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ModuleInfo {
+    /// Difference between the addresses in the process and those in the file (`dlpi_addr`).
+    pub load_bias: u64,
+    /// First mapped address.
+    pub start: u64,
+    /// One past the last mapped address.
+    pub end: u64,
+    /// Path of the file.
+    pub path: String,
+    /// GNU build id, if the module has one.
+    pub build_id: Vec<u8>,
+}
+
+impl ModuleInfo {
+    /// Does this module's mapping contain `address`?
+    pub fn contains(&self, address: u64) -> bool {
+        self.start <= address && address < self.end
+    }
+}
+
+/// The `Exit` chunk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ExitInfo {
+    /// How the process ended.
+    pub how: ExitHow,
+    /// The exit code (for `exit` and `_exit`).
+    pub code: i32,
+    /// The signal number (for [`ExitHow::Signal`]).
+    pub signal: i32,
+    /// Nanoseconds since the agent started.
+    pub time_ns: u64,
+}
+
+/// One record of the `Leaks` chunk: the blocks of one kind allocated at one stack.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LeakRecord {
+    /// Where the blocks were allocated.
+    pub stack: StackId,
+    /// What the scan found them to be.
+    pub kind: LeakKind,
+    /// Total bytes.
+    pub bytes: u64,
+    /// Number of blocks.
+    pub blocks: u64,
+}
+
+/// The `Scan` chunk.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ScanInfo {
+    /// How long the scan took (threads stopped), in nanoseconds.
+    pub duration_ns: u64,
+    /// Threads stopped for the scan (not counting the scanning thread).
+    pub threads_stopped: u32,
+    /// Threads that did not stop in time; their registers were not scanned.
+    pub threads_missed: u32,
+    /// Bytes of root memory scanned.
+    pub root_bytes: u64,
+    /// Live blocks examined.
+    pub live_blocks: u64,
+    /// Blocks owned by the C/C++ runtime and left out, as memcheck frees them at exit.
+    pub runtime_blocks: u64,
+    /// [`crate::scan_flags`] bits.
+    pub flags: u32,
+}
+
+/// One frame of a symbolized stack, as reports show it. A stack lists the allocating frame
+/// first (the caller of `malloc`), outermost last; inlined functions come before the function
+/// they were inlined into, with `inlined: true`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Frame {
+    /// The return address (or, for inlined frames, the address of the call site they share).
+    pub address: u64,
+    /// Demangled function name, if known.
+    pub function: Option<String>,
+    /// Source file, if debug info has it.
+    pub file: Option<String>,
+    /// Source line, if debug info has it.
+    pub line: Option<u32>,
+    /// Path of the module the address lies in, if any.
+    pub module: Option<String>,
+    /// Offset of the address in the module file's address space (`address - load bias`).
+    pub module_offset: Option<u64>,
+    /// This frame was inlined into the next one.
+    pub inlined: bool,
+}

@@ -1,0 +1,56 @@
+//! Renders findings, frames and run metadata as terminal text or JSON. No classification, no
+//! symbolization, no file access: everything arrives in a [`Report`].
+
+use std::collections::BTreeMap;
+
+use leakscope_analysis::Findings;
+use leakscope_format::{Frame, StackId};
+
+/// How the process ended, as the report shows it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ExitStatus {
+    /// Exit code, if it exited.
+    pub code: Option<i32>,
+    /// Signal number, if a signal ended it.
+    pub signal: Option<i32>,
+}
+
+/// Everything one report shows about one process.
+#[derive(Clone, Debug, Default)]
+pub struct Report {
+    /// Process id.
+    pub pid: u32,
+    /// The command line.
+    pub command: Vec<String>,
+    /// How it ended.
+    pub exit: ExitStatus,
+    /// Seconds from start to exit.
+    pub duration_s: f64,
+    /// What the analysis found.
+    pub findings: Findings,
+    /// Symbolized frames for every stack the findings name.
+    pub frames: BTreeMap<StackId, Vec<Frame>>,
+    /// Notes for the reader (a damaged profile, threads that could not be stopped...).
+    pub notes: Vec<String>,
+    /// Processes forked by this one, each with its own report.
+    pub children: Vec<Report>,
+}
+
+/// Options for the text report.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TextOptions {
+    /// Use ANSI colours.
+    pub color: bool,
+}
+
+/// The terminal report.
+pub fn render_text(report: &Report, options: TextOptions) -> String {
+    let _ = (report, options);
+    todo!("helper implements")
+}
+
+/// The JSON report (the documented contract, `format_version` 1).
+pub fn render_json(report: &Report) -> String {
+    let _ = report;
+    todo!("helper implements")
+}
