@@ -84,7 +84,7 @@ pub fn read_profile_bytes(bytes: &[u8]) -> Result<Profile, ReadError> {
             ));
             break;
         };
-        if checksum(payload) != crc {
+        if checksum(&rest[..8], payload) != crc {
             profile.damage = Some(format!(
                 "the chunk at byte {offset} is damaged (checksum mismatch); nothing after it was read"
             ));
@@ -294,10 +294,19 @@ mod tests {
     #[test]
     fn every_truncation_keeps_the_whole_chunks_before_it() {
         let file = sample_file();
+        let mut boundaries = vec![HEADER_LEN];
+        let mut at = HEADER_LEN;
+        while at < file.len() {
+            let len = u32::from_le_bytes(file[at + 4..at + 8].try_into().unwrap()) as usize;
+            at += CHUNK_HEADER_LEN + len;
+            boundaries.push(at);
+        }
         for cut in HEADER_LEN..file.len() {
             let profile = read_profile_bytes(&file[..cut]).unwrap();
             assert!(!profile.complete, "cut at {cut}");
-            assert!(profile.damage.is_some() || cut == HEADER_LEN);
+            // A cut between chunks is indistinguishable from a finished write; any other cut
+            // is reported.
+            assert_eq!(profile.damage.is_none(), boundaries.contains(&cut), "cut at {cut}");
         }
         // Cut right after the Process chunk: the process survives, nothing else.
         let process_end = HEADER_LEN + CHUNK_HEADER_LEN + 4 + 4 + 8 + 4 + 4 + 4 + 10 + 7 + 13 + 9;
@@ -314,7 +323,8 @@ mod tests {
             let mut bad = file.clone();
             bad[at] ^= 0x5a;
             let profile = read_profile_bytes(&bad).unwrap();
-            assert!(profile.damage.is_some() || !profile.complete || at < HEADER_LEN, "byte {at}");
+            assert!(profile.damage.is_some(), "byte {at}");
+            assert!(!profile.complete, "byte {at}");
         }
     }
 

@@ -103,8 +103,8 @@ impl<'a> ChunkEncoder<'a> {
             return Err(EncodeError);
         }
         let payload_len = (self.pos - CHUNK_HEADER_LEN) as u32;
-        let crc = checksum(&self.buf[CHUNK_HEADER_LEN..self.pos]);
         self.buf[4..8].copy_from_slice(&payload_len.to_le_bytes());
+        let crc = checksum(&self.buf[..8], &self.buf[CHUNK_HEADER_LEN..self.pos]);
         self.buf[8..12].copy_from_slice(&crc.to_le_bytes());
         Ok(self.pos)
     }

@@ -9,7 +9,12 @@
 //!
 //! ```text
 //! header:  magic "LEAKSCOP" (8 bytes) | format version u32 | reserved u32 (0)
-//! chunk:   kind u16 | reserved u16 | payload length u32 | CRC-32 of payload u32 | payload
+//! chunk:   kind u16 | reserved u16 | payload length u32 | CRC-32 u32 | payload
+//! ```
+//!
+//! The CRC-32 covers the kind, reserved and length fields and the payload.
+//!
+//! ```text
 //! ```
 //!
 //! All integers are little-endian. Strings are a `u32` byte length followed by UTF-8 bytes
@@ -188,9 +193,11 @@ pub mod scan_flags {
     pub const THREADS_MISSED: u32 = 4;
 }
 
-/// Compute the checksum stored in a chunk header.
-pub fn checksum(payload: &[u8]) -> u32 {
+/// Compute the checksum stored in a chunk header: CRC-32 over the first eight header bytes
+/// (kind, reserved, length) and the payload, so that a damaged kind or length is caught too.
+pub fn checksum(header_start: &[u8], payload: &[u8]) -> u32 {
     let mut hasher = crc32fast::Hasher::new();
+    hasher.update(header_start);
     hasher.update(payload);
     hasher.finalize()
 }
