@@ -1,2 +1,370 @@
-#![no_std]
-//! placeholder
+//! The hot path and the exit scan of leakscope's agent.
+//!
+//! Rules for everything in this crate, because it runs inside `malloc` of a program that does
+//! not know it is being watched:
+//! - no allocation through `malloc` (the agent's own tables are mapped with `mmap`; the few
+//!   `alloc` uses, for the module table, go to glibc's allocator directly, untracked, and never
+//!   run on the exit path while other threads are stopped);
+//! - no panics on the hot path, bounded work per call, and no lock held by a thread that a
+//!   stop-the-world may park ([`thread::AgentSection`] defers stops until agent code is done);
+//! - no files opened except the profile (opened and closed per write) and `/proc` files.
+//!
+//! The path of one `malloc` call: the agent's exported `malloc` calls glibc's `__libc_malloc`,
+//! then [`on_alloc`]: enter an agent section (or pass through if already inside one), unwind
+//! the stack ([`unwind::capture`]), intern it ([`stacks::STACKS`]), and record the block in the
+//! live table ([`live::LIVE`]). `free` removes the block. At exit, [`finish`] stops the other
+//! threads, runs the reachability scan ([`scan`]) and writes the leak records.
+#![cfg_attr(not(test), no_std)]
+
+extern crate alloc;
+
+pub mod deadstack;
+pub mod live;
+pub mod modules;
+pub mod runtime;
+pub mod scan;
+pub mod settings;
+pub mod stacks;
+pub mod stop;
+pub mod sync;
+pub mod sys;
+pub mod thread;
+pub mod unwind;
+pub mod writer;
+
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+
+use leakscope_format::{scan_flags, ExitHow};
+
+use crate::live::{LiveBlock, LIVE};
+use crate::thread::AgentSection;
+
+extern "C" {
+    /// glibc's own `sigaction`, which the agent uses because it interposes `sigaction`.
+    fn __sigaction(
+        signal: libc::c_int,
+        action: *const libc::sigaction,
+        old: *mut libc::sigaction,
+    ) -> libc::c_int;
+}
+
+/// glibc's `sigaction`, bypassing the agent's interposed one.
+///
+/// # Safety
+/// As `sigaction(2)`.
+pub unsafe fn real_sigaction(
+    signal: libc::c_int,
+    action: *const libc::sigaction,
+    old: *mut libc::sigaction,
+) -> libc::c_int {
+    // SAFETY: forwarded as is; the caller upholds sigaction's contract.
+    unsafe { __sigaction(signal, action, old) }
+}
+
+const UNKNOWN: u32 = 0;
+const ACTIVE: u32 = 1;
+const INACTIVE: u32 = 2;
+
+static STATE: AtomicU32 = AtomicU32::new(UNKNOWN);
+/// Set once the exit path has begun; later calls of [`finish`] return at once.
+static FINISHED: AtomicBool = AtomicBool::new(false);
+/// While set, `free` only forgets blocks and does not give them back to glibc: the exit path
+/// runs the runtimes' freeres functions this way, so that no glibc lock is taken while
+/// another thread may be stopped holding it.
+static FREE_FORGETS_ONLY: AtomicBool = AtomicBool::new(false);
+/// Monotonic time at start.
+static START_NS: AtomicU64 = AtomicU64::new(0);
+
+/// Is the agent recording? (It is not if no profile path was given.) Reads the settings on
+/// first use, which may be the process's very first allocation.
+#[inline(always)]
+pub fn is_active() -> bool {
+    match STATE.load(Ordering::Relaxed) {
+        ACTIVE => true,
+        INACTIVE => false,
+        _ => activate(),
+    }
+}
+
+#[cold]
+fn activate() -> bool {
+    let Some(settings) = settings::get() else {
+        return false;
+    };
+    let active = settings.profile_path_len > 0;
+    if active {
+        START_NS
+            .compare_exchange(0, sys::monotonic_ns(), Ordering::Relaxed, Ordering::Relaxed)
+            .ok();
+    }
+    STATE.store(if active { ACTIVE } else { INACTIVE }, Ordering::Release);
+    active
+}
+
+/// Record a new block. Called after glibc returned `address` for a request of `size` bytes.
+#[inline(always)]
+pub fn on_alloc(address: *mut libc::c_void, size: usize) {
+    if address.is_null() {
+        return;
+    }
+    let Some(_section) = AgentSection::enter() else {
+        return; // the agent's own allocation (or libc's, on its behalf)
+    };
+    if !is_active() {
+        return;
+    }
+    let max_frames = settings::get().map_or(0, |s| s.max_frames);
+    let stack = if max_frames <= 64 {
+        let mut frames = [0u64; 64];
+        let n = unwind::capture(&mut frames[..max_frames]);
+        stacks::STACKS.intern(&frames[..n])
+    } else {
+        let mut frames = [0u64; unwind::MAX_FRAMES_LIMIT];
+        let n = unwind::capture(&mut frames[..max_frames]);
+        stacks::STACKS.intern(&frames[..n])
+    };
+    LIVE.insert(LiveBlock {
+        address: address as u64,
+        size: size as u64,
+        stack,
+        reserved: 0,
+    });
+}
+
+/// Forget a block that is being freed. Returns false if glibc must not actually free it (see
+/// [`FREE_FORGETS_ONLY`]).
+#[inline(always)]
+pub fn on_free(address: *mut libc::c_void) -> bool {
+    if address.is_null() {
+        return true;
+    }
+    if STATE.load(Ordering::Relaxed) == ACTIVE {
+        // Frees are honoured even inside agent code: forgetting a block is always right.
+        let _section = AgentSection::enter_nested();
+        LIVE.remove(address as u64);
+    }
+    !FREE_FORGETS_ONLY.load(Ordering::Relaxed)
+}
+
+/// Before `realloc`: take the old block out of the table (so that a thread which gets the
+/// same address from `malloc` meanwhile cannot have its entry removed by us).
+#[inline(always)]
+pub fn on_realloc_start(address: *mut libc::c_void) -> Option<LiveBlock> {
+    if address.is_null() || STATE.load(Ordering::Relaxed) != ACTIVE {
+        return None;
+    }
+    let _section = AgentSection::enter_nested();
+    LIVE.remove(address as u64)
+}
+
+/// After a failed `realloc`: the old block is still the program's; put it back.
+pub fn on_realloc_failed(old: Option<LiveBlock>) {
+    if let Some(block) = old {
+        let _section = AgentSection::enter_nested();
+        LIVE.insert(block);
+    }
+}
+
+/// Does `free` only forget blocks right now?
+pub fn free_forgets_only() -> bool {
+    FREE_FORGETS_ONLY.load(Ordering::Relaxed)
+}
+
+/// Start-up work that needs a working libc: resolve runtime functions, take the start time.
+pub fn on_start() {
+    let _section = AgentSection::enter_nested();
+    if !is_active() {
+        return;
+    }
+    runtime::resolve();
+    writer::WRITER.set_start_time(sys::realtime_ns());
+    modules::MODULES.refresh_if_changed();
+}
+
+/// The writer thread's loop: flush every interval until told to stop.
+pub fn writer_thread_main() {
+    let _section = AgentSection::enter_nested();
+    thread::current()
+        .is_agent_thread
+        .store(1, Ordering::Relaxed);
+    stop::AGENT_THREAD_TID.store(sys::gettid(), Ordering::Release);
+    while WRITER_STOP.load(Ordering::Acquire) == 0 {
+        sys::futex_wait(&WRITER_STOP, 0, 200_000_000);
+        modules::MODULES.refresh_if_changed();
+        writer::WRITER.flush();
+    }
+    WRITER_DONE.store(1, Ordering::Release);
+    sys::futex_wake_all(&WRITER_DONE);
+}
+
+static WRITER_STOP: AtomicU32 = AtomicU32::new(0);
+static WRITER_DONE: AtomicU32 = AtomicU32::new(0);
+
+fn stop_writer_thread() {
+    if stop::AGENT_THREAD_TID.load(Ordering::Acquire) == 0 {
+        return;
+    }
+    WRITER_STOP.store(1, Ordering::Release);
+    sys::futex_wake_all(&WRITER_STOP);
+    let deadline = sys::monotonic_ns() + 1_000_000_000;
+    while WRITER_DONE.load(Ordering::Acquire) == 0 && sys::monotonic_ns() < deadline {
+        sys::futex_wait(&WRITER_DONE, 0, 10_000_000);
+    }
+}
+
+/// How the exit path was entered.
+#[derive(Clone, Copy)]
+pub struct Ending<'a> {
+    /// How the process is ending.
+    pub how: ExitHow,
+    /// Exit code.
+    pub code: i32,
+    /// Fatal signal number (0 if none).
+    pub signal: i32,
+    /// Scan the calling thread's stack from this address up.
+    pub stack_from: u64,
+    /// The calling thread's registers, where they hold the program's values (a signal's
+    /// interrupted context).
+    pub registers: &'a [u64],
+}
+
+/// The exit path: stop the other threads, scan, write the leak records, finish the file.
+/// Runs once; later calls return at once.
+pub fn finish(ending: &Ending<'_>) {
+    if FINISHED.swap(true, Ordering::AcqRel) || !is_active() {
+        return;
+    }
+    let _section = AgentSection::enter_nested();
+    stop_writer_thread();
+
+    // Let the runtimes free what they keep until exit, as memcheck does. `free` only forgets
+    // from here on, so no glibc lock is taken (a stopped thread may hold one).
+    FREE_FORGETS_ONLY.store(true, Ordering::Release);
+    let mut flags = 0;
+    if runtime::cxx_freeres() {
+        flags |= scan_flags::CXX_FREERES;
+    }
+    let mut excluded = [0u64; 256];
+    let mut excluded_count = 0;
+    if ending.how == ExitHow::Exit && stop::other_thread_count() == 0 {
+        runtime::libc_freeres();
+        flags |= scan_flags::LIBC_FREERES;
+    } else {
+        // `__libc_freeres` flushes stdio and takes locks other threads may hold; leave out
+        // the stdio buffers it would have freed instead.
+        excluded_count = runtime::stdio_buffers(&mut excluded);
+    }
+
+    let started = sys::monotonic_ns();
+    let stopped = stop::stop_the_world(2_000_000_000);
+    if stopped.missed > 0 {
+        flags |= scan_flags::THREADS_MISSED;
+    }
+    let output = scan::scan(&scan::ScanInput {
+        stopped: stopped.threads,
+        scanner_stack_from: ending.stack_from,
+        extra_roots: ending.registers,
+        excluded: &excluded[..excluded_count],
+    });
+    let duration_ns = sys::monotonic_ns() - started;
+    let mut warnings: [&str; 2] = ["", ""];
+    let mut warning_count = 0;
+    if output.is_none() {
+        warnings[warning_count] = "the agent could not map memory for the leak scan";
+        warning_count += 1;
+    }
+    if stopped.missed > 0 {
+        warnings[warning_count] = "some threads did not stop for the leak scan; their registers were not scanned, so blocks only they point to may be reported as lost";
+        warning_count += 1;
+    }
+    let (records, fields) = match &output {
+        Some(out) => (
+            out.records,
+            scan::ScanFields {
+                duration_ns,
+                threads_stopped: stopped.threads.len() as u32,
+                threads_missed: stopped.missed,
+                root_bytes: out.root_bytes,
+                live_blocks: out.live_blocks,
+                runtime_blocks: out.runtime_blocks,
+                flags,
+            },
+        ),
+        None => (&[][..], scan::ScanFields::default()),
+    };
+    writer::WRITER.finish(&writer::FinalRecords {
+        how: ending.how as u8,
+        code: ending.code,
+        signal: ending.signal,
+        time_ns: sys::monotonic_ns().saturating_sub(START_NS.load(Ordering::Relaxed)),
+        scan: fields,
+        leaks: records,
+        warnings: &warnings[..warning_count],
+    });
+    stop::resume_the_world();
+}
+
+/// `fork` is about to happen: take every agent lock so that the child gets consistent tables.
+pub fn before_fork() {
+    if STATE.load(Ordering::Relaxed) != ACTIVE {
+        return;
+    }
+    writer::WRITER.lock_for_fork();
+    modules::MODULES.lock_for_fork();
+    stacks::STACKS.lock_for_fork();
+    LIVE.lock_for_fork();
+    sys::OWN_MAPPINGS.lock_for_fork();
+}
+
+/// After `fork`, in the parent.
+pub fn after_fork_in_parent() {
+    if STATE.load(Ordering::Relaxed) != ACTIVE {
+        return;
+    }
+    sys::OWN_MAPPINGS.unlock_after_fork();
+    LIVE.unlock_after_fork();
+    stacks::STACKS.unlock_after_fork();
+    modules::MODULES.unlock_after_fork();
+    writer::WRITER.unlock_after_fork();
+}
+
+/// After `fork`, in the child: release the locks and start the child's own profile,
+/// `<parent's profile>.<child pid>`.
+pub fn after_fork_in_child() {
+    if STATE.load(Ordering::Relaxed) != ACTIVE {
+        return;
+    }
+    sys::OWN_MAPPINGS.reset_after_fork();
+    LIVE.unlock_after_fork();
+    stacks::STACKS.unlock_after_fork();
+    modules::MODULES.unlock_after_fork();
+    stop::AGENT_THREAD_TID.store(0, Ordering::Release);
+    if let Some(settings) = settings::get() {
+        let mut path = [0u8; settings::MAX_PATH];
+        let base = &settings.profile_path[..settings.profile_path_len];
+        let mut n = base.len().min(settings::MAX_PATH - 16);
+        path[..n].copy_from_slice(&base[..n]);
+        path[n] = b'.';
+        n += 1;
+        let mut digits = [0u8; 12];
+        let mut d = 0;
+        let mut pid = sys::getpid() as u32;
+        loop {
+            digits[d] = b'0' + (pid % 10) as u8;
+            d += 1;
+            pid /= 10;
+            if pid == 0 {
+                break;
+            }
+        }
+        for i in (0..d).rev() {
+            path[n] = digits[i];
+            n += 1;
+        }
+        // SAFETY: the child has one thread (this one) until it starts others.
+        unsafe { settings::set_profile_path(&path[..n]) };
+    }
+    writer::WRITER.restart_in_child();
+    writer::WRITER.set_start_time(sys::realtime_ns());
+    START_NS.store(sys::monotonic_ns(), Ordering::Relaxed);
+}

@@ -1,6 +1,9 @@
 //! Turns a [`Profile`] into [`Findings`]: loss records grouped by stack and kind, sorted
 //! largest first, and the totals per kind. No I/O, no printing, no symbols.
 
+use std::cmp::Reverse;
+use std::collections::BTreeMap;
+
 use leakscope_format::{LeakKind, Profile, StackId};
 
 /// Bytes and blocks.
@@ -10,6 +13,22 @@ pub struct Amount {
     pub bytes: u64,
     /// Number of blocks.
     pub blocks: u64,
+}
+
+impl Amount {
+    /// The sum of two amounts. Saturates rather than wraps: a damaged profile can claim
+    /// anything, and a wrapped total would be a small, believable lie.
+    pub fn plus(self, other: Amount) -> Amount {
+        Amount {
+            bytes: self.bytes.saturating_add(other.bytes),
+            blocks: self.blocks.saturating_add(other.blocks),
+        }
+    }
+
+    /// No blocks and no bytes.
+    pub fn is_zero(self) -> bool {
+        self == Amount::default()
+    }
 }
 
 /// The blocks of one kind allocated at one stack, as memcheck's "loss record".
@@ -38,6 +57,36 @@ pub struct Summary {
     pub suppressed: Amount,
 }
 
+impl Summary {
+    /// The total for one kind.
+    pub fn of(&self, kind: LeakKind) -> Amount {
+        match kind {
+            LeakKind::DefinitelyLost => self.definitely_lost,
+            LeakKind::IndirectlyLost => self.indirectly_lost,
+            LeakKind::PossiblyLost => self.possibly_lost,
+            LeakKind::StillReachable => self.still_reachable,
+        }
+    }
+
+    fn of_mut(&mut self, kind: LeakKind) -> &mut Amount {
+        match kind {
+            LeakKind::DefinitelyLost => &mut self.definitely_lost,
+            LeakKind::IndirectlyLost => &mut self.indirectly_lost,
+            LeakKind::PossiblyLost => &mut self.possibly_lost,
+            LeakKind::StillReachable => &mut self.still_reachable,
+        }
+    }
+
+    /// Everything still allocated at exit, of every kind, suppressed blocks included: zero
+    /// means "all heap blocks were freed".
+    pub fn unfreed(&self) -> Amount {
+        LeakKind::ALL
+            .iter()
+            .map(|&kind| self.of(kind))
+            .fold(self.suppressed, Amount::plus)
+    }
+}
+
 /// What the analysis found in one profile.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Findings {
@@ -48,7 +97,238 @@ pub struct Findings {
 }
 
 /// Group, total and sort the leak records of a profile.
+///
+/// Records with the same stack and kind are merged (the agent may write a site's blocks in
+/// more than one record); records with no blocks are left out. The order is fixed so that
+/// reports are reproducible: most bytes first, then most blocks, then memcheck's order of
+/// kinds (definitely, indirectly, possibly lost, still reachable), then stack id.
 pub fn analyze(profile: &Profile) -> Findings {
-    let _ = profile;
-    todo!("helper implements")
+    let mut merged: BTreeMap<(StackId, LeakKind), Amount> = BTreeMap::new();
+    for record in &profile.leaks {
+        let amount = merged.entry((record.stack, record.kind)).or_default();
+        *amount = amount.plus(Amount {
+            bytes: record.bytes,
+            blocks: record.blocks,
+        });
+    }
+
+    let mut findings = Findings::default();
+    for ((stack, kind), amount) in merged {
+        if amount.blocks == 0 {
+            continue;
+        }
+        let total = findings.summary.of_mut(kind);
+        *total = total.plus(amount);
+        findings.records.push(LossRecord {
+            kind,
+            stack,
+            amount,
+        });
+    }
+    findings.records.sort_by_key(|record| {
+        (
+            Reverse(record.amount.bytes),
+            Reverse(record.amount.blocks),
+            record.kind,
+            record.stack,
+        )
+    });
+    findings
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use leakscope_format::LeakRecord;
+
+    use LeakKind::*;
+
+    fn leak(stack: StackId, kind: LeakKind, bytes: u64, blocks: u64) -> LeakRecord {
+        LeakRecord {
+            stack,
+            kind,
+            bytes,
+            blocks,
+        }
+    }
+
+    fn profile(leaks: Vec<LeakRecord>) -> Profile {
+        Profile {
+            leaks,
+            ..Profile::default()
+        }
+    }
+
+    fn record(kind: LeakKind, stack: StackId, bytes: u64, blocks: u64) -> LossRecord {
+        LossRecord {
+            kind,
+            stack,
+            amount: Amount { bytes, blocks },
+        }
+    }
+
+    #[test]
+    fn a_profile_without_leaks_finds_nothing() {
+        let findings = analyze(&profile(Vec::new()));
+        assert_eq!(findings, Findings::default());
+        assert!(findings.summary.unfreed().is_zero());
+    }
+
+    #[test]
+    fn repeated_records_of_one_stack_and_kind_are_merged() {
+        let findings = analyze(&profile(vec![
+            leak(3, DefinitelyLost, 100, 1),
+            leak(4, DefinitelyLost, 50, 2),
+            leak(3, DefinitelyLost, 28, 3),
+            // Same stack, other kind: a record of its own.
+            leak(3, StillReachable, 7, 1),
+        ]));
+        assert_eq!(
+            findings.records,
+            [
+                record(DefinitelyLost, 3, 128, 4),
+                record(DefinitelyLost, 4, 50, 2),
+                record(StillReachable, 3, 7, 1),
+            ]
+        );
+    }
+
+    #[test]
+    fn summary_totals_each_kind_and_leaves_suppressed_at_zero() {
+        let findings = analyze(&profile(vec![
+            leak(1, DefinitelyLost, 4096, 1),
+            leak(2, DefinitelyLost, 10, 2),
+            leak(2, IndirectlyLost, 64, 4),
+            leak(5, PossiblyLost, 32, 1),
+            leak(6, StillReachable, 1000, 10),
+            leak(7, StillReachable, 24, 1),
+        ]));
+        let summary = findings.summary;
+        assert_eq!(
+            summary.definitely_lost,
+            Amount {
+                bytes: 4106,
+                blocks: 3
+            }
+        );
+        assert_eq!(
+            summary.indirectly_lost,
+            Amount {
+                bytes: 64,
+                blocks: 4
+            }
+        );
+        assert_eq!(
+            summary.possibly_lost,
+            Amount {
+                bytes: 32,
+                blocks: 1
+            }
+        );
+        assert_eq!(
+            summary.still_reachable,
+            Amount {
+                bytes: 1024,
+                blocks: 11
+            }
+        );
+        assert_eq!(summary.suppressed, Amount::default());
+        assert_eq!(
+            summary.unfreed(),
+            Amount {
+                bytes: 5226,
+                blocks: 19
+            }
+        );
+        assert_eq!(summary.of(IndirectlyLost), summary.indirectly_lost);
+    }
+
+    #[test]
+    fn records_sort_by_bytes_then_blocks_then_kind_then_stack() {
+        let findings = analyze(&profile(vec![
+            leak(9, StillReachable, 100, 1),
+            leak(8, PossiblyLost, 100, 1),
+            leak(2, DefinitelyLost, 100, 1),
+            leak(1, DefinitelyLost, 100, 1),
+            leak(7, IndirectlyLost, 100, 1),
+            leak(6, StillReachable, 100, 5),
+            leak(5, StillReachable, 5000, 1),
+            leak(4, DefinitelyLost, 1, 1),
+        ]));
+        let order: Vec<(LeakKind, StackId)> = findings
+            .records
+            .iter()
+            .map(|record| (record.kind, record.stack))
+            .collect();
+        assert_eq!(
+            order,
+            [
+                (StillReachable, 5),
+                (StillReachable, 6),
+                (DefinitelyLost, 1),
+                (DefinitelyLost, 2),
+                (IndirectlyLost, 7),
+                (PossiblyLost, 8),
+                (StillReachable, 9),
+                (DefinitelyLost, 4),
+            ]
+        );
+    }
+
+    #[test]
+    fn the_order_does_not_depend_on_the_order_of_the_file() {
+        let leaks = vec![
+            leak(1, DefinitelyLost, 10, 1),
+            leak(2, DefinitelyLost, 10, 1),
+            leak(3, PossiblyLost, 10, 1),
+            leak(1, StillReachable, 10, 1),
+        ];
+        let mut reversed = leaks.clone();
+        reversed.reverse();
+        assert_eq!(analyze(&profile(leaks)), analyze(&profile(reversed)));
+    }
+
+    #[test]
+    fn zero_byte_blocks_count_but_empty_records_do_not() {
+        let findings = analyze(&profile(vec![
+            leak(1, DefinitelyLost, 0, 2),
+            leak(2, DefinitelyLost, 0, 0),
+        ]));
+        assert_eq!(findings.records, [record(DefinitelyLost, 1, 0, 2)]);
+        assert_eq!(
+            findings.summary.definitely_lost,
+            Amount {
+                bytes: 0,
+                blocks: 2
+            }
+        );
+    }
+
+    #[test]
+    fn blocks_without_a_stack_still_count() {
+        let findings = analyze(&profile(vec![leak(0, DefinitelyLost, 48, 3)]));
+        assert_eq!(findings.records, [record(DefinitelyLost, 0, 48, 3)]);
+        assert_eq!(
+            findings.summary.definitely_lost,
+            Amount {
+                bytes: 48,
+                blocks: 3
+            }
+        );
+    }
+
+    #[test]
+    fn totals_saturate_instead_of_wrapping() {
+        let findings = analyze(&profile(vec![
+            leak(1, DefinitelyLost, u64::MAX, 1),
+            leak(1, DefinitelyLost, 10, 1),
+        ]));
+        assert_eq!(
+            findings.records[0].amount,
+            Amount {
+                bytes: u64::MAX,
+                blocks: 2
+            }
+        );
+    }
 }

@@ -187,6 +187,15 @@ fn apply_chunk(profile: &mut Profile, kind: u16, payload: &[u8]) -> Result<(), &
         }
         Some(ChunkKind::Warning) => profile.warnings.push(r.string()?),
         Some(ChunkKind::End) => profile.complete = true,
+        Some(ChunkKind::RunResult) => {
+            let code = r.i32()?;
+            let signal = r.i32()?;
+            profile.run_result = Some(RunResult {
+                code: (code >= 0).then_some(code),
+                signal: (signal > 0).then_some(signal),
+                wall_ns: r.u64()?,
+            });
+        }
         None => {} // a kind from a later version: skip it
     }
     Ok(())
@@ -306,7 +315,11 @@ mod tests {
             assert!(!profile.complete, "cut at {cut}");
             // A cut between chunks is indistinguishable from a finished write; any other cut
             // is reported.
-            assert_eq!(profile.damage.is_none(), boundaries.contains(&cut), "cut at {cut}");
+            assert_eq!(
+                profile.damage.is_none(),
+                boundaries.contains(&cut),
+                "cut at {cut}"
+            );
         }
         // Cut right after the Process chunk: the process survives, nothing else.
         let process_end = HEADER_LEN + CHUNK_HEADER_LEN + 4 + 4 + 8 + 4 + 4 + 4 + 10 + 7 + 13 + 9;

@@ -36,6 +36,7 @@
 //! | 6 | [`ChunkKind::Scan`] | duration ns u64, threads stopped u32, threads not stopped u32, root bytes scanned u64, live blocks u64, runtime blocks left out u64, flags u32 ([`scan_flags`]) |
 //! | 7 | [`ChunkKind::Warning`] | message string |
 //! | 8 | [`ChunkKind::End`] | empty: the agent finished the file |
+//! | 9 | [`ChunkKind::RunResult`] | exit code i32 (-1 if none), signal i32 (0 if none), wall time ns u64: appended by `leakscope run` after the process ended, as the parent saw it |
 //!
 //! Stack id 0 means "no stack was recorded" (an allocation made while the unwinder could not
 //! run); its blocks still count in every total.
@@ -85,6 +86,8 @@ pub enum ChunkKind {
     Warning = 7,
     /// The agent finished the file.
     End = 8,
+    /// How the process ended as `leakscope run` saw it (written by the CLI, not the agent).
+    RunResult = 9,
 }
 
 impl ChunkKind {
@@ -99,6 +102,7 @@ impl ChunkKind {
             6 => Self::Scan,
             7 => Self::Warning,
             8 => Self::End,
+            9 => Self::RunResult,
             _ => return None,
         })
     }
@@ -200,4 +204,21 @@ pub fn checksum(header_start: &[u8], payload: &[u8]) -> u32 {
     hasher.update(header_start);
     hasher.update(payload);
     hasher.finalize()
+}
+
+/// The environment variables through which `leakscope run` configures the agent. They are
+/// removed from the target's environment by the agent at start, so that programs the target
+/// executes run untracked and see the environment the user gave.
+pub mod settings {
+    /// Absolute path of the profile file to write. Without it the agent stays inactive.
+    pub const PROFILE: &str = "LEAKSCOPE_PROFILE";
+    /// Most frames kept per stack (default [`DEFAULT_MAX_FRAMES`]).
+    pub const MAX_FRAMES: &str = "LEAKSCOPE_MAX_FRAMES";
+    /// The complete `LD_PRELOAD=...` entry to put back in the environment in place of the one
+    /// that loaded the agent (absent: remove `LD_PRELOAD`).
+    pub const RESTORE_PRELOAD: &str = "LEAKSCOPE_RESTORE_PRELOAD";
+    /// The default of [`MAX_FRAMES`].
+    pub const DEFAULT_MAX_FRAMES: u32 = 64;
+    /// The prefix every agent setting shares.
+    pub const PREFIX: &str = "LEAKSCOPE_";
 }

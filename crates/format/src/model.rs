@@ -21,6 +21,8 @@ pub struct Profile {
     pub scan: Option<ScanInfo>,
     /// Warnings the agent wrote into the file.
     pub warnings: Vec<String>,
+    /// How the process ended as `leakscope run` saw it.
+    pub run_result: Option<RunResult>,
     /// The agent wrote its end marker: the file is whole.
     pub complete: bool,
     /// Why reading stopped early, if it did (the file was cut short or damaged).
@@ -134,4 +136,15 @@ pub struct Frame {
     pub module_offset: Option<u64>,
     /// This frame was inlined into the next one.
     pub inlined: bool,
+}
+
+/// The `RunResult` chunk.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RunResult {
+    /// Exit code, if the process exited.
+    pub code: Option<i32>,
+    /// Signal, if a signal killed it.
+    pub signal: Option<i32>,
+    /// Wall time from start to end, in nanoseconds.
+    pub wall_ns: u64,
 }

@@ -1,10 +1,18 @@
 //! Renders findings, frames and run metadata as terminal text or JSON. No classification, no
 //! symbolization, no file access: everything arrives in a [`Report`].
+//!
+//! Both renderers are deterministic: the same report gives the same bytes, with records in
+//! the order the findings hold them and no clock read.
+
+mod json;
+mod text;
 
 use std::collections::BTreeMap;
 
 use leakscope_analysis::Findings;
 use leakscope_format::{Frame, StackId};
+
+pub use json::JSON_FORMAT_VERSION;
 
 /// How the process ended, as the report shows it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -43,14 +51,14 @@ pub struct TextOptions {
     pub color: bool,
 }
 
-/// The terminal report.
+/// The terminal report, in memcheck's words: one paragraph per loss record, then the LEAK
+/// SUMMARY (or "All heap blocks were freed"), then the notes, then a section for each child.
 pub fn render_text(report: &Report, options: TextOptions) -> String {
-    let _ = (report, options);
-    todo!("helper implements")
+    text::render(report, options)
 }
 
-/// The JSON report (the documented contract, `format_version` 1).
+/// The JSON report (the documented contract, `format_version` 1; see `docs/json-report.md`),
+/// pretty-printed, ending in a newline.
 pub fn render_json(report: &Report) -> String {
-    let _ = report;
-    todo!("helper implements")
+    json::render(report)
 }

@@ -1,0 +1,79 @@
+//! Wiping the dead part of the stack.
+//!
+//! memcheck does not count a pointer left in a popped stack frame: when the stack grows over
+//! that memory again, memcheck marks it undefined until it is written. A conservative scan
+//! reading raw memory would see the stale pointer and call a lost block reachable. So when
+//! `main` returns, and when the program calls `exit`, the agent zeroes the stack below the
+//! stack pointer: the frames the exit path then builds there hold only what that path wrote.
+
+/// Zero the calling thread's stack from the bottom of its mapping up to the stack pointer.
+#[inline(never)]
+pub fn zero_below_stack_pointer() {
+    let sp: u64;
+    // SAFETY: reads the stack pointer; touches no memory.
+    unsafe { core::arch::asm!("mov {}, rsp", out(reg) sp, options(nomem, nostack)) };
+    let Some(low) = stack_mapping_low(sp) else {
+        return;
+    };
+    // SAFETY: zeroes `[low, rsp)`: memory of this thread's stack mapping below the current
+    // stack pointer, which holds no live frame (a signal handler that interrupts the loop
+    // runs and returns before the loop resumes, so its frame is dead too). The asm is not
+    // `nostack`, so the compiler keeps nothing in the red zone across it.
+    unsafe {
+        core::arch::asm!(
+            "mov rcx, rsp",
+            "sub rcx, rdi",
+            "jbe 2f",
+            "cld",
+            "rep stosb",
+            "2:",
+            inout("rdi") low => _,
+            out("rcx") _,
+            in("al") 0u8,
+        );
+    }
+}
+
+/// The lowest address of the mapping that holds `sp`, from `/proc/self/maps`.
+fn stack_mapping_low(sp: u64) -> Option<u64> {
+    const LEN: usize = 8 << 20;
+    let buf = crate::sys::map_anonymous(LEN, true);
+    if buf.is_null() {
+        return None;
+    }
+    // SAFETY: our own fresh mapping of LEN bytes.
+    let text = unsafe { core::slice::from_raw_parts_mut(buf, LEN) };
+    let len = crate::sys::read_file(b"/proc/self/maps\0", text).unwrap_or(0);
+    let mut found = None;
+    for line in text[..len].split(|&b| b == b'\n') {
+        let Some(dash) = line.iter().position(|&b| b == b'-') else {
+            continue;
+        };
+        let Some(space) = line.iter().position(|&b| b == b' ') else {
+            continue;
+        };
+        if space <= dash {
+            continue;
+        }
+        let start = parse_hex(&line[..dash]);
+        let end = parse_hex(&line[dash + 1..space]);
+        if start <= sp && sp < end {
+            found = Some(start);
+            break;
+        }
+    }
+    // SAFETY: mapped above, not used after this.
+    unsafe { crate::sys::unmap(buf, LEN) };
+    found
+}
+
+fn parse_hex(s: &[u8]) -> u64 {
+    s.iter().fold(0u64, |v, &c| {
+        let d = match c {
+            b'0'..=b'9' => c - b'0',
+            b'a'..=b'f' => c - b'a' + 10,
+            _ => 0,
+        };
+        (v << 4) | d as u64
+    })
+}

@@ -1,0 +1,243 @@
+//! The live table: every block the program holds, keyed by address.
+//!
+//! 64 shards, each an open-addressing hash table with linear probing and backward-shift
+//! deletion (no tombstones), in memory the agent maps itself. A shard is chosen by the
+//! address's hash, so threads allocating at the same time rarely meet on a lock; there is no
+//! global lock on the path of `malloc` or `free`.
+
+use core::cell::UnsafeCell;
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use leakscope_format::StackId;
+
+use crate::sync::SpinLock;
+use crate::sys;
+
+const SHARDS: usize = 64;
+const INITIAL_SLOTS: usize = 512;
+
+/// One live block.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct LiveBlock {
+    /// The address `malloc` returned (0 marks an empty slot).
+    pub address: u64,
+    /// The size the program asked for.
+    pub size: u64,
+    /// Where it was allocated.
+    pub stack: StackId,
+    /// Reserved for the allocation time (growth analysis).
+    pub reserved: u32,
+}
+
+#[repr(align(64))]
+struct Shard {
+    lock: SpinLock,
+    slots: UnsafeCell<*mut LiveBlock>,
+    capacity: UnsafeCell<usize>,
+    len: UnsafeCell<usize>,
+}
+
+// SAFETY: the cells are only touched with the shard's lock held (or, in the exit scan, with
+// every other thread stopped).
+unsafe impl Sync for Shard {}
+
+/// The live table.
+pub struct LiveTable {
+    shards: [Shard; SHARDS],
+    /// Blocks currently in the table (approximate while threads run).
+    pub count: AtomicU64,
+}
+
+#[allow(clippy::declare_interior_mutable_const)]
+const EMPTY_SHARD: Shard = Shard {
+    lock: SpinLock::new(),
+    slots: UnsafeCell::new(core::ptr::null_mut()),
+    capacity: UnsafeCell::new(0),
+    len: UnsafeCell::new(0),
+};
+
+/// The process's live blocks.
+pub static LIVE: LiveTable = LiveTable {
+    shards: [EMPTY_SHARD; SHARDS],
+    count: AtomicU64::new(0),
+};
+
+#[inline(always)]
+fn hash(address: u64) -> u64 {
+    (address >> 4).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+}
+
+impl LiveTable {
+    #[inline(always)]
+    fn shard_of(&self, h: u64) -> &Shard {
+        &self.shards[(h >> 58) as usize % SHARDS]
+    }
+
+    /// Record a new block. Returns false only if the agent ran out of memory for its table.
+    pub fn insert(&self, block: LiveBlock) -> bool {
+        let h = hash(block.address);
+        let shard = self.shard_of(h);
+        let _guard = shard.lock.lock();
+        // SAFETY: the shard lock is held.
+        unsafe {
+            if (*shard.len.get() + 1) * 4 > *shard.capacity.get() * 3 && !grow(shard) {
+                return false;
+            }
+            let slots = *shard.slots.get();
+            let mask = *shard.capacity.get() - 1;
+            let mut i = (h as usize) & mask;
+            loop {
+                let slot = &mut *slots.add(i);
+                if slot.address == 0 {
+                    *slot = block;
+                    *shard.len.get() += 1;
+                    self.count.fetch_add(1, Ordering::Relaxed);
+                    return true;
+                }
+                if slot.address == block.address {
+                    // The program freed this address behind our back (a free we did not see,
+                    // say from a static copy of libc); the new block replaces the old.
+                    *slot = block;
+                    return true;
+                }
+                i = (i + 1) & mask;
+            }
+        }
+    }
+
+    /// Forget a block; returns it if it was in the table.
+    pub fn remove(&self, address: u64) -> Option<LiveBlock> {
+        let h = hash(address);
+        let shard = self.shard_of(h);
+        let _guard = shard.lock.lock();
+        // SAFETY: the shard lock is held.
+        unsafe {
+            let slots = *shard.slots.get();
+            if slots.is_null() {
+                return None;
+            }
+            let mask = *shard.capacity.get() - 1;
+            let mut i = (h as usize) & mask;
+            loop {
+                let slot = *slots.add(i);
+                if slot.address == 0 {
+                    return None;
+                }
+                if slot.address == address {
+                    break;
+                }
+                i = (i + 1) & mask;
+            }
+            let removed = *slots.add(i);
+            // Backward-shift deletion: move later members of the probe run into the hole.
+            let mut hole = i;
+            let mut j = (i + 1) & mask;
+            loop {
+                let candidate = *slots.add(j);
+                if candidate.address == 0 {
+                    break;
+                }
+                let home = (hash(candidate.address) as usize) & mask;
+                // Can `candidate` move to `hole`? Yes if its home is not cyclically in
+                // (hole, j].
+                let between = if hole <= j {
+                    hole < home && home <= j
+                } else {
+                    hole < home || home <= j
+                };
+                if !between {
+                    *slots.add(hole) = candidate;
+                    hole = j;
+                }
+                j = (j + 1) & mask;
+            }
+            *slots.add(hole) = LiveBlock::default();
+            *shard.len.get() -= 1;
+            self.count.fetch_sub(1, Ordering::Relaxed);
+            Some(removed)
+        }
+    }
+
+    /// Call `f` for every live block. Only for the exit scan, with every other thread stopped:
+    /// it takes no locks (a thread stopped forever might hold one).
+    ///
+    /// # Safety
+    /// No other thread may be changing the table.
+    pub unsafe fn for_each_unlocked(&self, mut f: impl FnMut(&LiveBlock)) {
+        for shard in &self.shards {
+            // SAFETY: the caller guarantees nobody else changes the table.
+            unsafe {
+                let slots = *shard.slots.get();
+                if slots.is_null() {
+                    continue;
+                }
+                for i in 0..*shard.capacity.get() {
+                    let block = &*slots.add(i);
+                    if block.address != 0 {
+                        f(block);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Take every shard lock before `fork`.
+    pub fn lock_for_fork(&self) {
+        for shard in &self.shards {
+            shard.lock.lock_forever();
+        }
+    }
+
+    /// Release them after `fork`.
+    pub fn unlock_after_fork(&self) {
+        for shard in &self.shards {
+            shard.lock.force_unlock();
+        }
+    }
+}
+
+/// Double a shard's capacity (or create it).
+///
+/// # Safety
+/// The shard's lock must be held.
+unsafe fn grow(shard: &Shard) -> bool {
+    // SAFETY: the caller holds the lock.
+    unsafe {
+        let old = *shard.slots.get();
+        let old_capacity = *shard.capacity.get();
+        let capacity = if old.is_null() {
+            INITIAL_SLOTS
+        } else {
+            old_capacity * 2
+        };
+        let slots = sys::map_anonymous(capacity * core::mem::size_of::<LiveBlock>(), false)
+            as *mut LiveBlock;
+        if slots.is_null() {
+            return false;
+        }
+        let mask = capacity - 1;
+        for j in 0..old_capacity {
+            let block = *old.add(j);
+            if block.address != 0 {
+                let mut i = (hash(block.address) as usize) & mask;
+                while (*slots.add(i)).address != 0 {
+                    i = (i + 1) & mask;
+                }
+                *slots.add(i) = block;
+            }
+        }
+        *shard.slots.get() = slots;
+        *shard.capacity.get() = capacity;
+        if !old.is_null() {
+            sys::unmap(
+                old as *mut u8,
+                old_capacity * core::mem::size_of::<LiveBlock>(),
+            );
+        }
+        true
+    }
+}
+
+/// Bytes and blocks handed out over the whole run (for the report's heap summary).
+pub static TOTAL_ALLOCATED: AtomicU64 = AtomicU64::new(0);

@@ -1,0 +1,602 @@
+//! The reachability scan, as memcheck counts it (`mc_leakcheck.c`).
+//!
+//! Roots are every readable and writable mapping of the process, as memcheck scans every
+//! client mapping, except: the malloc heap itself (the brk heap, the arenas of other threads
+//! and the own mappings of large blocks), the agent's own memory, device mappings, and the
+//! part of each thread's stack below its stack pointer (dead frames, which memcheck sees as
+//! unaddressable). The registers of stopped threads are roots too.
+//!
+//! From the roots, a block pointed at to its start is *reachable*; one pointed at only in its
+//! interior is *possibly lost*, unless one of memcheck's default heuristics explains the
+//! interior pointer (std::string, length64, new[], multiple inheritance), in which case it is
+//! reachable. What is reached from a possibly lost block can only be possibly lost. Then, for
+//! every block still unreached, in address order, the blocks it reaches that are unreached
+//! become *indirectly lost* (an unreached "clique leader" reached later is demoted too); what
+//! remains unreached is *definitely lost*.
+
+use crate::stop::StoppedThread;
+use crate::sys;
+
+const UNREACHED: u8 = 0;
+const POSSIBLE: u8 = 1;
+const REACHABLE: u8 = 2;
+const INDIRECT: u8 = 3;
+
+/// The fields of the profile's Scan chunk.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ScanFields {
+    /// How long the world was stopped, in nanoseconds.
+    pub duration_ns: u64,
+    /// Threads stopped.
+    pub threads_stopped: u32,
+    /// Threads that did not stop.
+    pub threads_missed: u32,
+    /// Root bytes scanned.
+    pub root_bytes: u64,
+    /// Live blocks classified.
+    pub live_blocks: u64,
+    /// Runtime blocks left out.
+    pub runtime_blocks: u64,
+    /// `leakscope_format::scan_flags`.
+    pub flags: u32,
+}
+
+/// What the scan needs besides the live table.
+pub struct ScanInput<'a> {
+    /// Threads stopped for the scan, with their registers and stack pointers.
+    pub stopped: &'a [StoppedThread],
+    /// Scan the scanning thread's own stack from this address up.
+    pub scanner_stack_from: u64,
+    /// More root words (the scanning thread's registers where they matter).
+    pub extra_roots: &'a [u64],
+    /// Start addresses of runtime blocks to leave out entirely.
+    pub excluded: &'a [u64],
+}
+
+/// One leak record: (stack id, kind as `LeakKind` byte, bytes, blocks).
+pub type Record = (u32, u8, u64, u64);
+
+/// What the scan found.
+pub struct ScanOutput {
+    /// Records, one per (stack, kind).
+    pub records: &'static [Record],
+    /// Root bytes scanned.
+    pub root_bytes: u64,
+    /// Blocks classified.
+    pub live_blocks: u64,
+    /// Runtime blocks left out.
+    pub runtime_blocks: u64,
+}
+
+#[derive(Clone, Copy)]
+#[repr(C)]
+struct Block {
+    start: u64,
+    /// One past the last byte a pointer may point at (a zero-sized block counts as one byte,
+    /// as in memcheck).
+    end: u64,
+    size: u64,
+    stack: u32,
+    state: u8,
+    _pad: [u8; 3],
+}
+
+#[derive(Clone, Copy, Default)]
+struct Mapping {
+    start: u64,
+    end: u64,
+    readable: bool,
+    writable: bool,
+    executable: bool,
+    file_backed: bool,
+    skip: bool,
+}
+
+/// Scratch memory for one scan, mapped and unmapped as a unit.
+struct Arena {
+    base: *mut u8,
+    len: usize,
+    used: usize,
+}
+
+impl Arena {
+    fn new(len: usize) -> Option<Arena> {
+        let base = sys::map_anonymous(len, true);
+        (!base.is_null()).then_some(Arena { base, len, used: 0 })
+    }
+    fn take<T: Copy>(&mut self, count: usize) -> Option<&'static mut [T]> {
+        let align = core::mem::align_of::<T>().max(16);
+        let start = (self.used + align - 1) & !(align - 1);
+        let bytes = count * core::mem::size_of::<T>();
+        if start + bytes > self.len {
+            return None;
+        }
+        self.used = start + bytes;
+        // SAFETY: a fresh, zeroed, suitably aligned region of our mapping, handed out once.
+        // The 'static lifetime is a lie the caller keeps: the arena outlives every use
+        // (records are copied out before it is dropped, or it is kept for the process).
+        Some(unsafe { core::slice::from_raw_parts_mut(self.base.add(start) as *mut T, count) })
+    }
+}
+
+impl Drop for Arena {
+    fn drop(&mut self) {
+        // SAFETY: our own mapping, not used after the scan.
+        unsafe { sys::unmap(self.base, self.len) };
+    }
+}
+
+struct Scanner<'a> {
+    blocks: &'a mut [Block],
+    mark_stack: &'a mut [u32],
+    mark_len: usize,
+    mappings: &'a [Mapping],
+    lowest: u64,
+    highest: u64,
+    bounce: &'a mut [u64],
+}
+
+/// Run the scan over the live table. The caller must have stopped every other thread.
+///
+/// Returns `None` only if the agent could not map memory for the scan.
+pub fn scan(input: &ScanInput<'_>) -> Option<ScanOutput> {
+    let capacity = crate::live::LIVE
+        .count
+        .load(core::sync::atomic::Ordering::Relaxed) as usize
+        + 1024;
+    let arena_len = capacity * (core::mem::size_of::<Block>() + 8 + 16 + 32) + (64 << 20);
+    let mut arena = Arena::new(arena_len)?;
+
+    // 1. The live blocks, by address, minus the runtime's own.
+    let blocks = arena.take::<Block>(capacity)?;
+    let mut n = 0;
+    // SAFETY: every other thread is stopped (the caller's promise).
+    unsafe {
+        crate::live::LIVE.for_each_unlocked(|live| {
+            if n < blocks.len() {
+                blocks[n] = Block {
+                    start: live.address,
+                    end: live.address + live.size.max(1),
+                    size: live.size,
+                    stack: live.stack,
+                    state: UNREACHED,
+                    _pad: [0; 3],
+                };
+                n += 1;
+            }
+        });
+    }
+    let blocks = &mut blocks[..n];
+    blocks.sort_unstable_by_key(|b| b.start);
+    let mut runtime_blocks = 0u64;
+    let mut kept = 0;
+    for i in 0..blocks.len() {
+        if input.excluded.contains(&blocks[i].start) {
+            runtime_blocks += 1;
+            continue;
+        }
+        blocks[kept] = blocks[i];
+        kept += 1;
+    }
+    let blocks = &mut blocks[..kept];
+
+    // 2. The mappings, and what in them is not a root.
+    let maps_text = arena.take::<u8>(16 << 20)?;
+    let maps_len = sys::read_file(b"/proc/self/maps\0", maps_text).unwrap_or(0);
+    let mappings = arena.take::<Mapping>(65536)?;
+    let mapping_count = parse_maps(&maps_text[..maps_len], mappings);
+    let mappings = &mut mappings[..mapping_count];
+    let exclusions = arena.take::<(usize, usize)>(4096 + blocks.len())?;
+    let mut exclusion_count = crate::sys::OWN_MAPPINGS.snapshot(&mut exclusions[..4096]);
+    for block in blocks.iter() {
+        // SAFETY: every block in the table came from glibc's allocator and is still live.
+        if let Some((lo, hi)) = unsafe { crate::runtime::own_mapping_of_block(block.start) } {
+            exclusions[exclusion_count] = (lo as usize, hi as usize);
+            exclusion_count += 1;
+        }
+    }
+    let exclusions = &mut exclusions[..exclusion_count];
+    exclusions.sort_unstable();
+    mark_heap_arenas(mappings, blocks);
+
+    let bounce = arena.take::<u64>(8192)?;
+    let mark_stack = arena.take::<u32>(2 * blocks.len() + 64)?;
+    let (lowest, highest) = match (blocks.first(), blocks.iter().map(|b| b.end).max()) {
+        (Some(first), Some(end)) => (first.start, end),
+        _ => (u64::MAX, 0),
+    };
+    let mut scanner = Scanner {
+        blocks,
+        mark_stack,
+        mark_len: 0,
+        mappings,
+        lowest,
+        highest,
+        bounce,
+    };
+
+    // 3. Mark from the roots.
+    let mut root_bytes = 0u64;
+    for thread in input.stopped {
+        for &r in &thread.registers {
+            scanner.push_without_clique(r, true);
+        }
+    }
+    for &r in input.extra_roots {
+        scanner.push_without_clique(r, true);
+    }
+    scanner.process_mark_stack();
+    for mi in 0..scanner.mappings.len() {
+        let m = scanner.mappings[mi];
+        if m.skip || !m.readable || !m.writable {
+            continue;
+        }
+        let mut from = m.start;
+        let stack_pointers = input
+            .stopped
+            .iter()
+            .map(|t| t.sp)
+            .chain(core::iter::once(input.scanner_stack_from));
+        for sp in stack_pointers {
+            if m.start <= sp && sp < m.end {
+                // memcheck counts the 128-byte red zone below the stack pointer as live.
+                from = from.max(sp.saturating_sub(128) & !7);
+            }
+        }
+        let mut at = from;
+        for &(lo, hi) in exclusions.iter() {
+            let (lo, hi) = (lo as u64, hi as u64);
+            if hi <= at || lo >= m.end {
+                continue;
+            }
+            if lo > at {
+                root_bytes += scanner.scan_root_range(at, lo, m.file_backed);
+            }
+            at = at.max(hi);
+        }
+        if at < m.end {
+            root_bytes += scanner.scan_root_range(at, m.end, m.file_backed);
+        }
+    }
+
+    // 4. Cliques: what each unreached block reaches is indirectly lost.
+    for i in 0..scanner.blocks.len() {
+        if scanner.blocks[i].state == UNREACHED {
+            scanner.push(i);
+            scanner.process_clique(i);
+        }
+    }
+
+    // 5. Records per (stack, kind).
+    let live_blocks = scanner.blocks.len() as u64;
+    let blocks = scanner.blocks;
+    blocks.sort_unstable_by_key(|b| (b.stack, kind_of(b.state)));
+    let records = arena.take::<Record>(blocks.len().max(1))?;
+    let mut count = 0;
+    for block in blocks.iter() {
+        let kind = kind_of(block.state);
+        if count > 0 && records[count - 1].0 == block.stack && records[count - 1].1 == kind {
+            records[count - 1].2 += block.size;
+            records[count - 1].3 += 1;
+        } else {
+            records[count] = (block.stack, kind, block.size, 1);
+            count += 1;
+        }
+    }
+    // The arena is kept on purpose: the records it holds are read by the writer after this
+    // function returns, and the process is about to end.
+    core::mem::forget(arena);
+    Some(ScanOutput {
+        records: &records[..count],
+        root_bytes,
+        live_blocks,
+        runtime_blocks,
+    })
+}
+
+fn kind_of(state: u8) -> u8 {
+    use leakscope_format::LeakKind;
+    (match state {
+        UNREACHED => LeakKind::DefinitelyLost,
+        INDIRECT => LeakKind::IndirectlyLost,
+        POSSIBLE => LeakKind::PossiblyLost,
+        _ => LeakKind::StillReachable,
+    }) as u8
+}
+
+/// Anonymous mappings that hold ordinary (not separately mapped) heap blocks are malloc
+/// arenas: their free chunks and bookkeeping are not roots.
+fn mark_heap_arenas(mappings: &mut [Mapping], blocks: &[Block]) {
+    for m in mappings.iter_mut() {
+        if m.skip || m.file_backed || !m.writable {
+            continue;
+        }
+        let first = blocks.partition_point(|b| b.start < m.start);
+        for block in &blocks[first..] {
+            if block.start >= m.end {
+                break;
+            }
+            // SAFETY: a live glibc block.
+            if unsafe { crate::runtime::own_mapping_of_block(block.start) }.is_none() {
+                m.skip = true;
+                break;
+            }
+        }
+    }
+}
+
+fn parse_hex(s: &[u8]) -> u64 {
+    let mut v = 0u64;
+    for &c in s {
+        let d = match c {
+            b'0'..=b'9' => c - b'0',
+            b'a'..=b'f' => c - b'a' + 10,
+            b'A'..=b'F' => c - b'A' + 10,
+            _ => break,
+        };
+        v = (v << 4) | d as u64;
+    }
+    v
+}
+
+/// Parse `/proc/self/maps`.
+fn parse_maps(text: &[u8], out: &mut [Mapping]) -> usize {
+    let mut n = 0;
+    for line in text.split(|&b| b == b'\n') {
+        if line.is_empty() || n >= out.len() {
+            continue;
+        }
+        let mut fields = line.split(|&b| b == b' ').filter(|f| !f.is_empty());
+        let (Some(range), Some(perms), Some(_offset), Some(_dev), Some(inode)) = (
+            fields.next(),
+            fields.next(),
+            fields.next(),
+            fields.next(),
+            fields.next(),
+        ) else {
+            continue;
+        };
+        let path = fields.next().unwrap_or(b"");
+        let Some(dash) = range.iter().position(|&b| b == b'-') else {
+            continue;
+        };
+        let perms = [
+            perms.first().copied().unwrap_or(b'-'),
+            perms.get(1).copied().unwrap_or(b'-'),
+            perms.get(2).copied().unwrap_or(b'-'),
+        ];
+        let file_backed = inode != b"0";
+        let device = path.starts_with(b"/dev/") && path != b"/dev/zero";
+        let special = path == b"[heap]" || path == b"[vvar]" || path == b"[vsyscall]";
+        out[n] = Mapping {
+            start: parse_hex(&range[..dash]),
+            end: parse_hex(&range[dash + 1..]),
+            readable: perms[0] == b'r',
+            writable: perms[1] == b'w',
+            executable: perms[2] == b'x',
+            file_backed,
+            skip: device || special,
+        };
+        n += 1;
+    }
+    n
+}
+
+impl Scanner<'_> {
+    fn find(&self, pointer: u64) -> Option<usize> {
+        if pointer < self.lowest || pointer >= self.highest {
+            return None;
+        }
+        let i = self.blocks.partition_point(|b| b.start <= pointer);
+        if i == 0 {
+            return None;
+        }
+        (pointer < self.blocks[i - 1].end).then_some(i - 1)
+    }
+
+    fn push(&mut self, index: usize) {
+        if self.mark_len < self.mark_stack.len() {
+            self.mark_stack[self.mark_len] = index as u32;
+            self.mark_len += 1;
+        }
+    }
+
+    fn pop(&mut self) -> Option<usize> {
+        if self.mark_len == 0 {
+            return None;
+        }
+        self.mark_len -= 1;
+        Some(self.mark_stack[self.mark_len] as usize)
+    }
+
+    /// memcheck's `lc_push_without_clique_if_a_chunk_ptr`.
+    fn push_without_clique(&mut self, pointer: u64, prior_definite: bool) {
+        let Some(i) = self.find(pointer) else { return };
+        let block = self.blocks[i];
+        if block.state == REACHABLE {
+            return;
+        }
+        let reached_as_start = pointer == block.start || self.heuristic_applies(pointer, &block);
+        if reached_as_start && prior_definite {
+            self.blocks[i].state = REACHABLE;
+            self.push(i);
+        } else if block.state == UNREACHED {
+            self.blocks[i].state = POSSIBLE;
+            self.push(i);
+        }
+    }
+
+    fn process_mark_stack(&mut self) {
+        while let Some(j) = self.pop() {
+            let block = self.blocks[j];
+            let prior_definite = block.state == REACHABLE;
+            let mut at = block.start;
+            while at + 8 <= block.start + block.size {
+                // SAFETY: inside a live heap block.
+                let word = unsafe { (at as *const u64).read() };
+                self.push_without_clique(word, prior_definite);
+                at += 8;
+            }
+        }
+    }
+
+    fn process_clique(&mut self, leader: usize) {
+        while let Some(j) = self.pop() {
+            let block = self.blocks[j];
+            let mut at = block.start;
+            while at + 8 <= block.start + block.size {
+                // SAFETY: inside a live heap block.
+                let word = unsafe { (at as *const u64).read() };
+                if let Some(k) = self.find(word) {
+                    if self.blocks[k].state == UNREACHED && k != leader {
+                        self.blocks[k].state = INDIRECT;
+                        self.push(k);
+                    }
+                }
+                at += 8;
+            }
+        }
+    }
+
+    /// Scan `[from, to)` as roots. File-backed memory is read through `process_vm_readv`,
+    /// which fails cleanly where a direct read would raise `SIGBUS` (a mapping past the end
+    /// of its file). Returns the bytes scanned.
+    fn scan_root_range(&mut self, from: u64, to: u64, file_backed: bool) -> u64 {
+        let from = (from + 7) & !7;
+        let to = to & !7;
+        if from >= to {
+            return 0;
+        }
+        if !file_backed {
+            let mut at = from;
+            while at < to {
+                // SAFETY: an anonymous, readable mapping of this process, not the heap.
+                let word = unsafe { (at as *const u64).read_volatile() };
+                self.push_without_clique(word, true);
+                at += 8;
+                if self.mark_len > 0 {
+                    self.process_mark_stack();
+                }
+            }
+            return to - from;
+        }
+        let mut at = from;
+        let mut scanned = 0;
+        while at < to {
+            let words = (((to - at) / 8) as usize).min(self.bounce.len());
+            let got = read_safely(at, &mut self.bounce[..words]);
+            if got == 0 {
+                // Unreadable page: skip it.
+                at = (at & !4095) + 4096;
+                continue;
+            }
+            for k in 0..got {
+                let word = self.bounce[k];
+                self.push_without_clique(word, true);
+            }
+            self.process_mark_stack();
+            scanned += got as u64 * 8;
+            at += got as u64 * 8;
+        }
+        scanned
+    }
+
+    /// memcheck's interior-pointer heuristics (`--leak-check-heuristics=all`, its default).
+    fn heuristic_applies(&self, pointer: u64, block: &Block) -> bool {
+        let word = |a: u64| -> u64 {
+            // SAFETY: callers only ask for words inside the live block.
+            unsafe { (a as *const u64).read() }
+        };
+        let offset = pointer - block.start;
+        // std::string (pre-C++11 ABI): length, capacity, refcount, then the characters.
+        if offset == 24 && block.size >= 24 {
+            let capacity = word(block.start + 8);
+            if capacity.checked_add(25) == Some(block.size) && word(block.start) <= capacity {
+                return true;
+            }
+        }
+        if offset == 8 && block.size >= 8 {
+            let first = word(block.start);
+            // length64: the first word is the size of the rest of the block.
+            if first > 0 && block.size - 8 == first {
+                return true;
+            }
+            // new[]: the first word is the element count of an array of destructible objects.
+            if first > 0 && (block.size - 8) % first == 0 {
+                return true;
+            }
+        }
+        // Multiple inheritance: a pointer to a secondary vtable pointer inside an object whose
+        // first word is also a vtable pointer.
+        if pointer % 8 == 0 && pointer + 8 <= block.start + block.size && block.size >= 8 {
+            let inner = word(pointer);
+            let first = word(block.start);
+            if inner % 8 == 0
+                && inner >= 4096
+                && first % 8 == 0
+                && first >= 4096
+                && self.is_vtable(inner)
+                && self.is_vtable(first)
+            {
+                return true;
+            }
+        }
+        false
+    }
+
+    fn mapping_of(&self, address: u64) -> Option<&Mapping> {
+        let i = self.mappings.partition_point(|m| m.start <= address);
+        (i > 0 && address < self.mappings[i - 1].end).then(|| &self.mappings[i - 1])
+    }
+
+    /// memcheck's `aligned_ptr_above_page0_is_vtable_addr`: the address lies in a readable
+    /// file mapping and the table there holds (besides nulls) at least two pointers into
+    /// executable file mappings before anything else.
+    fn is_vtable(&self, address: u64) -> bool {
+        let Some(m) = self.mapping_of(address) else {
+            return false;
+        };
+        if !m.file_backed || !m.readable {
+            return false;
+        }
+        let max = (address + 20 * 8).min(m.end - 8);
+        let mut words = [0u64; 21];
+        let count = (((max - address) / 8) + 1).min(21) as usize;
+        let got = read_safely(address, &mut words[..count]);
+        let mut function_pointers = 0;
+        for &candidate in &words[..got] {
+            if candidate == 0 {
+                continue;
+            }
+            match self.mapping_of(candidate) {
+                Some(t) if t.file_backed && t.executable => {
+                    function_pointers += 1;
+                    if function_pointers == 2 {
+                        return true;
+                    }
+                }
+                _ => return false,
+            }
+        }
+        false
+    }
+}
+
+/// Read words from this process's memory without faulting. Returns how many were read.
+fn read_safely(address: u64, out: &mut [u64]) -> usize {
+    let local = libc::iovec {
+        iov_base: out.as_mut_ptr() as *mut libc::c_void,
+        iov_len: out.len() * 8,
+    };
+    let remote = libc::iovec {
+        iov_base: address as *mut libc::c_void,
+        iov_len: out.len() * 8,
+    };
+    // SAFETY: the local buffer is ours and writable for its length; the kernel checks the
+    // remote range and reports a fault as an error instead of a signal.
+    let n = unsafe { libc::process_vm_readv(sys::getpid(), &local, 1, &remote, 1, 0) };
+    if n > 0 {
+        return n as usize / 8;
+    }
+    0
+}

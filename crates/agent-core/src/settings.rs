@@ -1,0 +1,199 @@
+//! The agent's settings, read once from the environment (see `leakscope_format::settings`),
+//! after which the agent's variables are removed from the environment.
+
+use core::cell::UnsafeCell;
+use core::sync::atomic::{AtomicU32, Ordering};
+
+use leakscope_format::settings as names;
+
+use crate::unwind::MAX_FRAMES_LIMIT;
+
+/// Longest profile path the agent accepts.
+pub const MAX_PATH: usize = 4096;
+
+/// The settings.
+pub struct Settings {
+    /// The profile path, NUL-terminated (empty: the agent is inactive).
+    pub profile_path: [u8; MAX_PATH],
+    /// Length of `profile_path` without the NUL.
+    pub profile_path_len: usize,
+    /// Frames kept per stack.
+    pub max_frames: usize,
+}
+
+struct SettingsCell {
+    state: AtomicU32, // 0 unread, 1 being read, 2 ready
+    settings: UnsafeCell<Settings>,
+}
+
+// SAFETY: the settings are written once, by the thread that moves `state` from 0 to 1, and
+// only read after `state` is 2 (published with Release ordering).
+unsafe impl Sync for SettingsCell {}
+
+static SETTINGS: SettingsCell = SettingsCell {
+    state: AtomicU32::new(0),
+    settings: UnsafeCell::new(Settings {
+        profile_path: [0; MAX_PATH],
+        profile_path_len: 0,
+        max_frames: names::DEFAULT_MAX_FRAMES as usize,
+    }),
+};
+
+extern "C" {
+    static mut environ: *mut *mut libc::c_char;
+}
+
+/// The settings, reading them on first use. Returns `None` while another thread is reading
+/// them (that thread's caller is the process's first allocation; others wait a moment).
+pub fn get() -> Option<&'static Settings> {
+    match SETTINGS.state.load(Ordering::Acquire) {
+        2 => {
+            // SAFETY: state 2 means the settings are written and never change again.
+            return Some(unsafe { &*SETTINGS.settings.get() });
+        }
+        0 if SETTINGS
+            .state
+            .compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok() =>
+        {
+            // SAFETY: we won the race to state 1, so we are the only writer.
+            unsafe { read_from_environment(&mut *SETTINGS.settings.get()) };
+            SETTINGS.state.store(2, Ordering::Release);
+            // SAFETY: as above.
+            return Some(unsafe { &*SETTINGS.settings.get() });
+        }
+        _ => {}
+    }
+    for _ in 0..1000 {
+        if SETTINGS.state.load(Ordering::Acquire) == 2 {
+            // SAFETY: state 2 as above.
+            return Some(unsafe { &*SETTINGS.settings.get() });
+        }
+        core::hint::spin_loop();
+    }
+    None
+}
+
+/// Replace the profile path (a forked child writes its own file).
+///
+/// # Safety
+/// Only in a forked child's fork handler, before any other thread exists.
+pub unsafe fn set_profile_path(path: &[u8]) {
+    // SAFETY: single-threaded by the caller's promise.
+    let settings = unsafe { &mut *SETTINGS.settings.get() };
+    let n = path.len().min(MAX_PATH - 1);
+    settings.profile_path[..n].copy_from_slice(&path[..n]);
+    settings.profile_path[n] = 0;
+    settings.profile_path_len = n;
+}
+
+fn value_of<'a>(entry: &'a [u8], name: &str) -> Option<&'a [u8]> {
+    let rest = entry.strip_prefix(name.as_bytes())?;
+    rest.strip_prefix(b"=")
+}
+
+fn apply(settings: &mut Settings, entry: &[u8]) {
+    if let Some(path) = value_of(entry, names::PROFILE) {
+        let n = path.len().min(MAX_PATH - 1);
+        settings.profile_path[..n].copy_from_slice(&path[..n]);
+        settings.profile_path[n] = 0;
+        settings.profile_path_len = n;
+    } else if let Some(value) = value_of(entry, names::MAX_FRAMES) {
+        let mut n = 0usize;
+        for &b in value {
+            if b.is_ascii_digit() {
+                n = n.saturating_mul(10).saturating_add((b - b'0') as usize);
+            }
+        }
+        settings.max_frames = n.clamp(1, MAX_FRAMES_LIMIT);
+    }
+}
+
+/// # Safety
+/// Must only run once, before any reader.
+unsafe fn read_from_environment(settings: &mut Settings) {
+    // SAFETY: reading the environ pointer; it is null only before libc set it up.
+    let env = unsafe { environ };
+    if !env.is_null() {
+        let mut i = 0;
+        loop {
+            // SAFETY: environ is a NULL-terminated array of NUL-terminated strings.
+            let entry = unsafe { *env.add(i) };
+            if entry.is_null() {
+                break;
+            }
+            // SAFETY: as above.
+            apply(
+                settings,
+                unsafe { core::ffi::CStr::from_ptr(entry) }.to_bytes(),
+            );
+            i += 1;
+        }
+        return;
+    }
+    // Too early for `environ` (an allocation during libc's own start-up): read the initial
+    // environment from the kernel instead.
+    let buf = crate::sys::map_anonymous(256 * 1024, false);
+    if buf.is_null() {
+        return;
+    }
+    // SAFETY: a fresh mapping of 256 KiB.
+    let bytes = unsafe { core::slice::from_raw_parts_mut(buf, 256 * 1024) };
+    if let Some(len) = crate::sys::read_file(b"/proc/self/environ\0", bytes) {
+        for entry in bytes[..len].split(|&b| b == 0) {
+            apply(settings, entry);
+        }
+    }
+    // SAFETY: the mapping was made above and is not used after this.
+    unsafe { crate::sys::unmap(buf, 256 * 1024) };
+}
+
+/// Remove the agent's variables from the environment and put back the user's own
+/// `LD_PRELOAD`, without allocating: entries are only moved within the `environ` array.
+///
+/// # Safety
+/// Must run in the constructor, before the program has other threads.
+pub unsafe fn scrub_environment() {
+    // SAFETY: single-threaded at this point, by the caller's promise.
+    let env = unsafe { environ };
+    if env.is_null() {
+        return;
+    }
+    let mut restore: *mut libc::c_char = core::ptr::null_mut();
+    let restore_prefix = names::RESTORE_PRELOAD.as_bytes();
+    // Find the restore entry first: its value is a whole `LD_PRELOAD=...` entry.
+    let mut i = 0;
+    // SAFETY: walking a NULL-terminated array of C strings.
+    unsafe {
+        while !(*env.add(i)).is_null() {
+            let entry = core::ffi::CStr::from_ptr(*env.add(i)).to_bytes();
+            if entry.starts_with(restore_prefix) && entry.get(restore_prefix.len()) == Some(&b'=') {
+                restore = (*env.add(i)).add(restore_prefix.len() + 1);
+            }
+            i += 1;
+        }
+    }
+    let mut write = 0;
+    let mut read = 0;
+    // SAFETY: compacting the array in place; every pointer we keep was in it already.
+    unsafe {
+        while !(*env.add(read)).is_null() {
+            let entry_ptr = *env.add(read);
+            let entry = core::ffi::CStr::from_ptr(entry_ptr).to_bytes();
+            read += 1;
+            if entry.starts_with(names::PREFIX.as_bytes()) {
+                continue;
+            }
+            if entry.starts_with(b"LD_PRELOAD=") {
+                if !restore.is_null() {
+                    *env.add(write) = restore;
+                    write += 1;
+                }
+                continue;
+            }
+            *env.add(write) = entry_ptr;
+            write += 1;
+        }
+        *env.add(write) = core::ptr::null_mut();
+    }
+}

@@ -1,0 +1,260 @@
+//! Stopping every other thread for the reachability scan, with a signal delivered inside the
+//! process rather than with ptrace (which fails in containers and under a debugger).
+//!
+//! The scanning thread sends [`stop_signal`] to each thread listed in `/proc/self/task`. The
+//! handler records the thread's registers (from the signal context) and waits on a futex
+//! until the world resumes. A thread interrupted while running agent code (it may hold a lock
+//! of the live table) only notes the request; it stops itself when it leaves the agent, so a
+//! stopped thread never holds an agent lock.
+
+use core::sync::atomic::{AtomicI32, AtomicU32, Ordering};
+
+use crate::sys;
+use crate::thread;
+
+/// Most threads whose registers are recorded.
+pub const MAX_THREADS: usize = 8192;
+
+/// Registers recorded for a stopped thread: the 16 general-purpose registers and `rip`.
+pub const RECORDED_REGISTERS: usize = 17;
+
+/// A thread stopped for the scan.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct StoppedThread {
+    /// Kernel thread id.
+    pub tid: i32,
+    /// Its stack pointer when it stopped.
+    pub sp: u64,
+    /// Its general-purpose registers.
+    pub registers: [u64; RECORDED_REGISTERS],
+}
+
+struct World {
+    /// 1 while the world is stopped.
+    active: AtomicU32,
+    /// Threads that have stopped so far.
+    stopped: AtomicU32,
+    /// Slots handed out to stopping threads.
+    claimed: AtomicU32,
+    slots: core::sync::atomic::AtomicPtr<StoppedThread>,
+}
+
+static WORLD: World = World {
+    active: AtomicU32::new(0),
+    stopped: AtomicU32::new(0),
+    claimed: AtomicU32::new(0),
+    slots: core::sync::atomic::AtomicPtr::new(core::ptr::null_mut()),
+};
+
+/// The agent's writer thread, which is never stopped (it is told to finish instead).
+pub static AGENT_THREAD_TID: AtomicI32 = AtomicI32::new(0);
+
+/// The signal used to stop threads: `SIGRTMAX - 5`, a real-time signal that glibc does not
+/// reserve and that programs rarely use.
+pub fn stop_signal() -> i32 {
+    libc::SIGRTMAX() - 5
+}
+
+/// The outcome of [`stop_the_world`].
+pub struct Stopped {
+    /// The threads that stopped, with their registers.
+    pub threads: &'static [StoppedThread],
+    /// Threads that were signalled but did not stop in time (for example, blocked in a system
+    /// call with every signal masked by a raw `rt_sigprocmask`).
+    pub missed: u32,
+}
+
+extern "C" fn on_stop_signal(
+    _signal: i32,
+    _info: *mut libc::siginfo_t,
+    context: *mut libc::c_void,
+) {
+    if WORLD.active.load(Ordering::Acquire) == 0 {
+        return; // a late signal from a stop that is over
+    }
+    if thread::current().depth.load(Ordering::Relaxed) != 0 {
+        thread::current().stop_deferred.store(1, Ordering::Relaxed);
+        return;
+    }
+    park(context as *const libc::ucontext_t);
+}
+
+/// Called when a thread leaves agent code with a stop request pending: stop now.
+pub fn stop_now_deferred() {
+    if WORLD.active.load(Ordering::Acquire) != 0 {
+        sys::tgkill(sys::gettid(), stop_signal());
+    }
+}
+
+fn park(context: *const libc::ucontext_t) {
+    let saved_errno = sys::errno();
+    let slot = WORLD.claimed.fetch_add(1, Ordering::AcqRel) as usize;
+    let slots = WORLD.slots.load(Ordering::Acquire);
+    if slot < MAX_THREADS && !slots.is_null() && !context.is_null() {
+        // SAFETY: the kernel passes a valid ucontext to an SA_SIGINFO handler; the slot is
+        // ours alone (claimed above) and lies inside the slots mapping.
+        unsafe {
+            let gregs = &(*context).uc_mcontext.gregs;
+            let out = &mut *slots.add(slot);
+            out.tid = sys::gettid();
+            out.sp = gregs[libc::REG_RSP as usize] as u64;
+            for (i, r) in out.registers.iter_mut().enumerate() {
+                *r = gregs[i] as u64;
+            }
+        }
+    }
+    WORLD.stopped.fetch_add(1, Ordering::AcqRel);
+    sys::futex_wake_all(&WORLD.stopped);
+    while WORLD.active.load(Ordering::Acquire) != 0 {
+        sys::futex_wait(&WORLD.active, 1, 0);
+    }
+    sys::set_errno(saved_errno);
+}
+
+/// Stop every thread but the caller and the agent's own thread. Waits up to `timeout_ns` for
+/// them. Must be followed by [`resume_the_world`].
+pub fn stop_the_world(timeout_ns: u64) -> Stopped {
+    let mut slots = WORLD.slots.load(Ordering::Acquire);
+    if slots.is_null() {
+        slots = sys::map_anonymous(MAX_THREADS * core::mem::size_of::<StoppedThread>(), false)
+            as *mut StoppedThread;
+        WORLD.slots.store(slots, Ordering::Release);
+    }
+    WORLD.claimed.store(0, Ordering::Release);
+    WORLD.stopped.store(0, Ordering::Release);
+    WORLD.active.store(1, Ordering::Release);
+
+    install_handler();
+    let me = sys::gettid();
+    let agent = AGENT_THREAD_TID.load(Ordering::Acquire);
+    let signalled_ptr = sys::map_anonymous(MAX_THREADS * 4, false) as *mut i32;
+    let mut signalled_count = 0usize;
+    let deadline = sys::monotonic_ns() + timeout_ns;
+    // Threads may start while we signal; list again until a round finds nobody new.
+    for _round in 0..8 {
+        let mut found_new = false;
+        for_each_task(|tid| {
+            if tid == me || tid == agent || signalled_ptr.is_null() {
+                return;
+            }
+            // SAFETY: `signalled_count` entries of the mapping are initialised.
+            let signalled = unsafe { core::slice::from_raw_parts(signalled_ptr, signalled_count) };
+            if signalled.contains(&tid) || signalled_count >= MAX_THREADS {
+                return;
+            }
+            if sys::tgkill(tid, stop_signal()) {
+                // SAFETY: below MAX_THREADS, inside the mapping.
+                unsafe { *signalled_ptr.add(signalled_count) = tid };
+                signalled_count += 1;
+                found_new = true;
+            }
+        });
+        // Wait for everyone signalled so far.
+        loop {
+            let stopped = WORLD.stopped.load(Ordering::Acquire);
+            if stopped as usize >= signalled_count || sys::monotonic_ns() >= deadline {
+                break;
+            }
+            sys::futex_wait(&WORLD.stopped, stopped, 1_000_000);
+        }
+        if !found_new || sys::monotonic_ns() >= deadline {
+            break;
+        }
+    }
+    if !signalled_ptr.is_null() {
+        // SAFETY: mapped above with this length.
+        unsafe { sys::unmap(signalled_ptr as *mut u8, MAX_THREADS * 4) };
+    }
+    let stopped = (WORLD.claimed.load(Ordering::Acquire) as usize)
+        .min(WORLD.stopped.load(Ordering::Acquire) as usize)
+        .min(MAX_THREADS);
+    let threads = if slots.is_null() {
+        &[][..]
+    } else {
+        // SAFETY: the first `stopped` slots were written by stopped threads before they
+        // incremented `stopped` (AcqRel), and they do not change while the world is stopped.
+        unsafe { core::slice::from_raw_parts(slots, stopped) }
+    };
+    Stopped {
+        threads,
+        missed: signalled_count.saturating_sub(stopped) as u32,
+    }
+}
+
+/// Let the stopped threads run again.
+pub fn resume_the_world() {
+    WORLD.active.store(0, Ordering::Release);
+    sys::futex_wake_all(&WORLD.active);
+}
+
+fn install_handler() {
+    // SAFETY: installs a handler for our private signal; the sigaction struct is fully
+    // initialised (zeroed, then the fields we use).
+    unsafe {
+        let mut action: libc::sigaction = core::mem::zeroed();
+        action.sa_sigaction = on_stop_signal as *const () as usize;
+        action.sa_flags = libc::SA_SIGINFO | libc::SA_RESTART;
+        libc::sigfillset(&mut action.sa_mask);
+        crate::real_sigaction(stop_signal(), &action, core::ptr::null_mut());
+    }
+}
+
+/// Call `f` with the id of every thread of this process, from `/proc/self/task`.
+pub fn for_each_task(mut f: impl FnMut(i32)) {
+    // SAFETY: opening a directory read-only.
+    let fd = unsafe {
+        libc::open(
+            c"/proc/self/task".as_ptr(),
+            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return;
+    }
+    let mut buf = [0u8; 4096];
+    loop {
+        // SAFETY: getdents64 writes at most `buf.len()` bytes into `buf`.
+        let n = unsafe { libc::syscall(libc::SYS_getdents64, fd, buf.as_mut_ptr(), buf.len()) };
+        if n <= 0 {
+            break;
+        }
+        let mut at = 0usize;
+        while at + 19 <= n as usize {
+            let reclen = u16::from_le_bytes([buf[at + 16], buf[at + 17]]) as usize;
+            if reclen == 0 {
+                break;
+            }
+            let name = &buf[at + 19..(at + reclen).min(n as usize)];
+            let mut tid = 0i32;
+            let mut digits = 0;
+            for &b in name {
+                if b.is_ascii_digit() {
+                    tid = tid * 10 + (b - b'0') as i32;
+                    digits += 1;
+                } else {
+                    break;
+                }
+            }
+            if digits > 0 {
+                f(tid);
+            }
+            at += reclen;
+        }
+    }
+    // SAFETY: closing the descriptor opened above.
+    unsafe { libc::close(fd) };
+}
+
+/// How many threads the process has, not counting the caller and the agent's thread.
+pub fn other_thread_count() -> usize {
+    let me = sys::gettid();
+    let agent = AGENT_THREAD_TID.load(Ordering::Acquire);
+    let mut count = 0;
+    for_each_task(|tid| {
+        if tid != me && tid != agent {
+            count += 1;
+        }
+    });
+    count
+}

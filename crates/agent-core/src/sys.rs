@@ -1,0 +1,321 @@
+//! The agent's only door to the operating system: anonymous memory, files, threads, clocks
+//! and futexes, through raw system calls or libc functions that never allocate.
+//!
+//! Every mapping the agent makes is recorded in [`OwnMappings`] so that the reachability scan
+//! can leave the agent's own tables out of the root set (they hold the address of every live
+//! block, and would otherwise make every block look reachable).
+
+use core::ptr;
+use core::sync::atomic::{AtomicU32, Ordering};
+
+use crate::sync::SpinLock;
+
+/// Size of a page. x86_64 Linux only uses 4 KiB base pages for anonymous mappings.
+pub const PAGE: usize = 4096;
+
+/// Round `n` up to a whole number of pages.
+pub const fn page_round(n: usize) -> usize {
+    (n + PAGE - 1) & !(PAGE - 1)
+}
+
+const MAX_OWN_MAPPINGS: usize = 4096;
+
+/// The address ranges of every mapping the agent made for itself.
+pub struct OwnMappings {
+    lock: SpinLock,
+    count: core::cell::UnsafeCell<usize>,
+    ranges: core::cell::UnsafeCell<[(usize, usize); MAX_OWN_MAPPINGS]>,
+}
+
+// SAFETY: `count` and `ranges` are only touched with `lock` held.
+unsafe impl Sync for OwnMappings {}
+
+/// The registry of the agent's own mappings.
+pub static OWN_MAPPINGS: OwnMappings = OwnMappings {
+    lock: SpinLock::new(),
+    count: core::cell::UnsafeCell::new(0),
+    ranges: core::cell::UnsafeCell::new([(0, 0); MAX_OWN_MAPPINGS]),
+};
+
+impl OwnMappings {
+    fn add(&self, start: usize, len: usize) {
+        let _guard = self.lock.lock();
+        // SAFETY: the lock is held, so nobody else touches the registry.
+        unsafe {
+            let count = &mut *self.count.get();
+            let ranges = &mut *self.ranges.get();
+            if *count < MAX_OWN_MAPPINGS {
+                ranges[*count] = (start, start + len);
+                *count += 1;
+            }
+        }
+    }
+
+    fn remove(&self, start: usize) {
+        let _guard = self.lock.lock();
+        // SAFETY: the lock is held, so nobody else touches the registry.
+        unsafe {
+            let count = &mut *self.count.get();
+            let ranges = &mut *self.ranges.get();
+            if let Some(i) = ranges[..*count].iter().position(|r| r.0 == start) {
+                ranges[i] = ranges[*count - 1];
+                *count -= 1;
+            }
+        }
+    }
+
+    /// Copy the ranges into `out` (sorted by start) and return how many there are. Used by the
+    /// scan while every other thread is stopped; `try_lock` because a thread stopped by a
+    /// fatal signal inside `add` must not hang the scan.
+    pub fn snapshot(&self, out: &mut [(usize, usize)]) -> usize {
+        let guard = self.lock.try_lock_for_a_while();
+        // SAFETY: with the lock held (or, failing that, with every other thread stopped) the
+        // registry is not changing under us; we only read it.
+        let n = unsafe {
+            let count = *self.count.get();
+            let ranges = &*self.ranges.get();
+            let n = count.min(out.len());
+            out[..n].copy_from_slice(&ranges[..n]);
+            n
+        };
+        drop(guard);
+        out[..n].sort_unstable();
+        n
+    }
+
+    /// Reset the lock in a forked child (the parent's holder does not exist there).
+    pub fn reset_after_fork(&self) {
+        self.lock.force_unlock();
+    }
+
+    /// Take the lock before `fork`, so that the child gets a consistent registry.
+    pub fn lock_for_fork(&self) {
+        self.lock.lock_forever();
+    }
+
+    /// Release the lock taken by [`OwnMappings::lock_for_fork`] in the parent.
+    pub fn unlock_after_fork(&self) {
+        self.lock.force_unlock();
+    }
+}
+
+/// Map `len` bytes of zeroed, private, anonymous memory. Returns null on failure.
+/// `reserve_only` maps with `MAP_NORESERVE` for large tables that are filled lazily.
+pub fn map_anonymous(len: usize, reserve_only: bool) -> *mut u8 {
+    let len = page_round(len);
+    let flags = libc::MAP_PRIVATE
+        | libc::MAP_ANONYMOUS
+        | if reserve_only { libc::MAP_NORESERVE } else { 0 };
+    // SAFETY: an anonymous mapping at an address the kernel chooses cannot alias anything.
+    let ptr = unsafe {
+        libc::mmap(
+            ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            flags,
+            -1,
+            0,
+        )
+    };
+    if ptr == libc::MAP_FAILED {
+        return ptr::null_mut();
+    }
+    OWN_MAPPINGS.add(ptr as usize, len);
+    ptr as *mut u8
+}
+
+/// Unmap memory returned by [`map_anonymous`].
+///
+/// # Safety
+/// `ptr` and `len` must be exactly a mapping made by `map_anonymous`, and nothing may use it
+/// afterwards.
+pub unsafe fn unmap(ptr: *mut u8, len: usize) {
+    OWN_MAPPINGS.remove(ptr as usize);
+    // SAFETY: the caller guarantees the range is one of our mappings and is no longer used.
+    unsafe { libc::munmap(ptr as *mut libc::c_void, page_round(len)) };
+}
+
+/// The calling thread's kernel thread id.
+pub fn gettid() -> i32 {
+    // SAFETY: gettid has no arguments and cannot fail.
+    unsafe { libc::syscall(libc::SYS_gettid) as i32 }
+}
+
+/// The process id.
+pub fn getpid() -> i32 {
+    // SAFETY: getpid has no arguments and cannot fail.
+    unsafe { libc::getpid() }
+}
+
+/// The parent's process id.
+pub fn getppid() -> i32 {
+    // SAFETY: getppid has no arguments and cannot fail.
+    unsafe { libc::getppid() }
+}
+
+/// Send `signal` to thread `tid` of this process.
+pub fn tgkill(tid: i32, signal: i32) -> bool {
+    // SAFETY: tgkill only sends a signal; a stale tid makes it fail with ESRCH.
+    unsafe { libc::syscall(libc::SYS_tgkill, getpid(), tid, signal) == 0 }
+}
+
+/// Monotonic time in nanoseconds (vDSO, no system call).
+pub fn monotonic_ns() -> u64 {
+    clock_ns(libc::CLOCK_MONOTONIC)
+}
+
+/// Wall-clock time in nanoseconds since the Unix epoch.
+pub fn realtime_ns() -> u64 {
+    clock_ns(libc::CLOCK_REALTIME)
+}
+
+fn clock_ns(clock: libc::clockid_t) -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec.
+    unsafe { libc::clock_gettime(clock, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// Sleep for `ns` nanoseconds (or until a signal arrives).
+pub fn sleep_ns(ns: u64) {
+    let ts = libc::timespec {
+        tv_sec: (ns / 1_000_000_000) as libc::time_t,
+        tv_nsec: (ns % 1_000_000_000) as libc::c_long,
+    };
+    // SAFETY: `ts` is a valid timespec; a null remainder pointer is allowed.
+    unsafe { libc::nanosleep(&ts, ptr::null_mut()) };
+}
+
+/// Wait while `word` holds `expected`, for at most `timeout_ns` (0: forever).
+pub fn futex_wait(word: &AtomicU32, expected: u32, timeout_ns: u64) {
+    let ts = libc::timespec {
+        tv_sec: (timeout_ns / 1_000_000_000) as libc::time_t,
+        tv_nsec: (timeout_ns % 1_000_000_000) as libc::c_long,
+    };
+    let ts_ptr = if timeout_ns == 0 {
+        ptr::null()
+    } else {
+        &ts as *const libc::timespec
+    };
+    // SAFETY: `word` is a valid, aligned u32 for the duration of the call; FUTEX_WAIT only
+    // reads it and sleeps.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG,
+            expected,
+            ts_ptr,
+        )
+    };
+}
+
+/// Wake every thread waiting on `word`.
+pub fn futex_wake_all(word: &AtomicU32) {
+    // SAFETY: FUTEX_WAKE only wakes waiters; the address is a valid u32.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG,
+            i32::MAX,
+        )
+    };
+}
+
+/// Read a whole small file (such as `/proc/self/maps`) into `buf`; returns the length read,
+/// or `None` if it could not be opened. The path must end with a NUL byte.
+pub fn read_file(path_nul: &[u8], buf: &mut [u8]) -> Option<usize> {
+    debug_assert_eq!(path_nul.last(), Some(&0));
+    // SAFETY: the path is NUL-terminated; open has no other preconditions.
+    let fd = unsafe {
+        libc::open(
+            path_nul.as_ptr() as *const libc::c_char,
+            libc::O_RDONLY | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return None;
+    }
+    let mut len = 0;
+    while len < buf.len() {
+        // SAFETY: the destination is the unused tail of `buf`.
+        let n = unsafe {
+            libc::read(
+                fd,
+                buf[len..].as_mut_ptr() as *mut libc::c_void,
+                buf.len() - len,
+            )
+        };
+        if n < 0 && errno() == libc::EINTR {
+            continue;
+        }
+        if n <= 0 {
+            break;
+        }
+        len += n as usize;
+    }
+    // SAFETY: fd was opened above and is closed once.
+    unsafe { libc::close(fd) };
+    Some(len)
+}
+
+/// Append `data` to the file at `path_nul` (created with mode 0600 if missing). Opens and
+/// closes the file each time so that the agent never holds a descriptor the program could
+/// close or reuse.
+pub fn append_file(path_nul: &[u8], data: &[u8]) -> bool {
+    // SAFETY: the path is NUL-terminated.
+    let fd = unsafe {
+        libc::open(
+            path_nul.as_ptr() as *const libc::c_char,
+            libc::O_WRONLY | libc::O_CREAT | libc::O_APPEND | libc::O_CLOEXEC,
+            0o600,
+        )
+    };
+    if fd < 0 {
+        return false;
+    }
+    let mut written = 0;
+    let mut ok = true;
+    while written < data.len() {
+        // SAFETY: the source is the unwritten tail of `data`.
+        let n = unsafe {
+            libc::write(
+                fd,
+                data[written..].as_ptr() as *const libc::c_void,
+                data.len() - written,
+            )
+        };
+        if n < 0 && errno() == libc::EINTR {
+            continue;
+        }
+        if n <= 0 {
+            ok = false;
+            break;
+        }
+        written += n as usize;
+    }
+    // SAFETY: fd was opened above and is closed once.
+    unsafe { libc::close(fd) };
+    ok
+}
+
+/// The calling thread's errno.
+pub fn errno() -> i32 {
+    // SAFETY: __errno_location always returns a valid pointer to this thread's errno.
+    unsafe { *libc::__errno_location() }
+}
+
+/// Set the calling thread's errno.
+pub fn set_errno(value: i32) {
+    // SAFETY: as above; writing errno is what it is for.
+    unsafe { *libc::__errno_location() = value };
+}
+
+/// A counter shared by the agent's threads; used for ids.
+pub fn next_id(counter: &AtomicU32) -> u32 {
+    counter.fetch_add(1, Ordering::Relaxed)
+}

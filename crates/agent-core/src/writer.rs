@@ -1,0 +1,320 @@
+//! Writes the profile file: chunks are encoded into an agent-owned buffer and appended to the
+//! file by the writer thread (every interval) and by the exit path (at the end). A process
+//! killed with `SIGKILL` leaves a file that reads up to its last whole chunk.
+
+use core::cell::UnsafeCell;
+
+use leakscope_format::{ChunkEncoder, ChunkKind};
+
+use crate::modules::MODULES;
+use crate::settings;
+use crate::stacks::STACKS;
+use crate::sync::SpinLock;
+use crate::sys;
+
+const BUFFER_LEN: usize = 1 << 20;
+
+struct WriterState {
+    buf: *mut u8,
+    pos: usize,
+    started: bool,
+    modules_written: usize,
+    next_stack: u32,
+    failed: bool,
+    start_unix_ns: u64,
+}
+
+/// The profile writer.
+pub struct ProfileWriter {
+    lock: SpinLock,
+    state: UnsafeCell<WriterState>,
+}
+
+// SAFETY: `state` is only touched with `lock` held.
+unsafe impl Sync for ProfileWriter {}
+
+/// The process's profile writer.
+pub static WRITER: ProfileWriter = ProfileWriter {
+    lock: SpinLock::new(),
+    state: UnsafeCell::new(WriterState {
+        buf: core::ptr::null_mut(),
+        pos: 0,
+        started: false,
+        modules_written: 0,
+        next_stack: 1,
+        failed: false,
+        start_unix_ns: 0,
+    }),
+};
+
+/// What the exit path hands the writer to finish the file.
+pub struct FinalRecords<'a> {
+    /// `ExitHow` as a byte.
+    pub how: u8,
+    /// Exit code.
+    pub code: i32,
+    /// Signal number.
+    pub signal: i32,
+    /// Nanoseconds since start.
+    pub time_ns: u64,
+    /// The scan chunk's fields.
+    pub scan: crate::scan::ScanFields,
+    /// Leak records: (stack, kind, bytes, blocks).
+    pub leaks: &'a [(u32, u8, u64, u64)],
+    /// Warnings to record.
+    pub warnings: &'a [&'a str],
+}
+
+impl WriterState {
+    fn buffer(&mut self) -> Option<&mut [u8]> {
+        if self.buf.is_null() {
+            self.buf = sys::map_anonymous(BUFFER_LEN, false);
+            if self.buf.is_null() {
+                return None;
+            }
+        }
+        // SAFETY: `buf` is our own mapping of BUFFER_LEN bytes.
+        Some(unsafe { core::slice::from_raw_parts_mut(self.buf, BUFFER_LEN) })
+    }
+
+    /// Append the buffer to the file.
+    fn drain(&mut self) {
+        if self.pos == 0 {
+            return;
+        }
+        let pos = self.pos;
+        self.pos = 0;
+        if self.failed {
+            return;
+        }
+        let Some(settings) = settings::get() else {
+            return;
+        };
+        let path = &settings.profile_path[..=settings.profile_path_len];
+        let Some(buf) = self.buffer() else { return };
+        if !sys::append_file(path, &buf[..pos]) {
+            self.failed = true;
+        }
+    }
+
+    /// Encode one chunk with `fill`; drains the buffer and retries once if it was full.
+    fn chunk(&mut self, kind: ChunkKind, fill: &mut dyn FnMut(&mut ChunkEncoder<'_>)) {
+        for _ in 0..2 {
+            let pos = self.pos;
+            let Some(buf) = self.buffer() else { return };
+            let mut encoder = ChunkEncoder::new(&mut buf[pos..], kind);
+            fill(&mut encoder);
+            if let Ok(len) = encoder.finish() {
+                self.pos += len;
+                if self.pos > BUFFER_LEN / 2 {
+                    self.drain();
+                }
+                return;
+            }
+            self.drain();
+        }
+    }
+
+    fn start(&mut self) {
+        if self.started {
+            return;
+        }
+        self.started = true;
+        let pos = self.pos;
+        let Some(buf) = self.buffer() else { return };
+        if let Ok(len) = ChunkEncoder::file_header(&mut buf[pos..]) {
+            self.pos += len;
+        }
+        let mut cmdline = [0u8; 8192];
+        let cmdline_len = sys::read_file(b"/proc/self/cmdline\0", &mut cmdline).unwrap_or(0);
+        let mut exe = [0u8; 4096];
+        // SAFETY: readlink writes at most `exe.len()` bytes into `exe`.
+        let exe_len = unsafe {
+            libc::readlink(
+                c"/proc/self/exe".as_ptr(),
+                exe.as_mut_ptr() as *mut libc::c_char,
+                exe.len(),
+            )
+        }
+        .max(0) as usize;
+        let max_frames = settings::get().map_or(0, |s| s.max_frames) as u32;
+        let start_ns = self.start_unix_ns;
+        self.chunk(ChunkKind::Process, &mut |c| {
+            c.put_u32(sys::getpid() as u32);
+            c.put_u32(sys::getppid() as u32);
+            c.put_u64(start_ns);
+            c.put_u32(max_frames);
+            c.put_u32(0);
+            let args = cmdline[..cmdline_len]
+                .strip_suffix(&[0])
+                .unwrap_or(&cmdline[..cmdline_len]);
+            let argc = if cmdline_len == 0 {
+                0
+            } else {
+                args.split(|&b| b == 0).count()
+            };
+            c.put_u32(argc as u32);
+            if argc > 0 {
+                for arg in args.split(|&b| b == 0) {
+                    c.put_bytes(arg);
+                }
+            }
+            c.put_bytes(&exe[..exe_len]);
+            c.put_bytes(env!("CARGO_PKG_VERSION").as_bytes());
+        });
+    }
+
+    fn write_modules(&mut self, wait_for_lock: bool) {
+        let modules = if wait_for_lock {
+            MODULES.read()
+        } else {
+            MODULES.try_read()
+        };
+        let Some(modules) = modules else { return };
+        while self.modules_written < modules.records.len() {
+            let record = &modules.records[self.modules_written];
+            self.chunk(ChunkKind::Module, &mut |c| {
+                c.put_u64(record.load_bias);
+                c.put_u64(record.start);
+                c.put_u64(record.end);
+                c.put_bytes(record.path.as_bytes());
+                c.put_bytes(&record.build_id);
+            });
+            self.modules_written += 1;
+        }
+    }
+
+    fn write_stacks(&mut self) {
+        let end = STACKS.next_id();
+        while self.next_stack < end {
+            let first = self.next_stack;
+            let mut next = first;
+            self.chunk(ChunkKind::Stacks, &mut |c| {
+                next = first;
+                c.put_u32(0);
+                let mut count = 0u32;
+                while next < end {
+                    let Some(frames) = STACKS.frames_of(next) else {
+                        break; // still being written by its thread; next time
+                    };
+                    if c.remaining() < 6 + 8 * frames.len() + 16 {
+                        break;
+                    }
+                    c.put_u32(next);
+                    c.put_u16(frames.len() as u16);
+                    for &f in frames {
+                        c.put_u64(f);
+                    }
+                    count += 1;
+                    next += 1;
+                }
+                c.patch_u32(0, count);
+            });
+            if next == first {
+                break;
+            }
+            self.next_stack = next;
+        }
+    }
+}
+
+impl ProfileWriter {
+    /// Remember when the process started (for the Process chunk).
+    pub fn set_start_time(&self, unix_ns: u64) {
+        let _guard = self.lock.lock();
+        // SAFETY: the lock is held.
+        unsafe { (*self.state.get()).start_unix_ns = unix_ns };
+    }
+
+    /// Write everything new (modules, stacks) to the file. Called by the writer thread.
+    pub fn flush(&self) {
+        let _guard = self.lock.lock();
+        // SAFETY: the lock is held.
+        let state = unsafe { &mut *self.state.get() };
+        state.start();
+        state.write_modules(true);
+        state.write_stacks();
+        state.drain();
+    }
+
+    /// Finish the file: everything new, then exit, scan, leaks and the end marker. Called by
+    /// the exit path, possibly from a signal handler with other threads stopped, so it only
+    /// waits a bounded time for locks.
+    pub fn finish(&self, records: &FinalRecords<'_>) {
+        let guard = self.lock.try_lock_for_a_while();
+        // SAFETY: the lock is held, or its holder is stopped for good (the exit path runs
+        // with every other thread stopped), so nothing else touches the state.
+        let state = unsafe { &mut *self.state.get() };
+        state.start();
+        state.write_modules(false);
+        state.write_stacks();
+        for warning in records.warnings {
+            state.chunk(ChunkKind::Warning, &mut |c| c.put_bytes(warning.as_bytes()));
+        }
+        state.chunk(ChunkKind::Exit, &mut |c| {
+            c.put_u8(records.how);
+            c.put_i32(records.code);
+            c.put_i32(records.signal);
+            c.put_u64(records.time_ns);
+        });
+        let scan = &records.scan;
+        state.chunk(ChunkKind::Scan, &mut |c| {
+            c.put_u64(scan.duration_ns);
+            c.put_u32(scan.threads_stopped);
+            c.put_u32(scan.threads_missed);
+            c.put_u64(scan.root_bytes);
+            c.put_u64(scan.live_blocks);
+            c.put_u64(scan.runtime_blocks);
+            c.put_u32(scan.flags);
+        });
+        let mut at = 0;
+        while at < records.leaks.len() {
+            let mut next = at;
+            state.chunk(ChunkKind::Leaks, &mut |c| {
+                next = at;
+                c.put_u32(0);
+                let mut count = 0u32;
+                while next < records.leaks.len() && c.remaining() >= 32 {
+                    let (stack, kind, bytes, blocks) = records.leaks[next];
+                    c.put_u32(stack);
+                    c.put_u8(kind);
+                    c.put_u64(bytes);
+                    c.put_u64(blocks);
+                    count += 1;
+                    next += 1;
+                }
+                c.patch_u32(0, count);
+            });
+            if next == at {
+                break;
+            }
+            at = next;
+        }
+        state.chunk(ChunkKind::End, &mut |_| {});
+        state.drain();
+        drop(guard);
+    }
+
+    /// In a forked child: start a new file (the caller has switched the path), rewriting the
+    /// process, modules and every stack so that the child's file stands alone.
+    pub fn restart_in_child(&self) {
+        self.lock.force_unlock();
+        // SAFETY: single-threaded child, lock just reset.
+        let state = unsafe { &mut *self.state.get() };
+        state.pos = 0; // the parent's unwritten bytes belong to the parent's file
+        state.started = false;
+        state.modules_written = 0;
+        state.next_stack = 1;
+        state.failed = false;
+    }
+
+    /// Take the lock before `fork`.
+    pub fn lock_for_fork(&self) {
+        self.lock.lock_forever();
+    }
+
+    /// Release it in the parent after `fork`.
+    pub fn unlock_after_fork(&self) {
+        self.lock.force_unlock();
+    }
+}

@@ -1,0 +1,458 @@
+//! Start-up and the ends of the process: the constructor, the exit handler, `_exit`, fatal
+//! signals, `fork`, and the signal functions the agent must wrap to stay invisible.
+
+use core::ffi::{c_char, c_int, c_void};
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use leakscope_agent_core as core_;
+use leakscope_agent_core::stop::stop_signal;
+use leakscope_agent_core::sys::{errno, set_errno};
+use leakscope_agent_core::thread::AgentSection;
+use leakscope_format::ExitHow;
+
+/// The type of `main`.
+pub type MainFn = extern "C" fn(c_int, *mut *mut c_char, *mut *mut c_char) -> c_int;
+
+type StartMainFn = unsafe extern "C" fn(
+    MainFn,
+    c_int,
+    *mut *mut c_char,
+    *mut c_void,
+    *mut c_void,
+    *mut c_void,
+    *mut c_void,
+) -> c_int;
+
+static REAL_EXIT: AtomicUsize = AtomicUsize::new(0);
+static REAL_START_MAIN: AtomicUsize = AtomicUsize::new(0);
+static REAL_MAIN: AtomicUsize = AtomicUsize::new(0);
+static REAL_SIGWAIT: AtomicUsize = AtomicUsize::new(0);
+static REAL_SIGTIMEDWAIT: AtomicUsize = AtomicUsize::new(0);
+
+/// Signals whose default action ends the process: the agent reports on them, as memcheck
+/// does, and then lets the default action happen.
+const FATAL_SIGNALS: [c_int; 22] = [
+    libc::SIGHUP,
+    libc::SIGINT,
+    libc::SIGQUIT,
+    libc::SIGILL,
+    libc::SIGTRAP,
+    libc::SIGABRT,
+    libc::SIGBUS,
+    libc::SIGFPE,
+    libc::SIGUSR1,
+    libc::SIGSEGV,
+    libc::SIGUSR2,
+    libc::SIGPIPE,
+    libc::SIGALRM,
+    libc::SIGTERM,
+    libc::SIGSTKFLT,
+    libc::SIGXCPU,
+    libc::SIGXFSZ,
+    libc::SIGVTALRM,
+    libc::SIGPROF,
+    libc::SIGIO,
+    libc::SIGPWR,
+    libc::SIGSYS,
+];
+
+/// Signals on which the agent's handler is installed and the program has not installed its
+/// own: the program is told these are at their default.
+static HIJACKED: [AtomicBool; 65] = [const { AtomicBool::new(false) }; 65];
+
+extern "C" {
+    fn on_exit(handler: extern "C" fn(c_int, *mut c_void), arg: *mut c_void) -> c_int;
+}
+
+fn lookup_next(name: &core::ffi::CStr) -> usize {
+    let _section = AgentSection::enter_nested(); // dlsym may allocate: not the program's
+                                                 // SAFETY: dlsym with a NUL-terminated name.
+    unsafe { libc::dlsym(libc::RTLD_NEXT, name.as_ptr()) as usize }
+}
+
+#[used]
+#[link_section = ".init_array"]
+static CONSTRUCTOR: extern "C" fn() = constructor;
+
+extern "C" fn constructor() {
+    let active = core_::is_active();
+    // SAFETY: constructors run before the program's threads exist.
+    unsafe { core_::settings::scrub_environment() };
+    REAL_EXIT.store(lookup_next(c"exit"), Ordering::Release);
+    REAL_SIGWAIT.store(lookup_next(c"sigwait"), Ordering::Release);
+    REAL_SIGTIMEDWAIT.store(lookup_next(c"sigtimedwait"), Ordering::Release);
+    if !active {
+        return;
+    }
+    core_::on_start();
+    let _section = AgentSection::enter_nested();
+    // SAFETY: plain registrations with glibc; the handlers are `extern "C"` functions that
+    // live as long as the process.
+    unsafe {
+        // on_exit, not atexit: it passes the exit status, and it carries no DSO handle, so
+        // `__cxa_finalize` of the agent does not run it early. Registered before
+        // `__libc_start_main` registers the dynamic linker's destructor pass, it runs after
+        // every destructor of every library.
+        on_exit(on_exit_handler, core::ptr::null_mut());
+        libc::pthread_atfork(
+            Some(prepare_fork),
+            Some(parent_after_fork),
+            Some(child_after_fork),
+        );
+    }
+    install_fatal_signal_handlers();
+    start_writer_thread();
+}
+
+extern "C" fn on_exit_handler(status: c_int, _arg: *mut c_void) {
+    let sp = stack_pointer();
+    core_::finish(&core_::Ending {
+        how: ExitHow::Exit,
+        code: status,
+        signal: 0,
+        stack_from: sp,
+        registers: &[],
+    });
+}
+
+#[inline(always)]
+fn stack_pointer() -> u64 {
+    let sp: u64;
+    // SAFETY: reads the stack pointer; touches no memory.
+    unsafe { core::arch::asm!("mov {}, rsp", out(reg) sp, options(nomem, nostack)) };
+    sp
+}
+
+/// `_exit`: scan here (no handler will run), then end the process.
+pub fn finish_at_underscore_exit(code: c_int) -> ! {
+    let sp = stack_pointer();
+    core_::finish(&core_::Ending {
+        how: ExitHow::UnderscoreExit,
+        code,
+        signal: 0,
+        stack_from: sp,
+        registers: &[],
+    });
+    // SAFETY: exit_group ends the process; it never returns.
+    unsafe { libc::syscall(libc::SYS_exit_group, code) };
+    loop {
+        core::hint::spin_loop();
+    }
+}
+
+/// glibc's `exit`.
+pub fn real_exit(code: c_int) -> ! {
+    let mut f = REAL_EXIT.load(Ordering::Acquire);
+    if f == 0 {
+        f = lookup_next(c"exit");
+    }
+    if f != 0 {
+        // SAFETY: `f` is glibc's `exit`, found by dlsym.
+        unsafe {
+            let f: extern "C" fn(c_int) -> ! = core::mem::transmute(f);
+            f(code)
+        }
+    }
+    // SAFETY: no glibc exit could be found (cannot happen with glibc); end the process.
+    unsafe { libc::syscall(libc::SYS_exit_group, code) };
+    loop {
+        core::hint::spin_loop();
+    }
+}
+
+extern "C" fn main_trampoline(
+    argc: c_int,
+    argv: *mut *mut c_char,
+    envp: *mut *mut c_char,
+) -> c_int {
+    // SAFETY: REAL_MAIN holds the program's main, stored by start_main before this runs.
+    let main: MainFn = unsafe { core::mem::transmute(REAL_MAIN.load(Ordering::Acquire)) };
+    let result = main(argc, argv, envp);
+    core_::deadstack::zero_below_stack_pointer();
+    result
+}
+
+/// Forward `__libc_start_main`, wrapping `main`.
+///
+/// # Safety
+/// The arguments are those `_start` passes.
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn start_main(
+    main: MainFn,
+    argc: c_int,
+    argv: *mut *mut c_char,
+    init_fn: *mut c_void,
+    fini: *mut c_void,
+    rtld_fini: *mut c_void,
+    stack_end: *mut c_void,
+) -> c_int {
+    let mut f = REAL_START_MAIN.load(Ordering::Acquire);
+    if f == 0 {
+        f = lookup_next(c"__libc_start_main");
+        REAL_START_MAIN.store(f, Ordering::Release);
+    }
+    // SAFETY: `f` is glibc's __libc_start_main.
+    let real: StartMainFn = unsafe { core::mem::transmute(f) };
+    let main = if core_::is_active() {
+        REAL_MAIN.store(main as usize, Ordering::Release);
+        main_trampoline as MainFn
+    } else {
+        main
+    };
+    // SAFETY: forwarded with the caller's arguments.
+    unsafe { real(main, argc, argv, init_fn, fini, rtld_fini, stack_end) }
+}
+
+extern "C" fn prepare_fork() {
+    core_::before_fork();
+}
+
+extern "C" fn parent_after_fork() {
+    core_::after_fork_in_parent();
+}
+
+extern "C" fn child_after_fork() {
+    core_::after_fork_in_child();
+}
+
+fn start_writer_thread() {
+    extern "C" fn writer_main(_arg: *mut c_void) -> *mut c_void {
+        // The writer must not receive the program's signals.
+        // SAFETY: blocks every signal for this thread only, with a valid full set.
+        unsafe {
+            let mut all: libc::sigset_t = core::mem::zeroed();
+            libc::sigfillset(&mut all);
+            libc::syscall(libc::SYS_rt_sigprocmask, libc::SIG_BLOCK, &all, 0usize, 8);
+        }
+        core_::writer_thread_main();
+        core::ptr::null_mut()
+    }
+    let _section = AgentSection::enter_nested();
+    // SAFETY: creates a detached thread running `writer_main`, with a small stack.
+    unsafe {
+        let mut attr: libc::pthread_attr_t = core::mem::zeroed();
+        libc::pthread_attr_init(&mut attr);
+        libc::pthread_attr_setdetachstate(&mut attr, libc::PTHREAD_CREATE_DETACHED);
+        libc::pthread_attr_setstacksize(&mut attr, 256 * 1024);
+        let mut thread: libc::pthread_t = 0;
+        libc::pthread_create(&mut thread, &attr, writer_main, core::ptr::null_mut());
+        libc::pthread_attr_destroy(&mut attr);
+    }
+}
+
+fn install_fatal_signal_handlers() {
+    for &signal in &FATAL_SIGNALS {
+        // SAFETY: reads the current action, then installs ours only where the default is in
+        // place (an inherited SIG_IGN, as under nohup, is respected).
+        unsafe {
+            let mut old: libc::sigaction = core::mem::zeroed();
+            if core_::real_sigaction(signal, core::ptr::null(), &mut old) != 0
+                || old.sa_sigaction != libc::SIG_DFL
+            {
+                continue;
+            }
+            let mut action: libc::sigaction = core::mem::zeroed();
+            action.sa_sigaction = on_fatal_signal as *const () as usize;
+            action.sa_flags = libc::SA_SIGINFO;
+            libc::sigemptyset(&mut action.sa_mask);
+            if core_::real_sigaction(signal, &action, core::ptr::null_mut()) == 0 {
+                HIJACKED[signal as usize].store(true, Ordering::Release);
+            }
+        }
+    }
+}
+
+extern "C" fn on_fatal_signal(signal: c_int, _info: *mut libc::siginfo_t, context: *mut c_void) {
+    let mut registers = [0u64; core_::stop::RECORDED_REGISTERS];
+    let mut sp = stack_pointer();
+    if !context.is_null() {
+        // SAFETY: the kernel passes a valid ucontext to an SA_SIGINFO handler.
+        let gregs = unsafe { &(*(context as *const libc::ucontext_t)).uc_mcontext.gregs };
+        for (i, r) in registers.iter_mut().enumerate() {
+            *r = gregs[i] as u64;
+        }
+        sp = gregs[libc::REG_RSP as usize] as u64;
+    }
+    core_::finish(&core_::Ending {
+        how: ExitHow::Signal,
+        code: 0,
+        signal,
+        stack_from: sp,
+        registers: &registers,
+    });
+    // Now let the default action happen: restore it, unblock the signal and raise it again.
+    // (For a fault, returning would also fault again; raising covers every kind.)
+    // SAFETY: plain signal-state changes for this process and thread.
+    unsafe {
+        let mut default: libc::sigaction = core::mem::zeroed();
+        default.sa_sigaction = libc::SIG_DFL;
+        core_::real_sigaction(signal, &default, core::ptr::null_mut());
+        let mut set: libc::sigset_t = core::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, signal);
+        libc::syscall(libc::SYS_rt_sigprocmask, libc::SIG_UNBLOCK, &set, 0usize, 8);
+        core_::sys::tgkill(core_::sys::gettid(), signal);
+    }
+}
+
+/// The program's `sigaction`: where the agent's fatal-signal handler is installed, the
+/// program is told the action is the default; when it installs its own handler, the agent
+/// steps aside. A request to set the default keeps the agent's handler, which reports and
+/// then applies the default action.
+///
+/// # Safety
+/// As `sigaction(2)`.
+pub unsafe fn program_sigaction(
+    signal: c_int,
+    action: *const libc::sigaction,
+    old: *mut libc::sigaction,
+) -> c_int {
+    let hijacked = (1..65).contains(&signal) && HIJACKED[signal as usize].load(Ordering::Acquire);
+    if !hijacked {
+        // SAFETY: forwarded.
+        return unsafe { core_::real_sigaction(signal, action, old) };
+    }
+    if !old.is_null() {
+        // SAFETY: the caller's out-parameter.
+        unsafe {
+            *old = core::mem::zeroed();
+            (*old).sa_sigaction = libc::SIG_DFL;
+        }
+    }
+    // SAFETY: `action` is null or valid, by the caller's contract.
+    if action.is_null() || unsafe { (*action).sa_sigaction } == libc::SIG_DFL {
+        return 0;
+    }
+    HIJACKED[signal as usize].store(false, Ordering::Release);
+    // SAFETY: forwarded.
+    unsafe { core_::real_sigaction(signal, action, core::ptr::null_mut()) }
+}
+
+/// The program's `signal`, with glibc's semantics (`SA_RESTART`, the signal masked during its
+/// handler).
+///
+/// # Safety
+/// As `signal(2)`.
+pub unsafe fn program_signal(signal: c_int, handler: libc::sighandler_t) -> libc::sighandler_t {
+    if handler == libc::SIG_ERR || !(1..65).contains(&signal) {
+        set_errno(libc::EINVAL);
+        return libc::SIG_ERR;
+    }
+    // SAFETY: building a valid sigaction and passing it on.
+    unsafe {
+        let mut action: libc::sigaction = core::mem::zeroed();
+        action.sa_sigaction = handler;
+        libc::sigemptyset(&mut action.sa_mask);
+        libc::sigaddset(&mut action.sa_mask, signal);
+        action.sa_flags = libc::SA_RESTART;
+        let mut old: libc::sigaction = core::mem::zeroed();
+        if program_sigaction(signal, &action, &mut old) < 0 {
+            return libc::SIG_ERR;
+        }
+        old.sa_sigaction
+    }
+}
+
+/// A copy of `set` without the signals the program may not block or wait for: the agent's
+/// stop signal, and glibc's two internal ones (as glibc itself removes them).
+///
+/// # Safety
+/// `set` must be null or valid.
+unsafe fn without_reserved(
+    set: *const libc::sigset_t,
+    copy: &mut libc::sigset_t,
+) -> *const libc::sigset_t {
+    if set.is_null() {
+        return set;
+    }
+    // SAFETY: `set` is valid by the caller's contract; `copy` is ours.
+    unsafe {
+        *copy = *set;
+        libc::sigdelset(copy, stop_signal());
+        libc::sigdelset(copy, 32);
+        libc::sigdelset(copy, 33);
+    }
+    copy
+}
+
+/// `sigprocmask` without the reserved signals. Returns 0, or -1 with errno set.
+///
+/// # Safety
+/// As `sigprocmask(2)`.
+pub unsafe fn set_signal_mask(
+    how: c_int,
+    set: *const libc::sigset_t,
+    old: *mut libc::sigset_t,
+) -> c_int {
+    // SAFETY: zeroed sigset_t is a valid empty set.
+    let mut copy: libc::sigset_t = unsafe { core::mem::zeroed() };
+    let set = if how == libc::SIG_UNBLOCK {
+        set
+    } else {
+        // SAFETY: forwarded validity.
+        unsafe { without_reserved(set, &mut copy) }
+    };
+    // SAFETY: the kernel validates `how` and the pointers; 8 is the kernel's sigset size.
+    unsafe { libc::syscall(libc::SYS_rt_sigprocmask, how, set, old, 8) as c_int }
+}
+
+/// `sigwait` that never takes the agent's stop signal.
+///
+/// # Safety
+/// As `sigwait(3)`.
+pub unsafe fn sigwait(set: *const libc::sigset_t, signal: *mut c_int) -> c_int {
+    // SAFETY: zeroed sigset_t is a valid empty set.
+    let mut copy: libc::sigset_t = unsafe { core::mem::zeroed() };
+    // SAFETY: forwarded validity.
+    let set = unsafe { without_reserved(set, &mut copy) };
+    let f = REAL_SIGWAIT.load(Ordering::Acquire);
+    if f != 0 {
+        // SAFETY: glibc's sigwait, found by dlsym.
+        unsafe {
+            let f: unsafe extern "C" fn(*const libc::sigset_t, *mut c_int) -> c_int =
+                core::mem::transmute(f);
+            return f(set, signal);
+        }
+    }
+    loop {
+        // SAFETY: rt_sigtimedwait with a valid set and no info or timeout.
+        let r = unsafe { libc::syscall(libc::SYS_rt_sigtimedwait, set, 0usize, 0usize, 8) };
+        if r >= 0 {
+            // SAFETY: the caller's out-parameter.
+            unsafe { *signal = r as c_int };
+            return 0;
+        }
+        if errno() != libc::EINTR {
+            return errno();
+        }
+    }
+}
+
+/// `sigtimedwait` (and `sigwaitinfo`) that never takes the agent's stop signal.
+///
+/// # Safety
+/// As `sigtimedwait(2)`.
+pub unsafe fn sigtimedwait(
+    set: *const libc::sigset_t,
+    info: *mut libc::siginfo_t,
+    timeout: *const libc::timespec,
+) -> c_int {
+    // SAFETY: zeroed sigset_t is a valid empty set.
+    let mut copy: libc::sigset_t = unsafe { core::mem::zeroed() };
+    // SAFETY: forwarded validity.
+    let set = unsafe { without_reserved(set, &mut copy) };
+    let f = REAL_SIGTIMEDWAIT.load(Ordering::Acquire);
+    if f != 0 {
+        // SAFETY: glibc's sigtimedwait, found by dlsym.
+        unsafe {
+            let f: unsafe extern "C" fn(
+                *const libc::sigset_t,
+                *mut libc::siginfo_t,
+                *const libc::timespec,
+            ) -> c_int = core::mem::transmute(f);
+            return f(set, info, timeout);
+        }
+    }
+    // SAFETY: the kernel validates the pointers.
+    unsafe { libc::syscall(libc::SYS_rt_sigtimedwait, set, info, timeout, 8) as c_int }
+}

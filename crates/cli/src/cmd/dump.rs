@@ -1,0 +1,54 @@
+//! `leakscope dump FILE`: what a profile holds, for debugging leakscope itself.
+
+use std::path::Path;
+
+use anyhow::Context;
+
+use crate::error::Failure;
+
+/// Run the subcommand; returns the exit code.
+pub fn dump(path: &Path) -> Result<i32, Failure> {
+    let profile = leakscope_format::read_profile(path)
+        .with_context(|| format!("cannot read the profile '{}'", path.display()))?;
+    if let Some(process) = &profile.process {
+        println!("process: {process:?}");
+    }
+    for module in &profile.modules {
+        println!(
+            "module: {:#x}-{:#x} bias {:#x} {} build-id {}",
+            module.start,
+            module.end,
+            module.load_bias,
+            module.path,
+            module
+                .build_id
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        );
+    }
+    for (id, frames) in &profile.stacks {
+        let frames: Vec<String> = frames.iter().map(|f| format!("{f:#x}")).collect();
+        println!("stack {id}: {}", frames.join(" "));
+    }
+    for leak in &profile.leaks {
+        println!("leak: {leak:?}");
+    }
+    if let Some(scan) = &profile.scan {
+        println!("scan: {scan:?}");
+    }
+    if let Some(exit) = &profile.exit {
+        println!("exit: {exit:?}");
+    }
+    if let Some(run) = &profile.run_result {
+        println!("run result: {run:?}");
+    }
+    for warning in &profile.warnings {
+        println!("warning: {warning}");
+    }
+    println!("complete: {}", profile.complete);
+    if let Some(damage) = &profile.damage {
+        println!("damage: {damage}");
+    }
+    Ok(0)
+}

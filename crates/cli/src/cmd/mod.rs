@@ -1,0 +1,60 @@
+//! The subcommands.
+
+pub mod dump;
+pub mod report;
+pub mod run;
+
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+
+use anyhow::Context;
+use leakscope_report::Report;
+
+use crate::args::{Color, Format, OutputArgs};
+use crate::error::Failure;
+
+/// Where a report goes when `--output` is not given.
+#[derive(Clone, Copy)]
+pub enum DefaultSink {
+    Stdout,
+    Stderr,
+}
+
+/// Render `report` as asked and write it out.
+pub fn emit(report: &Report, output: &OutputArgs, sink: DefaultSink) -> Result<(), Failure> {
+    let to_terminal = output.output.is_none()
+        && match sink {
+            DefaultSink::Stdout => std::io::stdout().is_terminal(),
+            DefaultSink::Stderr => std::io::stderr().is_terminal(),
+        };
+    let color = match output.color {
+        Color::Always => true,
+        Color::Never => false,
+        Color::Auto => to_terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+    };
+    let text = match output.format {
+        Format::Text => {
+            leakscope_report::render_text(report, leakscope_report::TextOptions { color })
+        }
+        Format::Json => leakscope_report::render_json(report),
+    };
+    write_out(&text, output.output.as_deref(), sink)
+}
+
+fn write_out(text: &str, path: Option<&Path>, sink: DefaultSink) -> Result<(), Failure> {
+    let result = match path {
+        Some(path) => std::fs::write(path, text)
+            .with_context(|| format!("cannot write the report to '{}'", path.display())),
+        None => {
+            let written = match sink {
+                DefaultSink::Stdout => std::io::stdout().lock().write_all(text.as_bytes()),
+                DefaultSink::Stderr => std::io::stderr().lock().write_all(text.as_bytes()),
+            };
+            match written {
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+                other => other.context("cannot write the report"),
+            }
+        }
+    };
+    result.map_err(Failure::from)
+}

@@ -1,0 +1,226 @@
+//! `leakscope run -- PROGRAM [ARGS]`: preflight, spawn the program with the agent preloaded,
+//! pass signals on, wait, keep the program's exit status, then report.
+
+use std::ffi::OsString;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::time::Instant;
+
+use leakscope_format::settings as names;
+use leakscope_format::{ChunkEncoder, ChunkKind};
+
+use crate::args::RunArgs;
+use crate::cmd::{emit, DefaultSink};
+use crate::error::{ExitCode, Failure};
+use crate::{agent, pipeline, preflight};
+
+/// The pid of the running target, for the signal forwarder.
+static TARGET_PID: AtomicI32 = AtomicI32::new(0);
+
+/// Run the subcommand; returns the exit code (or does not return, re-raising the program's
+/// fatal signal).
+pub fn run(args: RunArgs) -> Result<i32, Failure> {
+    let program = args.command[0].clone();
+    preflight::check_program(&program)?;
+    let agent_path =
+        agent::locate().map_err(|e| Failure::new(ExitCode::Unsupported, format!("{e:#}")))?;
+    let profile_path = profile_path(args.keep.as_deref(), &program)?;
+    remove_old_profiles(&profile_path);
+
+    let mut command = Command::new(&program);
+    command.args(&args.command[1..]);
+    let mut preload = OsString::from(&agent_path);
+    if let Some(existing) = std::env::var_os("LD_PRELOAD").filter(|v| !v.is_empty()) {
+        preload.push(":");
+        preload.push(&existing);
+        let mut restore = OsString::from("LD_PRELOAD=");
+        restore.push(&existing);
+        command.env(names::RESTORE_PRELOAD, restore);
+    }
+    command
+        .env("LD_PRELOAD", preload)
+        .env(names::PROFILE, &profile_path)
+        .env(names::MAX_FRAMES, args.max_frames.to_string());
+    // SAFETY: the closure runs in the child between fork and exec and only calls `signal`,
+    // which is async-signal-safe: it undoes the dispositions leakscope set for itself.
+    unsafe {
+        command.pre_exec(|| {
+            libc::signal(libc::SIGINT, libc::SIG_DFL);
+            libc::signal(libc::SIGQUIT, libc::SIG_DFL);
+            libc::signal(libc::SIGTERM, libc::SIG_DFL);
+            libc::signal(libc::SIGHUP, libc::SIG_DFL);
+            Ok(())
+        });
+    }
+
+    // Ctrl-C and Ctrl-\ reach the program from the terminal; leakscope outlives them to
+    // report. SIGTERM and SIGHUP sent to leakscope are passed on to the program.
+    set_parent_signals();
+    let started = Instant::now();
+    let mut child = command.spawn().map_err(|e| {
+        Failure::new(
+            ExitCode::NotExecutable,
+            format!("cannot run '{}': {e}", Path::new(&program).display()),
+        )
+    })?;
+    TARGET_PID.store(child.id() as i32, Ordering::SeqCst);
+    let status = loop {
+        match child.wait() {
+            Ok(status) => break status,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                return Err(Failure::new(
+                    ExitCode::Failed,
+                    format!("waiting for the program failed: {e}"),
+                ))
+            }
+        }
+    };
+    let wall = started.elapsed();
+    TARGET_PID.store(0, Ordering::SeqCst);
+
+    let (code, signal) = (status.code(), status.signal());
+    if !profile_path.exists() {
+        eprintln!(
+            "leakscope: the agent did not run inside '{}' (no profile was written): the program may be statically linked in a way leakscope did not recognise, or clear LD_PRELOAD before it starts",
+            Path::new(&program).display()
+        );
+        return Ok(finish_like(code, signal));
+    }
+    append_run_result(&profile_path, code, signal, wall.as_nanos() as u64);
+    let tree = pipeline::read_tree(&profile_path)?;
+    let report = pipeline::build_report(&tree);
+    emit(&report, &args.output, DefaultSink::Stderr)?;
+    eprintln!(
+        "leakscope: profile kept at {} (`leakscope report {}` prints this report again)",
+        profile_path.display(),
+        profile_path.display()
+    );
+
+    let summary = &report.findings.summary;
+    let lost = summary.definitely_lost.blocks + summary.indirectly_lost.blocks;
+    if let (Some(error_code), true) = (args.error_exitcode, lost > 0) {
+        return Ok(error_code);
+    }
+    Ok(finish_like(code, signal))
+}
+
+/// The exit code that reproduces the program's end: its code, or its signal raised again.
+fn finish_like(code: Option<i32>, signal: Option<i32>) -> i32 {
+    if let Some(code) = code {
+        return code;
+    }
+    if let Some(signal) = signal {
+        // SAFETY: resets a signal to its default action and raises it in leakscope itself,
+        // with core dumps off (the program already dumped if it was going to).
+        unsafe {
+            let no_core = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            libc::setrlimit(libc::RLIMIT_CORE, &no_core);
+            libc::signal(signal, libc::SIG_DFL);
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, signal);
+            libc::sigprocmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+            libc::raise(signal);
+        }
+        return 128 + signal;
+    }
+    1
+}
+
+extern "C" fn forward_signal(signal: libc::c_int) {
+    let pid = TARGET_PID.load(Ordering::SeqCst);
+    if pid > 0 {
+        // SAFETY: kill is async-signal-safe; a stale pid is at worst ESRCH.
+        unsafe { libc::kill(pid, signal) };
+    }
+}
+
+fn set_parent_signals() {
+    // SAFETY: installs dispositions for leakscope's own process; the handler only calls kill.
+    unsafe {
+        libc::signal(libc::SIGINT, libc::SIG_IGN);
+        libc::signal(libc::SIGQUIT, libc::SIG_IGN);
+        libc::signal(
+            libc::SIGTERM,
+            forward_signal as *const () as libc::sighandler_t,
+        );
+        libc::signal(
+            libc::SIGHUP,
+            forward_signal as *const () as libc::sighandler_t,
+        );
+    }
+}
+
+/// `--keep FILE`, or a new file in the temporary directory.
+fn profile_path(keep: Option<&Path>, program: &OsString) -> Result<PathBuf, Failure> {
+    let path = match keep {
+        Some(path) => path.to_path_buf(),
+        None => {
+            let name = Path::new(program)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "program".into());
+            let stamp = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis());
+            std::env::temp_dir().join(format!(
+                "leakscope-{name}-{}-{stamp}.profile",
+                std::process::id()
+            ))
+        }
+    };
+    let path = if path.is_absolute() {
+        path
+    } else {
+        std::env::current_dir()
+            .map_err(|e| {
+                Failure::new(
+                    ExitCode::Failed,
+                    format!("cannot read the current directory: {e}"),
+                )
+            })?
+            .join(path)
+    };
+    if let Some(dir) = path.parent() {
+        if !dir.is_dir() {
+            return Err(Failure::new(
+                ExitCode::Failed,
+                format!(
+                    "cannot keep the profile at '{}': no directory '{}'",
+                    path.display(),
+                    dir.display()
+                ),
+            ));
+        }
+    }
+    Ok(path)
+}
+
+/// A kept profile from an earlier run would be appended to: remove it and its children.
+fn remove_old_profiles(path: &Path) {
+    let _ = std::fs::remove_file(path);
+    for child in pipeline::child_profile_paths(path) {
+        let _ = std::fs::remove_file(child);
+    }
+}
+
+/// Record how the program ended, as seen from here, so that `leakscope report` can say it.
+fn append_run_result(path: &Path, code: Option<i32>, signal: Option<i32>, wall_ns: u64) {
+    use std::io::Write;
+    let mut buf = [0u8; 64];
+    let mut chunk = ChunkEncoder::new(&mut buf, ChunkKind::RunResult);
+    chunk.put_i32(code.unwrap_or(-1));
+    chunk.put_i32(signal.unwrap_or(0));
+    chunk.put_u64(wall_ns);
+    if let Ok(len) = chunk.finish() {
+        if let Ok(mut file) = std::fs::OpenOptions::new().append(true).open(path) {
+            let _ = file.write_all(&buf[..len]);
+        }
+    }
+}

@@ -1,0 +1,488 @@
+//! End-to-end tests of `leakscope run`, held to memcheck's numbers.
+//!
+//! The fixtures in `tests/programs/` (see its README) each state in a header exactly what
+//! `valgrind --leak-check=full --show-leak-kinds=all` reports for them. The harness builds every
+//! fixture at -O0 and -O2 once (cached under `CARGO_TARGET_TMPDIR`), then:
+//!
+//! - `corpus::<fixture>::valgrind_o0/_o2` check that memcheck agrees with the header: this
+//!   validates the corpus itself (skipped, with a message, when valgrind is not installed);
+//! - `corpus::<fixture>::leakscope_o0/_o2` check that `leakscope run --format json` reports the
+//!   header's totals, leak functions, children and exit status;
+//! - `cross_check::valgrind_and_leakscope_agree` runs both tools on everything and prints the
+//!   agreement table (also written to `CARGO_TARGET_TMPDIR/leakscope-e2e/agreement.txt`);
+//! - `errors::*` are the targets leakscope must refuse, with one line on stderr;
+//! - `passthrough::*` check that leakscope is invisible to the program it runs.
+//!
+//! Run one group with e.g. `cargo nextest run -p leakscope -E 'test(/valgrind_o/)'` or
+//! `cargo test -p leakscope --test e2e passthrough`.
+
+mod harness;
+
+use std::ffi::OsString;
+use std::fmt::Write as _;
+
+use harness::build::{corpus, Fixture};
+use harness::check;
+use harness::expect::Level;
+use harness::leakscope;
+use harness::valgrind;
+
+fn describe(fixture: &Fixture, level: Level) -> String {
+    let corpus = corpus();
+    let args: Vec<String> = corpus
+        .args(fixture, level)
+        .iter()
+        .map(|a| format!("{a:?}"))
+        .collect();
+    let mut command = vec![corpus.binary(fixture, level).display().to_string()];
+    command.extend(args);
+    format!(
+        "fixture {} at {level} ({})",
+        fixture.name,
+        command.join(" ")
+    )
+}
+
+/// Test (a): memcheck reports exactly what the fixture's header says.
+fn check_valgrind(name: &str, level: Level) {
+    if !valgrind::available_or_skip(&format!("{name} at {level} under valgrind")) {
+        return;
+    }
+    let corpus = corpus();
+    let fixture = corpus.fixture(name);
+    let run = valgrind::run(&corpus.binary(fixture, level), &corpus.args(fixture, level))
+        .unwrap_or_else(|e| panic!("{}: {e}", describe(fixture, level)));
+    let mut problems = check::against_header(fixture.expect(level), &run);
+    for (who, report) in
+        std::iter::once(("program", &run.main)).chain(run.children.iter().map(|c| ("child", c)))
+    {
+        let records = valgrind::totals_of_records(report);
+        if records != report.totals {
+            problems.push(format!(
+                "{who}: memcheck's loss records add up to {records}, its summary says {}",
+                report.totals
+            ));
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "memcheck ({}) disagrees with the header of {}:\n  {}",
+        valgrind::version().unwrap_or("?"),
+        describe(fixture, level),
+        problems.join("\n  ")
+    );
+}
+
+/// Test (b): leakscope reports exactly what the fixture's header says.
+fn check_leakscope(name: &str, level: Level) {
+    let corpus = corpus();
+    let fixture = corpus.fixture(name);
+    let run = leakscope::run(&corpus.binary(fixture, level), &corpus.args(fixture, level))
+        .unwrap_or_else(|e| panic!("{}: {e}", describe(fixture, level)));
+    let problems = check::against_header(fixture.expect(level), &run);
+    assert!(
+        problems.is_empty(),
+        "leakscope disagrees with the header of {}:\n  {}\nleakscope's stderr:\n{}",
+        describe(fixture, level),
+        problems.join("\n  "),
+        String::from_utf8_lossy(&run.stderr)
+    );
+}
+
+macro_rules! corpus_tests {
+    ($($name:ident),* $(,)?) => {
+        /// The fixtures that have tests: `every_fixture_has_tests` keeps this list equal to the
+        /// fixtures in `tests/programs/`.
+        const REGISTERED: &[&str] = &[$(stringify!($name)),*];
+        $(
+            mod $name {
+                use super::super::{check_leakscope, check_valgrind};
+                use super::super::harness::expect::Level;
+
+                #[test]
+                fn valgrind_o0() {
+                    check_valgrind(stringify!($name), Level::O0);
+                }
+
+                #[test]
+                fn valgrind_o2() {
+                    check_valgrind(stringify!($name), Level::O2);
+                }
+
+                #[test]
+                fn leakscope_o0() {
+                    check_leakscope(stringify!($name), Level::O0);
+                }
+
+                #[test]
+                fn leakscope_o2() {
+                    check_leakscope(stringify!($name), Level::O2);
+                }
+            }
+        )*
+    };
+}
+
+mod corpus {
+    use super::harness::build::{discover, programs_dir};
+
+    corpus_tests!(
+        abort_leak,
+        aligned_allocs,
+        calloc_leak,
+        cpp_exception,
+        cpp_members,
+        cpp_new,
+        dlopen_leak,
+        echo_io,
+        error_path,
+        exec_child_env,
+        exit_code,
+        exit_underscore,
+        fatal_signal,
+        fork_child_leak,
+        global_reachable,
+        interior_pointer,
+        live_thread_stack,
+        loop_leaks,
+        lost_malloc,
+        malloc_zero,
+        many_leaks_100k,
+        no_leaks,
+        print_env,
+        realloc_edge,
+        realloc_grow,
+        rust_box_leak,
+        rust_mem_forget,
+        stdio_clean,
+        strdup_leak,
+        thread_leak_joined,
+        tls_reachable,
+        tree_root_lost,
+        unreachable_cycle,
+        valloc_family,
+    );
+
+    /// Parses the headers only (no build): a fixture without tests, or tests without a
+    /// fixture, fail here.
+    #[test]
+    fn every_fixture_has_tests() {
+        let fixtures = discover(&programs_dir()).unwrap_or_else(|e| panic!("{e}"));
+        let found: Vec<&str> = fixtures.iter().map(|f| f.name.as_str()).collect();
+        let mut registered = REGISTERED.to_vec();
+        registered.sort_unstable();
+        assert_eq!(
+            found, registered,
+            "the fixtures in tests/programs/ and the names in corpus_tests! (tests/e2e.rs) differ"
+        );
+        assert!(
+            found.len() >= 25,
+            "the corpus has only {} fixtures",
+            found.len()
+        );
+    }
+}
+
+/// Test (c): both tools on every fixture and level, side by side.
+mod cross_check {
+    use super::*;
+    use harness::parallel_map;
+
+    #[test]
+    fn valgrind_and_leakscope_agree() {
+        if !valgrind::available_or_skip("the cross-check") {
+            return;
+        }
+        let corpus = corpus();
+        let jobs: Vec<(&Fixture, Level)> = corpus
+            .fixtures
+            .iter()
+            .flat_map(|f| Level::ALL.map(|l| (f, l)))
+            .collect();
+        let results = parallel_map(&jobs, |(fixture, level)| {
+            let binary = corpus.binary(fixture, *level);
+            let args = corpus.args(fixture, *level);
+            (
+                valgrind::run(&binary, &args),
+                leakscope::run(&binary, &args),
+            )
+        });
+        let mut rows = Vec::new();
+        let mut errors = String::new();
+        for ((fixture, level), (vg, ls)) in jobs.iter().zip(&results) {
+            rows.extend(check::agreement_rows(&fixture.name, level.name(), vg, ls));
+            for (tool, result) in [("valgrind", vg), ("leakscope", ls)] {
+                if let Err(e) = result {
+                    let _ = writeln!(errors, "{} at {level} under {tool}: {e}", fixture.name);
+                }
+            }
+        }
+        let table = check::table(&rows);
+        let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join("leakscope-e2e")
+            .join("agreement.txt");
+        let _ = std::fs::write(&path, &table);
+        println!("{table}\n(also in {})", path.display());
+        let mismatches = rows.iter().filter(|r| !r.agree).count();
+        assert!(
+            mismatches == 0 && errors.is_empty(),
+            "{mismatches} of {} rows disagree:\n{table}\n{errors}",
+            rows.len()
+        );
+    }
+}
+
+/// Tests (d): targets leakscope must refuse, each with a non-zero exit and one line on stderr.
+mod errors {
+    use std::fs;
+    use std::os::unix::fs::PermissionsExt;
+    use std::path::Path;
+
+    use super::*;
+    use harness::build::{compile_static, programs_dir};
+    use harness::expect::Exit;
+    use harness::leakscope::Invocation;
+    use harness::process::Output;
+
+    fn echo_io() -> std::path::PathBuf {
+        let corpus = corpus();
+        corpus.binary(corpus.fixture("echo_io"), Level::O0)
+    }
+
+    fn run(invocation: Invocation<'_>) -> Output {
+        let dir = tempfile::tempdir().unwrap();
+        invocation
+            .run(dir.path())
+            .unwrap_or_else(|e| panic!("{e}"))
+            .0
+    }
+
+    fn assert_refused(output: &Output, words: &str) {
+        let stderr = output.stderr_text();
+        assert!(
+            matches!(output.exit(), Exit::Code(c) if c != 0),
+            "leakscope should exit with a non-zero code, it ended with {}; stderr:\n{stderr}",
+            output.exit()
+        );
+        assert!(
+            stderr.to_lowercase().contains(words),
+            "leakscope's message should mention {words:?}; stderr:\n{stderr}"
+        );
+        assert_eq!(
+            stderr.lines().count(),
+            1,
+            "leakscope should print exactly one line on stderr; stderr:\n{stderr}"
+        );
+        assert!(
+            output.stdout.is_empty(),
+            "nothing should run, yet stdout has {:?}",
+            output.stdout_text()
+        );
+    }
+
+    #[test]
+    fn program_not_found_by_path() {
+        let missing = Path::new("/nonexistent/leakscope-e2e/no-such-program");
+        assert_refused(&run(Invocation::new(missing)), "not found");
+    }
+
+    #[test]
+    fn program_not_found_on_path() {
+        let missing = Path::new("leakscope-e2e-no-such-program");
+        assert_refused(&run(Invocation::new(missing)), "not found");
+    }
+
+    #[test]
+    fn program_not_executable() {
+        let dir = tempfile::tempdir().unwrap();
+        let copy = dir.path().join("echo_io");
+        fs::copy(echo_io(), &copy).unwrap();
+        fs::set_permissions(&copy, fs::Permissions::from_mode(0o644)).unwrap();
+        assert_refused(&run(Invocation::new(&copy)), "not executable");
+    }
+
+    #[test]
+    fn statically_linked_program() {
+        let dir = tempfile::tempdir().unwrap();
+        let program = dir.path().join("echo_io_static");
+        if let Err(e) = compile_static(&programs_dir().join("echo_io.c"), &program) {
+            println!(
+                "skipping statically_linked_program: cannot link statically (is libc.a \
+                 installed? apt-get install libc6-dev): {e}"
+            );
+            return;
+        }
+        assert_refused(&run(Invocation::new(&program)), "statically linked");
+    }
+
+    #[test]
+    fn setuid_program() {
+        let dir = tempfile::tempdir().unwrap();
+        let copy = dir.path().join("echo_io_setuid");
+        fs::copy(echo_io(), &copy).unwrap();
+        fs::set_permissions(&copy, fs::Permissions::from_mode(0o4755)).unwrap();
+        let mode = fs::metadata(&copy).unwrap().permissions().mode();
+        assert_ne!(
+            mode & 0o4000,
+            0,
+            "the setuid bit did not stick on {}",
+            copy.display()
+        );
+        assert_refused(&run(Invocation::new(&copy)), "setuid");
+    }
+
+    #[test]
+    fn agent_missing() {
+        let program = echo_io();
+        let invocation =
+            Invocation::new(&program).env("LEAKSCOPE_AGENT", "/nonexistent/libleakscope_agent.so");
+        assert_refused(&run(invocation), "agent");
+    }
+}
+
+/// Tests (e): leakscope is invisible to the program it runs.
+mod passthrough {
+    use super::*;
+    use harness::expect::Exit;
+    use harness::leakscope::Invocation;
+    use harness::process::Output;
+
+    fn binary(name: &str) -> std::path::PathBuf {
+        let corpus = corpus();
+        corpus.binary(corpus.fixture(name), Level::O0)
+    }
+
+    fn run(invocation: Invocation<'_>) -> Output {
+        let dir = tempfile::tempdir().unwrap();
+        invocation
+            .run(dir.path())
+            .unwrap_or_else(|e| panic!("{e}"))
+            .0
+    }
+
+    #[test]
+    fn stdout_stderr_stdin_and_arguments_pass_through() {
+        let program = binary("echo_io");
+        let args = [
+            "first",
+            "second arg",
+            "",
+            "--format",
+            "text",
+            "-x",
+            "--",
+            "ünï cödé",
+        ];
+        let output = run(Invocation::new(&program)
+            .args(args)
+            .stdin(b"hello\nworld\n".to_vec()));
+        let expected: String = args.iter().map(|a| format!("arg[{a}]\n")).collect();
+        assert_eq!(
+            output.stdout_text(),
+            format!("{expected}hello\nworld\n"),
+            "stdout; stderr:\n{}",
+            output.stderr_text()
+        );
+        assert!(
+            output.stderr_text().contains("echo_io: stderr line\n"),
+            "the program's stderr line is missing; stderr:\n{}",
+            output.stderr_text()
+        );
+        assert_eq!(
+            output.exit(),
+            Exit::Code(0),
+            "stderr:\n{}",
+            output.stderr_text()
+        );
+    }
+
+    #[test]
+    fn binary_stdin_passes_through() {
+        let program = binary("echo_io");
+        let data: Vec<u8> = (0..256 * 1024u32).map(|i| (i * 7 % 251) as u8).collect();
+        let output = run(Invocation::new(&program).stdin(data.clone()));
+        assert_eq!(
+            output.stdout.len(),
+            data.len(),
+            "stderr:\n{}",
+            output.stderr_text()
+        );
+        assert!(output.stdout == data, "stdout differs from stdin");
+    }
+
+    #[test]
+    fn exit_code_passes_through() {
+        let output = run(Invocation::new(&binary("exit_code")));
+        assert_eq!(
+            output.exit(),
+            Exit::Code(7),
+            "stderr:\n{}",
+            output.stderr_text()
+        );
+    }
+
+    #[test]
+    fn error_exitcode_replaces_the_code_only_when_leaking() {
+        let leaking = run(Invocation::new(&binary("lost_malloc")).extra(["--error-exitcode", "9"]));
+        assert_eq!(
+            leaking.exit(),
+            Exit::Code(9),
+            "a leaking program; stderr:\n{}",
+            leaking.stderr_text()
+        );
+        let clean = run(Invocation::new(&binary("exit_code")).extra(["--error-exitcode", "9"]));
+        assert_eq!(
+            clean.exit(),
+            Exit::Code(7),
+            "a clean program keeps its code; stderr:\n{}",
+            clean.stderr_text()
+        );
+        let clean = run(Invocation::new(&binary("no_leaks")).extra(["--error-exitcode", "9"]));
+        assert_eq!(
+            clean.exit(),
+            Exit::Code(0),
+            "a clean program keeps its code; stderr:\n{}",
+            clean.stderr_text()
+        );
+    }
+
+    #[test]
+    fn environment_passes_through() {
+        let value = "a value with spaces, = and ünïcödé";
+        let output = run(Invocation::new(&binary("print_env")).env("LEAKSCOPE_E2E_VALUE", value));
+        assert_eq!(
+            output.stdout_text(),
+            format!("LEAKSCOPE_E2E_VALUE={value}\n"),
+            "stderr:\n{}",
+            output.stderr_text()
+        );
+        assert_eq!(output.exit(), Exit::Code(0));
+    }
+
+    #[test]
+    fn ld_preload_is_not_inherited_by_executed_programs() {
+        let output = run(Invocation::new(&binary("exec_child_env")));
+        assert_eq!(
+            output.stdout_text(),
+            "[]\n",
+            "a program run by the target saw a preload; stderr:\n{}",
+            output.stderr_text()
+        );
+        assert_eq!(output.exit(), Exit::Code(0));
+    }
+
+    /// Arguments that are not UTF-8 reach the program byte for byte.
+    #[test]
+    fn non_utf8_arguments_pass_through() {
+        use std::os::unix::ffi::OsStringExt;
+        let program = binary("echo_io");
+        let arg = OsString::from_vec(vec![b'a', 0xff, 0xfe, b'z']);
+        let output = run(Invocation::new(&program).args([arg]));
+        assert_eq!(
+            output.stdout,
+            b"arg[a\xff\xfez]\n",
+            "stderr:\n{}",
+            output.stderr_text()
+        );
+    }
+}

@@ -1,0 +1,42 @@
+//! The end-to-end harness: builds the fixture corpus, runs fixtures under memcheck and under
+//! leakscope, and compares what they report with the fixtures' headers and with each other.
+
+pub mod build;
+pub mod check;
+pub mod expect;
+pub mod leakscope;
+pub mod names;
+pub mod observed;
+pub mod process;
+pub mod valgrind;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::thread;
+
+/// Applies `f` to every item on as many threads as there are cores, keeping the order.
+pub fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let workers = thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .min(8);
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<R>>> = Mutex::new(items.iter().map(|_| None).collect());
+    thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(item) = items.get(i) else {
+                    break;
+                };
+                let result = f(item);
+                results.lock().unwrap()[i] = Some(result);
+            });
+        }
+    });
+    results
+        .into_inner()
+        .unwrap()
+        .into_iter()
+        .map(|r| r.expect("every item was processed"))
+        .collect()
+}

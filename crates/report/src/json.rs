@@ -1,0 +1,175 @@
+//! The JSON report: the contract of `docs/json-report.md` and `docs/schema/report.v1.json`.
+//!
+//! The structs below are the wire format. Their field names are the contract: fields may be
+//! added, none renamed or removed without a new [`JSON_FORMAT_VERSION`].
+
+use serde::Serialize;
+
+use leakscope_analysis::{Amount, LossRecord, Summary};
+use leakscope_format::Frame;
+
+use crate::Report;
+
+/// The `format_version` of the JSON report this crate writes.
+pub const JSON_FORMAT_VERSION: u32 = 1;
+
+#[derive(Serialize)]
+struct Document<'a> {
+    format_version: u32,
+    tool: Tool,
+    pid: u32,
+    command: &'a [String],
+    exit: Exit,
+    duration_s: Option<f64>,
+    summary: SummaryJson,
+    leaks: Vec<Leak<'a>>,
+    growth: [Growth; 0],
+    timeline: [TimelinePoint; 0],
+    notes: &'a [String],
+    children: Vec<Document<'a>>,
+}
+
+#[derive(Serialize)]
+struct Tool {
+    name: &'static str,
+    version: &'static str,
+}
+
+#[derive(Serialize)]
+struct Exit {
+    code: Option<i32>,
+    signal: Option<i32>,
+}
+
+#[derive(Serialize)]
+struct AmountJson {
+    bytes: u64,
+    blocks: u64,
+}
+
+impl From<Amount> for AmountJson {
+    fn from(amount: Amount) -> Self {
+        AmountJson {
+            bytes: amount.bytes,
+            blocks: amount.blocks,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct SummaryJson {
+    definitely_lost: AmountJson,
+    indirectly_lost: AmountJson,
+    possibly_lost: AmountJson,
+    still_reachable: AmountJson,
+    suppressed: AmountJson,
+}
+
+impl From<&Summary> for SummaryJson {
+    fn from(summary: &Summary) -> Self {
+        SummaryJson {
+            definitely_lost: summary.definitely_lost.into(),
+            indirectly_lost: summary.indirectly_lost.into(),
+            possibly_lost: summary.possibly_lost.into(),
+            still_reachable: summary.still_reachable.into(),
+            suppressed: summary.suppressed.into(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Leak<'a> {
+    kind: &'static str,
+    bytes: u64,
+    blocks: u64,
+    loss_record: usize,
+    stack: Vec<FrameJson<'a>>,
+}
+
+#[derive(Serialize)]
+struct FrameJson<'a> {
+    address: String,
+    function: Option<&'a str>,
+    file: Option<&'a str>,
+    line: Option<u32>,
+    module: Option<&'a str>,
+    module_offset: Option<String>,
+    inlined: bool,
+}
+
+impl<'a> From<&'a Frame> for FrameJson<'a> {
+    fn from(frame: &'a Frame) -> Self {
+        FrameJson {
+            address: format!("{:#x}", frame.address),
+            function: frame.function.as_deref(),
+            file: frame.file.as_deref(),
+            line: frame.line,
+            module: frame.module.as_deref(),
+            module_offset: frame.module_offset.map(|offset| format!("{offset:#x}")),
+            inlined: frame.inlined,
+        }
+    }
+}
+
+/// Growth verdicts per site. Nothing produces them yet, so the array is always empty; the
+/// type only fixes its element shape for the serializer.
+#[derive(Serialize)]
+enum Growth {}
+
+/// Snapshots of live memory over time; always empty until snapshots are analysed.
+#[derive(Serialize)]
+enum TimelinePoint {}
+
+pub(crate) fn render(report: &Report) -> String {
+    let mut json = serde_json::to_string_pretty(&document(report))
+        .expect("the report model serializes to JSON: no maps with non-string keys");
+    json.push('\n');
+    json
+}
+
+fn document(report: &Report) -> Document<'_> {
+    Document {
+        format_version: JSON_FORMAT_VERSION,
+        tool: Tool {
+            name: "leakscope",
+            version: env!("CARGO_PKG_VERSION"),
+        },
+        pid: report.pid,
+        command: &report.command,
+        exit: Exit {
+            code: report.exit.code,
+            signal: report.exit.signal,
+        },
+        // JSON has no NaN or infinity; a duration that is not a real one is unknown.
+        duration_s: (report.duration_s.is_finite() && report.duration_s >= 0.0)
+            .then_some(report.duration_s),
+        summary: (&report.findings.summary).into(),
+        leaks: report
+            .findings
+            .records
+            .iter()
+            .enumerate()
+            .map(|(index, record)| leak(report, record, index + 1))
+            .collect(),
+        growth: [],
+        timeline: [],
+        notes: &report.notes,
+        children: report.children.iter().map(document).collect(),
+    }
+}
+
+fn leak<'a>(report: &'a Report, record: &LossRecord, loss_record: usize) -> Leak<'a> {
+    Leak {
+        kind: record.kind.json_name(),
+        bytes: record.amount.bytes,
+        blocks: record.amount.blocks,
+        loss_record,
+        stack: report
+            .frames
+            .get(&record.stack)
+            .into_iter()
+            .flatten()
+            .map(FrameJson::from)
+            .collect(),
+    }
+}

@@ -1,0 +1,377 @@
+//! The terminal report.
+//!
+//! ```text
+//! Process 4242: ./prog arg
+//! Exited with code 0.
+//!
+//! 4,096 bytes in 1 blocks are definitely lost in loss record 1 of 1
+//!    at 0x55D0C0A011A9: process_request (leak.c:7)
+//!    by 0x55D0C0A011D0: main (leak.c:12)
+//!
+//! LEAK SUMMARY:
+//!    definitely lost: 4,096 bytes in 1 blocks
+//!    indirectly lost: 0 bytes in 0 blocks
+//!      possibly lost: 0 bytes in 0 blocks
+//!    still reachable: 0 bytes in 0 blocks
+//!         suppressed: 0 bytes in 0 blocks
+//! ```
+//!
+//! The wording follows memcheck's, so that people (and scripts) used to it read it at once;
+//! memcheck's `==pid==` prefixes are left out, as the report is printed after the program
+//! ended rather than interleaved with its output.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use leakscope_analysis::{Amount, LossRecord};
+use leakscope_format::{Frame, LeakKind};
+
+use crate::{ExitStatus, Report, TextOptions};
+
+/// ANSI escapes, or nothing when colour is off.
+struct Style {
+    color: bool,
+}
+
+impl Style {
+    const RESET: &'static str = "\x1b[0m";
+    const BOLD: &'static str = "\x1b[1m";
+    const DIM: &'static str = "\x1b[2m";
+    const RED: &'static str = "\x1b[31m";
+    const GREEN: &'static str = "\x1b[32m";
+    const YELLOW: &'static str = "\x1b[33m";
+
+    fn paint(&self, escape: &str, text: &str) -> String {
+        if self.color {
+            format!("{escape}{text}{}", Self::RESET)
+        } else {
+            text.to_owned()
+        }
+    }
+
+    /// Definitely lost is the one to fix; indirectly and possibly lost need a look; still
+    /// reachable is usually fine.
+    fn kind(&self, kind: LeakKind, text: &str) -> String {
+        let escape = match kind {
+            LeakKind::DefinitelyLost => Self::RED,
+            LeakKind::IndirectlyLost | LeakKind::PossiblyLost => Self::YELLOW,
+            LeakKind::StillReachable => Self::GREEN,
+        };
+        self.paint(escape, text)
+    }
+}
+
+pub(crate) fn render(report: &Report, options: TextOptions) -> String {
+    let style = Style {
+        color: options.color,
+    };
+    let mut out = String::new();
+    let heading = format!("Process {}: {}", report.pid, command_line(&report.command));
+    render_process(&mut out, report, &heading, &style);
+    out
+}
+
+fn render_process(out: &mut String, report: &Report, heading: &str, style: &Style) {
+    let _ = writeln!(out, "{}", style.paint(Style::BOLD, heading));
+    let _ = writeln!(out, "{}", exit_sentence(report.exit));
+
+    let records = &report.findings.records;
+    for (index, record) in records.iter().enumerate() {
+        out.push('\n');
+        render_record(out, report, record, index + 1, records.len(), style);
+    }
+
+    out.push('\n');
+    let summary = &report.findings.summary;
+    if summary.unfreed().is_zero() {
+        let _ = writeln!(out, "All heap blocks were freed -- no leaks are possible");
+    } else {
+        let _ = writeln!(out, "LEAK SUMMARY:");
+        for kind in LeakKind::ALL {
+            render_summary_line(out, kind.words(), summary.of(kind), Some(kind), style);
+        }
+        render_summary_line(out, "suppressed", summary.suppressed, None, style);
+    }
+
+    if !report.notes.is_empty() {
+        let _ = writeln!(out, "\nNotes:");
+        for note in &report.notes {
+            let _ = writeln!(out, " - {note}");
+        }
+    }
+
+    for child in &report.children {
+        out.push('\n');
+        let heading = format!(
+            "Child process {} (of {}): {}",
+            child.pid,
+            report.pid,
+            command_line(&child.command)
+        );
+        render_process(out, child, &heading, style);
+    }
+}
+
+fn render_record(
+    out: &mut String,
+    report: &Report,
+    record: &LossRecord,
+    number: usize,
+    count: usize,
+    style: &Style,
+) {
+    let _ = writeln!(
+        out,
+        "{} bytes in {} blocks are {} in loss record {number} of {count}",
+        thousands(record.amount.bytes),
+        thousands(record.amount.blocks),
+        style.kind(record.kind, record.kind.words()),
+    );
+    let frames = report
+        .frames
+        .get(&record.stack)
+        .map_or(&[][..], Vec::as_slice);
+    if frames.is_empty() {
+        let _ = writeln!(out, "   (no stack recorded)");
+    }
+    for (index, frame) in frames.iter().enumerate() {
+        let lead = if index == 0 { "at" } else { "by" };
+        // Upper-case hex digits after a lower-case 0x, as memcheck prints addresses.
+        let _ = writeln!(
+            out,
+            "   {lead} 0x{:X}: {}",
+            frame.address,
+            describe_frame(frame, style)
+        );
+    }
+}
+
+/// What a frame says after its address: `function (file:line)`, `function (in module)`,
+/// `module+0xoffset`, or `???`.
+fn describe_frame(frame: &Frame, style: &Style) -> String {
+    let mut text = match &frame.function {
+        Some(function) => {
+            let function = style.paint(Style::BOLD, function);
+            match (&frame.file, frame.line, &frame.module) {
+                (Some(file), Some(line), _) => format!("{function} ({}:{line})", base_name(file)),
+                (Some(file), None, _) => format!("{function} ({})", base_name(file)),
+                (None, _, Some(module)) => format!("{function} (in {module})"),
+                (None, _, None) => function,
+            }
+        }
+        None => match (&frame.module, frame.module_offset) {
+            (Some(module), Some(offset)) => format!("{module}+{offset:#x}"),
+            (Some(module), None) => format!("??? (in {module})"),
+            (None, _) => "???".to_owned(),
+        },
+    };
+    if frame.inlined {
+        text.push(' ');
+        text.push_str(&style.paint(Style::DIM, "(inlined)"));
+    }
+    text
+}
+
+/// memcheck shows source files by name only; the full path is in the JSON report.
+fn base_name(path: &str) -> &str {
+    Path::new(path)
+        .file_name()
+        .and_then(|name| name.to_str())
+        .unwrap_or(path)
+}
+
+/// One LEAK SUMMARY line, labels right-aligned as memcheck aligns them. Only a kind that has
+/// blocks is coloured: a red "definitely lost: 0 bytes" would alarm for nothing.
+fn render_summary_line(
+    out: &mut String,
+    label: &str,
+    amount: Amount,
+    kind: Option<LeakKind>,
+    style: &Style,
+) {
+    let padded = format!("{label:>18}");
+    let label_start = padded.len() - label.len();
+    let shown = match kind {
+        Some(kind) if !amount.is_zero() => {
+            format!("{}{}", &padded[..label_start], style.kind(kind, label))
+        }
+        _ => padded,
+    };
+    let _ = writeln!(
+        out,
+        "{shown}: {} bytes in {} blocks",
+        thousands(amount.bytes),
+        thousands(amount.blocks)
+    );
+}
+
+fn exit_sentence(exit: ExitStatus) -> String {
+    match (exit.code, exit.signal) {
+        (_, Some(signal)) => match signal_name(signal) {
+            Some(name) => format!("Killed by signal {signal} ({name})."),
+            None => format!("Killed by signal {signal}."),
+        },
+        (Some(code), None) => format!("Exited with code {code}."),
+        (None, None) => "How it ended was not recorded.".to_owned(),
+    }
+}
+
+/// Linux's names for the signals that end processes (x86-64 and aarch64 numbering).
+fn signal_name(signal: i32) -> Option<&'static str> {
+    Some(match signal {
+        1 => "SIGHUP",
+        2 => "SIGINT",
+        3 => "SIGQUIT",
+        4 => "SIGILL",
+        5 => "SIGTRAP",
+        6 => "SIGABRT",
+        7 => "SIGBUS",
+        8 => "SIGFPE",
+        9 => "SIGKILL",
+        10 => "SIGUSR1",
+        11 => "SIGSEGV",
+        12 => "SIGUSR2",
+        13 => "SIGPIPE",
+        14 => "SIGALRM",
+        15 => "SIGTERM",
+        24 => "SIGXCPU",
+        25 => "SIGXFSZ",
+        26 => "SIGVTALRM",
+        27 => "SIGPROF",
+        31 => "SIGSYS",
+        _ => return None,
+    })
+}
+
+/// The command line as a shell would take it back: words with spaces or shell syntax are
+/// single-quoted.
+fn command_line(command: &[String]) -> String {
+    if command.is_empty() {
+        return "(command not recorded)".to_owned();
+    }
+    command
+        .iter()
+        .map(|word| shell_quoted(word))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn shell_quoted(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c));
+    if plain {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
+/// `1234567` as `1,234,567`, as memcheck writes byte and block counts.
+fn thousands(value: u64) -> String {
+    let digits = value.to_string();
+    let leading = match digits.len() % 3 {
+        0 => 3,
+        partial => partial,
+    };
+    let (head, rest) = digits.split_at(leading.min(digits.len()));
+    let mut grouped = head.to_owned();
+    for group in rest.as_bytes().chunks(3) {
+        grouped.push(',');
+        grouped.push_str(std::str::from_utf8(group).expect("digits are ASCII"));
+    }
+    grouped
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thousands_are_grouped_by_commas() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+        assert_eq!(thousands(4096), "4,096");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+        assert_eq!(thousands(u64::MAX), "18,446,744,073,709,551,615");
+    }
+
+    #[test]
+    fn command_words_are_quoted_only_when_needed() {
+        let command = ["./prog", "--size=10", "two words", "", "it's"].map(String::from);
+        assert_eq!(
+            command_line(&command),
+            r"./prog --size=10 'two words' '' 'it'\''s'"
+        );
+        assert_eq!(command_line(&[]), "(command not recorded)");
+    }
+
+    #[test]
+    fn exit_sentences() {
+        let exit = |code, signal| exit_sentence(ExitStatus { code, signal });
+        assert_eq!(exit(Some(0), None), "Exited with code 0.");
+        assert_eq!(exit(Some(3), None), "Exited with code 3.");
+        assert_eq!(exit(None, Some(11)), "Killed by signal 11 (SIGSEGV).");
+        assert_eq!(exit(None, Some(64)), "Killed by signal 64.");
+        assert_eq!(exit(None, None), "How it ended was not recorded.");
+    }
+
+    #[test]
+    fn frames_fall_back_from_source_to_module_to_nothing() {
+        let plain = Style { color: false };
+        let frame =
+            |function: Option<&str>, file: Option<&str>, line, module: Option<&str>| Frame {
+                address: 0x1000,
+                function: function.map(String::from),
+                file: file.map(String::from),
+                line,
+                module: module.map(String::from),
+                module_offset: module.map(|_| 0x10),
+                inlined: false,
+            };
+        let cases = [
+            (
+                frame(Some("f"), Some("/src/a.c"), Some(7), Some("/bin/p")),
+                "f (a.c:7)",
+            ),
+            (
+                frame(Some("f"), Some("/src/a.c"), None, Some("/bin/p")),
+                "f (a.c)",
+            ),
+            (
+                frame(Some("strdup"), None, None, Some("/lib/libc.so.6")),
+                "strdup (in /lib/libc.so.6)",
+            ),
+            (frame(Some("f"), None, None, None), "f"),
+            (
+                frame(None, None, None, Some("/lib/libx.so")),
+                "/lib/libx.so+0x10",
+            ),
+            (frame(None, None, None, None), "???"),
+        ];
+        for (frame, expected) in cases {
+            assert_eq!(describe_frame(&frame, &plain), expected);
+        }
+    }
+
+    #[test]
+    fn summary_labels_line_up_like_memchecks() {
+        let plain = Style { color: false };
+        let mut out = String::new();
+        let amount = Amount {
+            bytes: 4096,
+            blocks: 1,
+        };
+        render_summary_line(&mut out, "definitely lost", amount, None, &plain);
+        render_summary_line(&mut out, "possibly lost", amount, None, &plain);
+        render_summary_line(&mut out, "suppressed", amount, None, &plain);
+        let expected = [
+            "   definitely lost: 4,096 bytes in 1 blocks",
+            "     possibly lost: 4,096 bytes in 1 blocks",
+            "        suppressed: 4,096 bytes in 1 blocks",
+        ];
+        assert_eq!(out.lines().collect::<Vec<_>>(), expected);
+    }
+}

@@ -1,0 +1,194 @@
+//! Hand-built reports shared by the golden and the contract tests: every kind of loss record,
+//! every kind of frame, a report with nothing leaked, and one with children.
+
+use std::collections::BTreeMap;
+
+use leakscope_analysis::analyze;
+use leakscope_format::{Frame, LeakKind, LeakRecord, Profile, StackId};
+use leakscope_report::{ExitStatus, Report};
+
+const PROGRAM: &str = "/home/dev/leaky/prog";
+const LIBC: &str = "/usr/lib/x86_64-linux-gnu/libc.so.6";
+const PLUGIN: &str = "/opt/plugins/libplugin.so";
+
+fn frame(address: u64, function: &str, file: &str, line: u32) -> Frame {
+    Frame {
+        address,
+        function: Some(function.to_owned()),
+        file: Some(file.to_owned()),
+        line: Some(line),
+        module: Some(PROGRAM.to_owned()),
+        module_offset: Some(address - 0x5555_0000_0000),
+        inlined: false,
+    }
+}
+
+fn inlined(frame: Frame) -> Frame {
+    Frame {
+        inlined: true,
+        ..frame
+    }
+}
+
+fn report_of(pid: u32, command: &[&str], exit: ExitStatus, leaks: &[LeakRecord]) -> Report {
+    let profile = Profile {
+        leaks: leaks.to_vec(),
+        ..Profile::default()
+    };
+    Report {
+        pid,
+        command: command.iter().map(|word| word.to_string()).collect(),
+        exit,
+        duration_s: 1.25,
+        findings: analyze(&profile),
+        ..Report::default()
+    }
+}
+
+fn leak(stack: StackId, kind: LeakKind, bytes: u64, blocks: u64) -> LeakRecord {
+    LeakRecord {
+        stack,
+        kind,
+        bytes,
+        blocks,
+    }
+}
+
+/// A process that lost memory in every way, with frames of every kind.
+pub fn leaky() -> Report {
+    let mut report = report_of(
+        4242,
+        &["./prog", "--size", "10", "two words"],
+        ExitStatus {
+            code: Some(0),
+            signal: None,
+        },
+        &[
+            leak(1, LeakKind::DefinitelyLost, 4096, 1),
+            leak(2, LeakKind::IndirectlyLost, 64, 4),
+            leak(3, LeakKind::PossiblyLost, 1_048_576, 1),
+            leak(0, LeakKind::StillReachable, 24, 1),
+        ],
+    );
+    report.frames = BTreeMap::from([
+        (0, Vec::new()),
+        (
+            1,
+            vec![
+                frame(
+                    0x5555_0000_11a9,
+                    "process_request",
+                    "/home/dev/leaky/leak.c",
+                    7,
+                ),
+                frame(0x5555_0000_11d0, "main", "/home/dev/leaky/leak.c", 12),
+            ],
+        ),
+        (
+            2,
+            vec![
+                inlined(frame(
+                    0x5555_0000_1204,
+                    "make_copy",
+                    "/home/dev/leaky/leak.c",
+                    15,
+                )),
+                frame(0x5555_0000_1204, "copy_name", "/home/dev/leaky/leak.c", 22),
+                frame(0x5555_0000_11e0, "main", "/home/dev/leaky/leak.c", 13),
+            ],
+        ),
+        (
+            3,
+            vec![
+                Frame {
+                    address: 0x7f00_0002_8a3e,
+                    function: Some("strdup".to_owned()),
+                    module: Some(LIBC.to_owned()),
+                    module_offset: Some(0x2_8a3e),
+                    ..Frame::default()
+                },
+                Frame {
+                    address: 0x7f10_0000_1234,
+                    module: Some(PLUGIN.to_owned()),
+                    module_offset: Some(0x1234),
+                    ..Frame::default()
+                },
+                Frame {
+                    address: 0xdead_beef,
+                    ..Frame::default()
+                },
+                frame(
+                    0x5555_0000_1250,
+                    "shapes::Factory::build(int)",
+                    "/home/dev/leaky/widgets.cpp",
+                    19,
+                ),
+            ],
+        ),
+    ]);
+    report.notes = vec![
+        "2 threads could not be stopped for the scan; their registers were not scanned".to_owned(),
+        "could not read symbols from /opt/plugins/libplugin.so (failed to stat `/opt/plugins/libplugin.so`); its frames show as module+offset".to_owned(),
+    ];
+    report
+}
+
+/// A process that freed everything.
+pub fn clean() -> Report {
+    report_of(
+        7,
+        &["./clean"],
+        ExitStatus {
+            code: Some(0),
+            signal: None,
+        },
+        &[],
+    )
+}
+
+/// A process that forked twice: one child leaked and was killed, one freed everything.
+pub fn with_children() -> Report {
+    let mut parent = report_of(
+        5000,
+        &["./server"],
+        ExitStatus {
+            code: Some(1),
+            signal: None,
+        },
+        &[leak(1, LeakKind::DefinitelyLost, 100, 2)],
+    );
+    parent.frames = BTreeMap::from([(
+        1,
+        vec![frame(
+            0x5555_0000_1000,
+            "accept_client",
+            "/src/server.c",
+            40,
+        )],
+    )]);
+
+    let mut worker = report_of(
+        5001,
+        &["./server", "--worker"],
+        ExitStatus {
+            code: None,
+            signal: Some(9),
+        },
+        &[leak(1, LeakKind::DefinitelyLost, 2048, 1)],
+    );
+    worker.frames = BTreeMap::from([(
+        1,
+        vec![frame(0x5555_0000_2000, "handle_job", "/src/worker.c", 88)],
+    )]);
+    worker.notes =
+        vec!["the profile ends early: the process was killed before the exit scan".to_owned()];
+
+    let mut logger = clean();
+    logger.pid = 5002;
+    logger.command = vec!["./server".to_owned(), "--logger".to_owned()];
+    logger.exit = ExitStatus::default();
+    logger.duration_s = f64::NAN;
+
+    parent.children = vec![worker, logger];
+    parent
+}

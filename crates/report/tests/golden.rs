@@ -1,0 +1,98 @@
+//! Golden tests of both renderers: each report is rendered and compared with a file in
+//! `tests/golden/`. To accept new output after a deliberate change, run the tests with
+//! `LEAKSCOPE_BLESS=1` and review the diff of the golden files.
+
+mod common;
+
+use std::path::PathBuf;
+
+use leakscope_report::{render_json, render_text, Report, TextOptions};
+
+fn check_golden(name: &str, actual: &str) {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(name);
+    if std::env::var_os("LEAKSCOPE_BLESS").is_some() {
+        std::fs::write(&path, actual).expect("write golden file");
+        return;
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|error| {
+        panic!(
+            "cannot read {} ({error}); run with LEAKSCOPE_BLESS=1 to create it",
+            path.display()
+        )
+    });
+    assert!(
+        expected == actual,
+        "{name} differs from its golden file; if the change is intended, rerun with \
+         LEAKSCOPE_BLESS=1 and review the diff.\n--- expected\n{expected}\n--- actual\n{actual}"
+    );
+}
+
+fn plain(report: &Report) -> String {
+    render_text(report, TextOptions { color: false })
+}
+
+#[test]
+fn text_of_a_leaky_process() {
+    check_golden("leaky.txt", &plain(&common::leaky()));
+}
+
+#[test]
+fn text_of_a_leaky_process_in_colour() {
+    check_golden(
+        "leaky.color.txt",
+        &render_text(&common::leaky(), TextOptions { color: true }),
+    );
+}
+
+#[test]
+fn text_of_a_process_that_freed_everything() {
+    check_golden("clean.txt", &plain(&common::clean()));
+}
+
+#[test]
+fn text_of_a_process_with_children() {
+    check_golden("children.txt", &plain(&common::with_children()));
+}
+
+/// The JSON with the tool's version replaced by `<version>`, so that a release does not
+/// change every golden file (the contract test checks the version itself).
+fn json_without_version(report: &Report) -> String {
+    let version = format!("\"version\": \"{}\"", env!("CARGO_PKG_VERSION"));
+    render_json(report).replace(&version, "\"version\": \"<version>\"")
+}
+
+#[test]
+fn json_of_a_leaky_process() {
+    check_golden("leaky.json", &json_without_version(&common::leaky()));
+}
+
+#[test]
+fn json_of_a_process_that_freed_everything() {
+    check_golden("clean.json", &json_without_version(&common::clean()));
+}
+
+#[test]
+fn json_of_a_process_with_children() {
+    check_golden(
+        "children.json",
+        &json_without_version(&common::with_children()),
+    );
+}
+
+#[test]
+fn plain_text_has_no_escape_codes_and_colour_text_has_them() {
+    let report = common::leaky();
+    assert!(!plain(&report).contains('\x1b'));
+    let coloured = render_text(&report, TextOptions { color: true });
+    assert!(coloured.contains("\x1b[31mdefinitely lost\x1b[0m"));
+    assert!(coloured.contains("\x1b[1mprocess_request\x1b[0m"));
+}
+
+#[test]
+fn rendering_is_deterministic() {
+    let report = common::with_children();
+    assert_eq!(plain(&report), plain(&report.clone()));
+    assert_eq!(render_json(&report), render_json(&report.clone()));
+}

@@ -1,0 +1,226 @@
+//! The JSON report against its documented contract: `docs/schema/report.v1.json` (checked
+//! with a small validator for the keywords that schema uses) and `docs/json-report.md`
+//! (which must describe every field the schema names).
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use leakscope_report::{render_json, Report, JSON_FORMAT_VERSION};
+use serde_json::Value;
+
+fn docs_path(relative: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../docs")
+        .join(relative)
+}
+
+fn schema() -> Value {
+    let text = std::fs::read_to_string(docs_path("schema/report.v1.json")).expect("read schema");
+    serde_json::from_str(&text).expect("the schema is JSON")
+}
+
+/// Check `value` against `schema`, collecting every mismatch with its JSON path. Stricter
+/// than JSON Schema in one way: an object may only hold the properties its schema lists, so
+/// that no field reaches the output without being documented.
+fn validate(value: &Value, schema: &Value, root: &Value, path: &str, errors: &mut Vec<String>) {
+    let schema = schema.as_object().expect("schemas are objects");
+    if let Some(reference) = schema.get("$ref") {
+        let pointer = reference
+            .as_str()
+            .and_then(|reference| reference.strip_prefix('#'))
+            .expect("local references only");
+        let target = root.pointer(pointer).expect("reference resolves");
+        validate(value, target, root, path, errors);
+    }
+    for (keyword, expected) in schema {
+        match keyword.as_str() {
+            "$ref" | "$schema" | "title" | "description" | "$defs" => {}
+            "const" if value != expected => {
+                errors.push(format!("{path}: {value} is not {expected}"))
+            }
+            "enum" if !expected.as_array().unwrap().contains(value) => {
+                errors.push(format!("{path}: {value} is not one of {expected}"))
+            }
+            "type" => {
+                let allowed: Vec<&str> = match expected {
+                    Value::String(name) => vec![name.as_str()],
+                    Value::Array(names) => {
+                        names.iter().map(|name| name.as_str().unwrap()).collect()
+                    }
+                    _ => panic!("bad type keyword at {path}"),
+                };
+                // An integer is also a JSON Schema "number".
+                let accepted = allowed.contains(&json_type(value))
+                    || (allowed.contains(&"number") && value.is_number());
+                if !accepted {
+                    errors.push(format!("{path}: {} is not {allowed:?}", json_type(value)));
+                }
+            }
+            "minimum" => {
+                if let Some(number) = value.as_f64() {
+                    if number < expected.as_f64().unwrap() {
+                        errors.push(format!("{path}: {number} is below {expected}"));
+                    }
+                }
+            }
+            "pattern" => {
+                assert_eq!(
+                    expected, "^0x[0-9a-f]+$",
+                    "the validator knows only the hex pattern"
+                );
+                if let Some(text) = value.as_str() {
+                    let digits = text.strip_prefix("0x").unwrap_or("");
+                    let hex = !digits.is_empty()
+                        && digits
+                            .chars()
+                            .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c));
+                    if !hex {
+                        errors.push(format!("{path}: {text:?} is not lower-case 0x hex"));
+                    }
+                }
+            }
+            "required" => {
+                if let Some(object) = value.as_object() {
+                    for key in expected.as_array().unwrap() {
+                        let key = key.as_str().unwrap();
+                        if !object.contains_key(key) {
+                            errors.push(format!("{path}: missing {key}"));
+                        }
+                    }
+                }
+            }
+            "properties" => {
+                if let Some(object) = value.as_object() {
+                    let properties = expected.as_object().unwrap();
+                    for (key, item) in object {
+                        match properties.get(key) {
+                            Some(property) => {
+                                validate(item, property, root, &format!("{path}.{key}"), errors)
+                            }
+                            None => errors.push(format!("{path}: {key} is not in the schema")),
+                        }
+                    }
+                }
+            }
+            "items" => {
+                if let Some(items) = value.as_array() {
+                    for (index, item) in items.iter().enumerate() {
+                        validate(item, expected, root, &format!("{path}[{index}]"), errors);
+                    }
+                }
+            }
+            "const" | "enum" => {}
+            other => panic!("the validator does not know the schema keyword {other} (at {path})"),
+        }
+    }
+}
+
+fn json_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(number) if number.is_i64() || number.is_u64() => "integer",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+fn check_against_schema(report: &Report) -> Value {
+    let output: Value = serde_json::from_str(&render_json(report)).expect("render_json gives JSON");
+    let schema = schema();
+    let mut errors = Vec::new();
+    validate(&output, &schema, &schema, "$", &mut errors);
+    assert!(
+        errors.is_empty(),
+        "the report breaks its schema:\n{}",
+        errors.join("\n")
+    );
+    output
+}
+
+#[test]
+fn a_leaky_report_matches_the_schema() {
+    let output = check_against_schema(&common::leaky());
+    assert_eq!(output["leaks"].as_array().unwrap().len(), 4);
+}
+
+#[test]
+fn a_clean_report_matches_the_schema() {
+    let output = check_against_schema(&common::clean());
+    assert_eq!(output["leaks"], Value::Array(Vec::new()));
+}
+
+#[test]
+fn a_report_with_children_matches_the_schema() {
+    let output = check_against_schema(&common::with_children());
+    let children = output["children"].as_array().unwrap();
+    assert_eq!(children.len(), 2);
+    // A duration that is not a number is written as unknown, not as an invalid number.
+    assert_eq!(children[1]["duration_s"], Value::Null);
+}
+
+#[test]
+fn the_validator_rejects_what_breaks_the_contract() {
+    let schema = schema();
+    let mut output: Value = serde_json::from_str(&render_json(&common::leaky())).unwrap();
+    let frame = &mut output["leaks"][1]["stack"][0];
+    frame["line"] = Value::from("7");
+    frame.as_object_mut().unwrap().remove("inlined");
+    frame["address"] = Value::from("0X55");
+    output["summary"]["definitely_lost"]["bytes"] = Value::from(-1);
+    output["undocumented"] = Value::Bool(true);
+    output["format_version"] = Value::from(2);
+    let mut errors = Vec::new();
+    validate(&output, &schema, &schema, "$", &mut errors);
+    assert_eq!(errors.len(), 6, "{errors:#?}");
+}
+
+#[test]
+fn version_fields_carry_the_contract_and_the_crate_version() {
+    let output: Value = serde_json::from_str(&render_json(&common::clean())).unwrap();
+    assert_eq!(output["format_version"], JSON_FORMAT_VERSION);
+    assert_eq!(output["tool"]["name"], "leakscope");
+    assert_eq!(output["tool"]["version"], env!("CARGO_PKG_VERSION"));
+}
+
+/// Every property name in the schema.
+fn schema_property_names(schema: &Value, names: &mut BTreeSet<String>) {
+    match schema {
+        Value::Object(object) => {
+            if let Some(Value::Object(properties)) = object.get("properties") {
+                names.extend(properties.keys().cloned());
+            }
+            object
+                .values()
+                .for_each(|value| schema_property_names(value, names));
+        }
+        Value::Array(items) => items
+            .iter()
+            .for_each(|value| schema_property_names(value, names)),
+        _ => {}
+    }
+}
+
+#[test]
+fn the_document_describes_every_field_of_the_schema() {
+    let document =
+        std::fs::read_to_string(docs_path("json-report.md")).expect("read json-report.md");
+    let mut names = BTreeSet::new();
+    schema_property_names(&schema(), &mut names);
+    let undocumented: Vec<&String> = names
+        .iter()
+        .filter(|name| !document.contains(&format!("`{name}`")))
+        .collect();
+    assert!(
+        undocumented.is_empty(),
+        "docs/json-report.md does not describe {undocumented:?}"
+    );
+    assert!(
+        names.len() > 20,
+        "the schema walk found too few fields: {names:?}"
+    );
+}
