@@ -1,1 +1,103 @@
-fn main() {}
+//! Developer commands: `cargo xtask demo` and `cargo xtask test` (the two set-up commands of
+//! the README; `.ci/run` calls the second).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+fn main() -> ExitCode {
+    let task = std::env::args().nth(1).unwrap_or_default();
+    let result = match task.as_str() {
+        "demo" => demo(),
+        "test" => test(),
+        _ => {
+            eprintln!("usage: cargo xtask <demo|test>");
+            eprintln!("  demo  build leakscope and run it on examples/leaky.c");
+            eprintln!("  test  formatting, lints, and every test (what CI runs)");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("xtask: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lies in the workspace root")
+        .to_path_buf()
+}
+
+fn cargo() -> Command {
+    let mut command = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    command.current_dir(workspace_root());
+    command
+}
+
+fn run(command: &mut Command) -> Result<(), String> {
+    let status = command
+        .status()
+        .map_err(|e| format!("cannot run {command:?}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{command:?} failed ({status})"))
+    }
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"))
+}
+
+/// Build leakscope, compile the example, and run it under leakscope.
+fn demo() -> Result<(), String> {
+    run(cargo().args(["build", "--release", "-p", "leakscope"]))?;
+    let examples = target_dir().join("examples-c");
+    std::fs::create_dir_all(&examples).map_err(|e| e.to_string())?;
+    let binary = examples.join("leaky");
+    run(Command::new("cc")
+        .args(["-g", "-O0", "-o"])
+        .arg(&binary)
+        .arg(workspace_root().join("examples/leaky.c")))?;
+    let leakscope = target_dir().join("release/leakscope");
+    println!("$ leakscope run -- {}", binary.display());
+    // The example leaks on purpose; its report is the point, not its exit status.
+    let status = Command::new(&leakscope)
+        .args(["run", "--"])
+        .arg(&binary)
+        .status()
+        .map_err(|e| format!("cannot run {}: {e}", leakscope.display()))?;
+    if !status.success() {
+        return Err(format!("leakscope exited with {status}"));
+    }
+    Ok(())
+}
+
+/// Formatting, lints, then every test of the workspace.
+fn test() -> Result<(), String> {
+    run(cargo().args(["fmt", "--all", "--", "--check"]))?;
+    run(cargo().args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--locked",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    let nextest = Command::new("cargo")
+        .args(["nextest", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if nextest {
+        run(cargo().args(["nextest", "run", "--workspace", "--locked", "--no-fail-fast"]))
+    } else {
+        run(cargo().args(["test", "--workspace", "--locked", "--no-fail-fast"]))
+    }
+}

@@ -56,6 +56,12 @@ fn check_valgrind(name: &str, level: Level) {
     for (who, report) in
         std::iter::once(("program", &run.main)).chain(run.children.iter().map(|c| ("child", c)))
     {
+        if let Some(suppressed) = report.suppressed.filter(|s| s.blocks > 0) {
+            problems.push(format!(
+                "{who}: memcheck's default suppressions hid {suppressed}; leakscope does not \
+                 read them, so a fixture must not depend on them"
+            ));
+        }
         let records = valgrind::totals_of_records(report);
         if records != report.totals {
             problems.push(format!(

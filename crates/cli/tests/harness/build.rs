@@ -13,9 +13,7 @@ use std::hash::{Hash, Hasher};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, OnceLock};
-use std::thread;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use super::expect::{parse_header, Expect, Header, Level};
@@ -388,25 +386,10 @@ fn compile_all(corpus: &Corpus) -> Result<(), String> {
 }
 
 fn run_jobs(jobs: &[Job]) -> Result<(), String> {
-    let workers = thread::available_parallelism()
-        .map_or(2, |n| n.get())
-        .min(8);
-    let next = AtomicUsize::new(0);
-    let errors = Mutex::new(Vec::new());
-    thread::scope(|scope| {
-        for _ in 0..workers {
-            scope.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(job) = jobs.get(i) else {
-                    break;
-                };
-                if let Err(e) = run_job(job) {
-                    errors.lock().unwrap().push(e);
-                }
-            });
-        }
-    });
-    let errors = errors.into_inner().unwrap();
+    let errors: Vec<String> = super::parallel_map(jobs, run_job)
+        .into_iter()
+        .filter_map(Result::err)
+        .collect();
     if errors.is_empty() {
         Ok(())
     } else {

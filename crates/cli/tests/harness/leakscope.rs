@@ -191,11 +191,17 @@ fn parse_process(doc: &Value) -> Result<ProcessReport, String> {
         .get("pid")
         .and_then(Value::as_u64)
         .and_then(|p| u32::try_from(p).ok());
+    let suppressed = summary
+        .get("suppressed")
+        .map(parse_amount)
+        .transpose()
+        .map_err(|e| format!("summary.suppressed: {e}"))?;
     Ok(ProcessReport {
         pid,
         totals,
         leaks,
         exit,
+        suppressed,
     })
 }
 

@@ -19,6 +19,8 @@ pub struct ProcessReport {
     pub leaks: Vec<Leak>,
     /// How the tool says the process ended, where its report says so.
     pub exit: Option<Exit>,
+    /// What the tool's suppressions hid, where it says so.
+    pub suppressed: Option<Amount>,
 }
 
 impl ProcessReport {

@@ -129,6 +129,13 @@ pub fn parse_log(text: &str) -> Result<Option<ProcessReport>, String> {
                 };
                 report.totals.set(kind, amount);
             }
+            report.suppressed = lines[i + 1..]
+                .iter()
+                .map(|l| l.trim())
+                .take_while(|l| !l.is_empty())
+                .find_map(|l| l.strip_prefix("suppressed:"))
+                .map(parse_amount)
+                .transpose()?;
         } else if let Some((kind, amount)) = parse_record_header(line)? {
             let mut functions = Vec::new();
             i += 1;
@@ -295,6 +302,7 @@ mod tests {
                 blocks: 2
             }
         );
+        assert_eq!(report.suppressed, Some(Amount::default()));
         assert_eq!(report.leaks.len(), 3);
         assert_eq!(report.leaks[0].kind, Kind::DefinitelyLost);
         assert_eq!(
