@@ -177,6 +177,7 @@ pub fn on_start() {
         return;
     }
     runtime::resolve();
+    runtime::locate_main_arena();
     writer::WRITER.set_start_time(sys::realtime_ns());
     modules::MODULES.refresh_if_changed();
 }

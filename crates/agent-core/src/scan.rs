@@ -187,7 +187,11 @@ pub fn scan(input: &ScanInput<'_>) -> Option<ScanOutput> {
     let mapping_count = parse_maps(&maps_text[..maps_len], mappings);
     let mappings = &mut mappings[..mapping_count];
     let exclusions = arena.take::<(usize, usize)>(4096 + blocks.len())?;
-    let mut exclusion_count = crate::sys::OWN_MAPPINGS.snapshot(&mut exclusions[..4096]);
+    let mut exclusion_count = crate::sys::OWN_MAPPINGS.snapshot(&mut exclusions[..4095]);
+    if let Some(arena) = crate::runtime::main_arena() {
+        exclusions[exclusion_count] = arena;
+        exclusion_count += 1;
+    }
     for block in blocks.iter() {
         // SAFETY: every block in the table came from glibc's allocator and is still live.
         if let Some((lo, hi)) = unsafe { crate::runtime::own_mapping_of_block(block.start) } {

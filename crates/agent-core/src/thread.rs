@@ -1,12 +1,16 @@
-//! Per-thread state, in initial-exec thread-local storage.
+//! Per-thread state, kept in glibc's thread control block.
 //!
 //! Why not `thread_local!`: in a shared library Rust uses the general-dynamic TLS model, whose
-//! accesses call `__tls_get_addr`. After a `dlopen` of a library with TLS, that function may
-//! call `malloc` to grow the thread's vector of TLS blocks, which re-enters our `malloc`, which
-//! calls `__tls_get_addr` again. Initial-exec TLS is a fixed offset from `%fs`, needs no call,
-//! and is valid from the process's first instruction, because the agent is preloaded and so
-//! part of the static TLS block. The block is declared in assembly because stable Rust has no
-//! `#[thread_local]` attribute with a chosen model.
+//! accesses call `__tls_get_addr`, which after a `dlopen` may call `malloc` (re-entering the
+//! agent). Why not initial-exec ELF TLS either: any TLS segment gives the agent a slot in every
+//! thread's DTV, so each thread's DTV — a heap block glibc allocates, which memcheck reports as
+//! possibly lost for threads alive at exit — would be 16 bytes larger than under memcheck.
+//!
+//! So the state lives in `tcbhead_t.__glibc_unused2`, 512 bytes of every thread's TCB that
+//! glibc (2.26 and later, on x86-64) keeps only so that the structure's size does not change.
+//! It is addressed from `%fs` like initial-exec TLS: one instruction, valid from the process's
+//! first instruction. It is zero for a new thread, or holds the values of the exited thread whose
+//! stack glibc reuses: the same stack bounds and a reusable unwind cache, so both are right.
 
 use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
 
@@ -30,36 +34,27 @@ pub struct ThreadState {
     _reserved: [u32; 3],
 }
 
-const STATE_SIZE: usize = core::mem::size_of::<ThreadState>();
-
-core::arch::global_asm!(
-    ".pushsection .tbss,\"awT\",@nobits",
-    ".balign 64",
-    ".globl leakscope_thread_state",
-    ".hidden leakscope_thread_state",
-    ".type leakscope_thread_state,@object",
-    ".size leakscope_thread_state, {size}",
-    "leakscope_thread_state:",
-    ".zero {size}",
-    ".popsection",
-    size = const STATE_SIZE,
-);
+/// Offset of the state in the TCB: the last 64 bytes of `__glibc_unused2` (offsets 128..640
+/// of glibc 2.36's `tcbhead_t`).
+const STATE_OFFSET: usize = 576;
+const _: () = assert!(core::mem::size_of::<ThreadState>() <= 64);
 
 /// The calling thread's state.
 #[inline(always)]
 pub fn current() -> &'static ThreadState {
-    let ptr: *const ThreadState;
-    // SAFETY: reads the thread pointer and adds the link-time offset of our TLS block, which
-    // is how initial-exec TLS is addressed on x86_64; it touches no memory but the GOT slot.
+    let tcb: usize;
+    // SAFETY: `%fs:0` holds the thread's TCB address (`tcbhead_t.tcb`, the x86-64 TLS ABI);
+    // reading it touches nothing else.
     unsafe {
         core::arch::asm!(
-            "mov {p}, qword ptr fs:[0]",
-            "add {p}, qword ptr [rip + leakscope_thread_state@GOTTPOFF]",
-            p = out(reg) ptr,
-            options(nostack, readonly, pure),
+            "mov {tcb}, qword ptr fs:[0]",
+            tcb = out(reg) tcb,
+            options(nostack, readonly, pure, preserves_flags),
         );
-        &*ptr
     }
+    // SAFETY: the 64 bytes at STATE_OFFSET lie inside this thread's tcbhead_t, in a region
+    // glibc never uses; every field is an atomic, valid for any bit pattern.
+    unsafe { &*((tcb + STATE_OFFSET) as *const ThreadState) }
 }
 
 /// Marks the calling thread as running agent code for as long as the guard lives.

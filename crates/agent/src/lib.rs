@@ -8,8 +8,45 @@
 //! `malloc`, which would be ourselves), then `on_alloc`, which captures and interns the stack
 //! and records the block in the live table, unless the call came from inside the agent.
 
+//! The library is `no_std`: Rust's `std` would bring a TLS segment, and any TLS segment makes
+//! every thread's DTV (a heap block glibc allocates, which memcheck counts) one slot larger than
+//! under memcheck. A panic aborts the process: there is no unwinding through C callers.
+#![cfg_attr(not(test), no_std)]
+
+extern crate alloc;
+
 mod hooks;
 mod init;
+
+// The prebuilt `core` and `alloc` refer to Rust's unwinding personality and to
+// `_Unwind_Resume` even when panics abort. Nothing unwinds through the agent (it calls no code
+// that throws, and a panic aborts), so neither is ever called. They are defined here as
+// *hidden* symbols that trap: exported, they would interpose on the program's own (a C++
+// program's `_Unwind_Resume` from libgcc_s), and changing how its exceptions work.
+#[cfg(not(test))]
+core::arch::global_asm!(
+    ".pushsection .text.leakscope_no_unwind,\"ax\",@progbits",
+    ".globl rust_eh_personality",
+    ".hidden rust_eh_personality",
+    ".type rust_eh_personality,@function",
+    "rust_eh_personality:",
+    "ud2",
+    ".size rust_eh_personality, . - rust_eh_personality",
+    ".globl _Unwind_Resume",
+    ".hidden _Unwind_Resume",
+    ".type _Unwind_Resume,@function",
+    "_Unwind_Resume:",
+    "ud2",
+    ".size _Unwind_Resume, . - _Unwind_Resume",
+    ".popsection",
+);
+
+#[cfg(not(test))]
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo<'_>) -> ! {
+    // SAFETY: abort has no preconditions; the agent must not unwind into the program.
+    unsafe { libc::abort() }
+}
 
 use core::alloc::{GlobalAlloc, Layout};
 
