@@ -1,10 +1,10 @@
 //! Builds the agent (`crates/agent`) and embeds it in the `leakscope` binary, so that an
 //! installed `leakscope` (`cargo install --path crates/cli`) carries its agent with it.
 //!
-//! The agent is built by a nested `cargo build --release` into `<target>/agent`, always with
-//! `panic = "abort"` and optimisations (it runs inside every `malloc` of the target), whatever
-//! profile the CLI itself is built with. The nested build uses its own target directory, so it
-//! never waits for the lock the outer build holds.
+//! The agent is its own workspace (`crates/agent`, no_std), built by a nested
+//! `cargo build --release` into `<target>/agent`, with optimisations whatever profile the CLI
+//! itself is built with (it runs inside every `malloc` of the target). The nested build uses
+//! its own target directory, so it never waits for the lock the outer build holds.
 
 use std::env;
 use std::path::{Path, PathBuf};
@@ -21,11 +21,11 @@ fn main() {
     for watched in [
         "crates/agent/src",
         "crates/agent/Cargo.toml",
-        "crates/agent-core/src",
-        "crates/agent-core/Cargo.toml",
+        "crates/agent/Cargo.lock",
+        "crates/agent/core/src",
+        "crates/agent/core/Cargo.toml",
         "crates/format/src",
         "crates/format/Cargo.toml",
-        "Cargo.lock",
     ] {
         println!(
             "cargo:rerun-if-changed={}",
@@ -41,8 +41,8 @@ fn main() {
     let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let status = Command::new(cargo)
         .current_dir(&workspace)
-        .args(["build", "--release", "--locked", "-p", "leakscope-agent"])
-        .args(["--config", "profile.release.panic=\"abort\""])
+        .args(["build", "--release", "--locked", "--manifest-path"])
+        .arg(workspace.join("crates/agent/Cargo.toml"))
         .arg("--target-dir")
         .arg(&agent_target)
         // Wrappers such as clippy-driver are for the outer build's own crates.

@@ -79,24 +79,54 @@ fn demo() -> Result<(), String> {
     Ok(())
 }
 
-/// Formatting, lints, then every test of the workspace.
+/// Formatting, lints, then every test, of both workspaces (the root one and the agent's,
+/// which is separate so that no std feature is unified into the no_std agent).
 fn test() -> Result<(), String> {
-    run(cargo().args(["fmt", "--all", "--", "--check"]))?;
-    run(cargo().args([
-        "clippy",
-        "--workspace",
-        "--all-targets",
-        "--locked",
-        "--",
-        "-D",
-        "warnings",
-    ]))?;
+    let agent_manifest = workspace_root().join("crates/agent/Cargo.toml");
+    let agent_target = target_dir().join("agent-workspace");
+    for manifest in [None, Some(&agent_manifest)] {
+        let with_manifest = |command: &mut Command| {
+            if let Some(manifest) = manifest {
+                command.arg("--manifest-path").arg(manifest);
+                command.env("CARGO_TARGET_DIR", &agent_target);
+            }
+        };
+        let mut fmt = cargo();
+        fmt.arg("fmt");
+        with_manifest(&mut fmt);
+        run(fmt.args(["--all", "--", "--check"]))?;
+        let mut clippy = cargo();
+        clippy.arg("clippy");
+        with_manifest(&mut clippy);
+        run(clippy.args([
+            "--workspace",
+            "--all-targets",
+            "--locked",
+            "--",
+            "-D",
+            "warnings",
+        ]))?;
+    }
+    let mut agent_tests = cargo();
+    agent_tests
+        .arg("test")
+        .arg("--manifest-path")
+        .arg(&agent_manifest)
+        .env("CARGO_TARGET_DIR", &agent_target)
+        .args(["--workspace", "--locked"]);
+    run(&mut agent_tests)?;
     let nextest = Command::new("cargo")
         .args(["nextest", "--version"])
         .output()
         .is_ok_and(|o| o.status.success());
     if nextest {
-        run(cargo().args(["nextest", "run", "--workspace", "--locked", "--no-fail-fast"]))
+        run(cargo().args([
+            "nextest",
+            "run",
+            "--workspace",
+            "--locked",
+            "--no-fail-fast",
+        ]))
     } else {
         run(cargo().args(["test", "--workspace", "--locked", "--no-fail-fast"]))
     }

@@ -125,7 +125,7 @@ pub unsafe extern "C" fn pvalloc(size: usize) -> *mut c_void {
 #[no_mangle]
 pub unsafe extern "C" fn posix_memalign(out: *mut *mut c_void, align: usize, size: usize) -> c_int {
     let word = core::mem::size_of::<usize>();
-    if align == 0 || align % word != 0 || !(align / word).is_power_of_two() {
+    if align == 0 || !align.is_multiple_of(word) || !(align / word).is_power_of_two() {
         return libc::EINVAL;
     }
     let saved = errno();

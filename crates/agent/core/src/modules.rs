@@ -383,12 +383,10 @@ unsafe extern "C" fn collect_object(
             libc::PT_GNU_EH_FRAME => {
                 object.eh_frame_hdr = Some((ph.p_vaddr, ph.p_memsz as usize));
             }
-            libc::PT_NOTE => {
-                if object.build_id.is_empty() {
-                    let at = info.dlpi_addr.wrapping_add(ph.p_vaddr);
-                    // SAFETY: PT_NOTE segments are mapped readable with the object.
-                    object.build_id = unsafe { gnu_build_id(at as *const u8, ph.p_memsz as usize) };
-                }
+            libc::PT_NOTE if object.build_id.is_empty() => {
+                let at = info.dlpi_addr.wrapping_add(ph.p_vaddr);
+                // SAFETY: PT_NOTE segments are mapped readable with the object.
+                object.build_id = unsafe { gnu_build_id(at as *const u8, ph.p_memsz as usize) };
             }
             _ => {}
         }

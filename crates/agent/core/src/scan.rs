@@ -526,18 +526,18 @@ impl Scanner<'_> {
                 return true;
             }
             // new[]: the first word is the element count of an array of destructible objects.
-            if first > 0 && (block.size - 8) % first == 0 {
+            if first > 0 && (block.size - 8).is_multiple_of(first) {
                 return true;
             }
         }
         // Multiple inheritance: a pointer to a secondary vtable pointer inside an object whose
         // first word is also a vtable pointer.
-        if pointer % 8 == 0 && pointer + 8 <= block.start + block.size && block.size >= 8 {
+        if pointer.is_multiple_of(8) && pointer + 8 <= block.start + block.size && block.size >= 8 {
             let inner = word(pointer);
             let first = word(block.start);
-            if inner % 8 == 0
+            if inner.is_multiple_of(8)
                 && inner >= 4096
-                && first % 8 == 0
+                && first.is_multiple_of(8)
                 && first >= 4096
                 && self.is_vtable(inner)
                 && self.is_vtable(first)

@@ -83,7 +83,7 @@ fn capture_once(out: &mut [u64]) -> usize {
         return 0;
     };
     let mut read_stack = |address: u64| -> Result<u64, ()> {
-        if address >= sp && address.saturating_add(8) <= stack_high && address % 8 == 0 {
+        if address >= sp && address.saturating_add(8) <= stack_high && address.is_multiple_of(8) {
             // SAFETY: the address lies between this thread's stack pointer and the top of its
             // stack, which is mapped and readable.
             Ok(unsafe { ptr::read(address as *const u64) })
