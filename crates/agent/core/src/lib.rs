@@ -74,6 +74,9 @@ static FINISHED: AtomicBool = AtomicBool::new(false);
 static FREE_FORGETS_ONLY: AtomicBool = AtomicBool::new(false);
 /// Monotonic time at start.
 static START_NS: AtomicU64 = AtomicU64::new(0);
+/// The pid the agent's state belongs to. A child made by `vfork` (or a raw `clone`) runs in
+/// the parent's memory with another pid: it must not finish the parent's profile.
+static OWNER_PID: AtomicU32 = AtomicU32::new(0);
 
 /// Is the agent recording? (It is not if no profile path was given.) Reads the settings on
 /// first use, which may be the process's very first allocation.
@@ -96,6 +99,7 @@ fn activate() -> bool {
         START_NS
             .compare_exchange(0, sys::monotonic_ns(), Ordering::Relaxed, Ordering::Relaxed)
             .ok();
+        OWNER_PID.store(sys::getpid() as u32, Ordering::Relaxed);
     }
     STATE.store(if active { ACTIVE } else { INACTIVE }, Ordering::Release);
     active
@@ -232,7 +236,10 @@ pub struct Ending<'a> {
 /// The exit path: stop the other threads, scan, write the leak records, finish the file.
 /// Runs once; later calls return at once.
 pub fn finish(ending: &Ending<'_>) {
-    if FINISHED.swap(true, Ordering::AcqRel) || !is_active() {
+    if !is_active() || sys::getpid() as u32 != OWNER_PID.load(Ordering::Relaxed) {
+        return;
+    }
+    if FINISHED.swap(true, Ordering::AcqRel) {
         return;
     }
     let _section = AgentSection::enter_nested();
@@ -365,6 +372,7 @@ pub fn after_fork_in_child() {
         // SAFETY: the child has one thread (this one) until it starts others.
         unsafe { settings::set_profile_path(&path[..n]) };
     }
+    OWNER_PID.store(sys::getpid() as u32, Ordering::Relaxed);
     writer::WRITER.restart_in_child();
     writer::WRITER.set_start_time(sys::realtime_ns());
     START_NS.store(sys::monotonic_ns(), Ordering::Relaxed);
