@@ -235,8 +235,11 @@ fn start_writer_thread() {
         libc::pthread_attr_setdetachstate(&mut attr, libc::PTHREAD_CREATE_DETACHED);
         libc::pthread_attr_setstacksize(&mut attr, 256 * 1024);
         let mut thread: libc::pthread_t = 0;
-        libc::pthread_create(&mut thread, &attr, writer_main, core::ptr::null_mut());
+        let created = libc::pthread_create(&mut thread, &attr, writer_main, core::ptr::null_mut());
         libc::pthread_attr_destroy(&mut attr);
+        if created == 0 {
+            core_::wait_for_writer_thread();
+        }
     }
 }
 

@@ -202,6 +202,17 @@ pub fn writer_thread_main() {
     sys::futex_wake_all(&WRITER_DONE);
 }
 
+/// Wait (at most a second) until the writer thread has recorded its thread id: until then it
+/// would count as one of the program's threads, and the exit path would think the program
+/// still had threads running (and skip `__libc_freeres`).
+pub fn wait_for_writer_thread() {
+    let deadline = sys::monotonic_ns() + 1_000_000_000;
+    while stop::AGENT_THREAD_TID.load(Ordering::Acquire) == 0 && sys::monotonic_ns() < deadline {
+        sys::futex_wait(&WRITER_STARTED, 0, 10_000_000);
+    }
+}
+
+static WRITER_STARTED: AtomicU32 = AtomicU32::new(0);
 static WRITER_STOP: AtomicU32 = AtomicU32::new(0);
 static WRITER_DONE: AtomicU32 = AtomicU32::new(0);
 

@@ -241,3 +241,47 @@ unsafe fn grow(shard: &Shard) -> bool {
 
 /// Bytes and blocks handed out over the whole run (for the report's heap summary).
 pub static TOTAL_ALLOCATED: AtomicU64 = AtomicU64::new(0);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    /// Random inserts and removes, checked against a HashMap, across several growths.
+    #[test]
+    fn matches_a_hash_map_through_growth_and_deletion() {
+        let table = LiveTable {
+            shards: [EMPTY_SHARD; SHARDS],
+            count: AtomicU64::new(0),
+        };
+        let mut model = HashMap::new();
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        for step in 0..400_000u64 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            // Addresses clustered like a heap's: 16-byte aligned, in a 4 MiB window.
+            let address = 0x5555_0000_0000 + (state % (1 << 18)) * 16;
+            if state % 3 == 0 {
+                assert_eq!(
+                    table.remove(address).map(|b| b.size),
+                    model.remove(&address),
+                    "step {step}"
+                );
+            } else {
+                table.insert(LiveBlock {
+                    address,
+                    size: step,
+                    stack: 1,
+                    reserved: 0,
+                });
+                model.insert(address, step);
+            }
+        }
+        assert_eq!(table.count.load(Ordering::Relaxed), model.len() as u64);
+        for (&address, &size) in &model {
+            assert_eq!(table.remove(address).map(|b| b.size), Some(size));
+        }
+        assert_eq!(table.count.load(Ordering::Relaxed), 0);
+    }
+}

@@ -11,9 +11,17 @@ use super::expect::{Amount, Exit, Kind, Totals};
 use super::observed::{Leak, ProcessReport, Run};
 use super::process::{self, Output};
 
-/// The leakscope executable cargo built for these tests.
+/// The leakscope executable cargo built for these tests, or the one named by
+/// `LEAKSCOPE_E2E_BIN` (an absolute path; e.g. `harness/reference_leakscope.py`, to check the
+/// harness itself).
 pub fn bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_leakscope"))
+    match std::env::var_os("LEAKSCOPE_E2E_BIN") {
+        Some(path) if !path.is_empty() => {
+            let path = PathBuf::from(path);
+            std::fs::canonicalize(&path).unwrap_or(path)
+        }
+        _ => PathBuf::from(env!("CARGO_BIN_EXE_leakscope")),
+    }
 }
 
 /// `leakscope` with an environment free of a preload of the harness's own.

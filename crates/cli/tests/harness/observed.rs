@@ -33,6 +33,7 @@ impl ProcessReport {
             .flat_map(|l| l.functions.iter().cloned())
             .collect();
         names.dedup();
+        names.truncate(40);
         names
     }
 }
