@@ -158,6 +158,7 @@ mod corpus {
         lost_malloc,
         malloc_zero,
         many_leaks_100k,
+        natural_no_scrub,
         no_leaks,
         print_env,
         realloc_edge,
@@ -494,5 +495,281 @@ mod passthrough {
             "stderr:\n{}",
             output.stderr_text()
         );
+    }
+}
+
+/// The profile file and the process edges that the corpus does not cover: `--max-frames`,
+/// `--keep` and `leakscope report`, a target killed with SIGKILL, damaged profiles, `fork` while
+/// other threads allocate, and threads still allocating when the program exits.
+mod robustness {
+    use super::*;
+    use harness::expect::Exit;
+    use harness::leakscope::{command, Invocation};
+    use harness::process::{self, Output};
+    use serde_json::Value;
+    use std::fs;
+    use std::io::{BufRead, BufReader};
+    use std::path::{Path, PathBuf};
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+
+    fn fixture(name: &str) -> PathBuf {
+        let corpus = corpus();
+        corpus.binary(corpus.fixture(name), Level::O0)
+    }
+
+    /// Compile a C program given as text into `dir`.
+    fn compile(dir: &Path, name: &str, source: &str) -> PathBuf {
+        let source_path = dir.join(format!("{name}.c"));
+        fs::write(&source_path, source).unwrap();
+        let binary = dir.join(name);
+        let status = std::process::Command::new(harness::build::cc())
+            .args(["-g", "-O1", "-pthread", "-o"])
+            .arg(&binary)
+            .arg(&source_path)
+            .status()
+            .unwrap();
+        assert!(status.success(), "compiling {name} failed");
+        binary
+    }
+
+    fn read_json(path: &Path) -> Value {
+        let text = fs::read_to_string(path)
+            .unwrap_or_else(|e| panic!("no report at {}: {e}", path.display()));
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("bad JSON: {e}\n{text}"))
+    }
+
+    fn leakscope(args: &[&std::ffi::OsStr]) -> Output {
+        let mut cmd = command();
+        cmd.args(args);
+        process::run(&mut cmd, None, process::TIMEOUT).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn max_frames_bounds_every_stack() {
+        let dir = tempfile::tempdir().unwrap();
+        let program = fixture("tree_root_lost");
+        let (output, report) = Invocation::new(&program)
+            .extra(["--max-frames", "2"])
+            .run(dir.path())
+            .unwrap();
+        assert_eq!(output.exit(), Exit::Code(0), "{}", output.stderr_text());
+        let report = read_json(&report);
+        let leaks = report["leaks"].as_array().unwrap();
+        assert!(!leaks.is_empty());
+        for leak in leaks {
+            let mut addresses: Vec<&str> = leak["stack"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|f| f["address"].as_str().unwrap())
+                .collect();
+            addresses.dedup();
+            assert!(
+                addresses.len() <= 2,
+                "a stack of {} frames: {leak}",
+                addresses.len()
+            );
+        }
+        // The totals do not depend on how deep stacks are.
+        assert_eq!(report["summary"]["indirectly_lost"]["blocks"], 14);
+    }
+
+    #[test]
+    fn a_kept_profile_reports_the_same_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let profile = dir.path().join("kept.profile");
+        let program = fixture("fork_child_leak");
+        let (output, first) = Invocation::new(&program)
+            .extra([std::ffi::OsStr::new("--keep"), profile.as_os_str()])
+            .run(dir.path())
+            .unwrap();
+        assert_eq!(output.exit(), Exit::Code(0), "{}", output.stderr_text());
+        let again = dir.path().join("again.json");
+        let output = leakscope(&[
+            "report".as_ref(),
+            profile.as_os_str(),
+            "--format".as_ref(),
+            "json".as_ref(),
+            "--output".as_ref(),
+            again.as_os_str(),
+        ]);
+        assert_eq!(output.exit(), Exit::Code(0), "{}", output.stderr_text());
+        assert_eq!(read_json(&first), read_json(&again));
+        assert_eq!(read_json(&again)["children"].as_array().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_target_killed_with_sigkill_leaves_a_readable_profile() {
+        let dir = tempfile::tempdir().unwrap();
+        let program = compile(
+            dir.path(),
+            "sleeper",
+            r#"
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+static void *volatile sink;
+int main(void) {
+    for (int i = 0; i < 100; i++) { sink = malloc(64); }
+    printf("%d\n", (int)getpid());
+    fflush(stdout);
+    for (;;) pause();
+}
+"#,
+        );
+        let profile = dir.path().join("killed.profile");
+        let report = dir.path().join("report.json");
+        let mut child = command()
+            .args(["run", "--format", "json", "--output"])
+            .arg(&report)
+            .arg("--keep")
+            .arg(&profile)
+            .arg("--")
+            .arg(&program)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let pid: i32 = line.trim().parse().unwrap();
+        // Wait for the writer thread's first flush (every 200 ms), then kill.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while fs::metadata(&profile).map_or(0, |m| m.len()) < 64 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // SAFETY: sends SIGKILL to the target program, a process this test started.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+        let status = child.wait().unwrap();
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(
+            status.signal(),
+            Some(libc::SIGKILL),
+            "leakscope dies as its target did"
+        );
+        let report = read_json(&report);
+        assert_eq!(report["exit"]["signal"], 9);
+        let notes = report["notes"].to_string();
+        assert!(notes.contains("did not finish normally"), "notes: {notes}");
+    }
+
+    #[test]
+    fn damaged_profiles_say_so_and_foreign_files_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let profile = dir.path().join("whole.profile");
+        let program = fixture("lost_malloc");
+        let (output, _) = Invocation::new(&program)
+            .extra([std::ffi::OsStr::new("--keep"), profile.as_os_str()])
+            .run(dir.path())
+            .unwrap();
+        assert_eq!(output.exit(), Exit::Code(0), "{}", output.stderr_text());
+        let bytes = fs::read(&profile).unwrap();
+
+        let cut = dir.path().join("cut.profile");
+        fs::write(&cut, &bytes[..bytes.len() * 2 / 3]).unwrap();
+        let output = leakscope(&["report".as_ref(), cut.as_os_str()]);
+        assert_eq!(output.exit(), Exit::Code(0), "{}", output.stderr_text());
+        assert!(
+            output.stdout_text().contains("cut short"),
+            "{}",
+            output.stdout_text()
+        );
+
+        let foreign = dir.path().join("foreign.profile");
+        fs::write(&foreign, b"#!/bin/sh\necho not a profile\n").unwrap();
+        let output = leakscope(&["report".as_ref(), foreign.as_os_str()]);
+        assert_eq!(output.exit(), Exit::Code(1));
+        assert!(output.stderr_text().contains("not a leakscope profile"));
+        assert_eq!(
+            output.stderr_text().lines().count(),
+            1,
+            "{}",
+            output.stderr_text()
+        );
+
+        let missing = dir.path().join("missing.profile");
+        let output = leakscope(&["report".as_ref(), missing.as_os_str()]);
+        assert_eq!(output.exit(), Exit::Code(1));
+        assert!(output.stderr_text().contains("no such file"));
+    }
+
+    #[test]
+    fn fork_while_other_threads_allocate_does_not_deadlock() {
+        let dir = tempfile::tempdir().unwrap();
+        let program = compile(
+            dir.path(),
+            "fork_storm",
+            r#"
+#include <pthread.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+static volatile int stop;
+static void *churn(void *arg) {
+    while (!stop) { void *p = malloc(16 + (rand() % 500)); free(p); }
+    return arg;
+}
+int main(void) {
+    pthread_t threads[3];
+    for (int i = 0; i < 3; i++) pthread_create(&threads[i], 0, churn, 0);
+    for (int i = 0; i < 100; i++) {
+        pid_t pid = fork();
+        if (pid == 0) { void *p = malloc(100); free(p); _exit(0); }
+        int status;
+        waitpid(pid, &status, 0);
+        if (!WIFEXITED(status)) return 2;
+    }
+    stop = 1;
+    for (int i = 0; i < 3; i++) pthread_join(threads[i], 0);
+    return 0;
+}
+"#,
+        );
+        let (output, report) = Invocation::new(&program).run(dir.path()).unwrap();
+        assert_eq!(output.exit(), Exit::Code(0), "{}", output.stderr_text());
+        let report = read_json(&report);
+        assert_eq!(report["children"].as_array().unwrap().len(), 100);
+    }
+
+    #[test]
+    fn threads_still_allocating_at_exit_are_stopped_for_the_scan() {
+        let dir = tempfile::tempdir().unwrap();
+        let program = compile(
+            dir.path(),
+            "busy_exit",
+            r#"
+#include <pthread.h>
+#include <stdlib.h>
+#include <unistd.h>
+static void *volatile sink;
+static void *churn(void *arg) {
+    for (;;) { void *p = malloc(16 + (rand() % 500)); free(p); }
+    return arg;
+}
+int main(void) {
+    pthread_t threads[6];
+    for (int i = 0; i < 6; i++) pthread_create(&threads[i], 0, churn, 0);
+    usleep(100000);
+    sink = malloc(4321);
+    sink = 0;
+    exit(0);
+}
+"#,
+        );
+        for _ in 0..3 {
+            let (output, report) = Invocation::new(&program).run(dir.path()).unwrap();
+            assert_eq!(output.exit(), Exit::Code(0), "{}", output.stderr_text());
+            let report = read_json(&report);
+            let lost = report["leaks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|l| l["kind"] == "definitely_lost" && l["bytes"] == 4321)
+                .count();
+            assert_eq!(lost, 1, "{report}");
+        }
     }
 }
