@@ -66,57 +66,44 @@ pub fn child_profile_paths(path: &Path) -> Vec<PathBuf> {
     found
 }
 
-/// Build the report for the whole tree.
+/// Build the report for the whole tree: each forked process under the process that forked it
+/// (by pid), any whose parent has no profile under the root.
 pub fn build_report(tree: &ProfileTree) -> Report {
     let mut symbolizer = Symbolizer::new();
     let mut root = report_for(&tree.root, &mut symbolizer);
-    let mut children: Vec<Report> = tree
+    let mut pool: Vec<(u32, Report)> = tree
         .descendants
         .iter()
-        .map(|(_, profile)| report_for(profile, &mut symbolizer))
+        .map(|(_, profile)| {
+            let ppid = profile.process.as_ref().map_or(0, |p| p.ppid);
+            (ppid, report_for(profile, &mut symbolizer))
+        })
         .collect();
-    // Nest each child under its parent (by pid); orphans go under the root.
-    let ppids: Vec<u32> = tree
-        .descendants
-        .iter()
-        .map(|(_, p)| p.process.as_ref().map_or(0, |i| i.ppid))
-        .collect();
-    // Attach deepest first: a child whose own children are attached before it moves.
-    let mut order: Vec<usize> = (0..children.len()).collect();
-    order.sort_by_key(|&i| std::cmp::Reverse(depth(i, &ppids, &children)));
-    let mut slots: Vec<Option<Report>> = children.drain(..).map(Some).collect();
-    for i in order {
-        let Some(child) = slots[i].take() else {
-            continue;
-        };
-        let parent = (0..slots.len())
-            .find(|&j| j != i && slots[j].as_ref().is_some_and(|p| p.pid == ppids[i]));
-        match parent {
-            Some(j) => slots[j]
-                .as_mut()
-                .expect("checked above")
-                .children
-                .push(child),
-            None => root.children.push(child),
+    root.children = adopt(root.pid, &mut pool);
+    let orphans = pool.into_iter().map(|(_, report)| report);
+    root.children.extend(orphans);
+    root.children.sort_by_key(|c| c.pid);
+    for note in symbolizer.notes() {
+        if !root.notes.contains(note) {
+            root.notes.push(note.clone());
         }
-    }
-    for report in std::iter::once(&mut root) {
-        report.children.sort_by_key(|c| c.pid);
     }
     root
 }
 
-fn depth(i: usize, ppids: &[u32], children: &[Report]) -> usize {
-    let mut d = 0;
-    let mut current = i;
-    while let Some(parent) = children.iter().position(|c| c.pid == ppids[current]) {
-        d += 1;
-        current = parent;
-        if d > children.len() {
-            break;
-        }
-    }
-    d
+/// Take the reports whose parent is `pid` out of `pool`, each with its own children.
+fn adopt(pid: u32, pool: &mut Vec<(u32, Report)>) -> Vec<Report> {
+    let (mine, rest): (Vec<_>, Vec<_>) = std::mem::take(pool)
+        .into_iter()
+        .partition(|(ppid, _)| *ppid == pid);
+    *pool = rest;
+    mine.into_iter()
+        .map(|(_, mut report)| {
+            report.children = adopt(report.pid, pool);
+            report.children.sort_by_key(|c| c.pid);
+            report
+        })
+        .collect()
 }
 
 fn report_for(profile: &Profile, symbolizer: &mut Symbolizer) -> Report {

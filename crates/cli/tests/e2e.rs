@@ -772,4 +772,50 @@ int main(void) {
             assert_eq!(lost, 1, "{report}");
         }
     }
+
+    /// A library's constructor runs before the agent's own (a preloaded object is initialised
+    /// after the libraries it precedes): its allocations are tracked all the same, with stacks.
+    #[test]
+    fn allocations_before_the_agents_constructor_are_tracked() {
+        let dir = tempfile::tempdir().unwrap();
+        let library_source = dir.path().join("early.c");
+        fs::write(
+            &library_source,
+            "#include <stdlib.h>\n\
+             void *volatile early_sink;\n\
+             __attribute__((constructor)) static void early_init(void) {\n\
+             early_sink = malloc(111); early_sink = 0; }\n",
+        )
+        .unwrap();
+        let library = dir.path().join("libearly.so");
+        let status = std::process::Command::new(harness::build::cc())
+            .args(["-g", "-shared", "-fPIC", "-o"])
+            .arg(&library)
+            .arg(&library_source)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let program_source = dir.path().join("uses_early.c");
+        fs::write(
+            &program_source,
+            "extern void *volatile early_sink;\nint main(void) { return early_sink != 0; }\n",
+        )
+        .unwrap();
+        let program = dir.path().join("uses_early");
+        let status = std::process::Command::new(harness::build::cc())
+            .args(["-g", "-o"])
+            .arg(&program)
+            .arg(&program_source)
+            .arg(format!("-L{}", dir.path().display()))
+            .arg("-learly")
+            .arg(format!("-Wl,-rpath,{}", dir.path().display()))
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let (output, report) = Invocation::new(&program).run(dir.path()).unwrap();
+        assert_eq!(output.exit(), Exit::Code(0), "{}", output.stderr_text());
+        let report = read_json(&report);
+        assert_eq!(report["summary"]["definitely_lost"]["bytes"], 111);
+        assert_eq!(report["leaks"][0]["stack"][0]["function"], "early_init");
+    }
 }
