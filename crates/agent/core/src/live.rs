@@ -262,7 +262,7 @@ mod tests {
             state ^= state << 17;
             // Addresses clustered like a heap's: 16-byte aligned, in a 4 MiB window.
             let address = 0x5555_0000_0000 + (state % (1 << 18)) * 16;
-            if state % 3 == 0 {
+            if state.is_multiple_of(3) {
                 assert_eq!(
                     table.remove(address).map(|b| b.size),
                     model.remove(&address),
