@@ -818,4 +818,29 @@ int main(void) {
         assert_eq!(report["summary"]["definitely_lost"]["bytes"], 111);
         assert_eq!(report["leaks"][0]["stack"][0]["function"], "early_init");
     }
+
+    /// 100 000 blocks from one call site make one stack in the profile, not 100 000.
+    #[test]
+    fn identical_stacks_are_stored_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let profile = dir.path().join("many.profile");
+        let program = fixture("many_leaks_100k");
+        let (output, _) = Invocation::new(&program)
+            .extra([std::ffi::OsStr::new("--keep"), profile.as_os_str()])
+            .run(dir.path())
+            .unwrap();
+        assert_eq!(output.exit(), Exit::Code(0), "{}", output.stderr_text());
+        let dump = leakscope(&["dump".as_ref(), profile.as_os_str()]);
+        let stacks = dump
+            .stdout_text()
+            .lines()
+            .filter(|l| l.starts_with("stack "))
+            .count();
+        assert!(
+            (1..50).contains(&stacks),
+            "{stacks} stacks for 100 000 allocations from one site"
+        );
+        let size = fs::metadata(&profile).unwrap().len();
+        assert!(size < 64 * 1024, "the profile is {size} bytes");
+    }
 }
