@@ -5,6 +5,7 @@ use std::fmt;
 use std::path::Path;
 
 use crate::model::*;
+use crate::ScanInfo;
 use crate::{
     checksum, ChunkKind, ExitHow, LeakKind, CHUNK_HEADER_LEN, FORMAT_VERSION, HEADER_LEN, MAGIC,
 };

@@ -187,6 +187,25 @@ impl ExitHow {
     }
 }
 
+/// The `Scan` chunk.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ScanInfo {
+    /// How long the scan took (threads stopped), in nanoseconds.
+    pub duration_ns: u64,
+    /// Threads stopped for the scan (not counting the scanning thread).
+    pub threads_stopped: u32,
+    /// Threads that did not stop in time; their registers were not scanned.
+    pub threads_missed: u32,
+    /// Bytes of root memory scanned.
+    pub root_bytes: u64,
+    /// Live blocks examined.
+    pub live_blocks: u64,
+    /// Blocks owned by the C/C++ runtime and left out, as memcheck frees them at exit.
+    pub runtime_blocks: u64,
+    /// [`scan_flags`] bits.
+    pub flags: u32,
+}
+
 /// Bits of the `flags` field of a [`ChunkKind::Scan`] chunk.
 pub mod scan_flags {
     /// glibc's `__libc_freeres` ran before the scan (so its runtime blocks were freed).

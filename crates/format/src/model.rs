@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::{ExitHow, LeakKind, StackId};
+use crate::{ExitHow, LeakKind, ScanInfo, StackId};
 
 /// Everything read from one profile file.
 #[derive(Clone, Debug, Default)]
@@ -96,25 +96,6 @@ pub struct LeakRecord {
     pub bytes: u64,
     /// Number of blocks.
     pub blocks: u64,
-}
-
-/// The `Scan` chunk.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct ScanInfo {
-    /// How long the scan took (threads stopped), in nanoseconds.
-    pub duration_ns: u64,
-    /// Threads stopped for the scan (not counting the scanning thread).
-    pub threads_stopped: u32,
-    /// Threads that did not stop in time; their registers were not scanned.
-    pub threads_missed: u32,
-    /// Bytes of root memory scanned.
-    pub root_bytes: u64,
-    /// Live blocks examined.
-    pub live_blocks: u64,
-    /// Blocks owned by the C/C++ runtime and left out, as memcheck frees them at exit.
-    pub runtime_blocks: u64,
-    /// [`crate::scan_flags`] bits.
-    pub flags: u32,
 }
 
 /// One frame of a symbolized stack, as reports show it. A stack lists the allocating frame

@@ -299,7 +299,7 @@ pub fn finish(ending: &Ending<'_>) {
     let (records, fields) = match &output {
         Some(out) => (
             out.records,
-            scan::ScanFields {
+            leakscope_format::ScanInfo {
                 duration_ns,
                 threads_stopped: stopped.threads.len() as u32,
                 threads_missed: stopped.missed,
@@ -309,7 +309,7 @@ pub fn finish(ending: &Ending<'_>) {
                 flags,
             },
         ),
-        None => (&[][..], scan::ScanFields::default()),
+        None => (&[][..], leakscope_format::ScanInfo::default()),
     };
     writer::WRITER.finish(&writer::FinalRecords {
         how: ending.how as u8,

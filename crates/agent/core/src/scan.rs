@@ -22,25 +22,6 @@ const POSSIBLE: u8 = 1;
 const REACHABLE: u8 = 2;
 const INDIRECT: u8 = 3;
 
-/// The fields of the profile's Scan chunk.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct ScanFields {
-    /// How long the world was stopped, in nanoseconds.
-    pub duration_ns: u64,
-    /// Threads stopped.
-    pub threads_stopped: u32,
-    /// Threads that did not stop.
-    pub threads_missed: u32,
-    /// Root bytes scanned.
-    pub root_bytes: u64,
-    /// Live blocks classified.
-    pub live_blocks: u64,
-    /// Runtime blocks left out.
-    pub runtime_blocks: u64,
-    /// `leakscope_format::scan_flags`.
-    pub flags: u32,
-}
-
 /// What the scan needs besides the live table.
 pub struct ScanInput<'a> {
     /// Threads stopped for the scan, with their registers and stack pointers.

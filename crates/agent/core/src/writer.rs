@@ -58,7 +58,7 @@ pub struct FinalRecords<'a> {
     /// Nanoseconds since start.
     pub time_ns: u64,
     /// The scan chunk's fields.
-    pub scan: crate::scan::ScanFields,
+    pub scan: leakscope_format::ScanInfo,
     /// Leak records: (stack, kind, bytes, blocks).
     pub leaks: &'a [(u32, u8, u64, u64)],
     /// Warnings to record.
