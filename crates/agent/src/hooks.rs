@@ -1,8 +1,8 @@
 //! Every function the agent exports. Each forwards to glibc's own implementation (by its
 //! internal name, or found with `dlsym(RTLD_NEXT)`) and tells the core what happened.
 //!
-//! The malloc family preserves `errno` on success: the agent's own work (opening `/proc`
-//! files, mapping memory) must not leave traces the program could see.
+//! `errno`: the core's functions that make system calls put it back themselves (see
+//! `sys::ErrnoGuard`), so the hooks leave it as glibc's allocator set it.
 
 use core::ffi::{c_char, c_int, c_void};
 
@@ -18,11 +18,7 @@ use crate::{__libc_realloc, __libc_valloc};
 pub unsafe extern "C" fn malloc(size: usize) -> *mut c_void {
     // SAFETY: glibc's allocator has no preconditions for malloc.
     let block = unsafe { __libc_malloc(size) };
-    if !block.is_null() {
-        let saved = errno();
-        core_::on_alloc(block, size);
-        set_errno(saved);
-    }
+    core_::on_alloc(block, size);
     block
 }
 
@@ -31,11 +27,7 @@ pub unsafe extern "C" fn malloc(size: usize) -> *mut c_void {
 pub unsafe extern "C" fn calloc(count: usize, size: usize) -> *mut c_void {
     // SAFETY: glibc's calloc checks the multiplication for overflow itself.
     let block = unsafe { __libc_calloc(count, size) };
-    if !block.is_null() {
-        let saved = errno();
-        core_::on_alloc(block, count.wrapping_mul(size));
-        set_errno(saved);
-    }
+    core_::on_alloc(block, count.wrapping_mul(size));
     block
 }
 
@@ -46,7 +38,6 @@ pub unsafe extern "C" fn realloc(old: *mut c_void, size: usize) -> *mut c_void {
         // SAFETY: realloc(NULL, n) is malloc(n).
         return unsafe { malloc(size) };
     }
-    let saved = errno();
     let old_block = core_::on_realloc_start(old);
     if core_::free_forgets_only() && size == 0 {
         return core::ptr::null_mut(); // the exit path's freeres: forget only
@@ -60,7 +51,6 @@ pub unsafe extern "C" fn realloc(old: *mut c_void, size: usize) -> *mut c_void {
         return block; // size 0: glibc freed the old block
     }
     core_::on_alloc(block, size);
-    set_errno(saved);
     block
 }
 
@@ -81,12 +71,10 @@ pub unsafe extern "C" fn free(block: *mut c_void) {
     if block.is_null() {
         return;
     }
-    let saved = errno();
     if core_::on_free(block) {
         // SAFETY: the program got `block` from this allocator.
         unsafe { __libc_free(block) };
     }
-    set_errno(saved);
 }
 
 /// `memalign(3)`.
@@ -132,22 +120,17 @@ pub unsafe extern "C" fn posix_memalign(out: *mut *mut c_void, align: usize, siz
     // SAFETY: the alignment was validated as POSIX requires.
     let block = unsafe { __libc_memalign(align, size) };
     if block.is_null() {
-        set_errno(saved);
+        set_errno(saved); // posix_memalign reports by its result, not errno
         return libc::ENOMEM;
     }
     // SAFETY: the caller passes a valid pointer to store the result.
     unsafe { *out = block };
     core_::on_alloc(block, size);
-    set_errno(saved);
     0
 }
 
 fn track(block: *mut c_void, size: usize) -> *mut c_void {
-    if !block.is_null() {
-        let saved = errno();
-        core_::on_alloc(block, size);
-        set_errno(saved);
-    }
+    core_::on_alloc(block, size);
     block
 }
 

@@ -72,6 +72,8 @@ static FINISHED: AtomicBool = AtomicBool::new(false);
 /// runs the runtimes' freeres functions this way, so that no glibc lock is taken while
 /// another thread may be stopped holding it.
 static FREE_FORGETS_ONLY: AtomicBool = AtomicBool::new(false);
+/// `--max-frames`, copied out of the settings when the agent activates.
+static MAX_FRAMES: AtomicU32 = AtomicU32::new(leakscope_format::settings::DEFAULT_MAX_FRAMES);
 /// Monotonic time at start.
 static START_NS: AtomicU64 = AtomicU64::new(0);
 /// The pid the agent's state belongs to. A child made by `vfork` (or a raw `clone`) runs in
@@ -91,10 +93,12 @@ pub fn is_active() -> bool {
 
 #[cold]
 fn activate() -> bool {
+    let _errno = sys::ErrnoGuard::new();
     let Some(settings) = settings::get() else {
         return false;
     };
     let active = settings.profile_path_len > 0;
+    MAX_FRAMES.store(settings.max_frames as u32, Ordering::Relaxed);
     if active {
         START_NS
             .compare_exchange(0, sys::monotonic_ns(), Ordering::Relaxed, Ordering::Relaxed)
@@ -117,16 +121,7 @@ pub fn on_alloc(address: *mut libc::c_void, size: usize) {
     if !is_active() {
         return;
     }
-    let max_frames = settings::get().map_or(0, |s| s.max_frames);
-    let stack = if max_frames <= 64 {
-        let mut frames = [0u64; 64];
-        let n = unwind::capture(&mut frames[..max_frames]);
-        stacks::STACKS.intern(&frames[..n])
-    } else {
-        let mut frames = [0u64; unwind::MAX_FRAMES_LIMIT];
-        let n = unwind::capture(&mut frames[..max_frames]);
-        stacks::STACKS.intern(&frames[..n])
-    };
+    let stack = unwind::capture_stack(MAX_FRAMES.load(Ordering::Relaxed) as usize);
     LIVE.insert(LiveBlock {
         address: address as u64,
         size: size as u64,

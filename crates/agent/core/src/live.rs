@@ -6,7 +6,6 @@
 //! global lock on the path of `malloc` or `free`.
 
 use core::cell::UnsafeCell;
-use core::sync::atomic::{AtomicU64, Ordering};
 
 use leakscope_format::StackId;
 
@@ -42,11 +41,11 @@ struct Shard {
 // every other thread stopped).
 unsafe impl Sync for Shard {}
 
-/// The live table.
+/// The live table. (It keeps no global count: one counter written by every `malloc` and
+/// `free` would be a cache line bouncing between all threads; [`LiveTable::len_unlocked`] sums
+/// the shards instead.)
 pub struct LiveTable {
     shards: [Shard; SHARDS],
-    /// Blocks currently in the table (approximate while threads run).
-    pub count: AtomicU64,
 }
 
 #[allow(clippy::declare_interior_mutable_const)]
@@ -60,7 +59,6 @@ const EMPTY_SHARD: Shard = Shard {
 /// The process's live blocks.
 pub static LIVE: LiveTable = LiveTable {
     shards: [EMPTY_SHARD; SHARDS],
-    count: AtomicU64::new(0),
 };
 
 #[inline(always)]
@@ -92,7 +90,6 @@ impl LiveTable {
                 if slot.address == 0 {
                     *slot = block;
                     *shard.len.get() += 1;
-                    self.count.fetch_add(1, Ordering::Relaxed);
                     return true;
                 }
                 if slot.address == block.address {
@@ -154,9 +151,19 @@ impl LiveTable {
             }
             *slots.add(hole) = LiveBlock::default();
             *shard.len.get() -= 1;
-            self.count.fetch_sub(1, Ordering::Relaxed);
             Some(removed)
         }
+    }
+
+    /// How many blocks the table holds. Only for the exit scan, with every other thread
+    /// stopped (it reads the shards without their locks).
+    pub fn len_unlocked(&self) -> usize {
+        // SAFETY: a racy read of plain counters is what the caller asked for; with the other
+        // threads stopped it is exact.
+        self.shards
+            .iter()
+            .map(|shard| unsafe { *shard.len.get() })
+            .sum()
     }
 
     /// Call `f` for every live block. Only for the exit scan, with every other thread stopped:
@@ -239,9 +246,6 @@ unsafe fn grow(shard: &Shard) -> bool {
     }
 }
 
-/// Bytes and blocks handed out over the whole run (for the report's heap summary).
-pub static TOTAL_ALLOCATED: AtomicU64 = AtomicU64::new(0);
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -252,7 +256,6 @@ mod tests {
     fn matches_a_hash_map_through_growth_and_deletion() {
         let table = LiveTable {
             shards: [EMPTY_SHARD; SHARDS],
-            count: AtomicU64::new(0),
         };
         let mut model = HashMap::new();
         let mut state = 0x2545_f491_4f6c_dd1du64;
@@ -278,10 +281,10 @@ mod tests {
                 model.insert(address, step);
             }
         }
-        assert_eq!(table.count.load(Ordering::Relaxed), model.len() as u64);
+        assert_eq!(table.len_unlocked(), model.len());
         for (&address, &size) in &model {
             assert_eq!(table.remove(address).map(|b| b.size), Some(size));
         }
-        assert_eq!(table.count.load(Ordering::Relaxed), 0);
+        assert_eq!(table.len_unlocked(), 0);
     }
 }

@@ -1,21 +1,27 @@
 //! The modules loaded in the process, and the unwinder that knows their unwind tables.
 //!
-//! The list comes from `dl_iterate_phdr`: at start, whenever a stack walk meets an address that
-//! no known module covers (a library just loaded with `dlopen`), and from the writer thread,
-//! which notices `dlclose` too. Each module's `.eh_frame_hdr` and `.eh_frame` are *copied*
+//! The list comes from `dl_iterate_phdr`: at start, whenever a stack walk ends at an address
+//! that no known module covers (a library just loaded with `dlopen`), and from the writer
+//! thread, which notices `dlclose` too.
+//!
+//! Readers take no lock: the table is an immutable snapshot behind an atomic pointer. A refresh
+//! builds a new snapshot and swaps it in; old snapshots are never freed (a thread may still be
+//! walking with one), which costs a few kilobytes per `dlopen` or `dlclose`. Each module's `.eh_frame_hdr` and `.eh_frame` are *copied*
 //! into the agent's own memory: a library unloaded by `dlclose` would otherwise leave the
 //! unwinder reading unmapped memory until the next refresh.
 
 use alloc::string::String;
 use alloc::vec::Vec;
-use core::cell::UnsafeCell;
 use core::ops::Deref;
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use framehop::x86_64::UnwinderX86_64;
 use framehop::{ExplicitModuleSectionInfo, MustNotAllocateDuringUnwind, Unwinder};
 
-use crate::sync::{ReadGuard, RwSpinLock};
+use alloc::boxed::Box;
+use core::sync::atomic::AtomicPtr;
+
+use crate::sync::SpinLock;
 use crate::sys;
 
 /// Unwind data copied into agent-owned memory; unmapped when framehop drops the module.
@@ -66,6 +72,7 @@ impl Drop for CopiedSection {
 pub type AgentUnwinder = UnwinderX86_64<CopiedSection, MustNotAllocateDuringUnwind>;
 
 /// One module, as the profile file records it.
+#[derive(Clone)]
 pub struct ModuleRecord {
     /// `dlpi_addr`.
     pub load_bias: u64,
@@ -81,7 +88,8 @@ pub struct ModuleRecord {
     pub loaded: bool,
 }
 
-/// The module table and unwinder, behind [`MODULES`]'s lock.
+/// A snapshot of the module table and unwinder.
+#[derive(Clone)]
 pub struct ModuleTable {
     /// Every module seen, in order; the writer writes those it has not written yet.
     pub records: Vec<ModuleRecord>,
@@ -95,37 +103,23 @@ pub struct ModuleTable {
 
 /// The process's modules.
 pub struct Modules {
-    lock: RwSpinLock,
-    table: UnsafeCell<Option<ModuleTable>>,
+    /// Serialises refreshes (readers never take it).
+    refresh_lock: SpinLock,
+    /// The current snapshot (null before the first refresh).
+    current: AtomicPtr<ModuleTable>,
     /// `dlpi_adds + dlpi_subs` when the table was last built.
     generation: AtomicU64,
     /// Monotonic time of the last generation check made from the hot path.
     last_check_ns: AtomicU64,
 }
 
-// SAFETY: `table` is only read with the read lock held and only written with the write lock.
-unsafe impl Sync for Modules {}
-
 /// The process's modules.
 pub static MODULES: Modules = Modules {
-    lock: RwSpinLock::new(),
-    table: UnsafeCell::new(None),
+    refresh_lock: SpinLock::new(),
+    current: AtomicPtr::new(core::ptr::null_mut()),
     generation: AtomicU64::new(u64::MAX),
     last_check_ns: AtomicU64::new(0),
 };
-
-/// Read access to the module table.
-pub struct ModulesRead<'a> {
-    _guard: ReadGuard<'a>,
-    table: &'a ModuleTable,
-}
-
-impl Deref for ModulesRead<'_> {
-    type Target = ModuleTable;
-    fn deref(&self) -> &ModuleTable {
-        self.table
-    }
-}
 
 impl ModuleTable {
     /// Is `address` inside a loaded module?
@@ -136,30 +130,21 @@ impl ModuleTable {
 }
 
 impl Modules {
-    /// Read the table, building it first if this is the first use.
-    pub fn read(&self) -> Option<ModulesRead<'_>> {
-        if self.generation.load(Ordering::Acquire) == u64::MAX {
+    /// The current snapshot, building the first one if needed.
+    pub fn read(&self) -> Option<&'static ModuleTable> {
+        let mut table = self.current.load(Ordering::Acquire);
+        if table.is_null() {
             self.refresh();
+            table = self.current.load(Ordering::Acquire);
         }
-        let guard = self.lock.read();
-        // SAFETY: the read lock is held; writers are excluded until it is dropped.
-        let table = unsafe { (*self.table.get()).as_ref()? };
-        Some(ModulesRead {
-            _guard: guard,
-            table,
-        })
+        // SAFETY: snapshots are leaked boxes, never freed or changed once published.
+        unsafe { table.as_ref() }
     }
 
-    /// Read the table without waiting (for exit paths that may run while a stopped thread
-    /// holds the lock).
-    pub fn try_read(&self) -> Option<ModulesRead<'_>> {
-        let guard = self.lock.try_read()?;
-        // SAFETY: the read lock is held.
-        let table = unsafe { (*self.table.get()).as_ref()? };
-        Some(ModulesRead {
-            _guard: guard,
-            table,
-        })
+    /// The current snapshot, without building one (for exit paths).
+    pub fn try_read(&self) -> Option<&'static ModuleTable> {
+        // SAFETY: as in `read`.
+        unsafe { self.current.load(Ordering::Acquire).as_ref() }
     }
 
     /// From the hot path, after a stack walk met an unknown address: rebuild the table if the
@@ -178,6 +163,7 @@ impl Modules {
 
     /// Rebuild the table if objects were loaded or unloaded since it was built.
     pub fn refresh_if_changed(&self) -> bool {
+        let _errno = sys::ErrnoGuard::new();
         if loaded_objects_generation() == self.generation.load(Ordering::Acquire) {
             return false;
         }
@@ -185,17 +171,18 @@ impl Modules {
         true
     }
 
-    /// Take the write lock before `fork`.
+    /// Take the refresh lock before `fork`.
     pub fn lock_for_fork(&self) {
-        self.lock.write_forever();
+        self.refresh_lock.lock_forever();
     }
 
     /// Release it after `fork` (parent and child).
     pub fn unlock_after_fork(&self) {
-        self.lock.force_unlock();
+        self.refresh_lock.force_unlock();
     }
 
     fn refresh(&self) {
+        let _errno = sys::ErrnoGuard::new();
         let mut found: Vec<FoundObject> = Vec::new();
         let mut generation = 0u64;
         let mut context = (&mut found, &mut generation);
@@ -208,15 +195,16 @@ impl Modules {
             );
         }
 
-        let _guard = self.lock.write();
-        // SAFETY: the write lock is held: no reader or other writer.
-        let slot = unsafe { &mut *self.table.get() };
-        let table = slot.get_or_insert_with(|| ModuleTable {
-            records: Vec::new(),
-            ranges: Vec::new(),
-            unwinder: AgentUnwinder::new(),
-            agent_range: agent_code_range(),
-        });
+        let _guard = self.refresh_lock.lock();
+        let mut table = match self.try_read() {
+            Some(current) => current.clone(),
+            None => ModuleTable {
+                records: Vec::new(),
+                ranges: Vec::new(),
+                unwinder: AgentUnwinder::new(),
+                agent_range: agent_code_range(),
+            },
+        };
 
         // Modules that went away.
         for record in table.records.iter_mut().filter(|r| r.loaded) {
@@ -256,6 +244,8 @@ impl Modules {
             .map(|r| (r.start, r.end))
             .collect();
         table.ranges.sort_unstable();
+        self.current
+            .store(Box::into_raw(Box::new(table)), Ordering::Release);
         self.generation.store(generation, Ordering::Release);
     }
 }

@@ -121,10 +121,7 @@ struct Scanner<'a> {
 ///
 /// Returns `None` only if the agent could not map memory for the scan.
 pub fn scan(input: &ScanInput<'_>) -> Option<ScanOutput> {
-    let capacity = crate::live::LIVE
-        .count
-        .load(core::sync::atomic::Ordering::Relaxed) as usize
-        + 1024;
+    let capacity = crate::live::LIVE.len_unlocked() + 1024;
     let arena_len = capacity * (core::mem::size_of::<Block>() + 8 + 16 + 32) + (64 << 20);
     let mut arena = Arena::new(arena_len)?;
 

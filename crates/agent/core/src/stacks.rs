@@ -102,12 +102,21 @@ impl StackTable {
         true
     }
 
+    /// The hash [`StackTable::intern_hashed`] expects.
+    pub fn hash(&self, frames: &[u64]) -> u64 {
+        hash_frames(frames)
+    }
+
     /// The id of `frames`, interning it if new. 0 if the table is full or unavailable.
     pub fn intern(&self, frames: &[u64]) -> StackId {
+        self.intern_hashed(frames, hash_frames(frames))
+    }
+
+    /// [`StackTable::intern`] with the hash already computed.
+    pub fn intern_hashed(&self, frames: &[u64], hash: u64) -> StackId {
         if frames.is_empty() || !self.ensure_storage() {
             return 0;
         }
-        let hash = hash_frames(frames);
         let shard = &self.shards[(hash >> 60) as usize % SHARDS];
         let _guard = shard.lock.lock();
         // SAFETY: the shard lock is held for the rest of this function.

@@ -102,6 +102,7 @@ impl OwnMappings {
 /// Map `len` bytes of zeroed, private, anonymous memory. Returns null on failure.
 /// `reserve_only` maps with `MAP_NORESERVE` for large tables that are filled lazily.
 pub fn map_anonymous(len: usize, reserve_only: bool) -> *mut u8 {
+    let _errno = ErrnoGuard::new();
     let len = page_round(len);
     let flags = libc::MAP_PRIVATE
         | libc::MAP_ANONYMOUS
@@ -130,6 +131,7 @@ pub fn map_anonymous(len: usize, reserve_only: bool) -> *mut u8 {
 /// `ptr` and `len` must be exactly a mapping made by `map_anonymous`, and nothing may use it
 /// afterwards.
 pub unsafe fn unmap(ptr: *mut u8, len: usize) {
+    let _errno = ErrnoGuard::new();
     OWN_MAPPINGS.remove(ptr as usize);
     // SAFETY: the caller guarantees the range is one of our mappings and is no longer used.
     unsafe { libc::munmap(ptr as *mut libc::c_void, page_round(len)) };
@@ -155,6 +157,7 @@ pub fn getppid() -> i32 {
 
 /// Send `signal` to thread `tid` of this process.
 pub fn tgkill(tid: i32, signal: i32) -> bool {
+    let _errno = ErrnoGuard::new();
     // SAFETY: tgkill only sends a signal; a stale tid makes it fail with ESRCH.
     unsafe { libc::syscall(libc::SYS_tgkill, getpid(), tid, signal) == 0 }
 }
@@ -181,6 +184,7 @@ fn clock_ns(clock: libc::clockid_t) -> u64 {
 
 /// Sleep for `ns` nanoseconds (or until a signal arrives).
 pub fn sleep_ns(ns: u64) {
+    let _errno = ErrnoGuard::new();
     let ts = libc::timespec {
         tv_sec: (ns / 1_000_000_000) as libc::time_t,
         tv_nsec: (ns % 1_000_000_000) as libc::c_long,
@@ -191,6 +195,7 @@ pub fn sleep_ns(ns: u64) {
 
 /// Wait while `word` holds `expected`, for at most `timeout_ns` (0: forever).
 pub fn futex_wait(word: &AtomicU32, expected: u32, timeout_ns: u64) {
+    let _errno = ErrnoGuard::new();
     let ts = libc::timespec {
         tv_sec: (timeout_ns / 1_000_000_000) as libc::time_t,
         tv_nsec: (timeout_ns % 1_000_000_000) as libc::c_long,
@@ -215,6 +220,7 @@ pub fn futex_wait(word: &AtomicU32, expected: u32, timeout_ns: u64) {
 
 /// Wake every thread waiting on `word`.
 pub fn futex_wake_all(word: &AtomicU32) {
+    let _errno = ErrnoGuard::new();
     // SAFETY: FUTEX_WAKE only wakes waiters; the address is a valid u32.
     unsafe {
         libc::syscall(
@@ -229,6 +235,7 @@ pub fn futex_wake_all(word: &AtomicU32) {
 /// Read a whole small file (such as `/proc/self/maps`) into `buf`; returns the length read,
 /// or `None` if it could not be opened. The path must end with a NUL byte.
 pub fn read_file(path_nul: &[u8], buf: &mut [u8]) -> Option<usize> {
+    let _errno = ErrnoGuard::new();
     debug_assert_eq!(path_nul.last(), Some(&0));
     // SAFETY: the path is NUL-terminated; open has no other preconditions.
     let fd = unsafe {
@@ -267,6 +274,7 @@ pub fn read_file(path_nul: &[u8], buf: &mut [u8]) -> Option<usize> {
 /// closes the file each time so that the agent never holds a descriptor the program could
 /// close or reuse.
 pub fn append_file(path_nul: &[u8], data: &[u8]) -> bool {
+    let _errno = ErrnoGuard::new();
     // SAFETY: the path is NUL-terminated.
     let fd = unsafe {
         libc::open(
@@ -301,6 +309,30 @@ pub fn append_file(path_nul: &[u8], data: &[u8]) -> bool {
     // SAFETY: fd was opened above and is closed once.
     unsafe { libc::close(fd) };
     ok
+}
+
+/// Puts the calling thread's `errno` back when dropped. Every function here that makes a
+/// system call holds one, so that the agent's work never changes what the program sees in
+/// `errno` (the hooks themselves then need not save it on every call).
+pub struct ErrnoGuard(i32);
+
+impl ErrnoGuard {
+    /// Remember the current `errno`.
+    pub fn new() -> Self {
+        ErrnoGuard(errno())
+    }
+}
+
+impl Default for ErrnoGuard {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for ErrnoGuard {
+    fn drop(&mut self) {
+        set_errno(self.0);
+    }
 }
 
 /// The calling thread's errno.

@@ -27,8 +27,8 @@ pub struct ThreadState {
     /// (Atomics with relaxed ordering throughout: plain loads and stores on x86_64, and every
     /// field can be shared with this thread's signal handlers without aliasing rules broken.)
     pub stack_high: AtomicU64,
-    /// This thread's unwinder cache (null until its first stack capture).
-    pub unwind_cache: AtomicPtr<crate::unwind::UnwindCache>,
+    /// This thread's unwinder cache and previous walk (null until its first stack capture).
+    pub capture: AtomicPtr<crate::unwind::ThreadCapture>,
     /// This thread is the agent's writer thread.
     pub is_agent_thread: AtomicU32,
     _reserved: [u32; 3],

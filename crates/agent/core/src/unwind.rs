@@ -9,47 +9,132 @@ use alloc::boxed::Box;
 use core::ptr;
 use core::sync::atomic::Ordering;
 
-use framehop::{MustNotAllocateDuringUnwind, Unwinder};
+use framehop::{FrameAddress, MustNotAllocateDuringUnwind, Unwinder};
+
+use leakscope_format::StackId;
 
 use crate::modules::MODULES;
+use crate::stacks::STACKS;
 use crate::thread;
 
-/// Per-thread unwinder cache (rule cache and DWARF evaluation space).
+/// framehop's per-thread cache (rule cache and DWARF evaluation space).
 pub type UnwindCache = framehop::CacheNative<MustNotAllocateDuringUnwind>;
 
 /// The most frames any stack may have (`--max-frames` is clamped to this).
 pub const MAX_FRAMES_LIMIT: usize = 256;
+
+/// Most unwinding steps a walk records (agent frames included).
+const MAX_STEPS: usize = MAX_FRAMES_LIMIT + 16;
+
+/// One unwinding step: the return address found, and the stack and frame pointers of the
+/// frame it returns into (the stack pointer is the CFA of the frame unwound; the return
+/// address was read from the 8 bytes below it).
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+struct Step {
+    return_address: u64,
+    sp: u64,
+    bp: u64,
+}
+
+/// Recent stacks remembered per thread, to find a stack's id without the global table's lock.
+const RECENT_STACKS: usize = 64;
+
+/// What a thread keeps between stack captures.
+pub struct ThreadCapture {
+    unwind_cache: UnwindCache,
+    /// Two walks: the previous one (read while matching) and the one being recorded.
+    walks: [[Step; MAX_STEPS]; 2],
+    lengths: [usize; 2],
+    /// The walk ended because it hit the frame limit, not the end of the stack.
+    truncated: [bool; 2],
+    /// The frames each walk produced (agent frames left out), and their stack ids.
+    outputs: [[u64; MAX_FRAMES_LIMIT]; 2],
+    output_lengths: [usize; 2],
+    output_ids: [StackId; 2],
+    /// (hash, id) of recently interned stacks, indexed by hash.
+    recent: [(u64, StackId); RECENT_STACKS],
+    previous: usize,
+}
 
 extern "C" {
     /// Set by the dynamic linker: the stack pointer at process entry, i.e. just below argc.
     static __libc_stack_end: *const u8;
 }
 
-/// Capture the calling thread's stack into `out`, innermost first, leaving out the agent's own
-/// frames. Returns the number of frames written.
+/// Capture the calling thread's stack (at most `max_frames` frames, the agent's own left
+/// out) and return its stack id.
 ///
-/// Must be called inside an [`thread::AgentSection`]: it may allocate (the first time a
-/// thread unwinds, for its cache) and takes the module table's read lock.
+/// Must be called inside a [`thread::AgentSection`]: it may allocate (the first time a thread
+/// unwinds, for its cache).
 #[inline(never)]
-pub fn capture(out: &mut [u64]) -> usize {
-    let n = capture_once(out);
-    if n != usize::MAX {
-        return n;
+pub fn capture_stack(max_frames: usize) -> StackId {
+    let Some(capture) = thread_capture() else {
+        return 0;
+    };
+    let max_frames = max_frames.clamp(1, MAX_FRAMES_LIMIT);
+    let mut len = capture_once(capture, max_frames);
+    if len.is_err() && MODULES.refresh_after_unknown_address() {
+        // The walk ended outside every known module: a library was probably just loaded.
+        len = capture_once(capture, max_frames);
     }
-    // A frame lay outside every known module: a library was probably just loaded.
-    if MODULES.refresh_after_unknown_address() {
-        let n = capture_once(out);
-        if n != usize::MAX {
-            return n;
+    let len = len.unwrap_or_else(|len| len);
+    let new = capture.previous; // capture_once made the new walk the previous one
+    let old = 1 - new;
+    let frames = &capture.outputs[new][..len];
+    capture.output_lengths[new] = len;
+    let id = if len == capture.output_lengths[old] && frames == &capture.outputs[old][..len] {
+        capture.output_ids[old]
+    } else {
+        let hash = STACKS.hash(frames);
+        let slot = &mut capture.recent[(hash as usize) % RECENT_STACKS];
+        if slot.0 == hash && slot.1 != 0 && STACKS.frames_of(slot.1) == Some(frames) {
+            slot.1
+        } else {
+            let id = STACKS.intern_hashed(frames, hash);
+            *slot = (hash, id);
+            id
         }
-    }
-    walked_len(out)
+    };
+    capture.output_ids[new] = id;
+    id
 }
 
-/// One walk. Returns `usize::MAX` (with the frames still written) if some frame lay outside
-/// every known module, so the caller can refresh the module list and try again.
+fn thread_capture() -> Option<&'static mut ThreadCapture> {
+    let state = thread::current();
+    let mut capture = state.capture.load(Ordering::Relaxed);
+    if capture.is_null() {
+        let _errno = crate::sys::ErrnoGuard::new();
+        capture = Box::into_raw(Box::new(ThreadCapture {
+            unwind_cache: UnwindCache::new_in(),
+            walks: [[Step::default(); MAX_STEPS]; 2],
+            lengths: [0; 2],
+            truncated: [false; 2],
+            outputs: [[0; MAX_FRAMES_LIMIT]; 2],
+            output_lengths: [0; 2],
+            output_ids: [0; 2],
+            recent: [(0, 0); RECENT_STACKS],
+            previous: 0,
+        }));
+        state.capture.store(capture, Ordering::Relaxed);
+    }
+    // SAFETY: the capture state belongs to this thread alone (created here, never shared),
+    // and is used only inside an agent section, which is never re-entered on a thread.
+    unsafe { capture.as_mut() }
+}
+
+/// One walk, recorded as the thread's new previous walk, its frames in its output buffer.
+/// Returns the number of frames, as `Err` if the walk ended outside every known module (so
+/// that the caller can refresh the module list and try again).
+///
+/// The walk is incremental. framehop unwinds frame by frame (DWARF CFI, with its rule cache)
+/// only until it reaches a frame identical to one of the thread's previous walk: the same
+/// return address at the same stack pointer with the same frame pointer. The rest of the
+/// previous walk is then checked instead of recomputed: each recorded return address must
+/// still be in its stack slot (and, where the frame's CFA was its frame pointer, the saved
+/// frame pointer in its slot). Nothing is written to the program's stack: there are no
+/// return-address trampolines to break exceptions or longjmp.
 #[inline(never)]
-fn capture_once(out: &mut [u64]) -> usize {
+fn capture_once(capture: &mut ThreadCapture, max_frames: usize) -> Result<usize, usize> {
     let (ip, sp, bp): (u64, u64, u64);
     // SAFETY: reads the current instruction pointer, stack pointer and frame pointer into
     // registers; no memory is touched.
@@ -70,20 +155,14 @@ fn capture_once(out: &mut [u64]) -> usize {
         stack_high = stack_high_of_this_thread(sp);
         state.stack_high.store(stack_high, Ordering::Relaxed);
     }
-    let mut cache_ptr = state.unwind_cache.load(Ordering::Relaxed);
-    if cache_ptr.is_null() {
-        cache_ptr = Box::into_raw(Box::new(UnwindCache::new_in()));
-        state.unwind_cache.store(cache_ptr, Ordering::Relaxed);
-    }
-    // SAFETY: the cache belongs to this thread alone (created here, never shared), and this
-    // function is not re-entered on this thread (it runs inside an agent section).
-    let cache = unsafe { &mut *cache_ptr };
-
     let Some(modules) = MODULES.read() else {
-        return 0;
+        return Ok(0);
+    };
+    let readable = |address: u64| {
+        address >= sp && address.saturating_add(8) <= stack_high && address.is_multiple_of(8)
     };
     let mut read_stack = |address: u64| -> Result<u64, ()> {
-        if address >= sp && address.saturating_add(8) <= stack_high && address.is_multiple_of(8) {
+        if readable(address) {
             // SAFETY: the address lies between this thread's stack pointer and the top of its
             // stack, which is mapped and readable.
             Ok(unsafe { ptr::read(address as *const u64) })
@@ -91,48 +170,140 @@ fn capture_once(out: &mut [u64]) -> usize {
             Err(())
         }
     };
-    let regs = framehop::UnwindRegsNative::new(ip, sp, bp);
-    let mut frames = modules
-        .unwinder
-        .iter_frames(ip, regs, cache, &mut read_stack);
+    let old_index = capture.previous;
+    let new_index = 1 - old_index;
+    let old_len = capture.lengths[old_index];
+    let old_truncated = capture.truncated[old_index];
+    let [walk_a, walk_b] = &mut capture.walks;
+    let (old, new) = if old_index == 0 {
+        (&walk_a[..old_len], &mut walk_b[..])
+    } else {
+        (&walk_b[..old_len], &mut walk_a[..])
+    };
+    let out = &mut capture.outputs[new_index][..max_frames];
     let (agent_lo, agent_hi) = modules.agent_range;
+
+    let mut regs = framehop::UnwindRegsNative::new(ip, sp, bp);
+    let mut address = FrameAddress::from_instruction_pointer(ip);
+    let mut steps = 0;
     let mut written = 0;
-    let mut saw_unknown = false;
-    while written < out.len() {
-        let frame = match frames.next() {
-            Ok(Some(frame)) => frame,
-            _ => break,
+    let mut truncated = false;
+    let mut old_at = 0;
+    let mut matching = old_len > 0;
+    'walk: while steps < MAX_STEPS {
+        let Ok(Some(return_address)) = modules.unwinder.unwind_frame(
+            address,
+            &mut regs,
+            &mut capture.unwind_cache,
+            &mut read_stack,
+        ) else {
+            break;
         };
-        let address = frame.address();
-        // The agent's frames: its hooks at the top, and its `main` wrapper near the bottom.
-        if (agent_lo..agent_hi).contains(&address) {
+        let Some(next) = FrameAddress::from_return_address(return_address) else {
+            break;
+        };
+        address = next;
+        let step = Step {
+            return_address,
+            sp: regs.sp(),
+            bp: regs.bp(),
+        };
+        new[steps] = step;
+        steps += 1;
+        if !(agent_lo..agent_hi).contains(&return_address) {
+            if written == out.len() {
+                truncated = true;
+                break;
+            }
+            out[written] = return_address;
+            written += 1;
+        }
+        if !matching {
             continue;
         }
-        if address == 0 {
+        while old_at < old.len() && old[old_at].sp < step.sp {
+            old_at += 1;
+        }
+        if old_at >= old.len() {
+            matching = false;
+            continue;
+        }
+        if old[old_at] != step || !previous_walk_still_holds(old, old_at, &readable) {
+            continue;
+        }
+        // The rest of the stack is the previous walk's.
+        for &old_step in &old[old_at + 1..] {
+            if steps == MAX_STEPS {
+                break 'walk;
+            }
+            new[steps] = old_step;
+            steps += 1;
+            if !(agent_lo..agent_hi).contains(&old_step.return_address) {
+                if written == out.len() {
+                    truncated = true;
+                    break 'walk;
+                }
+                out[written] = old_step.return_address;
+                written += 1;
+            }
+        }
+        if !old_truncated {
             break;
         }
-        if !modules.covers(address) {
-            saw_unknown = true;
-        }
-        out[written] = address;
-        written += 1;
+        // The previous walk stopped at its frame limit; this one has room for more.
+        let last = new[steps - 1];
+        regs = framehop::UnwindRegsNative::new(last.return_address, last.sp, last.bp);
+        let Some(resume) = FrameAddress::from_return_address(last.return_address) else {
+            break;
+        };
+        address = resume;
+        matching = false;
     }
-    if written < out.len() {
-        out[written] = 0;
-    }
-    if saw_unknown {
-        usize::MAX
+    capture.lengths[new_index] = steps;
+    capture.truncated[new_index] = truncated;
+    capture.previous = new_index;
+    // A walk through code of a module the table does not know yet (just loaded) ends early,
+    // there or soon after: checking where it ended is enough to notice.
+    let last = if steps > 0 {
+        new[steps - 1].return_address
     } else {
-        written
+        ip
+    };
+    if !truncated && !modules.covers(last) {
+        return Err(written);
     }
+    Ok(written)
 }
 
-fn walked_len(out: &[u64]) -> usize {
-    out.iter().position(|&a| a == 0).unwrap_or(out.len())
+/// Does the part of the previous walk above step `at` still describe the stack? Each step's
+/// return address must still be in its slot, 8 bytes below the step's stack pointer; where
+/// the step's CFA was the frame pointer (`sp == previous bp + 16`), the saved frame pointer
+/// must still be in its slot 16 bytes below.
+fn previous_walk_still_holds(old: &[Step], at: usize, readable: &dyn Fn(u64) -> bool) -> bool {
+    for m in at + 1..old.len() {
+        let step = old[m];
+        let slot = step.sp.wrapping_sub(8);
+        if !readable(slot) {
+            return false;
+        }
+        // SAFETY: `readable` checked that the slot lies in this thread's live stack.
+        if unsafe { ptr::read(slot as *const u64) } != step.return_address {
+            return false;
+        }
+        if old[m - 1].bp.wrapping_add(16) == step.sp {
+            let saved_bp = step.sp.wrapping_sub(16);
+            // SAFETY: as above, checked.
+            if !readable(saved_bp) || unsafe { ptr::read(saved_bp as *const u64) } != step.bp {
+                return false;
+            }
+        }
+    }
+    true
 }
 
 /// The highest address of this thread's stack the unwinder may read.
 fn stack_high_of_this_thread(sp: u64) -> u64 {
+    let _errno = crate::sys::ErrnoGuard::new();
     if crate::sys::gettid() == crate::sys::getpid() {
         // The initial thread: argc, argv, envp and auxv lie above `__libc_stack_end`, so a
         // few hundred bytes above it are mapped whatever the command line.
