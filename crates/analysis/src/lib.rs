@@ -4,7 +4,7 @@
 use std::cmp::Reverse;
 use std::collections::BTreeMap;
 
-use leakscope_format::{LeakKind, Profile, StackId};
+use leakscope_format::{LeakKind, LeakRecord, Profile, StackId};
 
 /// Bytes and blocks.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -40,6 +40,8 @@ pub struct LossRecord {
     pub stack: StackId,
     /// How much.
     pub amount: Amount,
+    /// The amount is an estimate from sampled allocations (sampling mode).
+    pub estimated: bool,
 }
 
 /// Totals per kind, as memcheck's LEAK SUMMARY.
@@ -92,8 +94,13 @@ impl Summary {
 pub struct Findings {
     /// Loss records, largest first.
     pub records: Vec<LossRecord>,
-    /// Totals per kind.
+    /// Totals per kind (always exact, also in sampling mode).
     pub summary: Summary,
+    /// Sampling mode's rate in bytes, if the run sampled.
+    pub sample_rate: Option<u64>,
+    /// Sampling mode: the unfreed blocks that were not sampled (they have no stack, so no loss
+    /// record shows them; they count in the totals).
+    pub unsampled: Amount,
 }
 
 /// Group, total and sort the leak records of a profile.
@@ -103,26 +110,30 @@ pub struct Findings {
 /// reports are reproducible: most bytes first, then most blocks, then memcheck's order of
 /// kinds (definitely, indirectly, possibly lost, still reachable), then stack id.
 pub fn analyze(profile: &Profile) -> Findings {
-    let mut merged: BTreeMap<(StackId, LeakKind), Amount> = BTreeMap::new();
-    for record in &profile.leaks {
-        let amount = merged.entry((record.stack, record.kind)).or_default();
-        *amount = amount.plus(Amount {
-            bytes: record.bytes,
-            blocks: record.blocks,
-        });
-    }
-
-    let mut findings = Findings::default();
-    for ((stack, kind), amount) in merged {
-        if amount.blocks == 0 {
-            continue;
-        }
+    let mut findings = Findings {
+        sample_rate: profile.sample_rate,
+        ..Findings::default()
+    };
+    // The totals come from the exact records, whatever the mode.
+    for ((stack, kind), amount) in merge(&profile.leaks) {
         let total = findings.summary.of_mut(kind);
         *total = total.plus(amount);
+        if profile.sample_rate.is_some() && stack == 0 {
+            findings.unsampled = findings.unsampled.plus(amount);
+        }
+    }
+    // The loss records: exact, or in sampling mode the estimates of the sampled sites (the
+    // blocks not sampled have no stack to show; they count in the totals only).
+    let (records, estimated) = match profile.sample_rate {
+        Some(_) => (&profile.leak_estimates, true),
+        None => (&profile.leaks, false),
+    };
+    for ((stack, kind), amount) in merge(records) {
         findings.records.push(LossRecord {
             kind,
             stack,
             amount,
+            estimated,
         });
     }
     findings.records.sort_by_key(|record| {
@@ -136,10 +147,23 @@ pub fn analyze(profile: &Profile) -> Findings {
     findings
 }
 
+/// Add up records of the same (stack, kind); drop empty ones.
+fn merge(records: &[LeakRecord]) -> BTreeMap<(StackId, LeakKind), Amount> {
+    let mut merged: BTreeMap<(StackId, LeakKind), Amount> = BTreeMap::new();
+    for record in records {
+        let amount = merged.entry((record.stack, record.kind)).or_default();
+        *amount = amount.plus(Amount {
+            bytes: record.bytes,
+            blocks: record.blocks,
+        });
+    }
+    merged.retain(|_, amount| amount.blocks > 0);
+    merged
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use leakscope_format::LeakRecord;
 
     use LeakKind::*;
 
@@ -164,7 +188,46 @@ mod tests {
             kind,
             stack,
             amount: Amount { bytes, blocks },
+            estimated: false,
         }
+    }
+
+    /// In sampling mode the totals stay exact (every block, sampled or not) and the loss
+    /// records are the sampled sites' estimates.
+    #[test]
+    fn sampling_mode_totals_are_exact_and_records_estimated() {
+        let profile = Profile {
+            sample_rate: Some(4096),
+            leaks: vec![
+                leak(0, DefinitelyLost, 9000, 90), // not sampled: no stack
+                leak(7, DefinitelyLost, 1000, 10),
+            ],
+            leak_estimates: vec![leak(7, DefinitelyLost, 9800, 98)],
+            ..Profile::default()
+        };
+        let findings = analyze(&profile);
+        assert_eq!(findings.sample_rate, Some(4096));
+        assert_eq!(
+            findings.unsampled,
+            Amount {
+                bytes: 9000,
+                blocks: 90
+            }
+        );
+        assert_eq!(
+            findings.summary.definitely_lost,
+            Amount {
+                bytes: 10_000,
+                blocks: 100
+            }
+        );
+        assert_eq!(
+            findings.records,
+            vec![LossRecord {
+                estimated: true,
+                ..record(DefinitelyLost, 7, 9800, 98)
+            }]
+        );
     }
 
     #[test]

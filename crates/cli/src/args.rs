@@ -74,6 +74,12 @@ pub struct RunArgs {
     /// Most frames recorded per allocation stack.
     #[arg(long, value_name = "N", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=256))]
     pub max_frames: u32,
+    /// Sampling mode, for production: record the stack of only one allocation in every BYTES
+    /// bytes on average (Poisson sampling; a suffix K, M or G multiplies by 1024, 1024², 1024³;
+    /// 512K is a good default). Every block is still tracked, so the totals stay exact; the
+    /// bytes and blocks of each loss record become estimates, marked as such.
+    #[arg(long, value_name = "BYTES", value_parser = parse_bytes)]
+    pub sample_rate: Option<u64>,
     /// Exit with N if definitely or indirectly lost blocks are found (for CI).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(i32).range(0..=255))]
     pub error_exitcode: Option<i32>,
@@ -94,4 +100,49 @@ pub struct ReportArgs {
     pub output: OutputArgs,
     /// The profile file (forked children's profiles beside it are included).
     pub file: PathBuf,
+}
+
+/// A byte count: digits, optionally followed by K, M or G (powers of 1024).
+fn parse_bytes(text: &str) -> Result<u64, String> {
+    let (digits, multiplier) = match text
+        .trim()
+        .to_ascii_uppercase()
+        .strip_suffix(['K', 'M', 'G'])
+    {
+        Some(_) => {
+            let unit = text.trim().chars().last().map(|c| c.to_ascii_uppercase());
+            let multiplier = match unit {
+                Some('K') => 1 << 10,
+                Some('M') => 1 << 20,
+                _ => 1 << 30,
+            };
+            (text.trim()[..text.trim().len() - 1].to_string(), multiplier)
+        }
+        None => (text.trim().to_string(), 1u64),
+    };
+    let value: u64 = digits
+        .parse()
+        .map_err(|_| format!("'{text}' is not a byte count (such as 524288 or 512K)"))?;
+    match value.checked_mul(multiplier) {
+        Some(0) => Err("the sample rate must be at least 1 byte".to_string()),
+        Some(bytes) => Ok(bytes),
+        None => Err(format!("'{text}' is too large")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_bytes;
+
+    #[test]
+    fn byte_counts_take_binary_suffixes() {
+        assert_eq!(parse_bytes("524288"), Ok(524_288));
+        assert_eq!(parse_bytes("512K"), Ok(524_288));
+        assert_eq!(parse_bytes("512k"), Ok(524_288));
+        assert_eq!(parse_bytes("1M"), Ok(1 << 20));
+        assert_eq!(parse_bytes("2G"), Ok(2 << 30));
+        assert!(parse_bytes("0").is_err());
+        assert!(parse_bytes("12X").is_err());
+        assert!(parse_bytes("").is_err());
+    }
 }

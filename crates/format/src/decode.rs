@@ -175,6 +175,23 @@ fn apply_chunk(profile: &mut Profile, kind: u16, payload: &[u8]) -> Result<(), &
                 });
             }
         }
+        Some(ChunkKind::Sampling) => {
+            let rate = r.u64()?;
+            profile.sample_rate = (rate > 0).then_some(rate);
+        }
+        Some(ChunkKind::LeakEstimates) => {
+            let count = r.u32()?;
+            for _ in 0..count {
+                let stack = r.u32()?;
+                let kind = LeakKind::from_u8(r.u8()?).ok_or("unknown leak kind")?;
+                profile.leak_estimates.push(LeakRecord {
+                    stack,
+                    kind,
+                    bytes: r.u64()?,
+                    blocks: r.u64()?,
+                });
+            }
+        }
         Some(ChunkKind::Scan) => {
             profile.scan = Some(ScanInfo {
                 duration_ns: r.u64()?,

@@ -37,6 +37,8 @@
 //! | 7 | [`ChunkKind::Warning`] | message string |
 //! | 8 | [`ChunkKind::End`] | empty: the agent finished the file |
 //! | 9 | [`ChunkKind::RunResult`] | exit code i32 (-1 if none), signal i32 (0 if none), wall time ns u64: appended by `leakscope run` after the process ended, as the parent saw it |
+//! | 10 | [`ChunkKind::Sampling`] | sample rate in bytes u64: only allocations chosen by Poisson sampling at this mean distance in bytes have a stack; all others are recorded with stack 0 |
+//! | 11 | [`ChunkKind::LeakEstimates`] | count u32, then per record: stack id u32, kind u8, estimated bytes u64, estimated blocks u64 (sampling only: what the sampled blocks of that stack stand for) |
 //!
 //! Stack id 0 means "no stack was recorded" (an allocation made while the unwinder could not
 //! run); its blocks still count in every total.
@@ -88,6 +90,10 @@ pub enum ChunkKind {
     End = 8,
     /// How the process ended as `leakscope run` saw it (written by the CLI, not the agent).
     RunResult = 9,
+    /// Sampling mode and its rate.
+    Sampling = 10,
+    /// Per-site estimates in sampling mode.
+    LeakEstimates = 11,
 }
 
 impl ChunkKind {
@@ -103,6 +109,8 @@ impl ChunkKind {
             7 => Self::Warning,
             8 => Self::End,
             9 => Self::RunResult,
+            10 => Self::Sampling,
+            11 => Self::LeakEstimates,
             _ => return None,
         })
     }
@@ -233,6 +241,9 @@ pub mod settings {
     pub const PROFILE: &str = "LEAKSCOPE_PROFILE";
     /// Most frames kept per stack (default [`DEFAULT_MAX_FRAMES`]).
     pub const MAX_FRAMES: &str = "LEAKSCOPE_MAX_FRAMES";
+    /// Sampling mode: the mean distance in bytes between sampled allocations (absent or 0:
+    /// every allocation gets its stack).
+    pub const SAMPLE_RATE: &str = "LEAKSCOPE_SAMPLE_RATE";
     /// The complete `LD_PRELOAD=...` entry to put back in the environment in place of the one
     /// that loaded the agent (absent: remove `LD_PRELOAD`).
     pub const RESTORE_PRELOAD: &str = "LEAKSCOPE_RESTORE_PRELOAD";

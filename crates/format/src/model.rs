@@ -15,8 +15,13 @@ pub struct Profile {
     pub stacks: BTreeMap<StackId, Vec<u64>>,
     /// How the process ended, if the agent saw it end.
     pub exit: Option<ExitInfo>,
-    /// Leak records from the exit scan, one per (stack, kind).
+    /// Leak records from the exit scan, one per (stack, kind): exact bytes and blocks.
     pub leaks: Vec<LeakRecord>,
+    /// Sampling mode's rate in bytes, if the agent sampled.
+    pub sample_rate: Option<u64>,
+    /// Sampling mode: per (stack, kind), what the sampled blocks stand for (bytes and blocks
+    /// are estimates). Empty when not sampling.
+    pub leak_estimates: Vec<LeakRecord>,
     /// Facts about the exit scan.
     pub scan: Option<ScanInfo>,
     /// Warnings the agent wrote into the file.

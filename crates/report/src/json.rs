@@ -22,6 +22,7 @@ struct Document<'a> {
     exit: Exit,
     duration_s: Option<f64>,
     summary: SummaryJson,
+    sampling: Option<Sampling>,
     leaks: Vec<Leak<'a>>,
     growth: [Growth; 0],
     timeline: [TimelinePoint; 0],
@@ -78,10 +79,17 @@ impl From<&Summary> for SummaryJson {
 }
 
 #[derive(Serialize)]
+struct Sampling {
+    rate_bytes: u64,
+    unsampled: AmountJson,
+}
+
+#[derive(Serialize)]
 struct Leak<'a> {
     kind: &'static str,
     bytes: u64,
     blocks: u64,
+    estimated: bool,
     loss_record: usize,
     stack: Vec<FrameJson<'a>>,
 }
@@ -144,6 +152,10 @@ fn document(report: &Report) -> Document<'_> {
         duration_s: (report.duration_s.is_finite() && report.duration_s >= 0.0)
             .then_some(report.duration_s),
         summary: (&report.findings.summary).into(),
+        sampling: report.findings.sample_rate.map(|rate_bytes| Sampling {
+            rate_bytes,
+            unsampled: report.findings.unsampled.into(),
+        }),
         leaks: report
             .findings
             .records
@@ -163,6 +175,7 @@ fn leak<'a>(report: &'a Report, record: &LossRecord, loss_record: usize) -> Leak
         kind: record.kind.json_name(),
         bytes: record.amount.bytes,
         blocks: record.amount.blocks,
+        estimated: record.estimated,
         loss_record,
         stack: report
             .frames

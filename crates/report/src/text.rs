@@ -74,11 +74,30 @@ pub(crate) fn render(report: &Report, options: TextOptions) -> String {
 fn render_process(out: &mut String, report: &Report, heading: &str, style: &Style) {
     let _ = writeln!(out, "{}", style.paint(Style::BOLD, heading));
     let _ = writeln!(out, "{}", exit_sentence(report.exit));
+    if let Some(rate) = report.findings.sample_rate {
+        let _ = writeln!(
+            out,
+            "Sampling: on average one allocation in every {} bytes has a stack. The bytes and \
+             blocks of each loss record are estimates from those; the LEAK SUMMARY is exact.",
+            thousands(rate)
+        );
+    }
 
     let records = &report.findings.records;
     for (index, record) in records.iter().enumerate() {
         out.push('\n');
         render_record(out, report, record, index + 1, records.len(), style);
+    }
+
+    let unsampled = report.findings.unsampled;
+    if report.findings.sample_rate.is_some() && !unsampled.is_zero() {
+        let _ = writeln!(
+            out,
+            "\n{} bytes in {} blocks were not sampled: they have no stack, and count only in the \
+             summary below.",
+            thousands(unsampled.bytes),
+            thousands(unsampled.blocks),
+        );
     }
 
     out.push('\n');
@@ -120,12 +139,14 @@ fn render_record(
     count: usize,
     style: &Style,
 ) {
+    let about = if record.estimated { "about " } else { "" };
     let _ = writeln!(
         out,
-        "{} bytes in {} blocks are {} in loss record {number} of {count}",
+        "{about}{} bytes in {about}{} blocks are {} in loss record {number} of {count}{}",
         thousands(record.amount.bytes),
         thousands(record.amount.blocks),
         style.kind(record.kind, record.kind.words()),
+        if record.estimated { " (estimated)" } else { "" },
     );
     let frames = report
         .frames

@@ -47,6 +47,16 @@ fn text_of_a_leaky_process_in_colour() {
 }
 
 #[test]
+fn text_of_a_sampled_run() {
+    check_golden("sampled.txt", &plain(&common::sampled()));
+}
+
+#[test]
+fn json_of_a_sampled_run() {
+    check_golden("sampled.json", &json_without_version(&common::sampled()));
+}
+
+#[test]
 fn text_of_a_process_that_freed_everything() {
     check_golden("clean.txt", &plain(&common::clean()));
 }

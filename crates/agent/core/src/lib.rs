@@ -22,6 +22,7 @@ pub mod deadstack;
 pub mod live;
 pub mod modules;
 pub mod runtime;
+pub mod sampling;
 pub mod scan;
 pub mod settings;
 pub mod stacks;
@@ -74,6 +75,8 @@ static FINISHED: AtomicBool = AtomicBool::new(false);
 static FREE_FORGETS_ONLY: AtomicBool = AtomicBool::new(false);
 /// `--max-frames`, copied out of the settings when the agent activates.
 static MAX_FRAMES: AtomicU32 = AtomicU32::new(leakscope_format::settings::DEFAULT_MAX_FRAMES);
+/// Sampling mode's rate in bytes (0: every allocation gets a stack).
+static SAMPLE_RATE: AtomicU64 = AtomicU64::new(0);
 /// Monotonic time at start.
 static START_NS: AtomicU64 = AtomicU64::new(0);
 /// The pid the agent's state belongs to. A child made by `vfork` (or a raw `clone`) runs in
@@ -99,6 +102,7 @@ fn activate() -> bool {
     };
     let active = settings.profile_path_len > 0;
     MAX_FRAMES.store(settings.max_frames as u32, Ordering::Relaxed);
+    SAMPLE_RATE.store(settings.sample_rate, Ordering::Relaxed);
     if active {
         START_NS
             .compare_exchange(0, sys::monotonic_ns(), Ordering::Relaxed, Ordering::Relaxed)
@@ -121,7 +125,12 @@ pub fn on_alloc(address: *mut libc::c_void, size: usize) {
     if !is_active() {
         return;
     }
-    let stack = unwind::capture_stack(MAX_FRAMES.load(Ordering::Relaxed) as usize);
+    let rate = SAMPLE_RATE.load(Ordering::Relaxed);
+    let stack = if rate == 0 || sampling::should_sample(thread::current(), size, rate) {
+        unwind::capture_stack(MAX_FRAMES.load(Ordering::Relaxed) as usize)
+    } else {
+        0
+    };
     LIVE.insert(LiveBlock {
         address: address as u64,
         size: size as u64,
@@ -274,11 +283,13 @@ pub fn finish(ending: &Ending<'_>) {
     if stopped.missed > 0 {
         flags |= scan_flags::THREADS_MISSED;
     }
+    let sample_rate = SAMPLE_RATE.load(Ordering::Relaxed);
     let output = scan::scan(&scan::ScanInput {
         stopped: stopped.threads,
         scanner_stack_from: ending.stack_from,
         extra_roots: ending.registers,
         excluded: &excluded[..excluded_count],
+        sample_rate,
     });
     let duration_ns = sys::monotonic_ns() - started;
     let mut warnings: [&str; 2] = ["", ""];
@@ -313,6 +324,7 @@ pub fn finish(ending: &Ending<'_>) {
         time_ns: sys::monotonic_ns().saturating_sub(START_NS.load(Ordering::Relaxed)),
         scan: fields,
         leaks: records,
+        sample_rate,
         warnings: &warnings[..warning_count],
     });
     stop::resume_the_world();

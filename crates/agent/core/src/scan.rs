@@ -32,10 +32,26 @@ pub struct ScanInput<'a> {
     pub extra_roots: &'a [u64],
     /// Start addresses of runtime blocks to leave out entirely.
     pub excluded: &'a [u64],
+    /// Sampling mode's rate (0: not sampling): the records then carry estimates too.
+    pub sample_rate: u64,
 }
 
-/// One leak record: (stack id, kind as `LeakKind` byte, bytes, blocks).
-pub type Record = (u32, u8, u64, u64);
+/// One leak record: the blocks of one kind allocated at one stack.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Record {
+    /// Stack id.
+    pub stack: u32,
+    /// `LeakKind` as a byte.
+    pub kind: u8,
+    /// Exact bytes.
+    pub bytes: u64,
+    /// Exact blocks.
+    pub blocks: u64,
+    /// Sampling mode: the bytes the sampled blocks stand for.
+    pub estimated_bytes: f64,
+    /// Sampling mode: the blocks the sampled blocks stand for.
+    pub estimated_blocks: f64,
+}
 
 /// What the scan found.
 pub struct ScanOutput {
@@ -257,12 +273,22 @@ pub fn scan(input: &ScanInput<'_>) -> Option<ScanOutput> {
     let mut count = 0;
     for block in blocks.iter() {
         let kind = kind_of(block.state);
-        if count > 0 && records[count - 1].0 == block.stack && records[count - 1].1 == kind {
-            records[count - 1].2 += block.size;
-            records[count - 1].3 += 1;
-        } else {
-            records[count] = (block.stack, kind, block.size, 1);
+        if count == 0 || records[count - 1].stack != block.stack || records[count - 1].kind != kind
+        {
+            records[count] = Record {
+                stack: block.stack,
+                kind,
+                ..Record::default()
+            };
             count += 1;
+        }
+        let record = &mut records[count - 1];
+        record.bytes += block.size;
+        record.blocks += 1;
+        if input.sample_rate > 0 && block.stack != 0 {
+            let weight = crate::sampling::weight(block.size, input.sample_rate);
+            record.estimated_blocks += weight;
+            record.estimated_bytes += weight * block.size as f64;
         }
     }
     // The arena is kept on purpose: the records it holds are read by the writer after this

@@ -19,6 +19,8 @@ pub struct Settings {
     pub profile_path_len: usize,
     /// Frames kept per stack.
     pub max_frames: usize,
+    /// Sampling: mean bytes between sampled allocations (0: every allocation has a stack).
+    pub sample_rate: u64,
 }
 
 struct SettingsCell {
@@ -36,6 +38,7 @@ static SETTINGS: SettingsCell = SettingsCell {
         profile_path: [0; MAX_PATH],
         profile_path_len: 0,
         max_frames: names::DEFAULT_MAX_FRAMES as usize,
+        sample_rate: 0,
     }),
 };
 
@@ -99,14 +102,19 @@ fn apply(settings: &mut Settings, entry: &[u8]) {
         settings.profile_path[n] = 0;
         settings.profile_path_len = n;
     } else if let Some(value) = value_of(entry, names::MAX_FRAMES) {
-        let mut n = 0usize;
-        for &b in value {
-            if b.is_ascii_digit() {
-                n = n.saturating_mul(10).saturating_add((b - b'0') as usize);
-            }
-        }
-        settings.max_frames = n.clamp(1, MAX_FRAMES_LIMIT);
+        settings.max_frames = (parse_decimal(value) as usize).clamp(1, MAX_FRAMES_LIMIT);
+    } else if let Some(value) = value_of(entry, names::SAMPLE_RATE) {
+        settings.sample_rate = parse_decimal(value);
     }
+}
+
+fn parse_decimal(value: &[u8]) -> u64 {
+    value
+        .iter()
+        .take_while(|b| b.is_ascii_digit())
+        .fold(0u64, |n, &b| {
+            n.saturating_mul(10).saturating_add((b - b'0') as u64)
+        })
 }
 
 /// # Safety

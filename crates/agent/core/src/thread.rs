@@ -12,7 +12,7 @@
 //! first instruction. It is zero for a new thread, or holds the values of the exited thread whose
 //! stack glibc reuses: the same stack bounds and a reusable unwind cache, so both are right.
 
-use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicI64, AtomicPtr, AtomicU32, AtomicU64, Ordering};
 
 /// Everything the agent keeps per thread. Zero is the initial state of every field.
 #[repr(C)]
@@ -31,7 +31,11 @@ pub struct ThreadState {
     pub capture: AtomicPtr<crate::unwind::ThreadCapture>,
     /// This thread is the agent's writer thread.
     pub is_agent_thread: AtomicU32,
-    _reserved: [u32; 3],
+    _reserved: u32,
+    /// Sampling: bytes this thread may still allocate before the next sampled allocation.
+    pub bytes_until_sample: AtomicI64,
+    /// Sampling: this thread's random number generator state (0: not seeded yet).
+    pub random_state: AtomicU64,
 }
 
 /// Offset of the state in the TCB: the last 64 bytes of `__glibc_unused2` (offsets 128..640

@@ -59,8 +59,10 @@ pub struct FinalRecords<'a> {
     pub time_ns: u64,
     /// The scan chunk's fields.
     pub scan: leakscope_format::ScanInfo,
-    /// Leak records: (stack, kind, bytes, blocks).
-    pub leaks: &'a [(u32, u8, u64, u64)],
+    /// Leak records.
+    pub leaks: &'a [crate::scan::Record],
+    /// Sampling mode's rate (0: not sampling; no estimates are written).
+    pub sample_rate: u64,
     /// Warnings to record.
     pub warnings: &'a [&'a str],
 }
@@ -162,6 +164,41 @@ impl WriterState {
             c.put_bytes(&exe[..exe_len]);
             c.put_bytes(env!("CARGO_PKG_VERSION").as_bytes());
         });
+        let sample_rate = settings::get().map_or(0, |s| s.sample_rate);
+        if sample_rate > 0 {
+            self.chunk(ChunkKind::Sampling, &mut |c| c.put_u64(sample_rate));
+        }
+    }
+
+    /// Write `records` as chunks of `kind`, as many as needed; `put` encodes one record's
+    /// fields after its stack id and kind.
+    fn leak_chunks(
+        &mut self,
+        kind: ChunkKind,
+        records: &[crate::scan::Record],
+        put: &dyn Fn(&mut ChunkEncoder<'_>, &crate::scan::Record),
+    ) {
+        let mut at = 0;
+        while at < records.len() {
+            let mut next = at;
+            self.chunk(kind, &mut |c| {
+                next = at;
+                c.put_u32(0);
+                let mut count = 0u32;
+                while next < records.len() && c.remaining() >= 32 {
+                    c.put_u32(records[next].stack);
+                    c.put_u8(records[next].kind);
+                    put(c, &records[next]);
+                    count += 1;
+                    next += 1;
+                }
+                c.patch_u32(0, count);
+            });
+            if next == at {
+                break;
+            }
+            at = next;
+        }
     }
 
     fn write_modules(&mut self, wait_for_lock: bool) {
@@ -267,28 +304,21 @@ impl ProfileWriter {
             c.put_u64(scan.runtime_blocks);
             c.put_u32(scan.flags);
         });
-        let mut at = 0;
-        while at < records.leaks.len() {
-            let mut next = at;
-            state.chunk(ChunkKind::Leaks, &mut |c| {
-                next = at;
-                c.put_u32(0);
-                let mut count = 0u32;
-                while next < records.leaks.len() && c.remaining() >= 32 {
-                    let (stack, kind, bytes, blocks) = records.leaks[next];
-                    c.put_u32(stack);
-                    c.put_u8(kind);
-                    c.put_u64(bytes);
-                    c.put_u64(blocks);
-                    count += 1;
-                    next += 1;
-                }
-                c.patch_u32(0, count);
-            });
-            if next == at {
-                break;
-            }
-            at = next;
+        state.leak_chunks(ChunkKind::Leaks, records.leaks, &|c, r| {
+            c.put_u64(r.bytes);
+            c.put_u64(r.blocks);
+        });
+        if records.sample_rate > 0 {
+            // Sampled sites only: stack 0 holds the blocks that were not sampled.
+            let sampled_from = records.leaks.partition_point(|r| r.stack == 0);
+            state.leak_chunks(
+                ChunkKind::LeakEstimates,
+                &records.leaks[sampled_from..],
+                &|c, r| {
+                    c.put_u64(libm::round(r.estimated_bytes) as u64);
+                    c.put_u64(libm::round(r.estimated_blocks) as u64);
+                },
+            );
         }
         state.chunk(ChunkKind::End, &mut |_| {});
         state.drain();

@@ -43,6 +43,9 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
         .env("LD_PRELOAD", preload)
         .env(names::PROFILE, &profile_path)
         .env(names::MAX_FRAMES, args.max_frames.to_string());
+    if let Some(rate) = args.sample_rate {
+        command.env(names::SAMPLE_RATE, rate.to_string());
+    }
     // SAFETY: the closure runs in the child between fork and exec and only calls `signal`,
     // which is async-signal-safe: it undoes the dispositions leakscope set for itself.
     unsafe {

@@ -95,12 +95,18 @@ impl<'a> Invocation<'a> {
 
 /// Runs a fixture under leakscope and reads the report it wrote.
 pub fn run(program: &Path, args: &[OsString]) -> Result<Run, String> {
+    run_with(program, args, &[])
+}
+
+/// As [`run`], with more options for `leakscope run` (such as `--sample-rate`).
+pub fn run_with(program: &Path, args: &[OsString], options: &[&str]) -> Result<Run, String> {
     let dir = tempfile::Builder::new()
         .prefix("leakscope-e2e-")
         .tempdir()
         .map_err(|e| format!("cannot make a temporary directory: {e}"))?;
     let (output, report) = Invocation::new(program)
         .args(args.iter().cloned())
+        .extra(options.iter().copied())
         .run(dir.path())?;
     let text = std::fs::read_to_string(&report).map_err(|e| {
         format!(

@@ -54,6 +54,20 @@ fn leak(stack: StackId, kind: LeakKind, bytes: u64, blocks: u64) -> LeakRecord {
     }
 }
 
+/// The leaky process, as a run in sampling mode reports it: estimated loss records.
+pub fn sampled() -> Report {
+    let mut report = leaky();
+    report.findings.sample_rate = Some(524_288);
+    report.findings.unsampled = leakscope_analysis::Amount {
+        bytes: 1200,
+        blocks: 3,
+    };
+    for record in &mut report.findings.records {
+        record.estimated = true;
+    }
+    report
+}
+
 /// A process that lost memory in every way, with frames of every kind.
 pub fn leaky() -> Report {
     let mut report = report_of(
