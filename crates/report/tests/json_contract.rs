@@ -149,6 +149,14 @@ fn a_leaky_report_matches_the_schema() {
 }
 
 #[test]
+fn a_sampled_report_matches_the_schema() {
+    let output = check_against_schema(&common::sampled());
+    assert_eq!(output["sampling"]["rate_bytes"], 524_288);
+    assert_eq!(output["sampling"]["unsampled"]["blocks"], 3);
+    assert_eq!(output["leaks"][0]["estimated"], true);
+}
+
+#[test]
 fn a_clean_report_matches_the_schema() {
     let output = check_against_schema(&common::clean());
     assert_eq!(output["leaks"], Value::Array(Vec::new()));
