@@ -520,11 +520,16 @@ mod robustness {
 
     /// Compile a C program given as text into `dir`.
     fn compile(dir: &Path, name: &str, source: &str) -> PathBuf {
+        compile_at(dir, name, source, "-O1")
+    }
+
+    /// Compile a C program given as text into `dir` at an optimisation level.
+    fn compile_at(dir: &Path, name: &str, source: &str, level: &str) -> PathBuf {
         let source_path = dir.join(format!("{name}.c"));
         fs::write(&source_path, source).unwrap();
         let binary = dir.join(name);
         let status = std::process::Command::new(harness::build::cc())
-            .args(["-g", "-O1", "-pthread", "-o"])
+            .args(["-g", level, "-pthread", "-o"])
             .arg(&binary)
             .arg(&source_path)
             .status()
@@ -842,6 +847,112 @@ int main(void) {
         );
         let size = fs::metadata(&profile).unwrap().len();
         assert!(size < 64 * 1024, "the profile is {size} bytes");
+    }
+
+    /// The agent reuses the previous stack walk above the first frame both walks share. Every
+    /// way for the stack to change under that cache must still give each allocation its own
+    /// true stack: another caller at the same depth, alloca frames of another size, recursion
+    /// of another depth, one call site reaching two functions through a pointer, and longjmp
+    /// out of deep frames. Each leak has its own size, so its stack can be checked exactly.
+    #[test]
+    fn incremental_stack_walks_follow_every_change() {
+        let dir = tempfile::tempdir().unwrap();
+        for level in ["-O0", "-O2"] {
+            check_changing_stacks(dir.path(), level);
+        }
+    }
+
+    fn check_changing_stacks(dir: &Path, level: &str) {
+        let name = format!("changing_stacks{level}");
+        let program = compile_at(
+            dir,
+            &name,
+            r#"
+#include <alloca.h>
+#include <setjmp.h>
+#include <stdlib.h>
+#define NOINLINE __attribute__((noipa))
+static void *volatile sink;
+static jmp_buf escape_hatch;
+NOINLINE void leak_at(int tag) { sink = malloc(100 + tag); sink = 0; }
+NOINLINE void via_a(int tag) { leak_at(tag); __asm__ volatile("" ::: "memory"); }
+NOINLINE void via_b(int tag) { leak_at(tag); __asm__ volatile("" ::: "memory"); }
+NOINLINE void with_alloca(int size, int tag) {
+    char *buffer = alloca(size);
+    buffer[0] = 1;
+    __asm__ volatile("" : : "r"(buffer) : "memory");
+    via_a(tag);
+    __asm__ volatile("" ::: "memory");
+}
+NOINLINE void deep(int depth, int tag) {
+    if (depth > 0) { deep(depth - 1, tag); __asm__ volatile("" ::: "memory"); return; }
+    via_b(tag);
+    __asm__ volatile("" ::: "memory");
+}
+NOINLINE void deep_then_jump(int depth, int tag) {
+    if (depth > 0) { deep_then_jump(depth - 1, tag); __asm__ volatile("" ::: "memory"); return; }
+    leak_at(tag);
+    longjmp(escape_hatch, 1);
+}
+NOINLINE void call_through(void (*f)(int), int tag) { f(tag); __asm__ volatile("" ::: "memory"); }
+int main(void) {
+    for (int round = 0; round < 2; round++) {
+        int base = round * 20;
+        via_a(base + 1); via_b(base + 2); via_a(base + 3);
+        with_alloca(16, base + 4); with_alloca(4096, base + 5);
+        deep(3, base + 6); deep(7, base + 7); deep(3, base + 8);
+        call_through(via_a, base + 9); call_through(via_b, base + 10);
+        if (!setjmp(escape_hatch)) deep_then_jump(6, base + 11);
+        via_a(base + 12);
+    }
+    return 0;
+}
+"#,
+            level,
+        );
+        let (output, report) = Invocation::new(&program).run(dir).unwrap();
+        assert_eq!(output.exit(), Exit::Code(0), "{}", output.stderr_text());
+        let report = read_json(&report);
+        // Both rounds leak from the same call sites, so the record of tag t holds two blocks,
+        // of 100 + t and 120 + t bytes.
+        let stack_of = |tag: u64| -> Vec<String> {
+            let leak = report["leaks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|l| l["bytes"] == 220 + 2 * tag && l["blocks"] == 2)
+                .unwrap_or_else(|| panic!("no record for tag {tag}: {report}"));
+            leak["stack"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|f| f["function"].as_str().unwrap_or("?").to_string())
+                .take_while(|f| f != "main")
+                .collect()
+        };
+        let deep = |n: usize| vec!["deep"; n];
+        let expect: Vec<(u64, Vec<&str>)> = vec![
+            (1, vec!["leak_at", "via_a"]),
+            (2, vec!["leak_at", "via_b"]),
+            (3, vec!["leak_at", "via_a"]),
+            (4, vec!["leak_at", "via_a", "with_alloca"]),
+            (5, vec!["leak_at", "via_a", "with_alloca"]),
+            (6, [vec!["leak_at", "via_b"], deep(4)].concat()),
+            (7, [vec!["leak_at", "via_b"], deep(8)].concat()),
+            (8, [vec!["leak_at", "via_b"], deep(4)].concat()),
+            (9, vec!["leak_at", "via_a", "call_through"]),
+            (10, vec!["leak_at", "via_b", "call_through"]),
+            (11, [vec!["leak_at"], vec!["deep_then_jump"; 7]].concat()),
+            (12, vec!["leak_at", "via_a"]),
+        ];
+        for (tag, functions) in expect {
+            assert_eq!(
+                stack_of(tag),
+                functions,
+                "the stack of the leak tagged {tag}"
+            );
+        }
+        assert_eq!(report["leaks"].as_array().unwrap().len(), 12);
     }
 }
 

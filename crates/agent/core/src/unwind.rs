@@ -72,12 +72,17 @@ pub fn capture_stack(max_frames: usize) -> StackId {
         return 0;
     };
     let max_frames = max_frames.clamp(1, MAX_FRAMES_LIMIT);
-    let mut len = capture_once(capture, max_frames);
-    if len.is_err() && MODULES.refresh_after_unknown_address() {
-        // The walk ended outside every known module: a library was probably just loaded.
-        len = capture_once(capture, max_frames);
+    let mut walk = capture_once(capture, max_frames);
+    if let Walk::OutsideKnownModules(_) = walk {
+        if MODULES.refresh_after_unknown_address() {
+            // The walk ended outside every known module: a library was probably just loaded.
+            walk = capture_once(capture, max_frames);
+        }
     }
-    let len = len.unwrap_or_else(|len| len);
+    let len = match walk {
+        Walk::SameAsPrevious => return capture.output_ids[capture.previous],
+        Walk::New(len) | Walk::OutsideKnownModules(len) => len,
+    };
     let new = capture.previous; // capture_once made the new walk the previous one
     let old = 1 - new;
     let frames = &capture.outputs[new][..len];
@@ -122,9 +127,19 @@ fn thread_capture() -> Option<&'static mut ThreadCapture> {
     unsafe { capture.as_mut() }
 }
 
-/// One walk, recorded as the thread's new previous walk, its frames in its output buffer.
-/// Returns the number of frames, as `Err` if the walk ended outside every known module (so
-/// that the caller can refresh the module list and try again).
+/// What one walk found.
+enum Walk {
+    /// The stack is exactly the previous walk's (nothing was recorded: the previous walk
+    /// and its output and id stand).
+    SameAsPrevious,
+    /// A new walk, recorded as the thread's previous walk, with this many output frames.
+    New(usize),
+    /// As `New`, but the walk ended outside every known module (so that the caller can
+    /// refresh the module list and try again).
+    OutsideKnownModules(usize),
+}
+
+/// One walk.
 ///
 /// The walk is incremental. framehop unwinds frame by frame (DWARF CFI, with its rule cache)
 /// only until it reaches a frame identical to one of the thread's previous walk: the same
@@ -134,7 +149,7 @@ fn thread_capture() -> Option<&'static mut ThreadCapture> {
 /// frame pointer in its slot). Nothing is written to the program's stack: there are no
 /// return-address trampolines to break exceptions or longjmp.
 #[inline(never)]
-fn capture_once(capture: &mut ThreadCapture, max_frames: usize) -> Result<usize, usize> {
+fn capture_once(capture: &mut ThreadCapture, max_frames: usize) -> Walk {
     let (ip, sp, bp): (u64, u64, u64);
     // SAFETY: reads the current instruction pointer, stack pointer and frame pointer into
     // registers; no memory is touched.
@@ -156,7 +171,7 @@ fn capture_once(capture: &mut ThreadCapture, max_frames: usize) -> Result<usize,
         state.stack_high.store(stack_high, Ordering::Relaxed);
     }
     let Some(modules) = MODULES.read() else {
-        return Ok(0);
+        return Walk::New(0);
     };
     let readable = |address: u64| {
         address >= sp && address.saturating_add(8) <= stack_high && address.is_multiple_of(8)
@@ -231,6 +246,14 @@ fn capture_once(capture: &mut ThreadCapture, max_frames: usize) -> Result<usize,
         if old[old_at] != step || !previous_walk_still_holds(old, old_at, &readable) {
             continue;
         }
+        if old_at + 1 == steps
+            && new[..steps] == old[..steps]
+            && capture.output_lengths[old_index] <= max_frames
+        {
+            // Every step is the previous walk's, at the same depth: the same stack (the usual
+            // case in a loop). Keep the previous walk, output and id as they are.
+            return Walk::SameAsPrevious;
+        }
         // The rest of the stack is the previous walk's.
         for &old_step in &old[old_at + 1..] {
             if steps == MAX_STEPS {
@@ -270,9 +293,9 @@ fn capture_once(capture: &mut ThreadCapture, max_frames: usize) -> Result<usize,
         ip
     };
     if !truncated && !modules.covers(last) {
-        return Err(written);
+        return Walk::OutsideKnownModules(written);
     }
-    Ok(written)
+    Walk::New(written)
 }
 
 /// Does the part of the previous walk above step `at` still describe the stack? Each step's
