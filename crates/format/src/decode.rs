@@ -192,6 +192,36 @@ fn apply_chunk(profile: &mut Profile, kind: u16, payload: &[u8]) -> Result<(), &
                 });
             }
         }
+        Some(ChunkKind::Snapshot) => {
+            let mut snapshot = Snapshot {
+                time_ns: r.u64()?,
+                rss_bytes: r.u64()?,
+                available_bytes: r.u64()?,
+                live_bytes: r.u64()?,
+                live_blocks: r.u64()?,
+                sites: Vec::new(),
+            };
+            let count = r.u32()?;
+            for _ in 0..count {
+                snapshot.sites.push(SiteLive {
+                    stack: r.u32()?,
+                    live_bytes: r.u64()?,
+                    live_blocks: r.u64()?,
+                });
+            }
+            profile.snapshots.push(snapshot);
+        }
+        Some(ChunkKind::SiteAges) => {
+            let mut ages = SiteAges {
+                time_ns: r.u64()?,
+                oldest: Vec::new(),
+            };
+            let count = r.u32()?;
+            for _ in 0..count {
+                ages.oldest.push((r.u32()?, r.u64()?));
+            }
+            profile.site_ages = ages;
+        }
         Some(ChunkKind::Scan) => {
             profile.scan = Some(ScanInfo {
                 duration_ns: r.u64()?,

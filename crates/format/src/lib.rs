@@ -39,6 +39,8 @@
 //! | 9 | [`ChunkKind::RunResult`] | exit code i32 (-1 if none), signal i32 (0 if none), wall time ns u64: appended by `leakscope run` after the process ended, as the parent saw it |
 //! | 10 | [`ChunkKind::Sampling`] | sample rate in bytes u64: only allocations chosen by Poisson sampling at this mean distance in bytes have a stack; all others are recorded with stack 0 |
 //! | 11 | [`ChunkKind::LeakEstimates`] | count u32, then per record: stack id u32, kind u8, estimated bytes u64, estimated blocks u64 (sampling only: what the sampled blocks of that stack stand for) |
+//! | 12 | [`ChunkKind::Snapshot`] | time (ns since start) u64, process RSS bytes u64, machine's available memory bytes u64 (`MemAvailable`, 0 if unknown), live bytes u64, live blocks u64, site count u32, then per site that changed since the previous snapshot: stack id u32, live bytes u64, live blocks u64 (absolute values, so a lost chunk loses no later state) |
+//! | 13 | [`ChunkKind::SiteAges`] | time (ns since start) u64, count u32, then per site with live blocks: stack id u32, allocation time of its oldest live block (ns since start) u64 |
 //!
 //! Stack id 0 means "no stack was recorded" (an allocation made while the unwinder could not
 //! run); its blocks still count in every total.
@@ -94,6 +96,10 @@ pub enum ChunkKind {
     Sampling = 10,
     /// Per-site estimates in sampling mode.
     LeakEstimates = 11,
+    /// Live memory per site at a moment.
+    Snapshot = 12,
+    /// The age of each site's oldest live block.
+    SiteAges = 13,
 }
 
 impl ChunkKind {
@@ -111,6 +117,8 @@ impl ChunkKind {
             9 => Self::RunResult,
             10 => Self::Sampling,
             11 => Self::LeakEstimates,
+            12 => Self::Snapshot,
+            13 => Self::SiteAges,
             _ => return None,
         })
     }
@@ -244,6 +252,14 @@ pub mod settings {
     /// Sampling mode: the mean distance in bytes between sampled allocations (absent or 0:
     /// every allocation gets its stack).
     pub const SAMPLE_RATE: &str = "LEAKSCOPE_SAMPLE_RATE";
+    /// The first interval between snapshots, in milliseconds (default
+    /// [`DEFAULT_INTERVAL_MS`]); it doubles every [`SNAPSHOTS_PER_INTERVAL`] snapshots, so that
+    /// a short run gets enough points and a long one a bounded number.
+    pub const INTERVAL_MS: &str = "LEAKSCOPE_INTERVAL_MS";
+    /// The default of [`INTERVAL_MS`].
+    pub const DEFAULT_INTERVAL_MS: u64 = 100;
+    /// Snapshots taken at one interval before it doubles.
+    pub const SNAPSHOTS_PER_INTERVAL: u64 = 100;
     /// The complete `LD_PRELOAD=...` entry to put back in the environment in place of the one
     /// that loaded the agent (absent: remove `LD_PRELOAD`).
     pub const RESTORE_PRELOAD: &str = "LEAKSCOPE_RESTORE_PRELOAD";

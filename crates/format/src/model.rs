@@ -26,6 +26,11 @@ pub struct Profile {
     pub scan: Option<ScanInfo>,
     /// Warnings the agent wrote into the file.
     pub warnings: Vec<String>,
+    /// Live memory over time, oldest first. Each snapshot lists only the sites that changed
+    /// since the previous one; [`Profile::site_series`] carries values forward.
+    pub snapshots: Vec<Snapshot>,
+    /// When each site's oldest live block was allocated, as of the last `SiteAges` chunk.
+    pub site_ages: SiteAges,
     /// How the process ended as `leakscope run` saw it.
     pub run_result: Option<RunResult>,
     /// The agent wrote its end marker: the file is whole.
@@ -133,4 +138,64 @@ pub struct RunResult {
     pub signal: Option<i32>,
     /// Wall time from start to end, in nanoseconds.
     pub wall_ns: u64,
+}
+
+/// A `Snapshot` chunk.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    /// Nanoseconds since the agent started.
+    pub time_ns: u64,
+    /// The process's resident set size, in bytes.
+    pub rss_bytes: u64,
+    /// The machine's available memory (`MemAvailable`), in bytes; 0 if unknown.
+    pub available_bytes: u64,
+    /// Live heap bytes of the whole process.
+    pub live_bytes: u64,
+    /// Live heap blocks of the whole process.
+    pub live_blocks: u64,
+    /// The sites whose live bytes or blocks changed since the previous snapshot, with their
+    /// new (absolute) values.
+    pub sites: Vec<SiteLive>,
+}
+
+/// One site's live memory in a snapshot.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SiteLive {
+    /// The allocation stack (the site).
+    pub stack: StackId,
+    /// Live bytes allocated there.
+    pub live_bytes: u64,
+    /// Live blocks allocated there.
+    pub live_blocks: u64,
+}
+
+/// A `SiteAges` chunk.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SiteAges {
+    /// When the ages were taken, in nanoseconds since the agent started.
+    pub time_ns: u64,
+    /// (site, allocation time of its oldest live block in ns since start).
+    pub oldest: Vec<(StackId, u64)>,
+}
+
+impl Profile {
+    /// Every site's live bytes at every snapshot, values carried forward between the
+    /// snapshots that mention the site: `(site, [(time_ns, live_bytes, live_blocks)])`, one
+    /// point per snapshot from the site's first appearance on.
+    pub fn site_series(&self) -> BTreeMap<StackId, Vec<(u64, u64, u64)>> {
+        let mut current: BTreeMap<StackId, (u64, u64)> = BTreeMap::new();
+        let mut series: BTreeMap<StackId, Vec<(u64, u64, u64)>> = BTreeMap::new();
+        for snapshot in &self.snapshots {
+            for site in &snapshot.sites {
+                current.insert(site.stack, (site.live_bytes, site.live_blocks));
+            }
+            for (&stack, &(bytes, blocks)) in &current {
+                series
+                    .entry(stack)
+                    .or_default()
+                    .push((snapshot.time_ns, bytes, blocks));
+            }
+        }
+        series
+    }
 }
