@@ -209,7 +209,15 @@ fn apply_chunk(profile: &mut Profile, kind: u16, payload: &[u8]) -> Result<(), &
                     live_blocks: r.u64()?,
                 });
             }
-            profile.snapshots.push(snapshot);
+            // A snapshot too large for one chunk continues in chunks with the same time.
+            match profile.snapshots.last_mut() {
+                Some(last) if last.time_ns == snapshot.time_ns => {
+                    last.sites.append(&mut snapshot.sites);
+                    last.live_bytes = snapshot.live_bytes;
+                    last.live_blocks = snapshot.live_blocks;
+                }
+                _ => profile.snapshots.push(snapshot),
+            }
         }
         Some(ChunkKind::SiteAges) => {
             let mut ages = SiteAges {

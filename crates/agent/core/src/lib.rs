@@ -25,6 +25,7 @@ pub mod runtime;
 pub mod sampling;
 pub mod scan;
 pub mod settings;
+pub mod sites;
 pub mod stacks;
 pub mod stop;
 pub mod sync;
@@ -135,8 +136,9 @@ pub fn on_alloc(address: *mut libc::c_void, size: usize) {
         address: address as u64,
         size: size as u64,
         stack,
-        reserved: 0,
+        born: sites::NOW_TICKS.load(Ordering::Relaxed),
     });
+    sites::SITES.add(stack, size as i64, 1);
 }
 
 /// Forget a block that is being freed. Returns false if glibc must not actually free it (see
@@ -149,7 +151,9 @@ pub fn on_free(address: *mut libc::c_void) -> bool {
     if STATE.load(Ordering::Relaxed) == ACTIVE {
         // Frees are honoured even inside agent code: forgetting a block is always right.
         let _section = AgentSection::enter_nested();
-        LIVE.remove(address as u64);
+        if let Some(block) = LIVE.remove(address as u64) {
+            sites::SITES.add(block.stack, -(block.size as i64), -1);
+        }
     }
     !FREE_FORGETS_ONLY.load(Ordering::Relaxed)
 }
@@ -162,7 +166,9 @@ pub fn on_realloc_start(address: *mut libc::c_void) -> Option<LiveBlock> {
         return None;
     }
     let _section = AgentSection::enter_nested();
-    LIVE.remove(address as u64)
+    let block = LIVE.remove(address as u64)?;
+    sites::SITES.add(block.stack, -(block.size as i64), -1);
+    Some(block)
 }
 
 /// After a failed `realloc`: the old block is still the program's; put it back.
@@ -170,6 +176,7 @@ pub fn on_realloc_failed(old: Option<LiveBlock>) {
     if let Some(block) = old {
         let _section = AgentSection::enter_nested();
         LIVE.insert(block);
+        sites::SITES.add(block.stack, block.size as i64, 1);
     }
 }
 
@@ -190,17 +197,31 @@ pub fn on_start() {
     modules::MODULES.refresh_if_changed();
 }
 
-/// The writer thread's loop: flush every interval until told to stop.
+/// The writer thread's loop: advance the coarse clock every 10 ms, and take a snapshot every
+/// interval (which doubles every `SNAPSHOTS_PER_INTERVAL` snapshots), until told to stop.
 pub fn writer_thread_main() {
+    use leakscope_format::settings::SNAPSHOTS_PER_INTERVAL;
     let _section = AgentSection::enter_nested();
     thread::current()
         .is_agent_thread
         .store(1, Ordering::Relaxed);
     stop::AGENT_THREAD_TID.store(sys::gettid(), Ordering::Release);
+    sys::futex_wake_all(&WRITER_STARTED);
+    let base_interval_ns = settings::get().map_or(100, |s| s.interval_ms).max(1) * 1_000_000;
+    let start = START_NS.load(Ordering::Relaxed);
+    let mut snapshots = 0u64;
+    let mut next_snapshot = start + base_interval_ns;
     while WRITER_STOP.load(Ordering::Acquire) == 0 {
-        sys::futex_wait(&WRITER_STOP, 0, 200_000_000);
-        modules::MODULES.refresh_if_changed();
-        writer::WRITER.flush();
+        sys::futex_wait(&WRITER_STOP, 0, sites::TICK_NS);
+        let now = sys::monotonic_ns();
+        sites::NOW_TICKS.store(((now - start) / sites::TICK_NS) as u32, Ordering::Relaxed);
+        if now >= next_snapshot && WRITER_STOP.load(Ordering::Acquire) == 0 {
+            modules::MODULES.refresh_if_changed();
+            writer::WRITER.snapshot_and_flush(now - start);
+            snapshots += 1;
+            let doublings = (snapshots / SNAPSHOTS_PER_INTERVAL).min(20);
+            next_snapshot = now + (base_interval_ns << doublings);
+        }
     }
     WRITER_DONE.store(1, Ordering::Release);
     sys::futex_wake_all(&WRITER_DONE);
@@ -259,6 +280,12 @@ pub fn finish(ending: &Ending<'_>) {
     }
     let _section = AgentSection::enter_nested();
     stop_writer_thread();
+    if ending.how == ExitHow::Exit {
+        // Modules loaded since the last refresh, so that the profile names every module its
+        // stacks pass through. (Not after a signal or `_exit`, which may come from a signal
+        // handler that interrupted the loader or malloc.)
+        modules::MODULES.refresh_if_changed();
+    }
 
     // Let the runtimes free what they keep until exit, as memcheck does. `free` only forgets
     // from here on, so no glibc lock is taken (a stopped thread may hold one).
@@ -302,9 +329,10 @@ pub fn finish(ending: &Ending<'_>) {
         warnings[warning_count] = "some threads did not stop for the leak scan; their registers were not scanned, so blocks only they point to may be reported as lost";
         warning_count += 1;
     }
-    let (records, fields) = match &output {
+    let (records, site_ages, fields) = match &output {
         Some(out) => (
             out.records,
+            out.site_ages,
             leakscope_format::ScanInfo {
                 duration_ns,
                 threads_stopped: stopped.threads.len() as u32,
@@ -315,7 +343,7 @@ pub fn finish(ending: &Ending<'_>) {
                 flags,
             },
         ),
-        None => (&[][..], leakscope_format::ScanInfo::default()),
+        None => (&[][..], &[][..], leakscope_format::ScanInfo::default()),
     };
     writer::WRITER.finish(&writer::FinalRecords {
         how: ending.how as u8,
@@ -324,6 +352,7 @@ pub fn finish(ending: &Ending<'_>) {
         time_ns: sys::monotonic_ns().saturating_sub(START_NS.load(Ordering::Relaxed)),
         scan: fields,
         leaks: records,
+        site_ages,
         sample_rate,
         warnings: &warnings[..warning_count],
     });

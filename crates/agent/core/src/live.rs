@@ -25,8 +25,8 @@ pub struct LiveBlock {
     pub size: u64,
     /// Where it was allocated.
     pub stack: StackId,
-    /// Reserved for the allocation time (growth analysis).
-    pub reserved: u32,
+    /// When it was allocated, in ticks of `sites::NOW_TICKS`.
+    pub born: u32,
 }
 
 #[repr(align(64))]
@@ -276,7 +276,7 @@ mod tests {
                     address,
                     size: step,
                     stack: 1,
-                    reserved: 0,
+                    born: 0,
                 });
                 model.insert(address, step);
             }

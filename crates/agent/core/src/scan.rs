@@ -63,6 +63,8 @@ pub struct ScanOutput {
     pub live_blocks: u64,
     /// Runtime blocks left out.
     pub runtime_blocks: u64,
+    /// Per site: the allocation time of its oldest live block, in ns since start.
+    pub site_ages: &'static [(u32, u64)],
 }
 
 #[derive(Clone, Copy)]
@@ -76,6 +78,8 @@ struct Block {
     stack: u32,
     state: u8,
     _pad: [u8; 3],
+    /// Allocation time, in ticks of `sites::NOW_TICKS`.
+    born: u32,
 }
 
 #[derive(Clone, Copy, Default)]
@@ -155,6 +159,7 @@ pub fn scan(input: &ScanInput<'_>) -> Option<ScanOutput> {
                     stack: live.stack,
                     state: UNREACHED,
                     _pad: [0; 3],
+                    born: live.born,
                 };
                 n += 1;
             }
@@ -270,6 +275,17 @@ pub fn scan(input: &ScanInput<'_>) -> Option<ScanOutput> {
     let blocks = scanner.blocks;
     blocks.sort_unstable_by_key(|b| (b.stack, kind_of(b.state)));
     let records = arena.take::<Record>(blocks.len().max(1))?;
+    let site_ages = arena.take::<(u32, u64)>(blocks.len().max(1))?;
+    let mut age_count = 0;
+    for block in blocks.iter() {
+        let born_ns = block.born as u64 * crate::sites::TICK_NS;
+        if age_count > 0 && site_ages[age_count - 1].0 == block.stack {
+            site_ages[age_count - 1].1 = site_ages[age_count - 1].1.min(born_ns);
+        } else {
+            site_ages[age_count] = (block.stack, born_ns);
+            age_count += 1;
+        }
+    }
     let mut count = 0;
     for block in blocks.iter() {
         let kind = kind_of(block.state);
@@ -295,6 +311,7 @@ pub fn scan(input: &ScanInput<'_>) -> Option<ScanOutput> {
     // function returns, and the process is about to end.
     core::mem::forget(arena);
     Some(ScanOutput {
+        site_ages: &site_ages[..age_count],
         records: &records[..count],
         root_bytes,
         live_blocks,

@@ -21,6 +21,8 @@ pub struct Settings {
     pub max_frames: usize,
     /// Sampling: mean bytes between sampled allocations (0: every allocation has a stack).
     pub sample_rate: u64,
+    /// The first interval between snapshots, in milliseconds.
+    pub interval_ms: u64,
 }
 
 struct SettingsCell {
@@ -39,6 +41,7 @@ static SETTINGS: SettingsCell = SettingsCell {
         profile_path_len: 0,
         max_frames: names::DEFAULT_MAX_FRAMES as usize,
         sample_rate: 0,
+        interval_ms: names::DEFAULT_INTERVAL_MS,
     }),
 };
 
@@ -105,6 +108,8 @@ fn apply(settings: &mut Settings, entry: &[u8]) {
         settings.max_frames = (parse_decimal(value) as usize).clamp(1, MAX_FRAMES_LIMIT);
     } else if let Some(value) = value_of(entry, names::SAMPLE_RATE) {
         settings.sample_rate = parse_decimal(value);
+    } else if let Some(value) = value_of(entry, names::INTERVAL_MS) {
+        settings.interval_ms = parse_decimal(value).max(1);
     }
 }
 

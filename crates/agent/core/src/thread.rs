@@ -31,7 +31,8 @@ pub struct ThreadState {
     pub capture: AtomicPtr<crate::unwind::ThreadCapture>,
     /// This thread is the agent's writer thread.
     pub is_agent_thread: AtomicU32,
-    _reserved: u32,
+    /// This thread's stripe of the per-site counters, plus one (0: not assigned yet).
+    pub stripe: AtomicU32,
     /// Sampling: bytes this thread may still allocate before the next sampled allocation.
     pub bytes_until_sample: AtomicI64,
     /// Sampling: this thread's random number generator state (0: not seeded yet).

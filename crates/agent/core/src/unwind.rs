@@ -205,6 +205,7 @@ fn capture_once(capture: &mut ThreadCapture, max_frames: usize) -> Walk {
     let mut truncated = false;
     let mut old_at = 0;
     let mut matching = old_len > 0;
+    let mut outside_known = false;
     'walk: while steps < MAX_STEPS {
         let Ok(Some(return_address)) = modules.unwinder.unwind_frame(
             address,
@@ -225,6 +226,10 @@ fn capture_once(capture: &mut ThreadCapture, max_frames: usize) -> Walk {
         };
         new[steps] = step;
         steps += 1;
+        // framehop unwinds code of a module it does not know with the frame-pointer rule,
+        // which may well work, leaving the module unrecorded: notice it here. (Steps taken
+        // over from the previous walk were checked when they were first unwound.)
+        outside_known |= !modules.covers(return_address);
         if !(agent_lo..agent_hi).contains(&return_address) {
             if written == out.len() {
                 truncated = true;
@@ -285,14 +290,7 @@ fn capture_once(capture: &mut ThreadCapture, max_frames: usize) -> Walk {
     capture.lengths[new_index] = steps;
     capture.truncated[new_index] = truncated;
     capture.previous = new_index;
-    // A walk through code of a module the table does not know yet (just loaded) ends early,
-    // there or soon after: checking where it ended is enough to notice.
-    let last = if steps > 0 {
-        new[steps - 1].return_address
-    } else {
-        ip
-    };
-    if !truncated && !modules.covers(last) {
+    if outside_known {
         return Walk::OutsideKnownModules(written);
     }
     Walk::New(written)

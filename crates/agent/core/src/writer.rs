@@ -17,6 +17,16 @@ const BUFFER_LEN: usize = 1 << 20;
 struct WriterState {
     buf: *mut u8,
     pos: usize,
+    /// Per site, the (bytes, blocks) last written in a snapshot (indexed by stack id; mapped
+    /// lazily, like the counters).
+    last_written: *mut (u64, u64),
+    /// Process totals as of the last snapshot.
+    live_bytes: u64,
+    live_blocks: u64,
+    /// The next snapshot must list every live site (a forked child's first).
+    full_snapshot: bool,
+    /// Scratch space for one snapshot's changes (mapped with `last_written`).
+    changes: *mut (u32, u64, u64),
     started: bool,
     modules_written: usize,
     next_stack: u32,
@@ -39,6 +49,11 @@ pub static WRITER: ProfileWriter = ProfileWriter {
     state: UnsafeCell::new(WriterState {
         buf: core::ptr::null_mut(),
         pos: 0,
+        last_written: core::ptr::null_mut(),
+        changes: core::ptr::null_mut(),
+        live_bytes: 0,
+        live_blocks: 0,
+        full_snapshot: false,
         started: false,
         modules_written: 0,
         next_stack: 1,
@@ -65,6 +80,8 @@ pub struct FinalRecords<'a> {
     pub sample_rate: u64,
     /// Warnings to record.
     pub warnings: &'a [&'a str],
+    /// Per site with live blocks: the allocation time of its oldest, in ns since start.
+    pub site_ages: &'a [(u32, u64)],
 }
 
 impl WriterState {
@@ -221,6 +238,78 @@ impl WriterState {
         }
     }
 
+    /// One snapshot: the sites that changed since the last one, with absolute values.
+    fn snapshot(&mut self, time_ns: u64) {
+        use crate::sites::{MAX_SITES, SITES};
+        if self.last_written.is_null() {
+            self.last_written = sys::map_anonymous(MAX_SITES * 16, true) as *mut (u64, u64);
+            self.changes = sys::map_anonymous(MAX_SITES * 24, true) as *mut (u32, u64, u64);
+            if self.last_written.is_null() || self.changes.is_null() {
+                self.last_written = core::ptr::null_mut();
+                return;
+            }
+        }
+        let (last, changes) = (self.last_written, self.changes);
+        let full = core::mem::take(&mut self.full_snapshot);
+        let mut count = 0usize;
+        let (mut live_bytes, mut live_blocks) = (self.live_bytes, self.live_blocks);
+        let mut record = |site: u32, bytes: u64, blocks: u64| {
+            let site = (site as usize).min(MAX_SITES - 1);
+            // SAFETY: site < MAX_SITES, inside `last_written`; `count` < MAX_SITES (each site is
+            // reported at most once per drain), inside `changes`.
+            unsafe {
+                let previous = &mut *last.add(site);
+                if !full && *previous == (bytes, blocks) {
+                    return;
+                }
+                live_bytes = live_bytes.wrapping_add(bytes).wrapping_sub(previous.0);
+                live_blocks = live_blocks.wrapping_add(blocks).wrapping_sub(previous.1);
+                *previous = (bytes, blocks);
+                *changes.add(count) = (site as u32, bytes, blocks);
+            }
+            count += 1;
+        };
+        if full {
+            SITES.for_each_live(&mut record);
+        } else {
+            SITES.drain_changed(&mut record);
+        }
+        self.live_bytes = live_bytes;
+        self.live_blocks = live_blocks;
+        // SAFETY: the first `count` entries were written above.
+        let changes = unsafe { core::slice::from_raw_parts(changes, count) };
+        let (rss, available) = (resident_bytes(), available_memory_bytes());
+        // A snapshot too large for one chunk continues in chunks with the same time, which the
+        // reader merges.
+        let mut at = 0;
+        loop {
+            let mut next = at;
+            self.chunk(ChunkKind::Snapshot, &mut |c| {
+                next = at;
+                c.put_u64(time_ns);
+                c.put_u64(rss);
+                c.put_u64(available);
+                c.put_u64(live_bytes);
+                c.put_u64(live_blocks);
+                c.put_u32(0);
+                let mut n = 0u32;
+                while next < changes.len() && c.remaining() >= 24 {
+                    let (site, bytes, blocks) = changes[next];
+                    c.put_u32(site);
+                    c.put_u64(bytes);
+                    c.put_u64(blocks);
+                    n += 1;
+                    next += 1;
+                }
+                c.patch_u32(40, n);
+            });
+            if next >= changes.len() || next == at {
+                break;
+            }
+            at = next;
+        }
+    }
+
     fn write_stacks(&mut self) {
         let end = STACKS.next_id();
         while self.next_stack < end {
@@ -263,6 +352,18 @@ impl ProfileWriter {
         unsafe { (*self.state.get()).start_unix_ns = unix_ns };
     }
 
+    /// Take a snapshot and write it with everything new. Called by the writer thread.
+    pub fn snapshot_and_flush(&self, time_ns: u64) {
+        let _guard = self.lock.lock();
+        // SAFETY: the lock is held.
+        let state = unsafe { &mut *self.state.get() };
+        state.start();
+        state.write_modules(true);
+        state.write_stacks();
+        state.snapshot(time_ns);
+        state.drain();
+    }
+
     /// Write everything new (modules, stacks) to the file. Called by the writer thread.
     pub fn flush(&self) {
         let _guard = self.lock.lock();
@@ -285,6 +386,7 @@ impl ProfileWriter {
         state.start();
         state.write_modules(false);
         state.write_stacks();
+        state.snapshot(records.time_ns);
         for warning in records.warnings {
             state.chunk(ChunkKind::Warning, &mut |c| c.put_bytes(warning.as_bytes()));
         }
@@ -320,6 +422,28 @@ impl ProfileWriter {
                 },
             );
         }
+        let ages = records.site_ages;
+        let mut at = 0;
+        while at < ages.len() || at == 0 {
+            let mut next = at;
+            state.chunk(ChunkKind::SiteAges, &mut |c| {
+                next = at;
+                c.put_u64(records.time_ns);
+                c.put_u32(0);
+                let mut n = 0u32;
+                while next < ages.len() && c.remaining() >= 12 {
+                    c.put_u32(ages[next].0);
+                    c.put_u64(ages[next].1);
+                    n += 1;
+                    next += 1;
+                }
+                c.patch_u32(8, n);
+            });
+            if next >= ages.len() || next == at {
+                break;
+            }
+            at = next;
+        }
         state.chunk(ChunkKind::End, &mut |_| {});
         state.drain();
         drop(guard);
@@ -336,6 +460,7 @@ impl ProfileWriter {
         state.modules_written = 0;
         state.next_stack = 1;
         state.failed = false;
+        state.full_snapshot = true;
     }
 
     /// Take the lock before `fork`.
@@ -347,4 +472,36 @@ impl ProfileWriter {
     pub fn unlock_after_fork(&self) {
         self.lock.force_unlock();
     }
+}
+
+/// The process's resident set size, from `/proc/self/statm` (0 if unreadable).
+fn resident_bytes() -> u64 {
+    let mut buf = [0u8; 256];
+    let len = sys::read_file(b"/proc/self/statm\0", &mut buf).unwrap_or(0);
+    // "size resident shared ...", in pages.
+    buf[..len]
+        .split(|&b| b == b' ')
+        .nth(1)
+        .map_or(0, |field| parse_decimal(field) * sys::PAGE as u64)
+}
+
+/// The machine's available memory, `MemAvailable` in `/proc/meminfo` (0 if unknown).
+fn available_memory_bytes() -> u64 {
+    let mut buf = [0u8; 4096];
+    let len = sys::read_file(b"/proc/meminfo\0", &mut buf).unwrap_or(0);
+    buf[..len]
+        .split(|&b| b == b'\n')
+        .find_map(|line| line.strip_prefix(b"MemAvailable:"))
+        .map_or(0, |rest| {
+            let digits: &[u8] = rest.trim_ascii_start();
+            parse_decimal(digits) * 1024
+        })
+}
+
+fn parse_decimal(text: &[u8]) -> u64 {
+    text.iter()
+        .take_while(|b| b.is_ascii_digit())
+        .fold(0u64, |n, &b| {
+            n.saturating_mul(10).saturating_add((b - b'0') as u64)
+        })
 }

@@ -31,6 +31,31 @@ pub fn dump(path: &Path) -> Result<i32, Failure> {
         let frames: Vec<String> = frames.iter().map(|f| format!("{f:#x}")).collect();
         println!("stack {id}: {}", frames.join(" "));
     }
+    for snapshot in &profile.snapshots {
+        let sites: Vec<String> = snapshot
+            .sites
+            .iter()
+            .map(|s| format!("{}:{}/{}", s.stack, s.live_bytes, s.live_blocks))
+            .collect();
+        println!(
+            "snapshot {:.3}s: live {} bytes in {} blocks, rss {}, available {}; changed {}",
+            snapshot.time_ns as f64 / 1e9,
+            snapshot.live_bytes,
+            snapshot.live_blocks,
+            snapshot.rss_bytes,
+            snapshot.available_bytes,
+            sites.join(" ")
+        );
+    }
+    if !profile.site_ages.oldest.is_empty() {
+        let ages: Vec<String> = profile
+            .site_ages
+            .oldest
+            .iter()
+            .map(|(stack, born)| format!("{stack}@{:.2}s", *born as f64 / 1e9))
+            .collect();
+        println!("oldest live block per site: {}", ages.join(" "));
+    }
     for leak in &profile.leaks {
         println!("leak: {leak:?}");
     }
