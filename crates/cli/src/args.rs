@@ -80,6 +80,14 @@ pub struct RunArgs {
     /// bytes and blocks of each loss record become estimates, marked as such.
     #[arg(long, value_name = "BYTES", value_parser = parse_bytes)]
     pub sample_rate: Option<u64>,
+    /// Stop the program after this long (SIGTERM, then SIGKILL if it has not ended 5 s later)
+    /// and report, as for a long-running server: 90s, 5m, 1h, 500ms.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub duration: Option<std::time::Duration>,
+    /// The first interval between snapshots of live memory per site (it doubles every 100
+    /// snapshots): 100ms, 1s.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "100ms")]
+    pub interval: std::time::Duration,
     /// Exit with N if definitely or indirectly lost blocks are found (for CI).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(i32).range(0..=255))]
     pub error_exitcode: Option<i32>,
@@ -100,6 +108,29 @@ pub struct ReportArgs {
     pub output: OutputArgs,
     /// The profile file (forked children's profiles beside it are included).
     pub file: PathBuf,
+}
+
+/// A duration: a number followed by ms, s, m or h (a bare number is seconds).
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("'{text}' is not a duration (such as 90s, 5m, 1h or 500ms)"))?;
+    let seconds = match unit {
+        "ms" => value / 1000.0,
+        "" | "s" => value,
+        "m" => value * 60.0,
+        "h" => value * 3600.0,
+        _ => return Err(format!("'{text}': the unit must be ms, s, m or h")),
+    };
+    if !(seconds > 0.0 && seconds.is_finite()) {
+        return Err(format!("'{text}' must be longer than zero"));
+    }
+    Ok(std::time::Duration::from_secs_f64(seconds))
 }
 
 /// A byte count: digits, optionally followed by K, M or G (powers of 1024).
@@ -132,7 +163,20 @@ fn parse_bytes(text: &str) -> Result<u64, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_bytes;
+    use super::{parse_bytes, parse_duration};
+    use std::time::Duration;
+
+    #[test]
+    fn durations_take_units() {
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2.5"), Ok(Duration::from_millis(2500)));
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("10 parsecs").is_err());
+        assert!(parse_duration("").is_err());
+    }
 
     #[test]
     fn byte_counts_take_binary_suffixes() {

@@ -42,7 +42,11 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
     command
         .env("LD_PRELOAD", preload)
         .env(names::PROFILE, &profile_path)
-        .env(names::MAX_FRAMES, args.max_frames.to_string());
+        .env(names::MAX_FRAMES, args.max_frames.to_string())
+        .env(
+            names::INTERVAL_MS,
+            (args.interval.as_millis().max(1)).to_string(),
+        );
     if let Some(rate) = args.sample_rate {
         command.env(names::SAMPLE_RATE, rate.to_string());
     }
@@ -69,9 +73,27 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
         )
     })?;
     TARGET_PID.store(child.id() as i32, Ordering::SeqCst);
+    let mut stopped_by_duration = false;
+    let mut deadline = args.duration;
     let status = loop {
-        match child.wait() {
-            Ok(status) => break status,
+        let waited = match deadline {
+            None => child.wait().map(Some),
+            Some(duration) => wait_at_most(&mut child, duration.saturating_sub(started.elapsed())),
+        };
+        match waited {
+            Ok(Some(status)) => break status,
+            Ok(None) => {
+                // --duration is up: ask the program to end (the agent reports on SIGTERM),
+                // and insist after a grace period.
+                stopped_by_duration = true;
+                deadline = None;
+                // SAFETY: signals the program this run started.
+                unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+                if let Ok(Some(status)) = wait_at_most(&mut child, GRACE) {
+                    break status;
+                }
+                let _ = child.kill();
+            }
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => {
                 return Err(Failure::new(
@@ -107,7 +129,32 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
     if let (Some(error_code), true) = (args.error_exitcode, lost > 0) {
         return Ok(error_code);
     }
+    if stopped_by_duration && signal == Some(libc::SIGTERM) {
+        // The end leakscope asked for, not a failure of the program.
+        return Ok(0);
+    }
     Ok(finish_like(code, signal))
+}
+
+/// How long a program stopped by `--duration` has to end after SIGTERM before SIGKILL.
+const GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Wait for the child for at most `limit`; `None` if it is still running.
+fn wait_at_most(
+    child: &mut std::process::Child,
+    limit: std::time::Duration,
+) -> std::io::Result<Option<std::process::ExitStatus>> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(Some(status));
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return Ok(None);
+        }
+        std::thread::sleep((deadline - now).min(std::time::Duration::from_millis(20)));
+    }
 }
 
 /// The exit code that reproduces the program's end: its code, or its signal raised again.
