@@ -106,9 +106,30 @@ fn adopt(pid: u32, pool: &mut Vec<(u32, Report)>) -> Vec<Report> {
         .collect()
 }
 
+/// Bounded sites kept in a report (the largest by peak): growing and plateau sites are all
+/// kept, but a busy program has thousands of sites that merely churn.
+const BOUNDED_SITES_SHOWN: usize = 50;
+
 fn report_for(profile: &Profile, symbolizer: &mut Symbolizer) -> Report {
+    use leakscope_analysis::growth::{self, Verdict};
     let findings = leakscope_analysis::analyze(profile);
-    let mut stacks: Vec<_> = findings.records.iter().map(|r| r.stack).collect();
+    let mut bounded_shown = 0;
+    let growth: Vec<_> = growth::growth(profile)
+        .into_iter()
+        .filter(|finding| {
+            finding.verdict != Verdict::Bounded || {
+                bounded_shown += 1;
+                bounded_shown <= BOUNDED_SITES_SHOWN
+            }
+        })
+        .collect();
+    let timeline = growth::timeline(profile);
+    let mut stacks: Vec<_> = findings
+        .records
+        .iter()
+        .map(|r| r.stack)
+        .chain(growth.iter().map(|g| g.stack))
+        .collect();
     stacks.sort_unstable();
     stacks.dedup();
     let frames = symbolizer.symbolize(profile, &stacks);
@@ -143,6 +164,8 @@ fn report_for(profile: &Profile, symbolizer: &mut Symbolizer) -> Report {
         duration_s,
         findings,
         frames,
+        growth,
+        timeline,
         notes: notes_for(profile),
         children: Vec::new(),
     }

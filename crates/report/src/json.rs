@@ -24,8 +24,8 @@ struct Document<'a> {
     summary: SummaryJson,
     sampling: Option<Sampling>,
     leaks: Vec<Leak<'a>>,
-    growth: [Growth; 0],
-    timeline: [TimelinePoint; 0],
+    growth: Vec<GrowthJson<'a>>,
+    timeline: Vec<TimelineJson>,
     notes: &'a [String],
     children: Vec<Document<'a>>,
 }
@@ -79,6 +79,37 @@ impl From<&Summary> for SummaryJson {
 }
 
 #[derive(Serialize)]
+struct GrowthJson<'a> {
+    verdict: &'static str,
+    bytes_per_s: f64,
+    live_bytes_first: u64,
+    live_bytes_last: u64,
+    live_bytes_peak: u64,
+    live_blocks_last: u64,
+    confidence: f64,
+    oldest_block_age_s: Option<f64>,
+    exhaustion_s: Option<f64>,
+    stack: Vec<FrameJson<'a>>,
+}
+
+#[derive(Serialize)]
+struct TimelineJson {
+    t_s: f64,
+    live_bytes: u64,
+    live_blocks: u64,
+    rss_bytes: u64,
+}
+
+/// A number JSON can carry (no NaN or infinity), rounded for readability.
+fn finite(value: f64, decimals: i32) -> f64 {
+    if !value.is_finite() {
+        return 0.0;
+    }
+    let scale = 10f64.powi(decimals);
+    (value * scale).round() / scale
+}
+
+#[derive(Serialize)]
 struct Sampling {
     rate_bytes: u64,
     unsampled: AmountJson,
@@ -119,15 +150,6 @@ impl<'a> From<&'a Frame> for FrameJson<'a> {
     }
 }
 
-/// Growth verdicts per site. Nothing produces them yet, so the array is always empty; the
-/// type only fixes its element shape for the serializer.
-#[derive(Serialize)]
-enum Growth {}
-
-/// Snapshots of live memory over time; always empty until snapshots are analysed.
-#[derive(Serialize)]
-enum TimelinePoint {}
-
 pub(crate) fn render(report: &Report) -> String {
     let mut json = serde_json::to_string_pretty(&document(report))
         .expect("the report model serializes to JSON: no maps with non-string keys");
@@ -163,8 +185,32 @@ fn document(report: &Report) -> Document<'_> {
             .enumerate()
             .map(|(index, record)| leak(report, record, index + 1))
             .collect(),
-        growth: [],
-        timeline: [],
+        growth: report
+            .growth
+            .iter()
+            .map(|finding| GrowthJson {
+                verdict: finding.verdict.json_name(),
+                bytes_per_s: finite(finding.bytes_per_s, 1),
+                live_bytes_first: finding.live_bytes_first,
+                live_bytes_last: finding.live_bytes_last,
+                live_bytes_peak: finding.live_bytes_peak,
+                live_blocks_last: finding.live_blocks_last,
+                confidence: finite(finding.confidence, 3),
+                oldest_block_age_s: finding.oldest_block_age_s.map(|s| finite(s, 3)),
+                exhaustion_s: finding.exhaustion_s.map(|s| finite(s, 0)),
+                stack: frames_of(report, finding.stack),
+            })
+            .collect(),
+        timeline: report
+            .timeline
+            .iter()
+            .map(|point| TimelineJson {
+                t_s: finite(point.t_s, 3),
+                live_bytes: point.live_bytes,
+                live_blocks: point.live_blocks,
+                rss_bytes: point.rss_bytes,
+            })
+            .collect(),
         notes: &report.notes,
         children: report.children.iter().map(document).collect(),
     }
@@ -177,12 +223,16 @@ fn leak<'a>(report: &'a Report, record: &LossRecord, loss_record: usize) -> Leak
         blocks: record.amount.blocks,
         estimated: record.estimated,
         loss_record,
-        stack: report
-            .frames
-            .get(&record.stack)
-            .into_iter()
-            .flatten()
-            .map(FrameJson::from)
-            .collect(),
+        stack: frames_of(report, record.stack),
     }
+}
+
+fn frames_of(report: &Report, stack: leakscope_format::StackId) -> Vec<FrameJson<'_>> {
+    report
+        .frames
+        .get(&stack)
+        .into_iter()
+        .flatten()
+        .map(FrameJson::from)
+        .collect()
 }

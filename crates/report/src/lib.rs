@@ -9,6 +9,7 @@ mod text;
 
 use std::collections::BTreeMap;
 
+use leakscope_analysis::growth::{GrowthFinding, TimelinePoint};
 use leakscope_analysis::Findings;
 use leakscope_format::{Frame, StackId};
 
@@ -36,8 +37,12 @@ pub struct Report {
     pub duration_s: f64,
     /// What the analysis found.
     pub findings: Findings,
-    /// Symbolized frames for every stack the findings name.
+    /// Symbolized frames for every stack the findings and growth verdicts name.
     pub frames: BTreeMap<StackId, Vec<Frame>>,
+    /// Verdicts on each site's live memory over time, growing sites first.
+    pub growth: Vec<GrowthFinding>,
+    /// The process's live memory over time.
+    pub timeline: Vec<TimelinePoint>,
     /// Notes for the reader (a damaged profile, threads that could not be stopped...).
     pub notes: Vec<String>,
     /// Processes forked by this one, each with its own report.

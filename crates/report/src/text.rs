@@ -83,6 +83,8 @@ fn render_process(out: &mut String, report: &Report, heading: &str, style: &Styl
         );
     }
 
+    render_growth(out, report, style);
+
     let records = &report.findings.records;
     for (index, record) in records.iter().enumerate() {
         out.push('\n');
@@ -148,10 +150,17 @@ fn render_record(
         style.kind(record.kind, record.kind.words()),
         if record.estimated { " (estimated)" } else { "" },
     );
-    let frames = report
-        .frames
-        .get(&record.stack)
-        .map_or(&[][..], Vec::as_slice);
+    render_stack(out, report, record.stack, style);
+}
+
+/// A stack, memcheck style: `at` the allocating frame, `by` each caller.
+fn render_stack(
+    out: &mut String,
+    report: &Report,
+    stack: leakscope_format::StackId,
+    style: &Style,
+) {
+    let frames = report.frames.get(&stack).map_or(&[][..], Vec::as_slice);
     if frames.is_empty() {
         let _ = writeln!(out, "   (no stack recorded)");
     }
@@ -164,6 +173,108 @@ fn render_record(
             frame.address,
             describe_frame(frame, style)
         );
+    }
+}
+
+/// The growth verdicts: every growing site with its stack, then a line for the others.
+fn render_growth(out: &mut String, report: &Report, style: &Style) {
+    use leakscope_analysis::growth::Verdict;
+    let growing: Vec<_> = report
+        .growth
+        .iter()
+        .filter(|g| g.verdict == Verdict::Growing)
+        .collect();
+    let plateau = report
+        .growth
+        .iter()
+        .filter(|g| g.verdict == Verdict::Plateau)
+        .count();
+    let bounded = report
+        .growth
+        .iter()
+        .filter(|g| g.verdict == Verdict::Bounded)
+        .count();
+    if report.timeline.is_empty() && report.growth.is_empty() {
+        return;
+    }
+    out.push('\n');
+    if growing.is_empty() {
+        let _ = writeln!(
+            out,
+            "No site's live memory kept growing ({} {} over {} snapshots).",
+            report.growth.len(),
+            if report.growth.len() == 1 {
+                "site watched"
+            } else {
+                "sites watched"
+            },
+            report.timeline.len()
+        );
+    }
+    for finding in &growing {
+        let _ = writeln!(
+            out,
+            "{} at {}/s (confidence {:.2}): {} bytes in {} blocks live at the end{}",
+            style.paint(Style::RED, "GROWING"),
+            human_bytes(finding.bytes_per_s),
+            finding.confidence,
+            thousands(finding.live_bytes_last),
+            thousands(finding.live_blocks_last),
+            finding
+                .oldest_block_age_s
+                .map(|age| format!(
+                    ", the oldest allocated {} before the end",
+                    human_duration(age)
+                ))
+                .unwrap_or_default(),
+        );
+        render_stack(out, report, finding.stack, style);
+        if let Some(seconds) = finding.exhaustion_s {
+            let available = seconds * finding.bytes_per_s;
+            let _ = writeln!(
+                out,
+                "   At {}/s this site would use up the machine's {} of available memory in {}.",
+                human_bytes(finding.bytes_per_s),
+                human_bytes(available),
+                human_duration(seconds)
+            );
+        }
+        out.push('\n');
+    }
+    if plateau + bounded > 0 {
+        let _ = writeln!(
+            out,
+            "{plateau} {} rose and then stayed flat (plateau: a cache or pool that filled up); \
+             {bounded} {} rose and fell or stayed flat (bounded).",
+            if plateau == 1 { "site" } else { "sites" },
+            if bounded == 1 { "site" } else { "sites" },
+        );
+    }
+}
+
+/// Bytes in binary units: `512 B`, `12.3 KiB`, `21.0 GiB`.
+fn human_bytes(bytes: f64) -> String {
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut value = bytes.max(0.0);
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{value:.0} {}", UNITS[0])
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+/// A duration in the largest unit that keeps it readable: `45 s`, `12 min`, `3.5 h`, `20 days`.
+fn human_duration(seconds: f64) -> String {
+    match seconds {
+        s if s < 90.0 => format!("{s:.1} s"),
+        s if s < 90.0 * 60.0 => format!("{:.0} min", s / 60.0),
+        s if s < 48.0 * 3600.0 => format!("{:.1} h", s / 3600.0),
+        s => format!("{:.0} days", s / 86400.0),
     }
 }
 

@@ -47,6 +47,16 @@ fn text_of_a_leaky_process_in_colour() {
 }
 
 #[test]
+fn text_of_a_watched_run() {
+    check_golden("watched.txt", &plain(&common::watched()));
+}
+
+#[test]
+fn json_of_a_watched_run() {
+    check_golden("watched.json", &json_without_version(&common::watched()));
+}
+
+#[test]
 fn text_of_a_sampled_run() {
     check_golden("sampled.txt", &plain(&common::sampled()));
 }

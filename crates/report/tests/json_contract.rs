@@ -149,6 +149,13 @@ fn a_leaky_report_matches_the_schema() {
 }
 
 #[test]
+fn a_watched_report_matches_the_schema() {
+    let output = check_against_schema(&common::watched());
+    assert_eq!(output["growth"][0]["verdict"], "growing");
+    assert_eq!(output["timeline"].as_array().unwrap().len(), 4);
+}
+
+#[test]
 fn a_sampled_report_matches_the_schema() {
     let output = check_against_schema(&common::sampled());
     assert_eq!(output["sampling"]["rate_bytes"], 524_288);

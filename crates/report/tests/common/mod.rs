@@ -54,6 +54,38 @@ fn leak(stack: StackId, kind: LeakKind, bytes: u64, blocks: u64) -> LeakRecord {
     }
 }
 
+/// The leaky process watched over time: one growing site, one plateau, one bounded.
+pub fn watched() -> Report {
+    use leakscope_analysis::growth::{GrowthFinding, TimelinePoint, Verdict};
+    let mut report = leaky();
+    let finding = |stack, verdict, bytes_per_s: f64, last, exhaustion_s| GrowthFinding {
+        stack,
+        verdict,
+        bytes_per_s,
+        live_bytes_first: 0,
+        live_bytes_last: last,
+        live_bytes_peak: last,
+        live_blocks_last: last / 64,
+        confidence: 0.995,
+        oldest_block_age_s: Some(3.9),
+        exhaustion_s,
+    };
+    report.growth = vec![
+        finding(1, Verdict::Growing, 12_595.2, 49_152, Some(1_746_000.0)),
+        finding(2, Verdict::Plateau, 0.0, 64_000, None),
+        finding(3, Verdict::Bounded, -10.5, 0, None),
+    ];
+    report.timeline = (0..4)
+        .map(|i| TimelinePoint {
+            t_s: 0.1 * (i + 1) as f64,
+            live_bytes: 1000 * (i + 1),
+            live_blocks: 10 * (i + 1),
+            rss_bytes: 3_000_000,
+        })
+        .collect();
+    report
+}
+
 /// The leaky process, as a run in sampling mode reports it: estimated loss records.
 pub fn sampled() -> Report {
     let mut report = leaky();
