@@ -21,6 +21,9 @@ pub enum Command {
     Run(RunArgs),
     /// Print the report of a kept profile again.
     Report(ReportArgs),
+    /// Which sites' live memory grew most: between two profiles of the same program (at their
+    /// ends), or between two moments of one profile (--from, --to).
+    Diff(DiffArgs),
     /// Print what a profile file holds, chunk by chunk (for debugging leakscope itself).
     Dump {
         /// The profile file.
@@ -99,6 +102,31 @@ pub struct RunArgs {
         value_name = "PROGRAM [ARGS]"
     )]
     pub command: Vec<OsString>,
+}
+
+/// `leakscope diff`.
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The earlier profile (or the only one, with --from and --to).
+    pub old: PathBuf,
+    /// The later profile. Sites are matched by their return addresses relative to their
+    /// modules, so two runs of the same binaries compare whatever their load addresses.
+    pub new: Option<PathBuf>,
+    /// With one profile: compare from this time since the start (default: the first snapshot).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub from: Option<std::time::Duration>,
+    /// With one profile: compare up to this time since the start (default: the last snapshot).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub to: Option<std::time::Duration>,
+    /// How many sites to list.
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub limit: usize,
+    /// Report format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Write the report to FILE (default: standard output).
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 /// `leakscope report`.

@@ -18,6 +18,7 @@ fn main() {
     let outcome = match cli.command {
         Command::Run(args) => cmd::run::run(args),
         Command::Report(args) => cmd::report::report(args),
+        Command::Diff(args) => cmd::diff::diff(args),
         Command::Dump { file } => cmd::dump::dump(&file),
     };
     match outcome {

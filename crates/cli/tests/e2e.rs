@@ -954,6 +954,58 @@ int main(void) {
         }
         assert_eq!(report["leaks"].as_array().unwrap().len(), 12);
     }
+
+    /// `leakscope diff` matches sites across two runs of one binary (loaded at other
+    /// addresses) and lists the growth: 100 then 1000 blocks kept from `remember`.
+    #[test]
+    fn diff_lists_what_grew_between_two_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let program = compile(
+            dir.path(),
+            "keeper",
+            r#"
+#include <stdlib.h>
+static void **kept;
+__attribute__((noinline)) void remember(int i) { kept[i] = malloc(100); }
+int main(int argc, char **argv) {
+    int n = atoi(argv[1]);
+    kept = malloc(sizeof(void *) * n);
+    for (int i = 0; i < n; i++) remember(i);
+    return 0;
+}
+"#,
+        );
+        let run_keeping = |n: &str, profile: &Path| {
+            let (output, _) = Invocation::new(&program)
+                .args([n])
+                .extra([std::ffi::OsStr::new("--keep"), profile.as_os_str()])
+                .run(dir.path())
+                .unwrap();
+            assert_eq!(output.exit(), Exit::Code(0), "{}", output.stderr_text());
+        };
+        let (before, after) = (
+            dir.path().join("100.profile"),
+            dir.path().join("1000.profile"),
+        );
+        run_keeping("100", &before);
+        run_keeping("1000", &after);
+        let diff_json = dir.path().join("diff.json");
+        let output = leakscope(&[
+            "diff".as_ref(),
+            before.as_os_str(),
+            after.as_os_str(),
+            "--format".as_ref(),
+            "json".as_ref(),
+            "--output".as_ref(),
+            diff_json.as_os_str(),
+        ]);
+        assert_eq!(output.exit(), Exit::Code(0), "{}", output.stderr_text());
+        let diff = read_json(&diff_json);
+        let top = &diff["sites"][0];
+        assert_eq!(top["blocks_delta"], 900, "{diff}");
+        assert_eq!(top["bytes_delta"], 90_000);
+        assert_eq!(top["stack"][0]["function"], "remember");
+    }
 }
 
 /// Sampling mode (`--sample-rate`) keeps every block in the live table, so the totals of every

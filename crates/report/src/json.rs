@@ -126,7 +126,7 @@ struct Leak<'a> {
 }
 
 #[derive(Serialize)]
-struct FrameJson<'a> {
+pub(crate) struct FrameJson<'a> {
     address: String,
     function: Option<&'a str>,
     file: Option<&'a str>,

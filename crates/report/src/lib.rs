@@ -4,8 +4,11 @@
 //! Both renderers are deterministic: the same report gives the same bytes, with records in
 //! the order the findings hold them and no clock read.
 
+mod diff;
 mod json;
 mod text;
+
+pub use diff::{render_diff_json, render_diff_text, DiffReport};
 
 use std::collections::BTreeMap;
 

@@ -278,6 +278,11 @@ fn human_duration(seconds: f64) -> String {
     }
 }
 
+/// [`describe_frame`] without colour.
+pub(crate) fn describe_frame_plain(frame: &Frame) -> String {
+    describe_frame(frame, &Style { color: false })
+}
+
 /// What a frame says after its address: `function (file:line)`, `function (in module)`,
 /// `module+0xoffset`, or `???`.
 fn describe_frame(frame: &Frame, style: &Style) -> String {
@@ -401,7 +406,7 @@ fn shell_quoted(word: &str) -> String {
 }
 
 /// `1234567` as `1,234,567`, as memcheck writes byte and block counts.
-fn thousands(value: u64) -> String {
+pub(crate) fn thousands(value: u64) -> String {
     let digits = value.to_string();
     let leading = match digits.len() % 3 {
         0 => 3,

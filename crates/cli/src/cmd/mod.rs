@@ -1,5 +1,6 @@
 //! The subcommands.
 
+pub mod diff;
 pub mod dump;
 pub mod report;
 pub mod run;
@@ -41,7 +42,7 @@ pub fn emit(report: &Report, output: &OutputArgs, sink: DefaultSink) -> Result<(
     write_out(&text, output.output.as_deref(), sink)
 }
 
-fn write_out(text: &str, path: Option<&Path>, sink: DefaultSink) -> Result<(), Failure> {
+pub(crate) fn write_out(text: &str, path: Option<&Path>, sink: DefaultSink) -> Result<(), Failure> {
     let result = match path {
         Some(path) => std::fs::write(path, text)
             .with_context(|| format!("cannot write the report to '{}'", path.display())),

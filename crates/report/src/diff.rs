@@ -1,0 +1,95 @@
+//! The `leakscope diff` report: which sites' live memory grew most between two profiles or two
+//! moments of one, as Python's `tracemalloc` `compare_to` lists them.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use leakscope_analysis::diff::SiteDelta;
+use leakscope_format::Frame;
+
+use crate::text::{describe_frame_plain, thousands};
+
+/// What the diff report shows.
+#[derive(Clone, Debug, Default)]
+pub struct DiffReport {
+    /// What was compared, in words ("a.profile at its end → b.profile at its end").
+    pub compared: String,
+    /// The sites, largest growth first, each with its symbolized stack.
+    pub sites: Vec<(SiteDelta, Vec<Frame>)>,
+}
+
+/// The text form.
+pub fn render_diff_text(report: &DiffReport) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "Live memory per site: {}", report.compared);
+    if report.sites.is_empty() {
+        let _ = writeln!(out, "No site's live memory changed.");
+        return out;
+    }
+    for (delta, frames) in &report.sites {
+        out.push('\n');
+        let _ = writeln!(
+            out,
+            "{:+} bytes ({:+} blocks): {} -> {} bytes, {} -> {} blocks",
+            delta.bytes_delta,
+            delta.blocks_delta,
+            thousands(delta.bytes_before),
+            thousands(delta.bytes_after),
+            thousands(delta.blocks_before),
+            thousands(delta.blocks_after),
+        );
+        for (index, frame) in frames.iter().enumerate() {
+            let lead = if index == 0 { "at" } else { "by" };
+            let _ = writeln!(
+                out,
+                "   {lead} 0x{:X}: {}",
+                frame.address,
+                describe_frame_plain(frame)
+            );
+        }
+    }
+    out
+}
+
+#[derive(Serialize)]
+struct DiffDocument<'a> {
+    format_version: u32,
+    compared: &'a str,
+    sites: Vec<SiteJson<'a>>,
+}
+
+#[derive(Serialize)]
+struct SiteJson<'a> {
+    bytes_before: u64,
+    bytes_after: u64,
+    bytes_delta: i64,
+    blocks_before: u64,
+    blocks_after: u64,
+    blocks_delta: i64,
+    stack: Vec<crate::json::FrameJson<'a>>,
+}
+
+/// The JSON form (documented in docs/json-report.md, "The diff report").
+pub fn render_diff_json(report: &DiffReport) -> String {
+    let document = DiffDocument {
+        format_version: crate::json::JSON_FORMAT_VERSION,
+        compared: &report.compared,
+        sites: report
+            .sites
+            .iter()
+            .map(|(delta, frames)| SiteJson {
+                bytes_before: delta.bytes_before,
+                bytes_after: delta.bytes_after,
+                bytes_delta: delta.bytes_delta,
+                blocks_before: delta.blocks_before,
+                blocks_after: delta.blocks_after,
+                blocks_delta: delta.blocks_delta,
+                stack: frames.iter().map(crate::json::FrameJson::from).collect(),
+            })
+            .collect(),
+    };
+    let mut text = serde_json::to_string_pretty(&document).unwrap_or_default();
+    text.push('\n');
+    text
+}
