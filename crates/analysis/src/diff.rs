@@ -161,8 +161,13 @@ fn by_key<K: Ord>(
     sides
 }
 
-/// Live memory per site at the last snapshot, or from the exit records without snapshots.
+/// Live memory per site at the last snapshot of the program's life (the exit snapshot, taken
+/// after exit handlers and destructors, only if there is no other), or from the exit records
+/// without snapshots.
 fn live_at_end(profile: &Profile) -> Live {
+    if let Some(last) = crate::growth::life_snapshots(profile).last() {
+        return live_until(profile, last.time_ns);
+    }
     if profile.snapshots.is_empty() {
         let records = match profile.sample_rate {
             Some(_) => &profile.leak_estimates,
@@ -178,15 +183,24 @@ fn live_at_end(profile: &Profile) -> Live {
         }
         live
     } else {
-        live_at(profile, f64::INFINITY)
+        live_until(profile, u64::MAX)
     }
 }
 
 /// Live memory per site as of the last snapshot at or before `t_s` seconds.
 fn live_at(profile: &Profile, t_s: f64) -> Live {
+    if t_s.is_nan() || t_s < 0.0 {
+        return Live::new();
+    }
+    // Saturates for times past u64::MAX nanoseconds (and infinity).
+    live_until(profile, (t_s * 1e9).round() as u64)
+}
+
+/// Live memory per site as of the last snapshot at or before `time_ns`.
+fn live_until(profile: &Profile, time_ns: u64) -> Live {
     let mut live = Live::new();
     for snapshot in &profile.snapshots {
-        if snapshot.time_ns as f64 / 1e9 > t_s {
+        if snapshot.time_ns > time_ns {
             break;
         }
         for site in &snapshot.sites {
@@ -231,7 +245,9 @@ fn sorted(deltas: impl Iterator<Item = SiteDelta>) -> Vec<SiteDelta> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use leakscope_format::{LeakKind, LeakRecord, ModuleInfo, SiteLive, Snapshot};
+    use leakscope_format::{
+        ExitHow, ExitInfo, LeakKind, LeakRecord, ModuleInfo, SiteLive, Snapshot,
+    };
 
     fn snapshot(time_ms: u64, sites: &[(StackId, u64, u64)]) -> Snapshot {
         Snapshot {
@@ -428,6 +444,40 @@ mod tests {
         };
         let deltas = diff_profiles_by(&old, &sampled, by_id);
         assert_eq!(stacks(&deltas), [(1, 8128)]);
+    }
+
+    /// The snapshot the agent takes at exit comes after the program's exit handlers and
+    /// destructors: what they freed is not what the program held. It counts only when it is
+    /// the only snapshot.
+    #[test]
+    fn the_exit_snapshot_counts_only_when_it_is_the_only_one() {
+        let exit = |ms: u64| {
+            Some(ExitInfo {
+                how: ExitHow::Exit,
+                code: 0,
+                signal: 0,
+                time_ns: ms * 1_000_000,
+            })
+        };
+        let old = with_snapshots(vec![snapshot(100, &[(1, 1000, 10)])]);
+        let mut new = with_snapshots(vec![
+            snapshot(100, &[(1, 1000, 10)]),
+            snapshot(200, &[(1, 5000, 50)]),
+            snapshot(250, &[(1, 0, 0)]), // torn down at exit
+        ]);
+        new.exit = exit(250);
+        let by_id = |_: &Profile, stack: StackId| Some(stack);
+        assert_eq!(stacks(&diff_profiles_by(&old, &new, by_id)), [(1, 4000)]);
+        // Without the exit record, the last snapshot is the last.
+        new.exit = None;
+        assert_eq!(stacks(&diff_profiles_by(&old, &new, by_id)), [(1, -1000)]);
+        // A program that lived less than one interval has only the exit snapshot.
+        let mut short = with_snapshots(vec![snapshot(30, &[(1, 64, 1)])]);
+        short.exit = exit(30);
+        assert_eq!(stacks(&diff_profiles_by(&old, &short, by_id)), [(1, -936)]);
+        // diff_snapshots goes by the times it is given, the exit included.
+        new.exit = exit(250);
+        assert_eq!(stacks(&diff_snapshots(&new, 0.2, 0.25)), [(1, -5000)]);
     }
 
     #[test]

@@ -8,7 +8,7 @@
 use std::cmp::{Ordering, Reverse};
 use std::collections::BTreeMap;
 
-use leakscope_format::{Profile, StackId};
+use leakscope_format::{Profile, Snapshot, StackId};
 
 /// Fewer points than this and no verdict is given ([`classify`] answers bounded with
 /// confidence 0; [`growth`] leaves the site out).
@@ -22,24 +22,38 @@ pub const MAX_POINTS: usize = 300;
 pub const TIMELINE_POINTS: usize = 500;
 /// Growing: the Mann–Kendall test over the whole series must reject "no upward trend" at
 /// this one-sided p-value.
-pub const TREND_P: f64 = 0.01;
+pub const TREND_P: f64 = 0.001;
 /// Growing: the last third must have an upward Mann–Kendall trend at this one-sided p-value.
 pub const TAIL_P: f64 = 0.05;
 /// The end level must be at least this many bytes above the start level ...
 pub const MIN_RISE_BYTES: f64 = 1024.0;
 /// ... and at least this fraction of the site's peak.
 pub const MIN_RISE_OF_PEAK: f64 = 0.10;
-/// Growing: the last third must rise at least this fraction of the run's average rate.
+/// Growing: from the middle third to the last third, the level must rise at least this
+/// fraction of what the run's average rate predicts.
 pub const TAIL_RATE_OF_AVERAGE: f64 = 0.5;
-/// Growing: the largest fall from a running peak may be at most this fraction of the rise.
+/// Growing: the largest fall from a running peak (of the series smoothed by a running median
+/// of [`SMOOTHING_POINTS`]) may be at most this fraction of the rise.
 pub const MAX_GIVEBACK: f64 = 0.25;
+/// The running median's width, in points, for the give-back.
+pub const SMOOTHING_POINTS: usize = 5;
 /// Growing: the site's oldest live block must be at least this fraction of the watched
 /// window old (when the profile says how old it is).
 pub const MIN_AGE_OF_WINDOW: f64 = 0.25;
-/// Plateau: the last third may drift (up or down) by at most this fraction of the rise ...
-pub const PLATEAU_DRIFT: f64 = 0.10;
-/// ... and its values (10th to 90th percentile) spread over at most this fraction of it.
-pub const PLATEAU_SPREAD: f64 = 0.25;
+/// [`growth`] ignores the age of a site whose mean block size grew this many times over the
+/// run: its growth is in the size of its blocks (`realloc`), so its blocks are always young.
+pub const RESIZED_BLOCKS: f64 = 2.0;
+/// Plateau: the last third may drift (up or down) by at most this fraction of its level ...
+pub const PLATEAU_DRIFT: f64 = 0.15;
+/// ... its values (10th to 90th percentile) may spread over at most this fraction of it ...
+pub const PLATEAU_SPREAD: f64 = 0.20;
+/// ... and the rise must stand out of the noise: at least this many times its standard
+/// deviation (the larger of two estimates: from the differences between successive points,
+/// and from the last third's spread).
+pub const PLATEAU_RISE_OVER_NOISE: f64 = 6.0;
+/// The start and end levels are medians of this many points (the start level the lowest of
+/// the first this many: see the decision record).
+pub const LEVEL_POINTS: usize = 3;
 
 /// What a site's live memory did over the run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -83,15 +97,17 @@ pub struct GrowthFinding {
     /// Live bytes at the start of the site's series (0 if the site appeared after the first
     /// snapshot: it held nothing before).
     pub live_bytes_first: u64,
-    /// Live bytes at the last snapshot.
+    /// Live bytes at the last snapshot of the program's life ([`life_snapshots`]).
     pub live_bytes_last: u64,
-    /// The most live bytes at any snapshot.
+    /// The most live bytes at any snapshot of the program's life.
     pub live_bytes_peak: u64,
-    /// Live blocks at the last snapshot.
+    /// Live blocks at the last snapshot of the program's life.
     pub live_blocks_last: u64,
     /// How sure the verdict is, 0..1 (see the decision record for the formula per verdict).
     pub confidence: f64,
-    /// How long before the end the site's oldest live block was allocated, if known.
+    /// How long before the end the site's oldest live block was allocated, if known. (Reported
+    /// as known, but not used for the verdict when the site's blocks grew in size: see
+    /// [`RESIZED_BLOCKS`].)
     pub oldest_block_age_s: Option<f64>,
     /// Growing sites only: seconds until the machine's available memory (as of the last
     /// snapshot that knew it) is used up at `bytes_per_s`.
@@ -127,14 +143,32 @@ pub fn timeline(profile: &Profile) -> Vec<TimelinePoint> {
     even_in_time(&points, |point| point.t_s, TIMELINE_POINTS)
 }
 
+/// The snapshots of the program's life: all but the one the agent takes at exit, which it
+/// takes after the program's exit handlers and destructors have run (a cache torn down at
+/// exit has not been "given back" while the program ran). All of them when the profile
+/// records no exit (the program was killed, or the file was cut short).
+pub fn life_snapshots(profile: &Profile) -> &[Snapshot] {
+    match profile.exit {
+        Some(exit) => {
+            let life = profile
+                .snapshots
+                .partition_point(|snapshot| snapshot.time_ns < exit.time_ns);
+            &profile.snapshots[..life]
+        }
+        None => &profile.snapshots,
+    }
+}
+
 /// A verdict for every site that held memory and has enough points for one: growing sites
 /// first (fastest first), then plateaus, then bounded sites (each by largest peak first);
 /// ties by stack id.
 ///
-/// A site's series starts at the snapshot before the one that first mentions it, at zero
-/// live bytes (it held nothing then), unless it is in the very first snapshot.
+/// The series are those of the program's life ([`life_snapshots`]). A site's series starts
+/// at the snapshot before the one that first mentions it, at zero live bytes (it held
+/// nothing then), unless it is in the very first snapshot.
 pub fn growth(profile: &Profile) -> Vec<GrowthFinding> {
-    let times: Vec<u64> = profile.snapshots.iter().map(|s| s.time_ns).collect();
+    let life = life_snapshots(profile);
+    let times: Vec<u64> = life.iter().map(|s| s.time_ns).collect();
     let Some(&last_ns) = times.last() else {
         return Vec::new();
     };
@@ -150,7 +184,7 @@ pub fn growth(profile: &Profile) -> Vec<GrowthFinding> {
         .find(|&bytes| bytes > 0);
 
     let mut findings = Vec::new();
-    for (stack, series) in profile.site_series() {
+    for (stack, series) in site_series(life) {
         let peak = series.iter().map(|&(_, bytes, _)| bytes).max().unwrap_or(0);
         if peak == 0 {
             continue;
@@ -170,7 +204,15 @@ pub fn growth(profile: &Profile) -> Vec<GrowthFinding> {
             .get(&stack)
             .and_then(|&allocated| ages.time_ns.checked_sub(allocated))
             .map(seconds);
-        let Some(assessment) = assess(&points, age, run_length_s) else {
+        // A site whose blocks grew in size rather than in number (a buffer grown by
+        // `realloc`, a vector that doubles) always has a young block: its age says nothing.
+        let mean_size = |&(_, bytes, blocks): &(u64, u64, u64)| bytes as f64 / blocks as f64;
+        let first_size = series.iter().find(|point| point.2 > 0).map(mean_size);
+        let last_size = series.last().filter(|point| point.2 > 0).map(mean_size);
+        let resized = matches!((first_size, last_size),
+            (Some(first), Some(last)) if last >= RESIZED_BLOCKS * first);
+        let judged_age = if resized { None } else { age };
+        let Some(assessment) = assess(&points, judged_age, run_length_s) else {
             continue;
         };
         let &(_, last_bytes, last_blocks) = series.last().expect("a series has a point");
@@ -205,6 +247,25 @@ pub fn growth(profile: &Profile) -> Vec<GrowthFinding> {
             .then_with(|| a.stack.cmp(&b.stack))
     });
     findings
+}
+
+/// [`Profile::site_series`] over some of the snapshots: per site, `(time_ns, live bytes,
+/// live blocks)` at every snapshot from its first appearance on, values carried forward.
+fn site_series(snapshots: &[Snapshot]) -> BTreeMap<StackId, Vec<(u64, u64, u64)>> {
+    let mut current: BTreeMap<StackId, (u64, u64)> = BTreeMap::new();
+    let mut series: BTreeMap<StackId, Vec<(u64, u64, u64)>> = BTreeMap::new();
+    for snapshot in snapshots {
+        for site in &snapshot.sites {
+            current.insert(site.stack, (site.live_bytes, site.live_blocks));
+        }
+        for (&stack, &(bytes, blocks)) in &current {
+            series
+                .entry(stack)
+                .or_default()
+                .push((snapshot.time_ns, bytes, blocks));
+        }
+    }
+    series
 }
 
 /// The verdict for one series of `(seconds, live bytes)` points, with its confidence (0..1)
@@ -248,41 +309,60 @@ fn assess(
     if span < MIN_SPAN_S {
         return None;
     }
-    let slope = theil_sen(&points);
     let values: Vec<f64> = points.iter().map(|&(_, y)| y).collect();
-    let peak = values.iter().copied().fold(0.0, f64::max);
-    if peak <= 0.0 {
+    // Most sites of a long-running program never change after they first appear: no need
+    // to look at every pair of their points.
+    if values.iter().all(|&y| y == values[0]) {
         return Some(Assessment {
             verdict: Verdict::Bounded,
             confidence: 1.0,
-            slope,
+            slope: 0.0,
         });
     }
+    let slope = theil_sen(&points);
+    let peak = values.iter().copied().fold(0.0, f64::max);
 
     // The whole series: a monotonic trend, and how far the level moved.
     let p_up = mann_kendall(&values).p_up;
-    let q = (n / 20).max(2);
-    let rise = median(&values[n - q..]) - median(&values[..q]);
+    let start = values[..LEVEL_POINTS]
+        .iter()
+        .copied()
+        .fold(f64::INFINITY, f64::min);
+    let end = median(&values[n - LEVEL_POINTS..]);
+    let rise = end - start;
     let rise_floor = MIN_RISE_BYTES.max(MIN_RISE_OF_PEAK * peak);
-    let giveback = max_drawdown(&values);
+    let giveback = max_drawdown(&running_median(&values, SMOOTHING_POINTS));
 
-    // The last third of the time span (at least 6 points): still rising, or flat?
-    let cut = t0 + span * 2.0 / 3.0;
-    let tail_start = points.partition_point(|&(t, _)| t < cut).min(n - 6);
-    let tail = &points[tail_start..];
+    // The last third of the time span (at least 6 points): still rising, or flat? And the
+    // middle third before it (at least 1 point).
+    let third = |k: f64| points.partition_point(|&(t, _)| t < t0 + span * k / 3.0);
+    let tail_start = third(2.0).clamp(2, n - 6);
+    let middle_start = third(1.0).clamp(1, tail_start - 1);
+    let (middle, tail) = (&points[middle_start..tail_start], &points[tail_start..]);
     let tail_values = &values[tail_start..];
     let m = tail.len();
-    let half = m / 2;
-    let (early, late) = (&tail[..half], &tail[m - half..]);
-    let tail_drift = median_of(late) - median_of(early);
     let tail_p_up = mann_kendall(tail_values).p_up;
+    // Rising: the last third's level above the middle third's.
+    let tail_rise = median_of(tail) - median_of(middle);
     let tail_needed =
-        TAIL_RATE_OF_AVERAGE * rise.max(0.0) * (mean_time(late) - mean_time(early)) / span;
+        TAIL_RATE_OF_AVERAGE * rise.max(0.0) * (mean_time(tail) - mean_time(middle)) / span;
+    // Flat: the last third's own ends at the same level.
+    let tail_drift = median_of(&tail[m - LEVEL_POINTS..]) - median_of(&tail[..LEVEL_POINTS]);
+    let tail_level = median(tail_values);
     let tail_spread = {
         let mut sorted = tail_values.to_vec();
         sorted.sort_by(f64::total_cmp);
         let at = |fraction: f64| sorted[(fraction * (m - 1) as f64).round() as usize];
         at(0.9) - at(0.1)
+    };
+    let noise = {
+        let steps: Vec<f64> = values
+            .windows(2)
+            .map(|pair| (pair[1] - pair[0]).abs())
+            .collect();
+        // The median absolute difference of two independent normal values is 0.6745·√2·σ;
+        // the 10th to 90th percentile range of normal values is 2.563·σ.
+        (median(&steps) / (0.674_5 * std::f64::consts::SQRT_2)).max(tail_spread / 2.563)
     };
 
     // The age of the oldest live block, as a fraction of the watched window.
@@ -295,7 +375,7 @@ fn assess(
 
     let rose = rise >= rise_floor;
     let trending = p_up < TREND_P && slope > 0.0;
-    let tail_rising = tail_p_up < TAIL_P && tail_drift > 0.0 && tail_drift >= tail_needed;
+    let tail_rising = tail_p_up < TAIL_P && tail_rise > 0.0 && tail_rise >= tail_needed;
     let kept = giveback <= MAX_GIVEBACK * rise;
     let old = age_fraction.is_none_or(|fraction| fraction >= MIN_AGE_OF_WINDOW);
 
@@ -306,7 +386,7 @@ fn assess(
         * unit(rise / rise_floor)
         * if slope > 0.0 { 1.0 } else { 0.0 }
         * if tail_needed > 0.0 {
-            unit(tail_drift / tail_needed)
+            unit(tail_rise / tail_needed)
         } else {
             0.0
         }
@@ -317,18 +397,17 @@ fn assess(
         }
         * age_fraction.map_or(0.75, |fraction| unit(0.5 + fraction));
 
-    if std::env::var_os("GROWTH_DEBUG").is_some() {
-        eprintln!("n={n} span={span:.2} slope={slope:.1} p_up={p_up:.2e} rise={rise:.0} floor={rise_floor:.0} giveback={giveback:.0} tail_m={m} tail_p={tail_p_up:.3} drift={tail_drift:.0} needed={tail_needed:.0} spread={tail_spread:.0} age={age_fraction:?} rose={rose} trending={trending} tail_rising={tail_rising} kept={kept} old={old}");
-    }
     let (verdict, confidence) = if rose && trending && tail_rising && kept && old {
         (Verdict::Growing, growing_score)
     } else if rose
         && !tail_rising
-        && tail_drift.abs() <= PLATEAU_DRIFT * rise
-        && tail_spread <= PLATEAU_SPREAD * rise
+        && tail_drift.abs() <= PLATEAU_DRIFT * tail_level
+        && tail_spread <= PLATEAU_SPREAD * tail_level
+        && rise >= PLATEAU_RISE_OVER_NOISE * noise
     {
-        let closeness =
-            (tail_drift.abs() / (PLATEAU_DRIFT * rise)).max(tail_spread / (PLATEAU_SPREAD * rise));
+        let closeness = (tail_drift.abs() / (PLATEAU_DRIFT * tail_level))
+            .max(tail_spread / (PLATEAU_SPREAD * tail_level))
+            .max(PLATEAU_RISE_OVER_NOISE * noise / rise);
         (Verdict::Plateau, 1.0 - 0.5 * unit(closeness))
     } else {
         (Verdict::Bounded, 1.0 - growing_score)
@@ -483,6 +562,14 @@ fn max_drawdown(values: &[f64]) -> f64 {
     worst
 }
 
+/// Each value replaced by the median of the `width` values around it (fewer at the ends).
+fn running_median(values: &[f64], width: usize) -> Vec<f64> {
+    let reach = width / 2;
+    (0..values.len())
+        .map(|i| median(&values[i.saturating_sub(reach)..(i + reach + 1).min(values.len())]))
+        .collect()
+}
+
 /// The median (the mean of the middle two for an even count). Panics on an empty slice.
 fn median(values: &[f64]) -> f64 {
     let mut sorted = values.to_vec();
@@ -582,6 +669,12 @@ mod tests {
         assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
         assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), 2.5);
         assert_eq!(median(&[5.0]), 5.0);
+    }
+
+    #[test]
+    fn running_median_removes_lone_outliers() {
+        let smoothed = running_median(&[1.0, 1.0, 9.0, 1.0, 1.0, 5.0, 5.0, 5.0], 5);
+        assert_eq!(smoothed, [1.0, 1.0, 1.0, 1.0, 5.0, 5.0, 5.0, 5.0]);
     }
 
     #[test]

@@ -1,12 +1,14 @@
 //! Turns a [`Profile`] into [`Findings`]: loss records grouped by stack and kind, sorted
-//! largest first, and the totals per kind; judges each site's growth over time ([`growth`])
-//! and compares profiles ([`diff`]). No I/O, no printing, no symbols.
+//! largest first, and the totals per kind; judges each site's growth over time ([`mod@growth`])
+//! and compares profiles ([`mod@diff`]). No I/O, no printing, no symbols.
 
 pub mod diff;
 pub mod growth;
 
 pub use diff::{diff_profiles, diff_profiles_by, diff_snapshots, stack_key, SiteDelta};
-pub use growth::{classify, growth, timeline, GrowthFinding, TimelinePoint, Verdict};
+pub use growth::{
+    classify, growth, life_snapshots, timeline, GrowthFinding, TimelinePoint, Verdict,
+};
 
 use std::cmp::Reverse;
 use std::collections::BTreeMap;
