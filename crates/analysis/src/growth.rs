@@ -184,7 +184,7 @@ pub fn growth(profile: &Profile) -> Vec<GrowthFinding> {
         .find(|&bytes| bytes > 0);
 
     let mut findings = Vec::new();
-    for (stack, series) in site_series(life) {
+    for (stack, series) in leakscope_format::site_series(life) {
         let peak = series.iter().map(|&(_, bytes, _)| bytes).max().unwrap_or(0);
         if peak == 0 {
             continue;
@@ -247,25 +247,6 @@ pub fn growth(profile: &Profile) -> Vec<GrowthFinding> {
             .then_with(|| a.stack.cmp(&b.stack))
     });
     findings
-}
-
-/// [`Profile::site_series`] over some of the snapshots: per site, `(time_ns, live bytes,
-/// live blocks)` at every snapshot from its first appearance on, values carried forward.
-fn site_series(snapshots: &[Snapshot]) -> BTreeMap<StackId, Vec<(u64, u64, u64)>> {
-    let mut current: BTreeMap<StackId, (u64, u64)> = BTreeMap::new();
-    let mut series: BTreeMap<StackId, Vec<(u64, u64, u64)>> = BTreeMap::new();
-    for snapshot in snapshots {
-        for site in &snapshot.sites {
-            current.insert(site.stack, (site.live_bytes, site.live_blocks));
-        }
-        for (&stack, &(bytes, blocks)) in &current {
-            series
-                .entry(stack)
-                .or_default()
-                .push((snapshot.time_ns, bytes, blocks));
-        }
-    }
-    series
 }
 
 /// The verdict for one series of `(seconds, live bytes)` points, with its confidence (0..1)

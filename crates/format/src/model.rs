@@ -183,19 +183,24 @@ impl Profile {
     /// snapshots that mention the site: `(site, [(time_ns, live_bytes, live_blocks)])`, one
     /// point per snapshot from the site's first appearance on.
     pub fn site_series(&self) -> BTreeMap<StackId, Vec<(u64, u64, u64)>> {
-        let mut current: BTreeMap<StackId, (u64, u64)> = BTreeMap::new();
-        let mut series: BTreeMap<StackId, Vec<(u64, u64, u64)>> = BTreeMap::new();
-        for snapshot in &self.snapshots {
-            for site in &snapshot.sites {
-                current.insert(site.stack, (site.live_bytes, site.live_blocks));
-            }
-            for (&stack, &(bytes, blocks)) in &current {
-                series
-                    .entry(stack)
-                    .or_default()
-                    .push((snapshot.time_ns, bytes, blocks));
-            }
-        }
-        series
+        site_series(&self.snapshots)
     }
+}
+
+/// [`Profile::site_series`] over any run of snapshots (such as those before the exit).
+pub fn site_series(snapshots: &[Snapshot]) -> BTreeMap<StackId, Vec<(u64, u64, u64)>> {
+    let mut current: BTreeMap<StackId, (u64, u64)> = BTreeMap::new();
+    let mut series: BTreeMap<StackId, Vec<(u64, u64, u64)>> = BTreeMap::new();
+    for snapshot in snapshots {
+        for site in &snapshot.sites {
+            current.insert(site.stack, (site.live_bytes, site.live_blocks));
+        }
+        for (&stack, &(bytes, blocks)) in &current {
+            series
+                .entry(stack)
+                .or_default()
+                .push((snapshot.time_ns, bytes, blocks));
+        }
+    }
+    series
 }

@@ -8,7 +8,7 @@ use serde::Serialize;
 use leakscope_analysis::diff::SiteDelta;
 use leakscope_format::Frame;
 
-use crate::text::{describe_frame_plain, thousands};
+use crate::text::{render_frames, thousands, Style};
 
 /// What the diff report shows.
 #[derive(Clone, Debug, Default)]
@@ -39,15 +39,7 @@ pub fn render_diff_text(report: &DiffReport) -> String {
             thousands(delta.blocks_before),
             thousands(delta.blocks_after),
         );
-        for (index, frame) in frames.iter().enumerate() {
-            let lead = if index == 0 { "at" } else { "by" };
-            let _ = writeln!(
-                out,
-                "   {lead} 0x{:X}: {}",
-                frame.address,
-                describe_frame_plain(frame)
-            );
-        }
+        render_frames(&mut out, frames, &Style { color: false });
     }
     out
 }

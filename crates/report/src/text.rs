@@ -29,8 +29,8 @@ use leakscope_format::{Frame, LeakKind};
 use crate::{ExitStatus, Report, TextOptions};
 
 /// ANSI escapes, or nothing when colour is off.
-struct Style {
-    color: bool,
+pub(crate) struct Style {
+    pub(crate) color: bool,
 }
 
 impl Style {
@@ -161,6 +161,11 @@ fn render_stack(
     style: &Style,
 ) {
     let frames = report.frames.get(&stack).map_or(&[][..], Vec::as_slice);
+    render_frames(out, frames, style);
+}
+
+/// Frames, memcheck style; "(no stack recorded)" when there are none.
+pub(crate) fn render_frames(out: &mut String, frames: &[Frame], style: &Style) {
     if frames.is_empty() {
         let _ = writeln!(out, "   (no stack recorded)");
     }
@@ -276,11 +281,6 @@ fn human_duration(seconds: f64) -> String {
         s if s < 48.0 * 3600.0 => format!("{:.1} h", s / 3600.0),
         s => format!("{:.0} days", s / 86400.0),
     }
-}
-
-/// [`describe_frame`] without colour.
-pub(crate) fn describe_frame_plain(frame: &Frame) -> String {
-    describe_frame(frame, &Style { color: false })
 }
 
 /// What a frame says after its address: `function (file:line)`, `function (in module)`,
