@@ -53,7 +53,24 @@ pub struct ThreadCapture {
     output_ids: [StackId; 2],
     /// (hash, id) of recently interned stacks, indexed by hash.
     recent: [(u64, StackId); RECENT_STACKS],
+    /// Stack ids by (previous stack, new innermost frames): see [`Walk::Patched`].
+    transitions: [Transition; TRANSITIONS],
     previous: usize,
+}
+
+/// Transitions remembered per thread.
+const TRANSITIONS: usize = 64;
+/// Innermost frames a transition can replace.
+const TRANSITION_FRAMES: usize = 4;
+
+/// "After stack `from`, a walk that replaced its first `count` frames by `frames` is stack `to`."
+/// The previous stack's id fixes everything but those frames, so a hit needs no comparison.
+#[derive(Clone, Copy, Default)]
+struct Transition {
+    from: StackId,
+    count: u8,
+    frames: [u64; TRANSITION_FRAMES],
+    to: StackId,
 }
 
 extern "C" {
@@ -81,6 +98,7 @@ pub fn capture_stack(max_frames: usize) -> StackId {
     }
     let len = match walk {
         Walk::SameAsPrevious => return capture.output_ids[capture.previous],
+        Walk::Patched { from, count } => return patched_id(capture, from, count),
         Walk::New(len) | Walk::OutsideKnownModules(len) => len,
     };
     let new = capture.previous; // capture_once made the new walk the previous one
@@ -104,6 +122,50 @@ pub fn capture_stack(max_frames: usize) -> StackId {
     id
 }
 
+/// The id of the previous walk's output after its first `count` frames were replaced: from
+/// the transition table if this change was seen before, else interned (and remembered).
+fn patched_id(capture: &mut ThreadCapture, from: StackId, count: usize) -> StackId {
+    let current = capture.previous;
+    let len = capture.output_lengths[current];
+    let frames = &capture.outputs[current][..len];
+    let changed = &frames[..count.min(len)];
+    let usable = changed.len() <= TRANSITION_FRAMES && from != 0;
+    let mut key = [0u64; TRANSITION_FRAMES];
+    if usable {
+        key[..changed.len()].copy_from_slice(changed);
+    }
+    let slot = (from as usize)
+        .wrapping_mul(0x9e37_79b9)
+        .wrapping_add(key[0] as usize >> 4)
+        % TRANSITIONS;
+    if usable {
+        let t = capture.transitions[slot];
+        if t.from == from && t.count as usize == count && t.frames == key && t.to != 0 {
+            capture.output_ids[current] = t.to;
+            return t.to;
+        }
+    }
+    let hash = STACKS.hash(frames);
+    let recent = &mut capture.recent[(hash as usize) % RECENT_STACKS];
+    let id = if recent.0 == hash && recent.1 != 0 && STACKS.frames_of(recent.1) == Some(frames) {
+        recent.1
+    } else {
+        let id = STACKS.intern_hashed(frames, hash);
+        *recent = (hash, id);
+        id
+    };
+    if usable {
+        capture.transitions[slot] = Transition {
+            from,
+            count: count as u8,
+            frames: key,
+            to: id,
+        };
+    }
+    capture.output_ids[current] = id;
+    id
+}
+
 fn thread_capture() -> Option<&'static mut ThreadCapture> {
     let state = thread::current();
     let mut capture = state.capture.load(Ordering::Relaxed);
@@ -118,6 +180,7 @@ fn thread_capture() -> Option<&'static mut ThreadCapture> {
             output_lengths: [0; 2],
             output_ids: [0; 2],
             recent: [(0, 0); RECENT_STACKS],
+            transitions: [Transition::default(); TRANSITIONS],
             previous: 0,
         }));
         state.capture.store(capture, Ordering::Relaxed);
@@ -132,6 +195,10 @@ enum Walk {
     /// The stack is exactly the previous walk's (nothing was recorded: the previous walk
     /// and its output and id stand).
     SameAsPrevious,
+    /// The stack is the previous walk's with its innermost frames changed (a match at the
+    /// same depth): the previous walk and output were patched in place, their first `count`
+    /// output frames replaced; `from` is the previous stack's id.
+    Patched { from: StackId, count: usize },
     /// A new walk, recorded as the thread's previous walk, with this many output frames.
     New(usize),
     /// As `New`, but the walk ended outside every known module (so that the caller can
@@ -248,16 +315,90 @@ fn capture_once(capture: &mut ThreadCapture, max_frames: usize) -> Walk {
             matching = false;
             continue;
         }
-        if old[old_at] != step || !previous_walk_still_holds(old, old_at, &readable) {
+        let candidate = old[old_at];
+        if candidate.return_address != step.return_address || candidate.sp != step.sp {
+            continue;
+        }
+        let same_bp = candidate.bp == step.bp;
+        let holds_to = previous_walk_still_holds(old, old_at, same_bp, &readable);
+        if holds_to < old.len() {
+            // The stack changed above the match (another caller further out). The steps up to
+            // `holds_to` still hold: take them, and unwind for real from the last of them
+            // (only when the frame pointer matched too, so that its registers are exact).
+            if !same_bp || holds_to <= old_at + 1 {
+                continue;
+            }
+            for &old_step in &old[old_at + 1..holds_to] {
+                if steps == MAX_STEPS {
+                    break 'walk;
+                }
+                new[steps] = old_step;
+                steps += 1;
+                if !(agent_lo..agent_hi).contains(&old_step.return_address) {
+                    if written == out.len() {
+                        truncated = true;
+                        break 'walk;
+                    }
+                    out[written] = old_step.return_address;
+                    written += 1;
+                }
+            }
+            let last = new[steps - 1];
+            regs = framehop::UnwindRegsNative::new(last.return_address, last.sp, last.bp);
+            let Some(resume) = FrameAddress::from_return_address(last.return_address) else {
+                break;
+            };
+            address = resume;
+            old_at = holds_to;
             continue;
         }
         if old_at + 1 == steps
-            && new[..steps] == old[..steps]
+            && new[..steps]
+                .iter()
+                .zip(&old[..steps])
+                .all(|(a, b)| a.return_address == b.return_address && a.sp == b.sp)
             && capture.output_lengths[old_index] <= max_frames
         {
             // Every step is the previous walk's, at the same depth: the same stack (the usual
             // case in a loop). Keep the previous walk, output and id as they are.
             return Walk::SameAsPrevious;
+        }
+        let old_output_len = capture.output_lengths[old_index];
+        let same_depth = old_at + 1 == steps;
+        let old_prefix_outputs = if same_depth {
+            old[..steps]
+                .iter()
+                .filter(|o| !(agent_lo..agent_hi).contains(&o.return_address))
+                .count()
+        } else {
+            usize::MAX
+        };
+        if same_depth
+            && old_prefix_outputs == written
+            && old_output_len <= max_frames
+            && written <= old_output_len
+        {
+            // The same depth, other innermost frames (another call site in the same function,
+            // say): patch the previous walk and output in place rather than copying the rest.
+            let from = capture.output_ids[old_index];
+            let (outputs_a, outputs_b) = capture.outputs.split_at_mut(1);
+            let (old_out, new_out) = if old_index == 0 {
+                (&mut outputs_a[0], &outputs_b[0])
+            } else {
+                (&mut outputs_b[0], &outputs_a[0])
+            };
+            old_out[..written].copy_from_slice(&new_out[..written]);
+            let (walks_a, walks_b) = capture.walks.split_at_mut(1);
+            let (old_walk, new_walk) = if old_index == 0 {
+                (&mut walks_a[0], &walks_b[0])
+            } else {
+                (&mut walks_b[0], &walks_a[0])
+            };
+            old_walk[..steps].copy_from_slice(&new_walk[..steps]);
+            return Walk::Patched {
+                from,
+                count: written,
+            };
         }
         // The rest of the stack is the previous walk's.
         for &old_step in &old[old_at + 1..] {
@@ -299,27 +440,38 @@ fn capture_once(capture: &mut ThreadCapture, max_frames: usize) -> Walk {
 /// Does the part of the previous walk above step `at` still describe the stack? Each step's
 /// return address must still be in its slot, 8 bytes below the step's stack pointer; where
 /// the step's CFA was the frame pointer (`sp == previous bp + 16`), the saved frame pointer
-/// must still be in its slot 16 bytes below.
-fn previous_walk_still_holds(old: &[Step], at: usize, readable: &dyn Fn(u64) -> bool) -> bool {
+/// must still be in its slot 16 bytes below. `same_bp`: the frame pointer at the match point is
+/// the previous walk's; if not, the match holds only if no step above used it (in code built
+/// without frame pointers, rbp is an ordinary register whose value varies from call to call,
+/// and the frames above do not depend on it).
+fn previous_walk_still_holds(
+    old: &[Step],
+    at: usize,
+    same_bp: bool,
+    readable: &dyn Fn(u64) -> bool,
+) -> usize {
     for m in at + 1..old.len() {
         let step = old[m];
         let slot = step.sp.wrapping_sub(8);
         if !readable(slot) {
-            return false;
+            return m;
         }
         // SAFETY: `readable` checked that the slot lies in this thread's live stack.
         if unsafe { ptr::read(slot as *const u64) } != step.return_address {
-            return false;
+            return m;
         }
         if old[m - 1].bp.wrapping_add(16) == step.sp {
+            if !same_bp {
+                return m;
+            }
             let saved_bp = step.sp.wrapping_sub(16);
             // SAFETY: as above, checked.
             if !readable(saved_bp) || unsafe { ptr::read(saved_bp as *const u64) } != step.bp {
-                return false;
+                return m;
             }
         }
     }
-    true
+    old.len()
 }
 
 /// The highest address of this thread's stack the unwinder may read.
