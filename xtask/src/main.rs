@@ -1,5 +1,6 @@
 //! Developer commands: `cargo xtask demo` and `cargo xtask test` (the two set-up commands of
-//! the README; `.ci/run` calls the second).
+//! the README; `.ci/run` calls the second), and `cargo xtask bench` (the benchmark suite,
+//! docs/benchmarks.md).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -9,10 +10,12 @@ fn main() -> ExitCode {
     let result = match task.as_str() {
         "demo" => demo(),
         "test" => test(),
+        "bench" => bench(std::env::args().skip(2).collect()),
         _ => {
-            eprintln!("usage: cargo xtask <demo|test>");
+            eprintln!("usage: cargo xtask <demo|test|bench>");
             eprintln!("  demo  build leakscope and run it on examples/leaky.c");
             eprintln!("  test  formatting, lints, and every test (what CI runs)");
+            eprintln!("  bench the benchmark suite (docs/benchmarks.md; --help for its options)");
             return ExitCode::from(2);
         }
     };
@@ -130,4 +133,14 @@ fn test() -> Result<(), String> {
     } else {
         run(cargo().args(["test", "--workspace", "--locked", "--no-fail-fast"]))
     }
+}
+
+/// The benchmark suite: bench/run.py (Python 3, standard library only) builds leakscope and
+/// the workloads, runs them natively and under each tool, and prints the tables.
+fn bench(args: Vec<String>) -> Result<(), String> {
+    let python = std::env::var_os("PYTHON").unwrap_or_else(|| "python3".into());
+    run(Command::new(python)
+        .arg(workspace_root().join("bench/run.py"))
+        .args(args)
+        .current_dir(workspace_root()))
 }

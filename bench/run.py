@@ -1,0 +1,929 @@
+#!/usr/bin/env python3
+"""leakscope's benchmark suite (issue 3): leakscope against the native run and other tools.
+
+    python3 bench/run.py [--reps N] [--quick] [--tools a,b] [--workloads x,y] ...
+    cargo xtask bench [the same options]
+
+Builds leakscope (release) and the workloads of bench/workloads/, then for each workload runs,
+in every repetition, each tool once in a fixed order (native, leakscope full, leakscope
+sampling, heaptrack, native on memcheck's input, memcheck, LSan preloaded) so that the tools
+alternate and drift in the machine's speed hits them alike. Slowdowns and RSS ratios are
+computed per repetition against that repetition's native run, then summarised (median,
+min-max). Prints a Markdown report and writes it, with the raw numbers as JSON, under
+$CARGO_TARGET_DIR/bench/ (default target/bench/). docs/benchmarks.md explains it all.
+
+Standard library only: it runs with the machine's python3 on a fresh machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+WORKLOADS_SRC = BENCH / "workloads"
+DOC = ROOT / "docs" / "benchmarks.md"
+DOC_BEGIN = "<!-- bench-results:begin -->"
+DOC_END = "<!-- bench-results:end -->"
+
+LIBLSAN = "/usr/lib/x86_64-linux-gnu/liblsan.so.0"
+PYTHON = "/usr/bin/python3"  # Debian's, dynamically linked; a pyenv shim would be a bash script
+SAMPLE_RATE = 524288
+
+# --------------------------------------------------------------------------------------------
+# Workloads
+
+
+@dataclass
+class Workload:
+    name: str
+    description: str
+    # argv for a given input scale (1.0 = the full input, about 0.5-1 s natively)
+    argv: object
+    env: dict = field(default_factory=dict)
+    # a regular expression the program's standard output must match (it did its work)
+    expect_stdout: str = ""
+    # LSan/memcheck must report a leak here (proves the tool really checked)
+    leaks: bool = False
+    # the group of thread-count variants, for the multi-thread factor
+    threads: int = 0
+
+
+def churn(threads: int) -> Workload:
+    return Workload(
+        name=f"churn-{threads}t",
+        description=(
+            f"malloc/free churn, 16-512 bytes, 15-frame chain, {threads} thread(s) "
+            "x 10M iterations each"
+        ),
+        argv=lambda ctx, s, t=threads: [
+            str(ctx.bin / "churn"),
+            str(t),
+            str(max(1000, int(10_000_000 * s))),
+        ],
+        expect_stdout=r"^churn: \d+ thread",
+        threads=threads,
+    )
+
+
+def sqlite_argv(ctx, scale):
+    rows = max(1000, int(120_000 * scale))
+    sql = ctx.data / f"sqlite-inserts-{rows}.sql"
+    if not sql.exists():
+        write_sqlite_sql(sql, rows)
+    return ["sqlite3", "-batch", ":memory:", f".read {sql}"]
+
+
+WORKLOADS = [
+    churn(1),
+    churn(2),
+    churn(4),
+    Workload(
+        name="cpp-containers",
+        description="std::map<std::string, Record>, std::vector, std::string, shared_ptr churn",
+        argv=lambda ctx, s: [str(ctx.bin / "cpp_containers"), str(max(5, int(600 * s)))],
+        expect_stdout=r"^cpp-containers: \d+ rounds",
+    ),
+    Workload(
+        name="request-loop",
+        description="parse/build small strings per request; every 1000th leaks 64 bytes",
+        argv=lambda ctx, s: [str(ctx.bin / "request_loop"), str(max(2000, int(400_000 * s)))],
+        expect_stdout=r"^request-loop: \d+ requests",
+        leaks=True,
+    ),
+    Workload(
+        name="python-dicts",
+        description="Python builds and drops dicts and lists, PYTHONMALLOC=malloc",
+        argv=lambda ctx, s: [
+            PYTHON,
+            str(WORKLOADS_SRC / "python_dicts.py"),
+            str(max(10, int(2000 * s))),
+        ],
+        env={"PYTHONMALLOC": "malloc", "PYTHONDONTWRITEBYTECODE": "1"},
+        expect_stdout=r"^python-dicts: \d+ rounds",
+    ),
+    Workload(
+        name="sqlite3-inserts",
+        description="Debian's sqlite3 CLI: 120k INSERTs in one transaction, then selects",
+        argv=sqlite_argv,
+        expect_stdout=r"^\d+\|\d+$",
+    ),
+]
+
+
+def write_sqlite_sql(path: Path, rows: int) -> None:
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "w") as f:
+        f.write(
+            "CREATE TABLE items(id INTEGER PRIMARY KEY, name TEXT, category TEXT,"
+            " price REAL, note TEXT);\n"
+            "CREATE INDEX items_category ON items(category);\n"
+            "BEGIN;\n"
+        )
+        for i in range(rows):
+            f.write(
+                "INSERT INTO items(name, category, price, note) VALUES"
+                f"('item-{i}', 'cat-{i % 50}', {i % 1000}.{i % 100:02d}, 'note {'x' * (i % 40)}');\n"
+            )
+        f.write(
+            "COMMIT;\n"
+            "SELECT category, count(*), round(avg(price), 2) FROM items"
+            " GROUP BY category ORDER BY category LIMIT 3;\n"
+            "SELECT count(*) FROM items WHERE name LIKE 'item-1%';\n"
+            "UPDATE items SET price = price * 1.1 WHERE category = 'cat-7';\n"
+            "DELETE FROM items WHERE id % 3 = 0;\n"
+            "SELECT count(*), sum(length(note)) FROM items;\n"
+        )
+    tmp.rename(path)
+
+
+# --------------------------------------------------------------------------------------------
+# Tools
+
+
+@dataclass
+class Tool:
+    name: str  # id used on the command line and in the JSON
+    label: str  # column heading
+    # the native run it is compared with: "native", or "native-small" (memcheck's input)
+    baseline: str = "native"
+    internal: bool = False  # not selectable: run when the tool that needs it is
+
+
+TOOLS = [
+    Tool("native", "native"),
+    Tool("leakscope", "leakscope full"),
+    Tool("leakscope-sampling", "leakscope sampling"),
+    Tool("heaptrack", "heaptrack"),
+    Tool("native-small", "native (memcheck's input)", internal=True),
+    Tool("memcheck", "memcheck", baseline="native-small"),
+    Tool("lsan", "LSan preloaded"),
+]
+TOOL = {t.name: t for t in TOOLS}
+SELECTABLE = [t.name for t in TOOLS if not t.internal]
+
+
+@dataclass
+class Context:
+    out: Path
+    bin: Path
+    data: Path
+    runs: Path
+    leakscope: Path
+    measure: Path
+    sampling_supported: bool
+    scale: float
+    memcheck_scale: float
+    timeout: float
+    keep_outputs: bool
+
+
+def tool_command(ctx: Context, tool: str, argv: list, stem: Path) -> tuple[list, dict, Path | None]:
+    """The command line, extra environment and profile path of one run."""
+    if tool in ("native", "native-small"):
+        return argv, {}, None
+    if tool in ("leakscope", "leakscope-sampling"):
+        profile = stem.with_suffix(".profile")
+        cmd = [str(ctx.leakscope), "run", "--keep", str(profile), "--format", "json",
+               "--output", "/dev/null"]
+        if tool == "leakscope-sampling":
+            cmd += ["--sample-rate", str(SAMPLE_RATE)]
+        return cmd + ["--"] + argv, {}, profile
+    if tool == "heaptrack":
+        # heaptrack appends .zst (or .gz when zstd is missing) to the name it is given
+        return ["heaptrack", "-o", str(stem) + ".heaptrack"] + argv, {}, None
+    if tool == "memcheck":
+        log = stem.with_suffix(".valgrind.log")
+        return (["valgrind", "--leak-check=full", "--show-leak-kinds=all",
+                 f"--log-file={log}"] + argv, {}, None)
+    if tool == "lsan":
+        # verbosity=1 makes liblsan print a few lines at start-up: the proof that it loaded
+        return argv, {"LD_PRELOAD": LIBLSAN,
+                      "LSAN_OPTIONS": "detect_leaks=1:exitcode=0:verbosity=1"}, None
+    raise ValueError(tool)
+
+
+# --------------------------------------------------------------------------------------------
+# Running one measurement
+
+
+@dataclass
+class Run:
+    workload: str
+    tool: str
+    rep: int
+    argv: list
+    status: str = "ok"  # ok | failed | crashed | timeout | n/a
+    detail: str = ""
+    seconds: float | None = None
+    cpu_seconds: float | None = None
+    maxrss_kib: int | None = None
+    exit_code: int | None = None
+    signal: str | None = None
+    profile_bytes: int | None = None
+    # CPUs that other processes of the machine kept busy during the run (noise indicator)
+    other_cpus: float | None = None
+    stdout: str = ""
+    stderr: str = ""
+
+
+def measure(ctx: Context, argv: list, env: dict, stdout: Path, stderr: Path):
+    """Run argv through bench/measure.c; return (seconds, wait status, rusage, timed_out).
+
+    Wall time from just before the fork to the reaping; ru_maxrss from wait4 is the peak
+    RSS of the largest process of the tree (the child, or any descendant it waited for)."""
+    result = stdout.with_suffix(".measure")
+    busy_before = busy_cpu_seconds()
+    with open(stdout, "wb") as out, open(stderr, "wb") as err:
+        helper = subprocess.Popen(
+            [str(ctx.measure), str(result), str(int(ctx.timeout))] + argv,
+            stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env)
+        try:
+            helper.wait(timeout=ctx.timeout + 60)
+        except BaseException:
+            # ^C or the helper hung: SIGTERM makes it kill the run's process group
+            helper.terminate()
+            try:
+                helper.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                helper.kill()
+            raise
+    if helper.returncode != 0 or not result.exists():
+        raise RuntimeError(f"measure failed on {argv}: see {stderr}")
+    busy = busy_cpu_seconds() - busy_before
+    fields = result.read_text().split()
+    result.unlink()
+    seconds, status, maxrss = float(fields[0]), int(fields[1]), int(fields[2])
+    cpu = float(fields[3]) + float(fields[4])
+    # CPUs kept busy by other processes of the machine meanwhile: the noise indicator
+    others = max(0.0, (busy - cpu) / seconds) if seconds > 0 else 0.0
+    return seconds, status, Usage(maxrss, cpu, others), fields[5] == "1"
+
+
+@dataclass
+class Usage:
+    maxrss_kib: int
+    cpu_seconds: float
+    other_cpus: float
+
+
+def busy_cpu_seconds() -> float:
+    """CPU time the whole machine has spent busy since boot (/proc/stat, all CPUs)."""
+    try:
+        with open("/proc/stat") as f:
+            fields = f.readline().split()
+    except OSError:
+        return 0.0
+    # cpu user nice system idle iowait irq softirq steal ...
+    busy = sum(int(x) for x in fields[1:4]) + sum(int(x) for x in fields[6:9])
+    return busy / os.sysconf("SC_CLK_TCK")
+
+
+def tail(path: Path, lines: int = 3) -> str:
+    try:
+        text = path.read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return ""
+    return " | ".join(line.strip() for line in text[-lines:])
+
+
+def run_one(ctx: Context, workload: Workload, tool: str, rep: int) -> Run:
+    scale = ctx.scale * (ctx.memcheck_scale if tool in ("memcheck", "native-small") else 1.0)
+    argv = workload.argv(ctx, scale)
+    wdir = ctx.runs / workload.name
+    wdir.mkdir(parents=True, exist_ok=True)
+    stem = wdir / f"r{rep}-{tool}"
+    cmd, extra_env, profile = tool_command(ctx, tool, argv, stem)
+    run = Run(workload.name, tool, rep, cmd,
+              stdout=str(stem.with_suffix(".stdout")), stderr=str(stem.with_suffix(".stderr")))
+    if tool == "leakscope-sampling" and not ctx.sampling_supported:
+        run.status, run.detail = "n/a", "this leakscope has no --sample-rate"
+        return run
+    env = dict(os.environ)
+    env.pop("LD_PRELOAD", None)
+    env.update(workload.env)
+    env.update(extra_env)
+    for leftover in wdir.glob(stem.name + ".*"):
+        leftover.unlink()
+    try:
+        seconds, status, usage, timed_out = measure(ctx, cmd, env, Path(run.stdout),
+                                                    Path(run.stderr))
+    except (OSError, RuntimeError, subprocess.TimeoutExpired) as e:
+        run.status, run.detail = "failed", f"could not measure: {e}"
+        return run
+    run.seconds = seconds
+    run.cpu_seconds = usage.cpu_seconds
+    run.maxrss_kib = usage.maxrss_kib
+    run.other_cpus = round(usage.other_cpus, 3)
+    err_text = Path(run.stderr).read_text(errors="replace")
+    out_text = Path(run.stdout).read_text(errors="replace")
+
+    if os.WIFSIGNALED(status):
+        run.signal = signal.Signals(os.WTERMSIG(status)).name
+    else:
+        run.exit_code = os.WEXITSTATUS(status)
+
+    problems = []
+    if timed_out:
+        run.status, run.detail = "timeout", f"killed after {ctx.timeout:.0f} s"
+    elif run.signal:
+        run.status, run.detail = "crashed", run.signal
+    elif run.exit_code == 128 + signal.SIGSEGV or "DEADLYSIGNAL" in err_text \
+            or re.search(r"ERROR: LeakSanitizer: (SEGV|BUS|stack-overflow)", err_text):
+        run.status, run.detail = "crashed", tail(Path(run.stderr))
+    elif run.exit_code != 0:
+        run.status, run.detail = "failed", f"exit {run.exit_code}: {tail(Path(run.stderr))}"
+    else:
+        if workload.expect_stdout and not re.search(workload.expect_stdout, out_text, re.M):
+            problems.append("the program's output lacks its closing line")
+        if tool in ("leakscope", "leakscope-sampling"):
+            if not profile.exists() or profile.stat().st_size == 0:
+                problems.append(f"no profile at {profile}")
+        elif tool == "heaptrack":
+            outputs = sorted(wdir.glob(stem.name + ".heaptrack.*"))
+            if not outputs or outputs[0].stat().st_size == 0:
+                problems.append("heaptrack wrote no output file")
+            else:
+                profile = outputs[0]
+        elif tool == "memcheck":
+            log = stem.with_suffix(".valgrind.log")
+            text = log.read_text(errors="replace") if log.exists() else ""
+            if "ERROR SUMMARY" not in text:
+                problems.append("valgrind's log has no ERROR SUMMARY")
+            elif workload.leaks and "definitely lost" not in text:
+                problems.append("memcheck reported no definite leak")
+        elif tool == "lsan":
+            if "Installed the sigaction" not in err_text:
+                problems.append("liblsan did not start (no verbosity=1 lines)")
+            elif workload.leaks and "LeakSanitizer: detected memory leaks" not in err_text:
+                problems.append("LSan reported no leak")
+        if problems:
+            run.status, run.detail = "failed", "; ".join(problems)
+    if profile is not None and profile.exists():
+        run.profile_bytes = profile.stat().st_size
+        if not ctx.keep_outputs:
+            profile.unlink()
+    return run
+
+
+# --------------------------------------------------------------------------------------------
+# Summaries
+
+
+def median(xs):
+    return statistics.median(xs) if xs else None
+
+
+@dataclass
+class Cell:
+    status: str  # ok, or the failure status shared by all its runs
+    slowdowns: list
+    rss_ratios: list
+    rss_mib: list
+    seconds: list
+    profile_bytes: list
+    failures: list  # Run objects that failed
+
+    @property
+    def slowdown(self):
+        return median(self.slowdowns)
+
+
+def summarise(runs: list, workloads: list, tools: list) -> dict:
+    by = {}
+    for r in runs:
+        by.setdefault((r.workload, r.tool), {})[r.rep] = r
+    cells = {}
+    for w in workloads:
+        for t in tools:
+            reps = by.get((w, t), {})
+            if not reps:
+                continue
+            base = by.get((w, TOOL[t].baseline), {})
+            cell = Cell("ok", [], [], [], [], [], [])
+            for rep, r in sorted(reps.items()):
+                b = base.get(rep)
+                if r.status != "ok":
+                    cell.failures.append(r)
+                    continue
+                cell.seconds.append(r.seconds)
+                cell.rss_mib.append(r.maxrss_kib / 1024)
+                if r.profile_bytes is not None:
+                    cell.profile_bytes.append(r.profile_bytes)
+                if b is not None and b.status == "ok":
+                    cell.slowdowns.append(r.seconds / b.seconds)
+                    cell.rss_ratios.append(r.maxrss_kib / b.maxrss_kib)
+            if not cell.seconds:
+                cell.status = cell.failures[0].status if cell.failures else "failed"
+            cells[(w, t)] = cell
+    return cells
+
+
+def fmt_x(x):
+    if x is None:
+        return "-"
+    return f"{x:.1f}x" if x < 100 else f"{x:.0f}x"
+
+
+def fmt_size(n):
+    if n is None:
+        return "-"
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+
+
+def failure_text(cell: Cell) -> str:
+    n = len(cell.failures)
+    total = n + len(cell.seconds)
+    status = cell.failures[0].status
+    return status if n == total else f"{status} {n}/{total}"
+
+
+def slowdown_text(cell: Cell | None, spread=True) -> str:
+    if cell is None:
+        return "-"
+    if cell.status != "ok":
+        return failure_text(cell)
+    if not cell.slowdowns:
+        return "-"
+    text = fmt_x(cell.slowdown)
+    if spread and len(cell.slowdowns) > 1:
+        text += f" ({min(cell.slowdowns):.1f}-{max(cell.slowdowns):.1f})"
+    if cell.failures:
+        text += f" [{failure_text(cell)}]"
+    return text
+
+
+def report(meta: dict, runs: list, workloads: list, tools: list) -> str:
+    cells = summarise(runs, workloads, tools)
+    shown = [t for t in tools if t != "native-small"]
+    out = []
+    out.append(f"Run of {meta['date']} on {meta['machine']}; leakscope {meta['leakscope_commit']}; "
+               f"median of {meta['reps']} repetition(s), input scale {meta['scale']:g} "
+               f"(memcheck: {meta['scale'] * meta['memcheck_scale']:g}); "
+               f"the whole run took {meta['duration_s'] / 60:.1f} min.")
+    # /proc/stat counts in 10 ms ticks: only runs of 0.3 s or more say something one by one
+    timed = [r for r in runs if r.other_cpus is not None and r.seconds]
+    if timed:
+        total = sum(r.seconds for r in timed)
+        mean = sum(r.other_cpus * r.seconds for r in timed) / total
+        long_runs = [r for r in timed if r.seconds >= 0.3]
+        busy = sum(1 for r in long_runs if r.other_cpus >= 0.5)
+        out.append("")
+        out.append(f"Other processes kept {mean:.2f} CPU busy on average during the measured "
+                   f"runs; {busy} of the {len(long_runs)} runs of 0.3 s or more shared the "
+                   "machine with 0.5 CPU or more of other work (on a quiet machine, both "
+                   "numbers are near 0).")
+    if meta.get("interrupted"):
+        out.append("")
+        out.append("**This run was interrupted**: the tables hold only the repetitions made.")
+    out.append("")
+    out.append(f"Command: `{meta.get('command', 'bench/run.py')}`. "
+               f"Tools: {meta['tool_versions']}.")
+    out.append("")
+
+    out.append("**Slowdown against the native run** (median, min-max over the repetitions; "
+               "memcheck against the native run of its smaller input)")
+    out.append("")
+    out.append("| workload | native | " + " | ".join(TOOL[t].label for t in shown if t != "native") + " |")
+    out.append("|---|---:|" + "---:|" * (len(shown) - 1))
+    for w in workloads:
+        native = cells.get((w, "native"))
+        ncol = f"{median(native.seconds):.2f} s" if native and native.seconds else slowdown_text(native)
+        row = [w, ncol] + [slowdown_text(cells.get((w, t))) for t in shown if t != "native"]
+        out.append("| " + " | ".join(row) + " |")
+    out.append("")
+
+    out.append("**Peak RSS** (median MiB of the largest process of the tree, and its ratio to "
+               "the native run's)")
+    out.append("")
+    out.append("| workload | " + " | ".join(TOOL[t].label for t in shown) + " |")
+    out.append("|---|" + "---:|" * len(shown))
+    for w in workloads:
+        row = [w]
+        for t in shown:
+            c = cells.get((w, t))
+            if c is None:
+                row.append("-")
+            elif c.status != "ok":
+                row.append(failure_text(c))
+            elif t == "native":
+                row.append(f"{median(c.rss_mib):.1f} MiB")
+            else:
+                row.append(f"{median(c.rss_mib):.1f} MiB ({fmt_x(median(c.rss_ratios))})")
+        out.append("| " + " | ".join(row) + " |")
+    out.append("")
+
+    profiled = [t for t in shown if t in ("leakscope", "leakscope-sampling", "heaptrack")]
+    if profiled:
+        out.append("**Profile written** (median size; the other tools write none)")
+        out.append("")
+        out.append("| workload | " + " | ".join(TOOL[t].label for t in profiled) + " |")
+        out.append("|---|" + "---:|" * len(profiled))
+        for w in workloads:
+            row = [w]
+            for t in profiled:
+                c = cells.get((w, t))
+                if c is None:
+                    row.append("-")
+                elif c.status != "ok":
+                    row.append(failure_text(c))
+                else:
+                    row.append(fmt_size(median(c.profile_bytes)))
+            out.append("| " + " | ".join(row) + " |")
+        out.append("")
+
+    thread_ws = {WL[w].threads: w for w in workloads if WL[w].threads}
+    if 1 in thread_ws and len(thread_ws) > 1:
+        out.append("**Multi-thread factor**: slowdown(N threads) / slowdown(1 thread), medians "
+                   "(target for leakscope: at most 1.3)")
+        out.append("")
+        ns = sorted(n for n in thread_ws if n != 1)
+        out.append("| tool | " + " | ".join(f"{n}t / 1t" for n in ns) + " |")
+        out.append("|---|" + "---:|" * len(ns))
+        for t in shown:
+            if t == "native":
+                continue
+            one = cells.get((thread_ws[1], t))
+            row = [TOOL[t].label]
+            for n in ns:
+                c = cells.get((thread_ws[n], t))
+                if one is None or c is None or one.status != "ok" or c.status != "ok" \
+                        or not one.slowdowns or not c.slowdowns:
+                    row.append("-")
+                else:
+                    row.append(f"{c.slowdown / one.slowdown:.2f}")
+            out.append("| " + " | ".join(row) + " |")
+        out.append("")
+
+    # Targets of issue 3
+    def sd(w, t):
+        c = cells.get((w, t))
+        return c.slowdown if c is not None and c.status == "ok" and c.slowdowns else None
+
+    def rss(w, t):
+        c = cells.get((w, t))
+        return median(c.rss_mib) if c is not None and c.status == "ok" else None
+
+    lines = []
+    for w in workloads:
+        ls, ht, mc = sd(w, "leakscope"), sd(w, "heaptrack"), sd(w, "memcheck")
+        lss, lsan = sd(w, "leakscope-sampling"), sd(w, "lsan")
+        checks = []
+        if "leakscope" in tools and "heaptrack" in tools:
+            checks.append(("full: added cost <= 1/3 of heaptrack's", ls,
+                           None if ht is None else 1 + (ht - 1) / 3))
+        if "leakscope" in tools and "memcheck" in tools:
+            checks.append(("full: 10x faster than memcheck", ls, None if mc is None else mc / 10))
+        if "leakscope" in tools and WL[w].threads > 1 and 1 in thread_ws:
+            one = sd(thread_ws[1], "leakscope")
+            checks.append((f"full: {WL[w].threads}t factor <= 1.3 x 1t", ls,
+                           None if one is None else 1.3 * one))
+        if "leakscope-sampling" in tools and "lsan" in tools:
+            checks.append(("sampling: added cost <= 1/2 of LSan's", lss,
+                           None if lsan is None else 1 + (lsan - 1) / 2))
+        for label, value, limit in checks:
+            if value is None or limit is None:
+                verdict = "no reference" if value is not None else "no measurement"
+            else:
+                verdict = "met" if value <= limit else "**not met**"
+            lines.append(f"| {w} | {label} | {fmt_x(value)} | {fmt_x(limit)} | {verdict} |")
+        if "leakscope" in tools and "heaptrack" in tools:
+            a, b = rss(w, "leakscope"), rss(w, "heaptrack")
+            if a is None or b is None:
+                verdict = "no reference" if a is not None else "no measurement"
+                lines.append(f"| {w} | full: peak RSS <= 1/2 of heaptrack's | "
+                             f"{'-' if a is None else f'{a:.1f} MiB'} | - | {verdict} |")
+            else:
+                lines.append(f"| {w} | full: peak RSS <= 1/2 of heaptrack's | {a:.1f} MiB | "
+                             f"{b / 2:.1f} MiB | {'met' if a <= b / 2 else '**not met**'} |")
+    if lines:
+        out.append("**Targets of issue 3** (slowdowns: leakscope's median against the limit "
+                   "derived from the other tool's median in this run)")
+        out.append("")
+        out.append("| workload | target | leakscope | limit | verdict |")
+        out.append("|---|---|---:|---:|---|")
+        out.extend(lines)
+        out.append("")
+
+    # Runs that did not count, one line per (tool, status, detail), naming the workloads
+    groups = {}
+    for (w, t), c in cells.items():
+        for r in c.failures:
+            key = (t, r.status, r.detail)
+            g = groups.setdefault(key, {})
+            g.setdefault(w, []).append(r)
+    if groups:
+        out.append("Runs that did not count (logs: `runs/WORKLOAD/rREP-TOOL.*` in the output "
+                   "directory):")
+        out.append("")
+        for (t, status, detail), by_w in groups.items():
+            if len(by_w) == len(workloads):
+                where = "every workload"
+            else:
+                where = ", ".join(f"{w} ({len(rs)} of {meta['reps']})" for w, rs in by_w.items())
+            out.append(f"- {TOOL[t].label}: {status} on {where}"
+                       + (f": {detail}" if detail else ""))
+        out.append("")
+    return "\n".join(out)
+
+
+# --------------------------------------------------------------------------------------------
+# Set-up
+
+
+def sh(cmd, **kw) -> str:
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, **kw).stdout.strip()
+    except OSError:
+        return ""
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{os.cpu_count()} CPUs (`nproc` {sh(['nproc'])}), {cpu}, Linux {platform.release()}"
+
+
+def loadavg() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "?"
+
+
+def tool_versions() -> str:
+    parts = [
+        sh(["heaptrack", "--version"]) or "heaptrack missing",
+        sh(["valgrind", "--version"]) or "valgrind missing",
+        "liblsan0 " + (sh(["dpkg-query", "-W", "-f", "${Version}", "liblsan0"]) or "missing"),
+        (sh(["gcc", "-dumpfullversion"]) and "gcc " + sh(["gcc", "-dumpfullversion"])) or "gcc missing",
+        "sqlite3 " + (sh(["sqlite3", "--version"]).split(" ")[0] or "missing"),
+        sh([PYTHON, "--version"]) or "python3 missing",
+    ]
+    return ", ".join(parts)
+
+
+def build_workloads(bin_dir: Path) -> None:
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    builds = [
+        ("measure", ["gcc", "-O2"], "measure.c"),
+        ("churn", ["gcc", "-O2", "-g", "-pthread"], "workloads/churn.c"),
+        ("request_loop", ["gcc", "-O2", "-g"], "workloads/request_loop.c"),
+        ("cpp_containers", ["g++", "-O2", "-g"], "workloads/cpp_containers.cpp"),
+    ]
+    for name, compiler, src in builds:
+        source = BENCH / src
+        binary = bin_dir / name
+        if binary.exists() and binary.stat().st_mtime >= source.stat().st_mtime:
+            continue
+        cmd = compiler + ["-o", str(binary), str(source)]
+        print("$ " + " ".join(cmd), flush=True)
+        subprocess.run(cmd, check=True)
+
+
+def target_dir() -> Path:
+    return Path(os.environ.get("CARGO_TARGET_DIR") or ROOT / "target")
+
+
+def git_commit() -> str:
+    commit = sh(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"]) or "unknown"
+    dirty = sh(["git", "-C", str(ROOT), "status", "--porcelain", "--", "crates"])
+    return commit + (" (crates/ modified)" if dirty else "")
+
+
+WL = {w.name: w for w in WORKLOADS}
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(
+        prog="cargo xtask bench",
+        description="leakscope's benchmark suite: slowdown, peak RSS and profile size against "
+                    "the native run, heaptrack, valgrind memcheck and LeakSanitizer (issue 3).")
+    p.add_argument("--reps", type=int, help="repetitions per workload (default 5; --quick: 2)")
+    p.add_argument("--quick", action="store_true",
+                   help="2 repetitions and inputs at 0.2 of the full size (for trying things; "
+                        "the ratios are less meaningful)")
+    p.add_argument("--scale", type=float, help="input scale (default 1, --quick: 0.2)")
+    p.add_argument("--memcheck-scale", type=float, default=0.2,
+                   help="memcheck's input relative to the others' (default 0.2); its slowdown "
+                        "is against a native run of that same input")
+    p.add_argument("--tools", default=",".join(SELECTABLE),
+                   help=f"comma-separated subset of {','.join(SELECTABLE)} (native is always run)")
+    p.add_argument("--workloads", default=",".join(WL),
+                   help=f"comma-separated subset of {','.join(WL)}")
+    p.add_argument("--leakscope", type=Path,
+                   help="the leakscope binary (default: build it, $CARGO_TARGET_DIR/release/leakscope)")
+    p.add_argument("--no-build", action="store_true", help="do not run cargo build")
+    p.add_argument("--install", action="store_true",
+                   help="first run bench/setup.sh (apt-get installs what is missing)")
+    p.add_argument("--out", type=Path, help="output directory (default $CARGO_TARGET_DIR/bench)")
+    p.add_argument("--timeout", type=float, default=900, help="seconds per run before it is killed")
+    p.add_argument("--wait-quiet", type=float, default=0, metavar="S",
+                   help="before each repetition, wait up to S seconds for the machine to be "
+                        "idle (other work below 0.2 CPU over one second)")
+    p.add_argument("--keep-outputs", action="store_true",
+                   help="keep the profiles and heaptrack files (default: measured, then deleted)")
+    p.add_argument("--update-doc", action="store_true",
+                   help=f"replace the results section of docs/benchmarks.md with this run's")
+    args = p.parse_args(argv)
+    args.tools = [t.strip() for t in args.tools.split(",") if t.strip()]
+    args.workloads = [w.strip() for w in args.workloads.split(",") if w.strip()]
+    for t in args.tools:
+        if t not in SELECTABLE:
+            p.error(f"unknown tool {t!r} (known: {', '.join(SELECTABLE)})")
+    for w in args.workloads:
+        if w not in WL:
+            p.error(f"unknown workload {w!r} (known: {', '.join(WL)})")
+    if args.reps is None:
+        args.reps = 2 if args.quick else 5
+    if args.scale is None:
+        args.scale = 0.2 if args.quick else 1.0
+    if args.reps < 1:
+        p.error("--reps must be at least 1")
+    return args
+
+
+def check_prerequisites(tools: list, workloads: list) -> list:
+    missing = []
+    for prog in ("gcc", "g++"):
+        if not shutil.which(prog):
+            missing.append(prog)
+    if "heaptrack" in tools and not shutil.which("heaptrack"):
+        missing.append("heaptrack")
+    if "memcheck" in tools and not shutil.which("valgrind"):
+        missing.append("valgrind")
+    if "lsan" in tools and not os.path.exists(LIBLSAN):
+        missing.append(LIBLSAN + " (liblsan0)")
+    if "python-dicts" in workloads and not os.path.exists(PYTHON):
+        missing.append(PYTHON)
+    if "sqlite3-inserts" in workloads and not shutil.which("sqlite3"):
+        missing.append("sqlite3")
+    return missing
+
+
+def update_doc(text: str) -> None:
+    doc = DOC.read_text()
+    if DOC_BEGIN not in doc or DOC_END not in doc:
+        raise SystemExit(f"{DOC} has no {DOC_BEGIN} ... {DOC_END} section")
+    head, rest = doc.split(DOC_BEGIN, 1)
+    _, tail_ = rest.split(DOC_END, 1)
+    DOC.write_text(head + DOC_BEGIN + "\n" + text.rstrip() + "\n" + DOC_END + tail_)
+    print(f"bench: updated {DOC}")
+
+
+def wait_quiet(limit: float) -> None:
+    """Wait, at most `limit` seconds, for a second in which the machine is nearly idle."""
+    deadline = time.time() + limit
+    while True:
+        before = busy_cpu_seconds()
+        time.sleep(1.0)
+        busy = busy_cpu_seconds() - before
+        if busy < 0.2:
+            return
+        if time.time() >= deadline:
+            print(f"bench: the machine is still busy ({busy:.1f} CPU); going on", flush=True)
+            return
+
+
+def on_sigterm(signum, frame):
+    raise KeyboardInterrupt
+
+
+def main(argv=None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    # SIGTERM (kill PID) stops the suite as ^C does: the running measurement is killed and
+    # the runs made so far are reported
+    signal.signal(signal.SIGTERM, on_sigterm)
+    if args.install:
+        subprocess.run(["bash", str(BENCH / "setup.sh")], check=True)
+    tools = ["native"] + [t for t in SELECTABLE if t in args.tools and t != "native"]
+    if "memcheck" in tools:
+        tools.insert(tools.index("memcheck"), "native-small")
+    workloads = [w for w in WL if w in args.workloads]
+    missing = check_prerequisites(tools, workloads)
+    if missing:
+        print(f"bench: missing {', '.join(missing)}; run bench/setup.sh "
+              "(or pass --install)", file=sys.stderr)
+        return 1
+
+    out = args.out or target_dir() / "bench"
+    if args.leakscope:
+        leakscope = args.leakscope.resolve()
+    else:
+        leakscope = target_dir() / "release" / "leakscope"
+        if not args.no_build and any(t.startswith("leakscope") for t in tools):
+            cmd = [os.environ.get("CARGO", "cargo"), "build", "--release", "-p", "leakscope"]
+            print("$ " + " ".join(cmd), flush=True)
+            if subprocess.run(cmd, cwd=ROOT).returncode != 0:
+                print("bench: building leakscope failed (pass --no-build or --leakscope PATH "
+                      "to measure an existing binary)", file=sys.stderr)
+                return 1
+    if any(t.startswith("leakscope") for t in tools) and not leakscope.exists():
+        print(f"bench: no leakscope at {leakscope}", file=sys.stderr)
+        return 1
+    try:
+        build_workloads(out / "bin")
+    except subprocess.CalledProcessError as e:
+        print(f"bench: building the workloads failed: {e}", file=sys.stderr)
+        return 1
+    runs_dir = out / "runs"
+    if runs_dir.exists():
+        shutil.rmtree(runs_dir)
+    help_text = sh([str(leakscope), "run", "--help"]) if leakscope.exists() else ""
+    ctx = Context(out=out, bin=out / "bin", data=out / "data", runs=runs_dir,
+                  leakscope=leakscope, measure=out / "bin" / "measure",
+                  sampling_supported="--sample-rate" in help_text,
+                  scale=args.scale, memcheck_scale=args.memcheck_scale,
+                  timeout=args.timeout, keep_outputs=args.keep_outputs)
+    ctx.data.mkdir(parents=True, exist_ok=True)
+    if "leakscope-sampling" in tools and not ctx.sampling_supported:
+        print("bench: this leakscope has no --sample-rate: its sampling column is n/a",
+              flush=True)
+
+    started = time.time()
+    meta = {
+        "date": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
+        "machine": machine(),
+        "nproc": sh(["nproc"]),
+        "kernel": platform.release(),
+        "leakscope_commit": git_commit(),
+        "leakscope": str(leakscope),
+        "command": " ".join(["bench/run.py"] + (sys.argv[1:] if argv is None else argv)),
+        "tool_versions": tool_versions(),
+        "loadavg_before": loadavg(),
+        "reps": args.reps,
+        "scale": args.scale,
+        "memcheck_scale": args.memcheck_scale,
+        "sample_rate": SAMPLE_RATE,
+        "tools": tools,
+        "workloads": {w: WL[w].description for w in workloads},
+    }
+    runs: list[Run] = []
+    interrupted = False
+    try:
+        for w in workloads:
+            wl = WL[w]
+            # one untimed native run: page cache and the SQL file, not the measurement
+            warm = run_one(ctx, wl, "native", 0)
+            if warm.status != "ok":
+                print(f"bench: {w} fails natively: {warm.status} {warm.detail}",
+                      file=sys.stderr)
+            for rep in range(1, args.reps + 1):
+                if args.wait_quiet:
+                    wait_quiet(args.wait_quiet)
+                line = []
+                for t in tools:
+                    r = run_one(ctx, wl, t, rep)
+                    runs.append(r)
+                    line.append(f"{t} {r.seconds:.2f}s" if r.status == "ok"
+                                else f"{t} {r.status}")
+                print(f"[{time.time() - started:6.0f}s] {w} rep {rep}/{args.reps}: "
+                      + ", ".join(line), flush=True)
+    except KeyboardInterrupt:
+        # report what was measured; the runs of the interrupted repetition are incomplete
+        interrupted = True
+        done = {r.workload for r in runs}
+        workloads = [w for w in workloads if w in done]
+        print("\nbench: interrupted; reporting the runs made so far", file=sys.stderr)
+    meta["duration_s"] = time.time() - started
+    meta["interrupted"] = interrupted
+    meta["loadavg_after"] = loadavg()
+
+    text = report(meta, runs, workloads, tools)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.md").write_text(text + "\n")
+    raw = {"meta": meta, "runs": [r.__dict__ for r in runs]}
+    (out / "results.json").write_text(json.dumps(raw, indent=1) + "\n")
+    print()
+    print(text)
+    print(f"bench: wrote {out / 'results.md'} and {out / 'results.json'} "
+          f"(logs under {runs_dir})")
+    if args.update_doc and not interrupted:
+        update_doc(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
