@@ -328,20 +328,17 @@ fn capture_once(capture: &mut ThreadCapture, max_frames: usize) -> Walk {
             if !same_bp || holds_to <= old_at + 1 {
                 continue;
             }
-            for &old_step in &old[old_at + 1..holds_to] {
-                if steps == MAX_STEPS {
-                    break 'walk;
-                }
-                new[steps] = old_step;
-                steps += 1;
-                if !(agent_lo..agent_hi).contains(&old_step.return_address) {
-                    if written == out.len() {
-                        truncated = true;
-                        break 'walk;
-                    }
-                    out[written] = old_step.return_address;
-                    written += 1;
-                }
+            let taken = &old[old_at + 1..holds_to];
+            if !take_steps(
+                taken,
+                new,
+                &mut steps,
+                out,
+                &mut written,
+                (agent_lo, agent_hi),
+            ) {
+                truncated = written == out.len();
+                break 'walk;
             }
             let last = new[steps - 1];
             regs = framehop::UnwindRegsNative::new(last.return_address, last.sp, last.bp);
@@ -401,20 +398,17 @@ fn capture_once(capture: &mut ThreadCapture, max_frames: usize) -> Walk {
             };
         }
         // The rest of the stack is the previous walk's.
-        for &old_step in &old[old_at + 1..] {
-            if steps == MAX_STEPS {
-                break 'walk;
-            }
-            new[steps] = old_step;
-            steps += 1;
-            if !(agent_lo..agent_hi).contains(&old_step.return_address) {
-                if written == out.len() {
-                    truncated = true;
-                    break 'walk;
-                }
-                out[written] = old_step.return_address;
-                written += 1;
-            }
+        let taken = &old[old_at + 1..];
+        if !take_steps(
+            taken,
+            new,
+            &mut steps,
+            out,
+            &mut written,
+            (agent_lo, agent_hi),
+        ) {
+            truncated = written == out.len();
+            break 'walk;
         }
         if !old_truncated {
             break;
@@ -437,7 +431,35 @@ fn capture_once(capture: &mut ThreadCapture, max_frames: usize) -> Walk {
     Walk::New(written)
 }
 
-/// Does the part of the previous walk above step `at` still describe the stack? Each step's
+/// Append steps taken over from the previous walk to the new walk, and their return addresses
+/// (the agent's left out) to the output. False if the walk or the output filled up first.
+fn take_steps(
+    taken: &[Step],
+    new: &mut [Step],
+    steps: &mut usize,
+    out: &mut [u64],
+    written: &mut usize,
+    (agent_lo, agent_hi): (u64, u64),
+) -> bool {
+    for &step in taken {
+        if *steps == MAX_STEPS {
+            return false;
+        }
+        new[*steps] = step;
+        *steps += 1;
+        if !(agent_lo..agent_hi).contains(&step.return_address) {
+            if *written == out.len() {
+                return false;
+            }
+            out[*written] = step.return_address;
+            *written += 1;
+        }
+    }
+    true
+}
+
+/// How far does the part of the previous walk above step `at` still describe the stack? Returns
+/// the index of the first step that does not hold (`old.len()` if all do). Each step's
 /// return address must still be in its slot, 8 bytes below the step's stack pointer; where
 /// the step's CFA was the frame pointer (`sp == previous bp + 16`), the saved frame pointer
 /// must still be in its slot 16 bytes below. `same_bp`: the frame pointer at the match point is
