@@ -101,7 +101,8 @@ extern "C" fn constructor() {
         );
     }
     install_fatal_signal_handlers();
-    start_writer_thread();
+    core_::stop::install_stop_handler();
+    core_::start_writer_thread();
 }
 
 extern "C" fn on_exit_handler(status: c_int, _arg: *mut c_void) {
@@ -213,34 +214,6 @@ extern "C" fn parent_after_fork() {
 
 extern "C" fn child_after_fork() {
     core_::after_fork_in_child();
-}
-
-fn start_writer_thread() {
-    extern "C" fn writer_main(_arg: *mut c_void) -> *mut c_void {
-        // The writer must not receive the program's signals.
-        // SAFETY: blocks every signal for this thread only, with a valid full set.
-        unsafe {
-            let mut all: libc::sigset_t = core::mem::zeroed();
-            libc::sigfillset(&mut all);
-            libc::syscall(libc::SYS_rt_sigprocmask, libc::SIG_BLOCK, &all, 0usize, 8);
-        }
-        core_::writer_thread_main();
-        core::ptr::null_mut()
-    }
-    let _section = AgentSection::enter_nested();
-    // SAFETY: creates a detached thread running `writer_main`, with a small stack.
-    unsafe {
-        let mut attr: libc::pthread_attr_t = core::mem::zeroed();
-        libc::pthread_attr_init(&mut attr);
-        libc::pthread_attr_setdetachstate(&mut attr, libc::PTHREAD_CREATE_DETACHED);
-        libc::pthread_attr_setstacksize(&mut attr, 256 * 1024);
-        let mut thread: libc::pthread_t = 0;
-        let created = libc::pthread_create(&mut thread, &attr, writer_main, core::ptr::null_mut());
-        libc::pthread_attr_destroy(&mut attr);
-        if created == 0 {
-            core_::wait_for_writer_thread();
-        }
-    }
 }
 
 fn install_fatal_signal_handlers() {

@@ -4,11 +4,13 @@
 
 pub mod diff;
 pub mod growth;
+pub mod live_scans;
 
 pub use diff::{diff_profiles, diff_profiles_by, diff_snapshots, stack_key, SiteDelta};
 pub use growth::{
     classify, growth, life_snapshots, timeline, GrowthFinding, TimelinePoint, Verdict,
 };
+pub use live_scans::{live_scans, LiveScanPoint, LiveScans, LostGrowth};
 
 use std::cmp::Reverse;
 use std::collections::BTreeMap;

@@ -91,6 +91,13 @@ pub struct RunArgs {
     /// snapshots): 100ms, 1s.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "100ms")]
     pub interval: std::time::Duration,
+    /// Also run the leak check's reachability scan while the program runs, this often (30s,
+    /// 5m): lost bytes become a series over time, and each scan's pause is measured and
+    /// reported. A scan can also be asked for at any moment by sending SIGUSR1 to leakscope.
+    /// Threads stop for the scan with a signal, so a program's sleeping calls (nanosleep,
+    /// poll, epoll_wait) may return early with EINTR, as with any signal.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub scan_every: Option<std::time::Duration>,
     /// Exit with N if definitely or indirectly lost blocks are found (for CI).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(i32).range(0..=255))]
     pub error_exitcode: Option<i32>,

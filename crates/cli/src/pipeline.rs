@@ -124,11 +124,13 @@ fn report_for(profile: &Profile, symbolizer: &mut Symbolizer) -> Report {
         })
         .collect();
     let timeline = growth::timeline(profile);
+    let live_scans = leakscope_analysis::live_scans(profile);
     let mut stacks: Vec<_> = findings
         .records
         .iter()
         .map(|r| r.stack)
         .chain(growth.iter().map(|g| g.stack))
+        .chain(live_scans.lost_growing.iter().map(|g| g.stack))
         .collect();
     stacks.sort_unstable();
     stacks.dedup();
@@ -166,6 +168,7 @@ fn report_for(profile: &Profile, symbolizer: &mut Symbolizer) -> Report {
         frames,
         growth,
         timeline,
+        live_scans,
         notes: notes_for(profile),
         children: Vec::new(),
     }

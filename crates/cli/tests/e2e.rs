@@ -1219,6 +1219,181 @@ mod growth {
     }
 }
 
+/// Issue 4: reachability scans while the program runs (`--scan-every`, SIGUSR1 on demand), and
+/// snapshots in forked children. Programs in `tests/live/`.
+mod live_scans {
+    use super::*;
+    use harness::expect::Exit;
+    use harness::leakscope::Invocation;
+    use harness::process::Guard;
+    use serde_json::Value;
+    use std::fs;
+    use std::path::{Path, PathBuf};
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+
+    fn build(name: &str, dir: &Path) -> PathBuf {
+        let source = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/live")
+            .join(format!("{name}.c"));
+        let binary = dir.join(name);
+        let status = std::process::Command::new(harness::build::cc())
+            .args(["-g", "-O1", "-pthread", "-o"])
+            .arg(&binary)
+            .arg(&source)
+            .status()
+            .unwrap();
+        assert!(status.success(), "{name}.c does not compile");
+        binary
+    }
+
+    fn read_json(path: &Path) -> Value {
+        serde_json::from_str(&fs::read_to_string(path).unwrap()).unwrap()
+    }
+
+    fn functions(stack: &Value) -> Vec<String> {
+        stack
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|f| f["function"].as_str().map(String::from))
+            .collect()
+    }
+
+    /// One block lost every 20 ms for 3 s, while two threads churn a reachable table (grown
+    /// and shrunk with realloc) and a linked list: every scan must see exactly the lost
+    /// blocks so far, none of the reachable ones, and the series must rise.
+    #[test]
+    fn lost_bytes_become_a_rising_series_and_reachable_churn_is_never_lost() {
+        let dir = tempfile::tempdir().unwrap();
+        let program = build("lost_over_time", dir.path());
+        let (output, report) = Invocation::new(&program)
+            .extra(["--scan-every", "300ms"])
+            .run(dir.path())
+            .unwrap();
+        assert_eq!(output.exit(), Exit::Code(0), "{}", output.stderr_text());
+        let report = read_json(&report);
+        let scans = report["live_scans"].as_array().unwrap();
+        let done: Vec<&Value> = scans.iter().filter(|s| s["outcome"] == "done").collect();
+        assert!(done.len() >= 5, "too few completed scans: {scans:#?}");
+        let mut previous = 0;
+        for scan in &done {
+            let lost = &scan["definitely_lost"];
+            let (bytes, blocks) = (
+                lost["bytes"].as_u64().unwrap(),
+                lost["blocks"].as_u64().unwrap(),
+            );
+            assert_eq!(
+                bytes,
+                64 * blocks,
+                "only 64-byte blocks are ever lost: {scan}"
+            );
+            assert!(
+                bytes > previous,
+                "lost bytes must rise from scan to scan: {scans:#?}"
+            );
+            previous = bytes;
+            assert_eq!(scan["indirectly_lost"]["bytes"], 0, "{scan}");
+            assert_eq!(
+                scan["threads_stopped"], 3,
+                "main and two churn threads: {scan}"
+            );
+            let pause = scan["pause_ms"].as_f64().unwrap();
+            assert!(
+                pause > 0.0 && pause <= scan["duration_ms"].as_f64().unwrap(),
+                "{scan}"
+            );
+        }
+        let growing = report["lost_growth"].as_array().unwrap();
+        assert_eq!(growing.len(), 1, "one site loses memory: {growing:#?}");
+        assert_eq!(growing[0]["kind"], "definitely_lost");
+        assert_eq!(
+            functions(&growing[0]["stack"]).first().map(String::as_str),
+            Some("lose_one")
+        );
+        // The exit check still finds all but the last block (still pointed to) lost.
+        assert_eq!(report["summary"]["definitely_lost"]["blocks"], 149);
+        assert_eq!(report["summary"]["definitely_lost"]["bytes"], 149 * 64);
+    }
+
+    /// SIGUSR1 to `leakscope run` asks for one scan now; the program goes on unharmed.
+    #[test]
+    fn sigusr1_to_leakscope_asks_for_a_scan_now() {
+        let dir = tempfile::tempdir().unwrap();
+        let program = build("on_demand", dir.path());
+        let flag = dir.path().join("running");
+        fs::write(&flag, b"").unwrap();
+        let profile = dir.path().join("run.profile");
+        let report = dir.path().join("report.json");
+        let mut command = harness::leakscope::command();
+        command
+            .args(["run", "--format", "json", "--output"])
+            .arg(&report)
+            .arg("--keep")
+            .arg(&profile)
+            .arg("--")
+            .arg(&program)
+            .arg(&flag)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut guard = Guard::spawn(&mut command).unwrap();
+        let leakscope_pid = guard.child().id() as i32;
+        // The agent is ready once its writer has created the profile.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while fs::metadata(&profile).map_or(0, |m| m.len()) < 64 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // SAFETY: sends SIGUSR1 to the leakscope process this test started.
+        unsafe { libc::kill(leakscope_pid, libc::SIGUSR1) };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut scanned = false;
+        while !scanned && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+            scanned = leakscope_format::read_profile(&profile)
+                .map(|p| !p.live_scans.is_empty())
+                .unwrap_or(false);
+        }
+        fs::remove_file(&flag).unwrap();
+        let status = guard.child().wait().unwrap();
+        assert!(scanned, "no live scan was written after SIGUSR1");
+        assert_eq!(status.code(), Some(0));
+        let report = read_json(&report);
+        let scans = report["live_scans"].as_array().unwrap();
+        assert_eq!(scans.len(), 1, "{scans:#?}");
+        assert_eq!(scans[0]["trigger"], "on_demand");
+        assert_eq!(scans[0]["outcome"], "done");
+        assert_eq!(scans[0]["definitely_lost"]["bytes"], 4096);
+        assert_eq!(report["summary"]["definitely_lost"]["bytes"], 4096);
+    }
+
+    /// A forked child gets its own writer thread: snapshots while it runs, and a verdict.
+    #[test]
+    fn a_forked_child_is_snapshotted_while_it_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let program = build("forked_child_grows", dir.path());
+        let (output, report) = Invocation::new(&program).run(dir.path()).unwrap();
+        assert_eq!(output.exit(), Exit::Code(0), "{}", output.stderr_text());
+        let report = read_json(&report);
+        let children = report["children"].as_array().unwrap();
+        assert_eq!(children.len(), 1);
+        let child = &children[0];
+        let timeline = child["timeline"].as_array().unwrap();
+        assert!(timeline.len() >= 20, "the child's timeline: {timeline:#?}");
+        let growing: Vec<&Value> = child["growth"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|g| g["verdict"] == "growing")
+            .collect();
+        assert_eq!(growing.len(), 1, "{:#?}", child["growth"]);
+        assert_eq!(
+            functions(&growing[0]["stack"]).first().map(String::as_str),
+            Some("child_work")
+        );
+        assert_eq!(child["summary"]["still_reachable"]["bytes"], 300_000);
+    }
+}
+
 /// Issue 4: a real long-running server, watched for 30 s under load, must get a report with no
 /// growing site. nginx from Debian's packages (`.ci/run` installs it), in one process
 /// (`master_process off`), so that the process leakscope watches is the one serving.

@@ -7,7 +7,8 @@ use std::path::Path;
 use crate::model::*;
 use crate::ScanInfo;
 use crate::{
-    checksum, ChunkKind, ExitHow, LeakKind, CHUNK_HEADER_LEN, FORMAT_VERSION, HEADER_LEN, MAGIC,
+    checksum, ChunkKind, ExitHow, LeakKind, LiveScanOutcome, LiveScanTrigger, CHUNK_HEADER_LEN,
+    FORMAT_VERSION, HEADER_LEN, MAGIC,
 };
 
 /// Why a file could not be read at all. (A file that is merely cut short is not an error: the
@@ -229,6 +230,48 @@ fn apply_chunk(profile: &mut Profile, kind: u16, payload: &[u8]) -> Result<(), &
                 ages.oldest.push((r.u32()?, r.u64()?));
             }
             profile.site_ages = ages;
+        }
+        Some(ChunkKind::LiveScan) => {
+            let time_ns = r.u64()?;
+            let pause_ns = r.u64()?;
+            let duration_ns = r.u64()?;
+            let threads_stopped = r.u32()?;
+            let threads_missed = r.u32()?;
+            let outcome = LiveScanOutcome::from_u8(r.u8()?).ok_or("unknown live scan outcome")?;
+            let trigger = LiveScanTrigger::from_u8(r.u8()?).ok_or("unknown live scan trigger")?;
+            let live_blocks = r.u64()?;
+            let mut totals = [(0, 0); 4];
+            for total in &mut totals {
+                *total = (r.u64()?, r.u64()?);
+            }
+            let count = r.u32()?;
+            let mut records = Vec::new();
+            for _ in 0..count {
+                let stack = r.u32()?;
+                let kind = LeakKind::from_u8(r.u8()?).ok_or("unknown leak kind")?;
+                records.push(LeakRecord {
+                    stack,
+                    kind,
+                    bytes: r.u64()?,
+                    blocks: r.u64()?,
+                });
+            }
+            // A scan with too many records for one chunk continues with the same time.
+            match profile.live_scans.last_mut() {
+                Some(last) if last.time_ns == time_ns => last.records.append(&mut records),
+                _ => profile.live_scans.push(LiveScan {
+                    time_ns,
+                    pause_ns,
+                    duration_ns,
+                    threads_stopped,
+                    threads_missed,
+                    outcome,
+                    trigger,
+                    live_blocks,
+                    totals,
+                    records,
+                }),
+            }
         }
         Some(ChunkKind::Scan) => {
             profile.scan = Some(ScanInfo {

@@ -41,6 +41,7 @@
 //! | 11 | [`ChunkKind::LeakEstimates`] | count u32, then per record: stack id u32, kind u8, estimated bytes u64, estimated blocks u64 (sampling only: what the sampled blocks of that stack stand for) |
 //! | 12 | [`ChunkKind::Snapshot`] | time (ns since start) u64, process RSS bytes u64, machine's available memory bytes u64 (`MemAvailable`, 0 if unknown), live bytes u64, live blocks u64, site count u32, then per site that changed since the previous snapshot: stack id u32, live bytes u64, live blocks u64 (absolute values, so a lost chunk loses no later state) |
 //! | 13 | [`ChunkKind::SiteAges`] | time (ns since start) u64, count u32, then per site with live blocks: stack id u32, allocation time of its oldest live block (ns since start) u64 |
+//! | 14 | [`ChunkKind::LiveScan`] | time (ns since start) u64, pause ns u64 (how long the program's threads were stopped), duration ns u64 (the whole scan), threads stopped u32, threads not stopped u32, outcome u8 ([`LiveScanOutcome`]), trigger u8 ([`LiveScanTrigger`]), live blocks u64, then per kind in [`LeakKind`] order: bytes u64, blocks u64; then count u32 and per record of a lost kind: stack id u32, kind u8, bytes u64, blocks u64. A scan with more records than fit one chunk continues in chunks with the same time, which the reader merges. |
 //!
 //! Stack id 0 means "no stack was recorded" (an allocation made while the unwinder could not
 //! run); its blocks still count in every total.
@@ -100,6 +101,7 @@ pub enum ChunkKind {
     Snapshot = 12,
     /// The age of each site's oldest live block.
     SiteAges = 13,
+    LiveScan = 14,
 }
 
 impl ChunkKind {
@@ -119,6 +121,7 @@ impl ChunkKind {
             11 => Self::LeakEstimates,
             12 => Self::Snapshot,
             13 => Self::SiteAges,
+            14 => Self::LiveScan,
             _ => return None,
         })
     }
@@ -223,6 +226,50 @@ pub struct ScanInfo {
 }
 
 /// Bits of the `flags` field of a [`ChunkKind::Scan`] chunk.
+/// How a live scan (one made while the program runs) ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum LiveScanOutcome {
+    /// The scan ran over a stopped world; its figures are complete.
+    Done = 0,
+    /// Some thread did not stop in time: the scan was abandoned (the live table may have been
+    /// changing), and the program resumed.
+    ThreadsMissed = 1,
+    /// The agent could not map memory for the scan.
+    NoMemory = 2,
+}
+
+impl LiveScanOutcome {
+    pub fn from_u8(value: u8) -> Option<Self> {
+        Some(match value {
+            0 => Self::Done,
+            1 => Self::ThreadsMissed,
+            2 => Self::NoMemory,
+            _ => return None,
+        })
+    }
+}
+
+/// Why a live scan ran.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum LiveScanTrigger {
+    /// `--scan-every`.
+    Schedule = 0,
+    /// Asked for while the program ran (`SIGUSR1` to `leakscope run`).
+    OnDemand = 1,
+}
+
+impl LiveScanTrigger {
+    pub fn from_u8(value: u8) -> Option<Self> {
+        Some(match value {
+            0 => Self::Schedule,
+            1 => Self::OnDemand,
+            _ => return None,
+        })
+    }
+}
+
 pub mod scan_flags {
     /// glibc's `__libc_freeres` ran before the scan (so its runtime blocks were freed).
     pub const LIBC_FREERES: u32 = 1;
@@ -256,6 +303,11 @@ pub mod settings {
     /// [`DEFAULT_INTERVAL_MS`]); it doubles every [`SNAPSHOTS_PER_INTERVAL`] snapshots, so that
     /// a short run gets enough points and a long one a bounded number.
     pub const INTERVAL_MS: &str = "LEAKSCOPE_INTERVAL_MS";
+    /// Live reachability scans every this many milliseconds (absent or 0: none on a schedule).
+    pub const SCAN_EVERY_MS: &str = "LEAKSCOPE_SCAN_EVERY_MS";
+    /// The value `leakscope run` queues with the agent's stop signal (`sigqueue`) to ask for a
+    /// live scan now ("LSCS").
+    pub const SCAN_REQUEST_VALUE: i32 = 0x4c53_4353;
     /// The default of [`INTERVAL_MS`].
     pub const DEFAULT_INTERVAL_MS: u64 = 100;
     /// Snapshots taken at one interval before it doubles.

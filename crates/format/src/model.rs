@@ -31,6 +31,8 @@ pub struct Profile {
     pub snapshots: Vec<Snapshot>,
     /// When each site's oldest live block was allocated, as of the last `SiteAges` chunk.
     pub site_ages: SiteAges,
+    /// Reachability scans made while the program ran, in time order.
+    pub live_scans: Vec<LiveScan>,
     /// How the process ended as `leakscope run` saw it.
     pub run_result: Option<RunResult>,
     /// The agent wrote its end marker: the file is whole.
@@ -203,4 +205,29 @@ pub fn site_series(snapshots: &[Snapshot]) -> BTreeMap<StackId, Vec<(u64, u64, u
         }
     }
     series
+}
+
+/// One reachability scan made while the program ran.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LiveScan {
+    /// When it began, in ns since start.
+    pub time_ns: u64,
+    /// How long the program's threads were stopped.
+    pub pause_ns: u64,
+    /// The whole scan, from the first stop signal to the last record.
+    pub duration_ns: u64,
+    /// Threads stopped.
+    pub threads_stopped: u32,
+    /// Threads that did not stop in time.
+    pub threads_missed: u32,
+    /// How the scan ended.
+    pub outcome: crate::LiveScanOutcome,
+    /// Why it ran.
+    pub trigger: crate::LiveScanTrigger,
+    /// Blocks classified.
+    pub live_blocks: u64,
+    /// Per kind, in `LeakKind` order: (bytes, blocks).
+    pub totals: [(u64, u64); 4],
+    /// Per (stack, lost kind): bytes and blocks. Still reachable blocks are only in `totals`.
+    pub records: Vec<LeakRecord>,
 }

@@ -26,6 +26,8 @@ struct Document<'a> {
     leaks: Vec<Leak<'a>>,
     growth: Vec<GrowthJson<'a>>,
     timeline: Vec<TimelineJson>,
+    live_scans: Vec<LiveScanJson>,
+    lost_growth: Vec<LostGrowthJson<'a>>,
     notes: &'a [String],
     children: Vec<Document<'a>>,
 }
@@ -98,6 +100,63 @@ struct TimelineJson {
     live_bytes: u64,
     live_blocks: u64,
     rss_bytes: u64,
+}
+
+#[derive(Serialize)]
+struct LiveScanJson {
+    t_s: f64,
+    trigger: &'static str,
+    outcome: &'static str,
+    pause_ms: f64,
+    duration_ms: f64,
+    threads_stopped: u32,
+    threads_missed: u32,
+    live_blocks: u64,
+    definitely_lost: AmountJson,
+    indirectly_lost: AmountJson,
+    possibly_lost: AmountJson,
+    still_reachable: AmountJson,
+}
+
+#[derive(Serialize)]
+struct LostGrowthJson<'a> {
+    kind: &'static str,
+    bytes_per_s: f64,
+    bytes_first: u64,
+    bytes_last: u64,
+    series: Vec<LostPointJson>,
+    stack: Vec<FrameJson<'a>>,
+}
+
+#[derive(Serialize)]
+struct LostPointJson {
+    t_s: f64,
+    bytes: u64,
+}
+
+fn live_scan_json(point: &leakscope_analysis::LiveScanPoint) -> LiveScanJson {
+    use leakscope_format::{LeakKind, LiveScanOutcome, LiveScanTrigger};
+    LiveScanJson {
+        t_s: finite(point.t_s, 3),
+        trigger: match point.trigger {
+            LiveScanTrigger::Schedule => "schedule",
+            LiveScanTrigger::OnDemand => "on_demand",
+        },
+        outcome: match point.outcome {
+            LiveScanOutcome::Done => "done",
+            LiveScanOutcome::ThreadsMissed => "threads_missed",
+            LiveScanOutcome::NoMemory => "no_memory",
+        },
+        pause_ms: finite(point.pause_s * 1e3, 3),
+        duration_ms: finite(point.duration_s * 1e3, 3),
+        threads_stopped: point.threads_stopped,
+        threads_missed: point.threads_missed,
+        live_blocks: point.live_blocks,
+        definitely_lost: point.of(LeakKind::DefinitelyLost).into(),
+        indirectly_lost: point.of(LeakKind::IndirectlyLost).into(),
+        possibly_lost: point.of(LeakKind::PossiblyLost).into(),
+        still_reachable: point.of(LeakKind::StillReachable).into(),
+    }
 }
 
 /// A number JSON can carry (no NaN or infinity), rounded for readability.
@@ -209,6 +268,32 @@ fn document(report: &Report) -> Document<'_> {
                 live_bytes: point.live_bytes,
                 live_blocks: point.live_blocks,
                 rss_bytes: point.rss_bytes,
+            })
+            .collect(),
+        live_scans: report
+            .live_scans
+            .points
+            .iter()
+            .map(live_scan_json)
+            .collect(),
+        lost_growth: report
+            .live_scans
+            .lost_growing
+            .iter()
+            .map(|growth| LostGrowthJson {
+                kind: growth.kind.json_name(),
+                bytes_per_s: finite(growth.bytes_per_s, 1),
+                bytes_first: growth.bytes_first(),
+                bytes_last: growth.bytes_last(),
+                series: growth
+                    .series
+                    .iter()
+                    .map(|&(t_s, bytes)| LostPointJson {
+                        t_s: finite(t_s, 3),
+                        bytes,
+                    })
+                    .collect(),
+                stack: frames_of(report, growth.stack),
             })
             .collect(),
         notes: &report.notes,

@@ -13,7 +13,7 @@ pub use diff::{render_diff_json, render_diff_text, DiffReport};
 use std::collections::BTreeMap;
 
 use leakscope_analysis::growth::{GrowthFinding, TimelinePoint};
-use leakscope_analysis::Findings;
+use leakscope_analysis::{Findings, LiveScans};
 use leakscope_format::{Frame, StackId};
 
 pub use json::JSON_FORMAT_VERSION;
@@ -46,6 +46,8 @@ pub struct Report {
     pub growth: Vec<GrowthFinding>,
     /// The process's live memory over time.
     pub timeline: Vec<TimelinePoint>,
+    /// Reachability scans made while the program ran.
+    pub live_scans: LiveScans,
     /// Notes for the reader (a damaged profile, threads that could not be stopped...).
     pub notes: Vec<String>,
     /// Processes forked by this one, each with its own report.

@@ -84,6 +84,7 @@ fn render_process(out: &mut String, report: &Report, heading: &str, style: &Styl
     }
 
     render_growth(out, report, style);
+    render_live_scans(out, report, style);
 
     let records = &report.findings.records;
     for (index, record) in records.iter().enumerate() {
@@ -178,6 +179,74 @@ pub(crate) fn render_frames(out: &mut String, frames: &[Frame], style: &Style) {
             frame.address,
             describe_frame(frame, style)
         );
+    }
+}
+
+/// The live scans: how many, their pauses, lost bytes first and last, and every site whose
+/// lost bytes kept rising.
+fn render_live_scans(out: &mut String, report: &Report, style: &Style) {
+    let scans = &report.live_scans;
+    let Some((median_pause, longest_pause)) = scans.pauses() else {
+        return;
+    };
+    let completed: Vec<_> = scans.completed().collect();
+    out.push('\n');
+    let _ = write!(
+        out,
+        "Live leak scans: {} ({} completed); the program was stopped {} per scan (median), {} at most.",
+        scans.points.len(),
+        completed.len(),
+        human_seconds(median_pause),
+        human_seconds(longest_pause),
+    );
+    if let (Some(first), Some(last)) = (completed.first(), completed.last()) {
+        let lost = |p: &leakscope_analysis::LiveScanPoint| p.of(LeakKind::DefinitelyLost).bytes;
+        let _ = write!(
+            out,
+            " Definitely lost: {} bytes at {:.1}s, {} bytes at {:.1}s.",
+            thousands(lost(first)),
+            first.t_s,
+            thousands(lost(last)),
+            last.t_s,
+        );
+    }
+    out.push('\n');
+    let abandoned = scans.points.len() - completed.len();
+    if abandoned > 0 {
+        let _ = writeln!(
+            out,
+            "{abandoned} {} abandoned: a thread did not stop within half a second.",
+            if abandoned == 1 {
+                "scan was"
+            } else {
+                "scans were"
+            }
+        );
+    }
+    for growth in &scans.lost_growing {
+        let _ = writeln!(
+            out,
+            "{} at {}/s: {} bytes {} at {:.1}s, {} bytes at {:.1}s (over {} completed scans, never falling)",
+            style.paint(Style::RED, "LOST BYTES GROWING"),
+            human_bytes(growth.bytes_per_s),
+            thousands(growth.bytes_first()),
+            growth.kind.words(),
+            growth.series.first().map_or(0.0, |p| p.0),
+            thousands(growth.bytes_last()),
+            growth.series.last().map_or(0.0, |p| p.0),
+            growth.series.len(),
+        );
+        render_stack(out, report, growth.stack, style);
+    }
+}
+
+fn human_seconds(seconds: f64) -> String {
+    if seconds < 1e-3 {
+        format!("{:.0} us", seconds * 1e6)
+    } else if seconds < 1.0 {
+        format!("{:.1} ms", seconds * 1e3)
+    } else {
+        format!("{seconds:.2} s")
     }
 }
 

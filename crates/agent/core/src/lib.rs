@@ -36,7 +36,7 @@ pub mod writer;
 
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
-use leakscope_format::{scan_flags, ExitHow};
+use leakscope_format::{scan_flags, ExitHow, LiveScanOutcome, LiveScanTrigger};
 
 use crate::live::{LiveBlock, LIVE};
 use crate::thread::AgentSection;
@@ -64,8 +64,18 @@ pub unsafe fn real_sigaction(
 }
 
 const UNKNOWN: u32 = 0;
-const ACTIVE: u32 = 1;
-const INACTIVE: u32 = 2;
+const INACTIVE: u32 = 1;
+const ACTIVE: u32 = 2;
+/// Active, in a forked child whose writer thread is not started yet: the child's first
+/// allocation starts it (from `is_active`'s cold path, so the hot path pays nothing), because
+/// creating a thread inside `fork`'s child handler would cost every `fork`+`exec` a thread.
+const ACTIVE_WITHOUT_WRITER: u32 = 3;
+
+/// Is the agent recording (any active state)?
+#[inline(always)]
+fn recording() -> bool {
+    STATE.load(Ordering::Relaxed) >= ACTIVE
+}
 
 static STATE: AtomicU32 = AtomicU32::new(UNKNOWN);
 /// Set once the exit path has begun; later calls of [`finish`] return at once.
@@ -98,6 +108,21 @@ pub fn is_active() -> bool {
 #[cold]
 fn activate() -> bool {
     let _errno = sys::ErrnoGuard::new();
+    if STATE.load(Ordering::Relaxed) == ACTIVE_WITHOUT_WRITER {
+        if STATE
+            .compare_exchange(
+                ACTIVE_WITHOUT_WRITER,
+                ACTIVE,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            )
+            .is_ok()
+        {
+            let _section = AgentSection::enter_nested();
+            start_writer_thread();
+        }
+        return true;
+    }
     let Some(settings) = settings::get() else {
         return false;
     };
@@ -139,6 +164,8 @@ pub fn on_alloc(address: *mut libc::c_void, size: usize) {
         born: sites::NOW_TICKS.load(Ordering::Relaxed),
     });
     sites::SITES.add(stack, size as i64, 1);
+    // The end of a `realloc` (see `on_realloc_start`); a plain store is cheaper than a test.
+    thread::current().moving_block.store(0, Ordering::Relaxed);
 }
 
 /// Forget a block that is being freed. Returns false if glibc must not actually free it (see
@@ -148,7 +175,7 @@ pub fn on_free(address: *mut libc::c_void) -> bool {
     if address.is_null() {
         return true;
     }
-    if STATE.load(Ordering::Relaxed) == ACTIVE {
+    if recording() {
         // Frees are honoured even inside agent code: forgetting a block is always right.
         let _section = AgentSection::enter_nested();
         if let Some(block) = LIVE.remove(address as u64) {
@@ -162,17 +189,22 @@ pub fn on_free(address: *mut libc::c_void) -> bool {
 /// same address from `malloc` meanwhile cannot have its entry removed by us).
 #[inline(always)]
 pub fn on_realloc_start(address: *mut libc::c_void) -> Option<LiveBlock> {
-    if address.is_null() || STATE.load(Ordering::Relaxed) != ACTIVE {
+    if address.is_null() || !recording() {
         return None;
     }
     let _section = AgentSection::enter_nested();
     let block = LIVE.remove(address as u64)?;
     sites::SITES.add(block.stack, -(block.size as i64), -1);
+    // Until the new block is recorded, its contents (pointers included) are only here.
+    let state = thread::current();
+    state.moving_block_size.store(block.size, Ordering::Relaxed);
+    state.moving_block.store(block.address, Ordering::Relaxed);
     Some(block)
 }
 
 /// After a failed `realloc`: the old block is still the program's; put it back.
 pub fn on_realloc_failed(old: Option<LiveBlock>) {
+    thread::current().moving_block.store(0, Ordering::Relaxed);
     if let Some(block) = old {
         let _section = AgentSection::enter_nested();
         LIVE.insert(block);
@@ -208,13 +240,24 @@ pub fn writer_thread_main() {
     stop::AGENT_THREAD_TID.store(sys::gettid(), Ordering::Release);
     sys::futex_wake_all(&WRITER_STARTED);
     let base_interval_ns = settings::get().map_or(100, |s| s.interval_ms).max(1) * 1_000_000;
+    let scan_every_ns = settings::get().map_or(0, |s| s.scan_every_ms) * 1_000_000;
     let start = START_NS.load(Ordering::Relaxed);
     let mut snapshots = 0u64;
-    let mut next_snapshot = start + base_interval_ns;
+    let mut next_snapshot = sys::monotonic_ns() + base_interval_ns;
+    let mut next_scan = if scan_every_ns > 0 {
+        sys::monotonic_ns() + scan_every_ns
+    } else {
+        u64::MAX
+    };
     while WRITER_STOP.load(Ordering::Acquire) == 0 {
         sys::futex_wait(&WRITER_STOP, 0, sites::TICK_NS);
         let now = sys::monotonic_ns();
-        sites::NOW_TICKS.store(((now - start) / sites::TICK_NS) as u32, Ordering::Relaxed);
+        let ticks_at_start = sites::TICKS_AT_START.load(Ordering::Relaxed);
+        let elapsed_ticks = ((now - start) / sites::TICK_NS) as u32;
+        sites::NOW_TICKS.store(
+            ticks_at_start.wrapping_add(elapsed_ticks),
+            Ordering::Relaxed,
+        );
         if now >= next_snapshot && WRITER_STOP.load(Ordering::Acquire) == 0 {
             modules::MODULES.refresh_if_changed();
             writer::WRITER.snapshot_and_flush(now - start);
@@ -222,9 +265,65 @@ pub fn writer_thread_main() {
             let doublings = (snapshots / SNAPSHOTS_PER_INTERVAL).min(20);
             next_snapshot = now + (base_interval_ns << doublings);
         }
+        let requested = stop::SCAN_REQUESTED.swap(0, Ordering::AcqRel) != 0;
+        if (requested || now >= next_scan) && WRITER_STOP.load(Ordering::Acquire) == 0 {
+            let trigger = if requested {
+                LiveScanTrigger::OnDemand
+            } else {
+                LiveScanTrigger::Schedule
+            };
+            live_scan(trigger);
+            if now >= next_scan {
+                // From the end of this scan: however long a scan takes, the program runs at
+                // least one full interval between two.
+                next_scan = sys::monotonic_ns() + scan_every_ns;
+            }
+        }
     }
     WRITER_DONE.store(1, Ordering::Release);
     sys::futex_wake_all(&WRITER_DONE);
+}
+
+/// The writer thread's stack size. Its stack is an agent mapping (not glibc's), so that scans
+/// never take what the writer keeps on its stack for the program's roots.
+/// (1 MiB reserved, touched only as used: glibc puts the thread's TLS blocks there too.)
+const WRITER_STACK_LEN: usize = 1024 * 1024;
+
+/// Start the writer thread and wait until it is registered.
+pub fn start_writer_thread() {
+    extern "C" fn writer_main(_arg: *mut libc::c_void) -> *mut libc::c_void {
+        // The writer must not receive the program's signals.
+        // SAFETY: blocks every signal for this thread only, with a valid full set.
+        unsafe {
+            let mut all: libc::sigset_t = core::mem::zeroed();
+            libc::sigfillset(&mut all);
+            libc::syscall(libc::SYS_rt_sigprocmask, libc::SIG_BLOCK, &all, 0usize, 8);
+        }
+        writer_thread_main();
+        core::ptr::null_mut()
+    }
+    let _section = AgentSection::enter_nested();
+    let stack = sys::map_anonymous(WRITER_STACK_LEN, true);
+    if stack.is_null() {
+        return;
+    }
+    // SAFETY: `stack` is our own mapping of WRITER_STACK_LEN bytes, used by this thread only
+    // and never unmapped (the thread is detached and lives as long as the process). Its lowest
+    // page becomes a guard page. The attribute object is initialised before use and destroyed
+    // after.
+    unsafe {
+        libc::mprotect(stack as *mut libc::c_void, sys::PAGE, libc::PROT_NONE);
+        let mut attr: libc::pthread_attr_t = core::mem::zeroed();
+        libc::pthread_attr_init(&mut attr);
+        libc::pthread_attr_setdetachstate(&mut attr, libc::PTHREAD_CREATE_DETACHED);
+        libc::pthread_attr_setstack(&mut attr, stack as *mut libc::c_void, WRITER_STACK_LEN);
+        let mut thread: libc::pthread_t = 0;
+        let created = libc::pthread_create(&mut thread, &attr, writer_main, core::ptr::null_mut());
+        libc::pthread_attr_destroy(&mut attr);
+        if created == 0 {
+            wait_for_writer_thread();
+        }
+    }
 }
 
 /// Wait (at most a second) until the writer thread has recorded its thread id: until then it
@@ -235,6 +334,60 @@ pub fn wait_for_writer_thread() {
     while stop::AGENT_THREAD_TID.load(Ordering::Acquire) == 0 && sys::monotonic_ns() < deadline {
         sys::futex_wait(&WRITER_STARTED, 0, 10_000_000);
     }
+}
+
+/// How long a live scan waits for the program's threads to stop before it gives up (and lets
+/// them run on). A thread inside agent code stops when it leaves it, which takes microseconds,
+/// unless it is the thread running the exit path: then the scan must give way quickly.
+const LIVE_SCAN_STOP_TIMEOUT_NS: u64 = 500_000_000;
+
+/// Set while the writer thread runs a live scan; the exit path waits for it to end.
+static LIVE_SCAN_RUNNING: AtomicU32 = AtomicU32::new(0);
+
+/// A reachability scan while the program runs, on the writer thread: stop the program's
+/// threads, classify every live block as the exit scan does, let the threads run again, then
+/// write the lost records. Nothing in the program's memory is changed: no `freeres`, no
+/// exclusions, and the writer's own stack is an agent mapping, not a root.
+fn live_scan(trigger: LiveScanTrigger) {
+    if FINISHED.load(Ordering::Acquire) {
+        return;
+    }
+    LIVE_SCAN_RUNNING.store(1, Ordering::Release);
+    let began = sys::monotonic_ns();
+    let stopped = stop::stop_the_world(LIVE_SCAN_STOP_TIMEOUT_NS);
+    let (outcome, output) = if stopped.missed > 0 {
+        // A thread that did not stop may be changing the live table: no scan this time.
+        (LiveScanOutcome::ThreadsMissed, None)
+    } else {
+        match scan::scan(&scan::ScanInput {
+            stopped: stopped.threads,
+            scanner_stack_from: 0,
+            extra_roots: &[],
+            excluded: &[],
+            sample_rate: 0,
+        }) {
+            Some(output) => (LiveScanOutcome::Done, Some(output)),
+            None => (LiveScanOutcome::NoMemory, None),
+        }
+    };
+    let threads_stopped = stopped.threads.len() as u32;
+    stop::resume_the_world();
+    let resumed = sys::monotonic_ns();
+    let start = START_NS.load(Ordering::Relaxed);
+    writer::WRITER.write_live_scan(&writer::LiveScanRecords {
+        time_ns: began.saturating_sub(start),
+        pause_ns: resumed - began,
+        began_ns: began,
+        threads_stopped,
+        threads_missed: stopped.missed,
+        outcome: outcome as u8,
+        trigger: trigger as u8,
+        live_blocks: output.as_ref().map_or(0, |o| o.live_blocks),
+        totals: output.as_ref().map_or([(0, 0); 4], |o| o.totals),
+        records: output.as_ref().map_or(&[][..], |o| o.records),
+    });
+    drop(output);
+    LIVE_SCAN_RUNNING.store(0, Ordering::Release);
 }
 
 static WRITER_STARTED: AtomicU32 = AtomicU32::new(0);
@@ -248,7 +401,12 @@ fn stop_writer_thread() {
     WRITER_STOP.store(1, Ordering::Release);
     sys::futex_wake_all(&WRITER_STOP);
     let deadline = sys::monotonic_ns() + 1_000_000_000;
-    while WRITER_DONE.load(Ordering::Acquire) == 0 && sys::monotonic_ns() < deadline {
+    // A live scan in progress always ends (its stop gives up after a timeout, and this
+    // thread, inside agent code, will not stop for it), and must end before the exit path
+    // stops the world itself.
+    while WRITER_DONE.load(Ordering::Acquire) == 0
+        && (sys::monotonic_ns() < deadline || LIVE_SCAN_RUNNING.load(Ordering::Acquire) != 0)
+    {
         sys::futex_wait(&WRITER_DONE, 0, 10_000_000);
     }
 }
@@ -272,7 +430,7 @@ pub struct Ending<'a> {
 /// The exit path: stop the other threads, scan, write the leak records, finish the file.
 /// Runs once; later calls return at once.
 pub fn finish(ending: &Ending<'_>) {
-    if !is_active() || sys::getpid() as u32 != OWNER_PID.load(Ordering::Relaxed) {
+    if !(recording() || is_active()) || sys::getpid() as u32 != OWNER_PID.load(Ordering::Relaxed) {
         return;
     }
     if FINISHED.swap(true, Ordering::AcqRel) {
@@ -311,6 +469,7 @@ pub fn finish(ending: &Ending<'_>) {
         flags |= scan_flags::THREADS_MISSED;
     }
     let sample_rate = SAMPLE_RATE.load(Ordering::Relaxed);
+    // Kept for the rest of the process: the writer reads the records after the world resumes.
     let output = scan::scan(&scan::ScanInput {
         stopped: stopped.threads,
         scanner_stack_from: ending.stack_from,
@@ -357,11 +516,15 @@ pub fn finish(ending: &Ending<'_>) {
         warnings: &warnings[..warning_count],
     });
     stop::resume_the_world();
+    core::mem::forget(output);
 }
 
 /// `fork` is about to happen: take every agent lock so that the child gets consistent tables.
 pub fn before_fork() {
-    if STATE.load(Ordering::Relaxed) != ACTIVE {
+    // Agent code until the parent's or the child's handler: a live scan must not stop this
+    // thread while it holds the agent's locks (the scan needs some of them).
+    AgentSection::enter_span();
+    if !recording() {
         return;
     }
     writer::WRITER.lock_for_fork();
@@ -373,20 +536,22 @@ pub fn before_fork() {
 
 /// After `fork`, in the parent.
 pub fn after_fork_in_parent() {
-    if STATE.load(Ordering::Relaxed) != ACTIVE {
-        return;
+    if recording() {
+        sys::OWN_MAPPINGS.unlock_after_fork();
+        LIVE.unlock_after_fork();
+        stacks::STACKS.unlock_after_fork();
+        modules::MODULES.unlock_after_fork();
+        writer::WRITER.unlock_after_fork();
     }
-    sys::OWN_MAPPINGS.unlock_after_fork();
-    LIVE.unlock_after_fork();
-    stacks::STACKS.unlock_after_fork();
-    modules::MODULES.unlock_after_fork();
-    writer::WRITER.unlock_after_fork();
+    AgentSection::leave_span();
 }
 
 /// After `fork`, in the child: release the locks and start the child's own profile,
 /// `<parent's profile>.<child pid>`.
 pub fn after_fork_in_child() {
-    if STATE.load(Ordering::Relaxed) != ACTIVE {
+    stop::reset_after_fork();
+    if !recording() {
+        AgentSection::leave_span();
         return;
     }
     sys::OWN_MAPPINGS.reset_after_fork();
@@ -423,4 +588,13 @@ pub fn after_fork_in_child() {
     writer::WRITER.restart_in_child();
     writer::WRITER.set_start_time(sys::realtime_ns());
     START_NS.store(sys::monotonic_ns(), Ordering::Relaxed);
+    // Blocks inherited from the parent are at least as old as the child: the child's clock
+    // starts at the parent's current tick.
+    sites::TICKS_AT_START.store(sites::NOW_TICKS.load(Ordering::Relaxed), Ordering::Relaxed);
+    WRITER_STOP.store(0, Ordering::Relaxed);
+    WRITER_DONE.store(0, Ordering::Relaxed);
+    WRITER_STARTED.store(0, Ordering::Relaxed);
+    LIVE_SCAN_RUNNING.store(0, Ordering::Relaxed);
+    STATE.store(ACTIVE_WITHOUT_WRITER, Ordering::Release);
+    AgentSection::leave_span();
 }

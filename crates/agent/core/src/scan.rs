@@ -65,6 +65,11 @@ pub struct ScanOutput {
     pub runtime_blocks: u64,
     /// Per site: the allocation time of its oldest live block, in ns since start.
     pub site_ages: &'static [(u32, u64)],
+    /// Per kind, in `LeakKind` order: (bytes, blocks).
+    pub totals: [(u64, u64); 4],
+    /// The scan's memory, which `records` and `site_ages` point into: they are valid for as
+    /// long as the output lives. (The exit path keeps it for the rest of the process.)
+    _arena: Arena,
 }
 
 #[derive(Clone, Copy)]
@@ -229,6 +234,14 @@ pub fn scan(input: &ScanInput<'_>) -> Option<ScanOutput> {
         scanner.push_without_clique(r, true);
     }
     scanner.process_mark_stack();
+    // A block in the middle of `realloc` is in no table, but its contents are still the
+    // program's: scan them as roots. (Read safely: glibc may have unmapped or reused it.)
+    for thread in input.stopped {
+        let (address, size) = thread.moving_block;
+        if address != 0 {
+            root_bytes += scanner.scan_root_range(address, address.saturating_add(size), true);
+        }
+    }
     for mi in 0..scanner.mappings.len() {
         let m = scanner.mappings[mi];
         if m.skip || !m.readable || !m.writable {
@@ -278,7 +291,9 @@ pub fn scan(input: &ScanInput<'_>) -> Option<ScanOutput> {
     let site_ages = arena.take::<(u32, u64)>(blocks.len().max(1))?;
     let mut age_count = 0;
     for block in blocks.iter() {
-        let born_ns = block.born as u64 * crate::sites::TICK_NS;
+        let ticks_at_start =
+            crate::sites::TICKS_AT_START.load(core::sync::atomic::Ordering::Relaxed);
+        let born_ns = block.born.saturating_sub(ticks_at_start) as u64 * crate::sites::TICK_NS;
         if age_count > 0 && site_ages[age_count - 1].0 == block.stack {
             site_ages[age_count - 1].1 = site_ages[age_count - 1].1.min(born_ns);
         } else {
@@ -287,8 +302,13 @@ pub fn scan(input: &ScanInput<'_>) -> Option<ScanOutput> {
         }
     }
     let mut count = 0;
+    let mut totals = [(0u64, 0u64); 4];
     for block in blocks.iter() {
         let kind = kind_of(block.state);
+        if let Some(total) = totals.get_mut(kind as usize) {
+            total.0 += block.size;
+            total.1 += 1;
+        }
         if count == 0 || records[count - 1].stack != block.stack || records[count - 1].kind != kind
         {
             records[count] = Record {
@@ -307,15 +327,14 @@ pub fn scan(input: &ScanInput<'_>) -> Option<ScanOutput> {
             record.estimated_bytes += weight * block.size as f64;
         }
     }
-    // The arena is kept on purpose: the records it holds are read by the writer after this
-    // function returns, and the process is about to end.
-    core::mem::forget(arena);
     Some(ScanOutput {
         site_ages: &site_ages[..age_count],
         records: &records[..count],
         root_bytes,
         live_blocks,
         runtime_blocks,
+        totals,
+        _arena: arena,
     })
 }
 

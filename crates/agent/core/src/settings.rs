@@ -23,6 +23,8 @@ pub struct Settings {
     pub sample_rate: u64,
     /// The first interval between snapshots, in milliseconds.
     pub interval_ms: u64,
+    /// Live reachability scans every this many milliseconds (0: none on a schedule).
+    pub scan_every_ms: u64,
 }
 
 struct SettingsCell {
@@ -42,6 +44,7 @@ static SETTINGS: SettingsCell = SettingsCell {
         max_frames: names::DEFAULT_MAX_FRAMES as usize,
         sample_rate: 0,
         interval_ms: names::DEFAULT_INTERVAL_MS,
+        scan_every_ms: 0,
     }),
 };
 
@@ -110,6 +113,8 @@ fn apply(settings: &mut Settings, entry: &[u8]) {
         settings.sample_rate = parse_decimal(value);
     } else if let Some(value) = value_of(entry, names::INTERVAL_MS) {
         settings.interval_ms = parse_decimal(value).max(1);
+    } else if let Some(value) = value_of(entry, names::SCAN_EVERY_MS) {
+        settings.scan_every_ms = parse_decimal(value);
     }
 }
 

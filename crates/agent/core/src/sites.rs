@@ -152,3 +152,7 @@ impl Sites {
 pub static NOW_TICKS: AtomicU32 = AtomicU32::new(0);
 /// Nanoseconds per tick of [`NOW_TICKS`].
 pub const TICK_NS: u64 = 10_000_000;
+/// The tick at which this process's clock started: 0, or in a forked child the parent's tick
+/// at `fork` (the child's inherited blocks keep their parent-time ticks; counted from here,
+/// they are as old as the child).
+pub static TICKS_AT_START: AtomicU32 = AtomicU32::new(0);

@@ -28,6 +28,9 @@ pub struct StoppedThread {
     pub sp: u64,
     /// Its general-purpose registers.
     pub registers: [u64; RECORDED_REGISTERS],
+    /// A block it was moving with `realloc` (address, size; 0 if none): see
+    /// [`thread::ThreadState::moving_block`].
+    pub moving_block: (u64, u64),
 }
 
 struct World {
@@ -65,19 +68,40 @@ pub struct Stopped {
     pub missed: u32,
 }
 
-extern "C" fn on_stop_signal(
-    _signal: i32,
-    _info: *mut libc::siginfo_t,
-    context: *mut libc::c_void,
-) {
+/// Set when a live scan was asked for (the stop signal queued with
+/// [`leakscope_format::settings::SCAN_REQUEST_VALUE`]); the writer thread takes it.
+pub static SCAN_REQUESTED: AtomicU32 = AtomicU32::new(0);
+
+extern "C" fn on_stop_signal(_signal: i32, info: *mut libc::siginfo_t, context: *mut libc::c_void) {
     if WORLD.active.load(Ordering::Acquire) == 0 {
-        return; // a late signal from a stop that is over
+        if is_scan_request(info) {
+            SCAN_REQUESTED.store(1, Ordering::Release);
+        }
+        return; // otherwise a late signal from a stop that is over
+    }
+    if is_scan_request(info) {
+        // Asked for while a scan runs: that scan is the answer. (Not a stop: the request is
+        // process-directed and may land on a thread that was already stopped or signalled.)
+        return;
     }
     if thread::current().depth.load(Ordering::Relaxed) != 0 {
         thread::current().stop_deferred.store(1, Ordering::Relaxed);
         return;
     }
     park(context as *const libc::ucontext_t);
+}
+
+fn is_scan_request(info: *const libc::siginfo_t) -> bool {
+    if info.is_null() {
+        return false;
+    }
+    // SAFETY: the kernel passes a valid siginfo to an SA_SIGINFO handler; `si_value` is
+    // meaningful for SI_QUEUE, which is checked first.
+    unsafe {
+        (*info).si_code == libc::SI_QUEUE
+            && (*info).si_value().sival_ptr as usize as u32 as i32
+                == leakscope_format::settings::SCAN_REQUEST_VALUE
+    }
 }
 
 /// Called when a thread leaves agent code with a stop request pending: stop now.
@@ -102,6 +126,11 @@ fn park(context: *const libc::ucontext_t) {
             for (i, r) in out.registers.iter_mut().enumerate() {
                 *r = gregs[i] as u64;
             }
+            let state = thread::current();
+            out.moving_block = (
+                state.moving_block.load(Ordering::Relaxed),
+                state.moving_block_size.load(Ordering::Relaxed),
+            );
         }
     }
     WORLD.stopped.fetch_add(1, Ordering::AcqRel);
@@ -186,6 +215,19 @@ pub fn stop_the_world(timeout_ns: u64) -> Stopped {
 pub fn resume_the_world() {
     WORLD.active.store(0, Ordering::Release);
     sys::futex_wake_all(&WORLD.active);
+}
+
+/// Install the stop signal's handler now, so that a scan request sent before the first stop
+/// finds it (the signal's default action would end the process).
+pub fn install_stop_handler() {
+    install_handler();
+}
+
+/// After `fork`, in the child: no stop of the parent's world concerns the child.
+pub fn reset_after_fork() {
+    WORLD.active.store(0, Ordering::Release);
+    thread::current().stop_deferred.store(0, Ordering::Relaxed);
+    SCAN_REQUESTED.store(0, Ordering::Relaxed);
 }
 
 fn install_handler() {

@@ -37,6 +37,11 @@ pub struct ThreadState {
     pub bytes_until_sample: AtomicI64,
     /// Sampling: this thread's random number generator state (0: not seeded yet).
     pub random_state: AtomicU64,
+    /// A block `realloc` is moving: out of the live table, its contents not yet in a tracked
+    /// block. A live scan that stops this thread meanwhile scans it as a root (0: none).
+    pub moving_block: AtomicU64,
+    /// Its size.
+    pub moving_block_size: AtomicU64,
 }
 
 /// Offset of the state in the TCB: the last 64 bytes of `__glibc_unused2` (offsets 128..640
@@ -90,6 +95,24 @@ impl AgentSection {
         let outermost = state.depth.fetch_add(1, Ordering::Relaxed) == 0;
         core::sync::atomic::compiler_fence(Ordering::SeqCst);
         AgentSection { outermost }
+    }
+}
+
+impl AgentSection {
+    /// Enter agent code for a span that no guard can cover (from `fork`'s prepare handler to
+    /// its parent or child handler): end it with [`AgentSection::leave_span`].
+    pub fn enter_span() {
+        core::mem::forget(AgentSection::enter_nested());
+    }
+
+    /// End a span begun by [`AgentSection::enter_span`].
+    pub fn leave_span() {
+        let depth = current().depth.load(Ordering::Relaxed);
+        if depth > 0 {
+            drop(AgentSection {
+                outermost: depth == 1,
+            });
+        }
     }
 }
 

@@ -84,6 +84,30 @@ pub struct FinalRecords<'a> {
     pub site_ages: &'a [(u32, u64)],
 }
 
+/// What a live scan hands the writer.
+pub struct LiveScanRecords<'a> {
+    /// When it began, in ns since start.
+    pub time_ns: u64,
+    /// How long the program's threads were stopped.
+    pub pause_ns: u64,
+    /// When it began, on the monotonic clock (the duration is measured up to the write).
+    pub began_ns: u64,
+    /// Threads stopped.
+    pub threads_stopped: u32,
+    /// Threads that did not stop in time.
+    pub threads_missed: u32,
+    /// `LiveScanOutcome` as a byte.
+    pub outcome: u8,
+    /// `LiveScanTrigger` as a byte.
+    pub trigger: u8,
+    /// Blocks classified.
+    pub live_blocks: u64,
+    /// Per kind: (bytes, blocks).
+    pub totals: [(u64, u64); 4],
+    /// All records of the scan; those of lost kinds are written.
+    pub records: &'a [crate::scan::Record],
+}
+
 impl WriterState {
     fn buffer(&mut self) -> Option<&mut [u8]> {
         if self.buf.is_null() {
@@ -372,6 +396,61 @@ impl ProfileWriter {
         state.start();
         state.write_modules(true);
         state.write_stacks();
+        state.drain();
+    }
+
+    /// Write a live scan's results (and everything new, so that its stacks are in the file).
+    /// Called by the writer thread after the world resumed.
+    pub fn write_live_scan(&self, scan: &LiveScanRecords<'_>) {
+        use leakscope_format::LeakKind;
+        let _guard = self.lock.lock();
+        // SAFETY: the lock is held.
+        let state = unsafe { &mut *self.state.get() };
+        state.start();
+        state.write_modules(true);
+        state.write_stacks();
+        let still_reachable = LeakKind::StillReachable as u8;
+        let lost = |r: &crate::scan::Record| r.kind != still_reachable;
+        let mut at = 0;
+        loop {
+            let mut next = at;
+            let duration_ns = sys::monotonic_ns().saturating_sub(scan.began_ns);
+            state.chunk(ChunkKind::LiveScan, &mut |c| {
+                next = at;
+                c.put_u64(scan.time_ns);
+                c.put_u64(scan.pause_ns);
+                c.put_u64(duration_ns);
+                c.put_u32(scan.threads_stopped);
+                c.put_u32(scan.threads_missed);
+                c.put_u8(scan.outcome);
+                c.put_u8(scan.trigger);
+                c.put_u64(scan.live_blocks);
+                for &(bytes, blocks) in &scan.totals {
+                    c.put_u64(bytes);
+                    c.put_u64(blocks);
+                }
+                let count_at = c.payload_len();
+                c.put_u32(0);
+                let mut n = 0u32;
+                while next < scan.records.len() && c.remaining() >= 32 {
+                    let record = &scan.records[next];
+                    next += 1;
+                    if !lost(record) {
+                        continue;
+                    }
+                    c.put_u32(record.stack);
+                    c.put_u8(record.kind);
+                    c.put_u64(record.bytes);
+                    c.put_u64(record.blocks);
+                    n += 1;
+                }
+                c.patch_u32(count_at, n);
+            });
+            if next >= scan.records.len() || next == at {
+                break;
+            }
+            at = next;
+        }
         state.drain();
     }
 

@@ -59,6 +59,26 @@ pub fn dump(path: &Path) -> Result<i32, Failure> {
     for leak in &profile.leaks {
         println!("leak: {leak:?}");
     }
+    for scan in &profile.live_scans {
+        let records: Vec<String> = scan
+            .records
+            .iter()
+            .map(|r| format!("{}:{:?}:{}/{}", r.stack, r.kind, r.bytes, r.blocks))
+            .collect();
+        println!(
+            "live scan {:.3}s ({:?}, {:?}): pause {} us, duration {} us, threads {} stopped {} missed, {} blocks, totals {:?}; lost {}",
+            scan.time_ns as f64 / 1e9,
+            scan.trigger,
+            scan.outcome,
+            scan.pause_ns / 1000,
+            scan.duration_ns / 1000,
+            scan.threads_stopped,
+            scan.threads_missed,
+            scan.live_blocks,
+            scan.totals,
+            records.join(" ")
+        );
+    }
     if let Some(scan) = &profile.scan {
         println!("scan: {scan:?}");
     }

@@ -50,6 +50,9 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
     if let Some(rate) = args.sample_rate {
         command.env(names::SAMPLE_RATE, rate.to_string());
     }
+    if let Some(every) = args.scan_every {
+        command.env(names::SCAN_EVERY_MS, every.as_millis().max(1).to_string());
+    }
     // SAFETY: the closure runs in the child between fork and exec and only calls `signal`,
     // which is async-signal-safe: it undoes the dispositions leakscope set for itself.
     unsafe {
@@ -58,6 +61,10 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
             libc::signal(libc::SIGQUIT, libc::SIG_DFL);
             libc::signal(libc::SIGTERM, libc::SIG_DFL);
             libc::signal(libc::SIGHUP, libc::SIG_DFL);
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, libc::SIGUSR1);
+            libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
             Ok(())
         });
     }
@@ -65,6 +72,7 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
     // Ctrl-C and Ctrl-\ reach the program from the terminal; leakscope outlives them to
     // report. SIGTERM and SIGHUP sent to leakscope are passed on to the program.
     set_parent_signals();
+    let scan_requests = block_scan_request_signal();
     let started = Instant::now();
     let mut child = command.spawn().map_err(|e| {
         Failure::new(
@@ -73,6 +81,10 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
         )
     })?;
     TARGET_PID.store(child.id() as i32, Ordering::SeqCst);
+    if scan_requests {
+        let agent = std::fs::canonicalize(&agent_path).unwrap_or_else(|_| agent_path.clone());
+        pass_on_scan_requests(child.id() as i32, agent);
+    }
     let mut stopped_by_duration = false;
     let mut deadline = args.duration;
     let status = loop {
@@ -204,6 +216,59 @@ fn set_parent_signals() {
             libc::SIGHUP,
             forward_signal as *const () as libc::sighandler_t,
         );
+    }
+}
+
+/// Block SIGUSR1 in leakscope, so that a thread can wait for it (before any other thread
+/// exists, so every thread inherits the mask). Returns whether that worked.
+fn block_scan_request_signal() -> bool {
+    // SAFETY: a valid signal set, changed for this thread only.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGUSR1);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) == 0
+    }
+}
+
+/// SIGUSR1 to leakscope asks the agent for a live scan now: the agent's stop signal, queued
+/// with a value it recognises. Only sent while the program is the one the agent is loaded in
+/// (the signal's default action would end any other program), as `/proc/PID/maps` shows.
+fn pass_on_scan_requests(pid: i32, agent: PathBuf) {
+    let spawned = std::thread::Builder::new()
+        .name("scan-requests".into())
+        .spawn(move || loop {
+            let mut set: libc::sigset_t;
+            let mut signal = 0;
+            // SAFETY: waits for SIGUSR1, which every thread of leakscope blocks.
+            unsafe {
+                set = std::mem::zeroed();
+                libc::sigemptyset(&mut set);
+                libc::sigaddset(&mut set, libc::SIGUSR1);
+                if libc::sigwait(&set, &mut signal) != 0 {
+                    return;
+                }
+            }
+            if TARGET_PID.load(Ordering::SeqCst) != pid {
+                return; // the program has ended
+            }
+            let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap_or_default();
+            if !maps.contains(&*agent.to_string_lossy()) {
+                eprintln!("leakscope: scan request ignored: the agent is not loaded in process {pid} (not started yet, or it ran exec)");
+                continue;
+            }
+            let value = libc::sigval {
+                sival_ptr: names::SCAN_REQUEST_VALUE as usize as *mut libc::c_void,
+            };
+            // SAFETY: queues a signal with a value to the program this run started; the agent
+            // is loaded there and handles it.
+            let queued = unsafe { libc::sigqueue(pid, libc::SIGRTMAX() - 5, value) };
+            if queued == 0 {
+                eprintln!("leakscope: live scan requested");
+            }
+        });
+    if let Err(e) = spawned {
+        eprintln!("leakscope: SIGUSR1 will not ask for scans: {e}");
     }
 }
 

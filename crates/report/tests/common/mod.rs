@@ -83,7 +83,54 @@ pub fn watched() -> Report {
             rss_bytes: 3_000_000,
         })
         .collect();
+    report.live_scans = live_scans();
     report
+}
+
+/// Three live scans (one abandoned) in which stack 1's definitely lost bytes rise.
+fn live_scans() -> leakscope_analysis::LiveScans {
+    use leakscope_analysis::{Amount, LiveScanPoint, LiveScans, LostGrowth};
+    use leakscope_format::{LeakKind, LiveScanOutcome, LiveScanTrigger};
+    let point = |t_s: f64, outcome, lost: u64| LiveScanPoint {
+        t_s,
+        trigger: if t_s > 3.0 {
+            LiveScanTrigger::OnDemand
+        } else {
+            LiveScanTrigger::Schedule
+        },
+        outcome,
+        pause_s: 0.0012 + t_s / 1000.0,
+        duration_s: 0.0013 + t_s / 1000.0,
+        threads_stopped: 2,
+        threads_missed: u32::from(outcome == LiveScanOutcome::ThreadsMissed),
+        live_blocks: 100,
+        totals: [
+            Amount {
+                bytes: lost,
+                blocks: lost / 64,
+            },
+            Amount::default(),
+            Amount::default(),
+            Amount {
+                bytes: 6400,
+                blocks: 100 - lost / 64,
+            },
+        ],
+    };
+    LiveScans {
+        points: vec![
+            point(1.0, LiveScanOutcome::Done, 640),
+            point(2.0, LiveScanOutcome::ThreadsMissed, 0),
+            point(3.0, LiveScanOutcome::Done, 1280),
+            point(3.5, LiveScanOutcome::Done, 1600),
+        ],
+        lost_growing: vec![LostGrowth {
+            stack: 1,
+            kind: LeakKind::DefinitelyLost,
+            series: vec![(1.0, 640), (3.0, 1280), (3.5, 1600)],
+            bytes_per_s: 384.0,
+        }],
+    }
 }
 
 /// The leaky process, as a run in sampling mode reports it: estimated loss records.
