@@ -78,22 +78,45 @@ extern "C" {
     static __libc_stack_end: *const u8;
 }
 
-/// Capture the calling thread's stack (at most `max_frames` frames, the agent's own left
-/// out) and return its stack id.
+/// The program's frame at its call of an allocation function, as the agent's entry point
+/// found it on entry (see the agent's `hooks`): the walk starts here, so that none of the
+/// agent's own frames is unwound.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CallerFrame {
+    /// The return address into the program: the stack's first frame.
+    pub return_address: u64,
+    /// The program's stack pointer once the call returns: the entry point's CFA (its stack
+    /// pointer on entry + 8). Stack reads are bounded below by it.
+    pub sp: u64,
+    /// The frame pointer on entry: the program's (rbp is callee-saved, so the call did not
+    /// change it). framehop's initial frame pointer; in code without frame pointers it is an
+    /// ordinary register value, which the CFI rules then do not use.
+    pub bp: u64,
+}
+
+/// Capture the calling thread's stack from `caller` up (at most `max_frames` frames, the
+/// agent's own left out) and return its stack id.
+///
+/// `caller` must be a frame of the calling thread that is live for the whole call (the
+/// program's frame that called the agent's entry point): the walk reads the stack above
+/// `caller.sp`.
 ///
 /// Must be called inside a [`thread::AgentSection`]: it may allocate (the first time a thread
 /// unwinds, for its cache).
 #[inline(never)]
-pub fn capture_stack(max_frames: usize) -> StackId {
+pub fn capture_stack(max_frames: usize, caller: CallerFrame) -> StackId {
     let Some(capture) = thread_capture() else {
         return 0;
     };
     let max_frames = max_frames.clamp(1, MAX_FRAMES_LIMIT);
-    let mut walk = capture_once(capture, max_frames);
+    let mut walk = capture_once(capture, max_frames, caller);
     if let Walk::OutsideKnownModules(_) = walk {
         if MODULES.refresh_after_unknown_address() {
             // The walk ended outside every known module: a library was probably just loaded.
-            walk = capture_once(capture, max_frames);
+            // Forget that walk (its output and id were never recorded, so the retry must not
+            // match against it) and walk again, against the previous one.
+            capture.previous = 1 - capture.previous;
+            walk = capture_once(capture, max_frames, caller);
         }
     }
     let len = match walk {
@@ -206,7 +229,11 @@ enum Walk {
     OutsideKnownModules(usize),
 }
 
-/// One walk.
+/// One walk, from the program's frame `caller` up.
+///
+/// The walk's first step is `caller` itself, as the entry point found it: the agent's own
+/// frames below it are never unwound. framehop resumes from it as from any step, with its
+/// return address (looked up at address - 1, in the call instruction).
 ///
 /// The walk is incremental. framehop unwinds frame by frame (DWARF CFI, with its rule cache)
 /// only until it reaches a frame identical to one of the thread's previous walk: the same
@@ -215,38 +242,40 @@ enum Walk {
 /// still be in its stack slot (and, where the frame's CFA was its frame pointer, the saved
 /// frame pointer in its slot). Nothing is written to the program's stack: there are no
 /// return-address trampolines to break exceptions or longjmp.
-#[inline(never)]
-fn capture_once(capture: &mut ThreadCapture, max_frames: usize) -> Walk {
-    let (ip, sp, bp): (u64, u64, u64);
-    // SAFETY: reads the current instruction pointer, stack pointer and frame pointer into
-    // registers; no memory is touched.
+#[inline(never)] // called twice by `capture_stack`; one copy
+fn capture_once(capture: &mut ThreadCapture, max_frames: usize, caller: CallerFrame) -> Walk {
+    let here: u64;
+    // SAFETY: copies the stack pointer into a register; no memory is touched.
     unsafe {
         core::arch::asm!(
-            "lea {ip}, [rip]",
-            "mov {sp}, rsp",
-            "mov {bp}, rbp",
-            ip = out(reg) ip,
-            sp = out(reg) sp,
-            bp = out(reg) bp,
+            "mov {here}, rsp",
+            here = out(reg) here,
             options(nomem, nostack, preserves_flags),
         );
     }
     let state = thread::current();
     let mut stack_high = state.stack_high.load(Ordering::Relaxed);
     if stack_high == 0 {
-        stack_high = stack_high_of_this_thread(sp);
+        stack_high = stack_high_of_this_thread(here);
         state.stack_high.store(stack_high, Ordering::Relaxed);
     }
+    // The program's frame lies above the agent's: anything else is not a frame the walk may
+    // start from (and the reads below rely on it).
+    if caller.sp < here {
+        return empty_walk(capture);
+    }
+    let sp = caller.sp;
     let Some(modules) = MODULES.read() else {
-        return Walk::New(0);
+        return empty_walk(capture);
     };
     let readable = |address: u64| {
         address >= sp && address.saturating_add(8) <= stack_high && address.is_multiple_of(8)
     };
     let mut read_stack = |address: u64| -> Result<u64, ()> {
         if readable(address) {
-            // SAFETY: the address lies between this thread's stack pointer and the top of its
-            // stack, which is mapped and readable.
+            // SAFETY: the address lies between the program's stack pointer at its call (above
+            // this function's own, checked above) and the top of this thread's stack: live
+            // stack, mapped and readable.
             Ok(unsafe { ptr::read(address as *const u64) })
         } else {
             Err(())
@@ -265,8 +294,16 @@ fn capture_once(capture: &mut ThreadCapture, max_frames: usize) -> Walk {
     let out = &mut capture.outputs[new_index][..max_frames];
     let (agent_lo, agent_hi) = modules.agent_range;
 
-    let mut regs = framehop::UnwindRegsNative::new(ip, sp, bp);
-    let mut address = FrameAddress::from_instruction_pointer(ip);
+    // The first step is the program's frame, known without unwinding. framehop's registers
+    // are made from it only if the walk needs to unwind further (not when the previous walk
+    // matches at once); `address` is set from the first step before framehop first uses it.
+    let mut regs: Option<framehop::UnwindRegsNative> = None;
+    let mut address = FrameAddress::from_instruction_pointer(caller.return_address);
+    let mut first = Some(Step {
+        return_address: caller.return_address,
+        sp: caller.sp,
+        bp: caller.bp,
+    });
     let mut steps = 0;
     let mut written = 0;
     let mut truncated = false;
@@ -274,23 +311,32 @@ fn capture_once(capture: &mut ThreadCapture, max_frames: usize) -> Walk {
     let mut matching = old_len > 0;
     let mut outside_known = false;
     'walk: while steps < MAX_STEPS {
-        let Ok(Some(return_address)) = modules.unwinder.unwind_frame(
-            address,
-            &mut regs,
-            &mut capture.unwind_cache,
-            &mut read_stack,
-        ) else {
-            break;
+        let step = match first.take() {
+            Some(step) => step,
+            None => {
+                let regs = regs.get_or_insert_with(|| {
+                    framehop::UnwindRegsNative::new(caller.return_address, caller.sp, caller.bp)
+                });
+                let Ok(Some(return_address)) = modules.unwinder.unwind_frame(
+                    address,
+                    regs,
+                    &mut capture.unwind_cache,
+                    &mut read_stack,
+                ) else {
+                    break;
+                };
+                Step {
+                    return_address,
+                    sp: regs.sp(),
+                    bp: regs.bp(),
+                }
+            }
         };
+        let return_address = step.return_address;
         let Some(next) = FrameAddress::from_return_address(return_address) else {
             break;
         };
         address = next;
-        let step = Step {
-            return_address,
-            sp: regs.sp(),
-            bp: regs.bp(),
-        };
         new[steps] = step;
         steps += 1;
         // framehop unwinds code of a module it does not know with the frame-pointer rule,
@@ -341,7 +387,11 @@ fn capture_once(capture: &mut ThreadCapture, max_frames: usize) -> Walk {
                 break 'walk;
             }
             let last = new[steps - 1];
-            regs = framehop::UnwindRegsNative::new(last.return_address, last.sp, last.bp);
+            regs = Some(framehop::UnwindRegsNative::new(
+                last.return_address,
+                last.sp,
+                last.bp,
+            ));
             let Some(resume) = FrameAddress::from_return_address(last.return_address) else {
                 break;
             };
@@ -415,7 +465,11 @@ fn capture_once(capture: &mut ThreadCapture, max_frames: usize) -> Walk {
         }
         // The previous walk stopped at its frame limit; this one has room for more.
         let last = new[steps - 1];
-        regs = framehop::UnwindRegsNative::new(last.return_address, last.sp, last.bp);
+        regs = Some(framehop::UnwindRegsNative::new(
+            last.return_address,
+            last.sp,
+            last.bp,
+        ));
         let Some(resume) = FrameAddress::from_return_address(last.return_address) else {
             break;
         };
@@ -429,6 +483,16 @@ fn capture_once(capture: &mut ThreadCapture, max_frames: usize) -> Walk {
         return Walk::OutsideKnownModules(written);
     }
     Walk::New(written)
+}
+
+/// Record an empty walk (no frames) as the thread's previous one, so that the previous walk's
+/// steps and its output, which `capture_stack` then sets, stay consistent.
+fn empty_walk(capture: &mut ThreadCapture) -> Walk {
+    let new_index = 1 - capture.previous;
+    capture.lengths[new_index] = 0;
+    capture.truncated[new_index] = false;
+    capture.previous = new_index;
+    Walk::New(0)
 }
 
 /// Append steps taken over from the previous walk to the new walk, and their return addresses
