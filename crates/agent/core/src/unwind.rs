@@ -47,6 +47,8 @@ pub struct ThreadCapture {
     lengths: [usize; 2],
     /// The walk ended because it hit the frame limit, not the end of the stack.
     truncated: [bool; 2],
+    /// The walk met a return address outside every known module.
+    outside: [bool; 2],
     /// The frames each walk produced (agent frames left out), and their stack ids.
     outputs: [[u64; MAX_FRAMES_LIMIT]; 2],
     output_lengths: [usize; 2],
@@ -199,6 +201,7 @@ fn thread_capture() -> Option<&'static mut ThreadCapture> {
             walks: [[Step::default(); MAX_STEPS]; 2],
             lengths: [0; 2],
             truncated: [false; 2],
+            outside: [false; 2],
             outputs: [[0; MAX_FRAMES_LIMIT]; 2],
             output_lengths: [0; 2],
             output_ids: [0; 2],
@@ -285,6 +288,7 @@ fn capture_once(capture: &mut ThreadCapture, max_frames: usize, caller: CallerFr
     let new_index = 1 - old_index;
     let old_len = capture.lengths[old_index];
     let old_truncated = capture.truncated[old_index];
+    let old_outside = capture.outside[old_index];
     let [walk_a, walk_b] = &mut capture.walks;
     let (old, new) = if old_index == 0 {
         (&walk_a[..old_len], &mut walk_b[..])
@@ -310,6 +314,9 @@ fn capture_once(capture: &mut ThreadCapture, max_frames: usize, caller: CallerFr
     let mut old_at = 0;
     let mut matching = old_len > 0;
     let mut outside_known = false;
+    // Steps were taken over from a previous walk that met an unknown module (they are not
+    // checked again here, but the next walk that matches them must check them).
+    let mut took_outside = false;
     'walk: while steps < MAX_STEPS {
         let step = match first.take() {
             Some(step) => step,
@@ -339,10 +346,6 @@ fn capture_once(capture: &mut ThreadCapture, max_frames: usize, caller: CallerFr
         address = next;
         new[steps] = step;
         steps += 1;
-        // framehop unwinds code of a module it does not know with the frame-pointer rule,
-        // which may well work, leaving the module unrecorded: notice it here. (Steps taken
-        // over from the previous walk were checked when they were first unwound.)
-        outside_known |= !modules.covers(return_address);
         if !(agent_lo..agent_hi).contains(&return_address) {
             if written == out.len() {
                 truncated = true;
@@ -351,19 +354,28 @@ fn capture_once(capture: &mut ThreadCapture, max_frames: usize, caller: CallerFr
             out[written] = return_address;
             written += 1;
         }
-        if !matching {
-            continue;
+        // The previous walk's step at this stack pointer, if it has one.
+        let mut candidate = None;
+        if matching {
+            while old_at < old.len() && old[old_at].sp < step.sp {
+                old_at += 1;
+            }
+            candidate = old.get(old_at).copied();
+            matching = candidate.is_some();
         }
-        while old_at < old.len() && old[old_at].sp < step.sp {
-            old_at += 1;
-        }
-        if old_at >= old.len() {
-            matching = false;
+        let Some(candidate) =
+            candidate.filter(|c| c.return_address == step.return_address && c.sp == step.sp)
+        else {
+            // A step the previous walk did not have. framehop unwinds code of a module it
+            // does not know with the frame-pointer rule, which may well work, leaving the
+            // module unrecorded: notice it here. (A step the previous walk had, or took over
+            // from the walk before, was checked when it was first unwound: checked again
+            // only if that walk met an unknown module.)
+            outside_known |= !modules.covers(return_address);
             continue;
-        }
-        let candidate = old[old_at];
-        if candidate.return_address != step.return_address || candidate.sp != step.sp {
-            continue;
+        };
+        if old_outside {
+            outside_known |= !modules.covers(return_address);
         }
         let same_bp = candidate.bp == step.bp;
         let holds_to = previous_walk_still_holds(old, old_at, same_bp, &readable);
@@ -375,6 +387,7 @@ fn capture_once(capture: &mut ThreadCapture, max_frames: usize, caller: CallerFr
                 continue;
             }
             let taken = &old[old_at + 1..holds_to];
+            took_outside |= old_outside;
             if !take_steps(
                 taken,
                 new,
@@ -442,6 +455,7 @@ fn capture_once(capture: &mut ThreadCapture, max_frames: usize, caller: CallerFr
                 (&mut walks_b[0], &walks_a[0])
             };
             old_walk[..steps].copy_from_slice(&new_walk[..steps]);
+            capture.outside[old_index] |= outside_known;
             return Walk::Patched {
                 from,
                 count: written,
@@ -449,6 +463,7 @@ fn capture_once(capture: &mut ThreadCapture, max_frames: usize, caller: CallerFr
         }
         // The rest of the stack is the previous walk's.
         let taken = &old[old_at + 1..];
+        took_outside |= old_outside;
         if !take_steps(
             taken,
             new,
@@ -478,6 +493,7 @@ fn capture_once(capture: &mut ThreadCapture, max_frames: usize, caller: CallerFr
     }
     capture.lengths[new_index] = steps;
     capture.truncated[new_index] = truncated;
+    capture.outside[new_index] = outside_known || took_outside;
     capture.previous = new_index;
     if outside_known {
         return Walk::OutsideKnownModules(written);
@@ -491,6 +507,7 @@ fn empty_walk(capture: &mut ThreadCapture) -> Walk {
     let new_index = 1 - capture.previous;
     capture.lengths[new_index] = 0;
     capture.truncated[new_index] = false;
+    capture.outside[new_index] = false;
     capture.previous = new_index;
     Walk::New(0)
 }
