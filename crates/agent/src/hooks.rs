@@ -8,35 +8,211 @@ use core::ffi::{c_char, c_int, c_void};
 
 use leakscope_agent_core as core_;
 use leakscope_agent_core::sys::{errno, set_errno};
+use leakscope_agent_core::unwind::CallerFrame;
 
 use crate::init;
 use crate::{__libc_calloc, __libc_free, __libc_malloc, __libc_memalign, __libc_pvalloc};
 use crate::{__libc_realloc, __libc_valloc};
 
+// The allocating entry points are naked stubs: each hands the program's frame (the return
+// address at [rsp], the stack pointer the program will have after the return, rsp + 8, and
+// rbp) to the Rust hook in the next free argument registers, and jumps to it. The hook then
+// runs as if the program had called it directly (same stack, same alignment, and its return
+// goes straight back to the program), and the stack walk starts at the program's frame
+// instead of unwinding the agent's own. The stubs write nothing, not even to the stack;
+// the registers they set are argument registers the exported function does not take, which
+// the C ABI leaves to the callee. The exported symbols keep their C signatures.
+//
+// `.cfi_startproc` with no further directive describes the stubs exactly (CFA = rsp + 8, the
+// return address at CFA - 8) for debuggers and profilers that stop in them.
+
 /// `malloc(3)`.
+#[unsafe(naked)]
 #[no_mangle]
 pub unsafe extern "C" fn malloc(size: usize) -> *mut c_void {
-    // SAFETY: glibc's allocator has no preconditions for malloc.
-    let block = unsafe { __libc_malloc(size) };
-    core_::on_alloc(block, size);
-    block
+    // SAFETY: reads the return address at [rsp] (present on entry to any called function),
+    // writes only argument registers malloc does not take (rsi, rdx, rcx), and jumps to a
+    // hook whose C signature takes malloc's argument and then those.
+    core::arch::naked_asm!(
+        ".cfi_startproc",
+        "mov rsi, qword ptr [rsp]",
+        "lea rdx, [rsp + 8]",
+        "mov rcx, rbp",
+        "jmp {hook}",
+        ".cfi_endproc",
+        hook = sym malloc_hook,
+    )
 }
 
 /// `calloc(3)`.
+#[unsafe(naked)]
 #[no_mangle]
 pub unsafe extern "C" fn calloc(count: usize, size: usize) -> *mut c_void {
-    // SAFETY: glibc's calloc checks the multiplication for overflow itself.
-    let block = unsafe { __libc_calloc(count, size) };
-    core_::on_alloc(block, count.wrapping_mul(size));
-    block
+    // SAFETY: as malloc, with the frame in rdx, rcx and r8 after calloc's two arguments.
+    core::arch::naked_asm!(
+        ".cfi_startproc",
+        "mov rdx, qword ptr [rsp]",
+        "lea rcx, [rsp + 8]",
+        "mov r8, rbp",
+        "jmp {hook}",
+        ".cfi_endproc",
+        hook = sym calloc_hook,
+    )
 }
 
 /// `realloc(3)`.
+#[unsafe(naked)]
 #[no_mangle]
 pub unsafe extern "C" fn realloc(old: *mut c_void, size: usize) -> *mut c_void {
+    // SAFETY: as calloc (two arguments).
+    core::arch::naked_asm!(
+        ".cfi_startproc",
+        "mov rdx, qword ptr [rsp]",
+        "lea rcx, [rsp + 8]",
+        "mov r8, rbp",
+        "jmp {hook}",
+        ".cfi_endproc",
+        hook = sym realloc_hook,
+    )
+}
+
+/// `reallocarray(3)`.
+#[unsafe(naked)]
+#[no_mangle]
+pub unsafe extern "C" fn reallocarray(old: *mut c_void, count: usize, size: usize) -> *mut c_void {
+    // SAFETY: as malloc, with the frame in rcx, r8 and r9 after the three arguments.
+    core::arch::naked_asm!(
+        ".cfi_startproc",
+        "mov rcx, qword ptr [rsp]",
+        "lea r8, [rsp + 8]",
+        "mov r9, rbp",
+        "jmp {hook}",
+        ".cfi_endproc",
+        hook = sym reallocarray_hook,
+    )
+}
+
+/// `memalign(3)`.
+#[unsafe(naked)]
+#[no_mangle]
+pub unsafe extern "C" fn memalign(align: usize, size: usize) -> *mut c_void {
+    // SAFETY: as calloc (two arguments).
+    core::arch::naked_asm!(
+        ".cfi_startproc",
+        "mov rdx, qword ptr [rsp]",
+        "lea rcx, [rsp + 8]",
+        "mov r8, rbp",
+        "jmp {hook}",
+        ".cfi_endproc",
+        hook = sym memalign_hook,
+    )
+}
+
+/// `aligned_alloc(3)` (glibc 2.36 treats it as memalign).
+#[unsafe(naked)]
+#[no_mangle]
+pub unsafe extern "C" fn aligned_alloc(align: usize, size: usize) -> *mut c_void {
+    // SAFETY: as calloc (two arguments); the same hook as memalign.
+    core::arch::naked_asm!(
+        ".cfi_startproc",
+        "mov rdx, qword ptr [rsp]",
+        "lea rcx, [rsp + 8]",
+        "mov r8, rbp",
+        "jmp {hook}",
+        ".cfi_endproc",
+        hook = sym memalign_hook,
+    )
+}
+
+/// `valloc(3)`.
+#[unsafe(naked)]
+#[no_mangle]
+pub unsafe extern "C" fn valloc(size: usize) -> *mut c_void {
+    // SAFETY: as malloc (one argument).
+    core::arch::naked_asm!(
+        ".cfi_startproc",
+        "mov rsi, qword ptr [rsp]",
+        "lea rdx, [rsp + 8]",
+        "mov rcx, rbp",
+        "jmp {hook}",
+        ".cfi_endproc",
+        hook = sym valloc_hook,
+    )
+}
+
+/// `pvalloc(3)`. Like memcheck, records the size asked for, not the rounded-up one.
+#[unsafe(naked)]
+#[no_mangle]
+pub unsafe extern "C" fn pvalloc(size: usize) -> *mut c_void {
+    // SAFETY: as malloc (one argument).
+    core::arch::naked_asm!(
+        ".cfi_startproc",
+        "mov rsi, qword ptr [rsp]",
+        "lea rdx, [rsp + 8]",
+        "mov rcx, rbp",
+        "jmp {hook}",
+        ".cfi_endproc",
+        hook = sym pvalloc_hook,
+    )
+}
+
+/// `posix_memalign(3)`.
+#[unsafe(naked)]
+#[no_mangle]
+pub unsafe extern "C" fn posix_memalign(out: *mut *mut c_void, align: usize, size: usize) -> c_int {
+    // SAFETY: as reallocarray (three arguments).
+    core::arch::naked_asm!(
+        ".cfi_startproc",
+        "mov rcx, qword ptr [rsp]",
+        "lea r8, [rsp + 8]",
+        "mov r9, rbp",
+        "jmp {hook}",
+        ".cfi_endproc",
+        hook = sym posix_memalign_hook,
+    )
+}
+
+/// The program's frame, from the registers a stub passes.
+#[inline(always)]
+fn frame(return_address: u64, sp: u64, bp: u64) -> CallerFrame {
+    CallerFrame {
+        return_address,
+        sp,
+        bp,
+    }
+}
+
+/// `malloc` after its stub: `ra`, `sp` and `bp` are the program's frame (see above).
+unsafe extern "C" fn malloc_hook(size: usize, ra: u64, sp: u64, bp: u64) -> *mut c_void {
+    // SAFETY: glibc's allocator has no preconditions for malloc.
+    let block = unsafe { __libc_malloc(size) };
+    core_::on_alloc(block, size, frame(ra, sp, bp));
+    block
+}
+
+unsafe extern "C" fn calloc_hook(
+    count: usize,
+    size: usize,
+    ra: u64,
+    sp: u64,
+    bp: u64,
+) -> *mut c_void {
+    // SAFETY: glibc's calloc checks the multiplication for overflow itself.
+    let block = unsafe { __libc_calloc(count, size) };
+    core_::on_alloc(block, count.wrapping_mul(size), frame(ra, sp, bp));
+    block
+}
+
+unsafe extern "C" fn realloc_hook(
+    old: *mut c_void,
+    size: usize,
+    ra: u64,
+    sp: u64,
+    bp: u64,
+) -> *mut c_void {
     if old.is_null() {
-        // SAFETY: realloc(NULL, n) is malloc(n).
-        return unsafe { malloc(size) };
+        // SAFETY: realloc(NULL, n) is malloc(n), with the same (the program's) frame.
+        return unsafe { malloc_hook(size, ra, sp, bp) };
     }
     let old_block = core_::on_realloc_start(old);
     if core_::free_forgets_only() && size == 0 {
@@ -50,68 +226,61 @@ pub unsafe extern "C" fn realloc(old: *mut c_void, size: usize) -> *mut c_void {
         }
         return block; // size 0: glibc freed the old block
     }
-    core_::on_alloc(block, size);
+    core_::on_alloc(block, size, frame(ra, sp, bp));
     block
 }
 
-/// `reallocarray(3)`.
-#[no_mangle]
-pub unsafe extern "C" fn reallocarray(old: *mut c_void, count: usize, size: usize) -> *mut c_void {
+unsafe extern "C" fn reallocarray_hook(
+    old: *mut c_void,
+    count: usize,
+    size: usize,
+    ra: u64,
+    sp: u64,
+    bp: u64,
+) -> *mut c_void {
     let Some(total) = count.checked_mul(size) else {
         set_errno(libc::ENOMEM);
         return core::ptr::null_mut();
     };
-    // SAFETY: as realloc.
-    unsafe { realloc(old, total) }
+    // SAFETY: as realloc, with the program's frame.
+    unsafe { realloc_hook(old, total, ra, sp, bp) }
 }
 
-/// `free(3)`.
-#[no_mangle]
-pub unsafe extern "C" fn free(block: *mut c_void) {
-    if block.is_null() {
-        return;
-    }
-    if core_::on_free(block) {
-        // SAFETY: the program got `block` from this allocator.
-        unsafe { __libc_free(block) };
-    }
-}
-
-/// `memalign(3)`.
-#[no_mangle]
-pub unsafe extern "C" fn memalign(align: usize, size: usize) -> *mut c_void {
+unsafe extern "C" fn memalign_hook(
+    align: usize,
+    size: usize,
+    ra: u64,
+    sp: u64,
+    bp: u64,
+) -> *mut c_void {
     // SAFETY: glibc validates the alignment.
     let block = unsafe { __libc_memalign(align, size) };
-    track(block, size)
+    core_::on_alloc(block, size, frame(ra, sp, bp));
+    block
 }
 
-/// `aligned_alloc(3)` (glibc 2.36 treats it as memalign).
-#[no_mangle]
-pub unsafe extern "C" fn aligned_alloc(align: usize, size: usize) -> *mut c_void {
-    // SAFETY: as memalign.
-    let block = unsafe { __libc_memalign(align, size) };
-    track(block, size)
-}
-
-/// `valloc(3)`.
-#[no_mangle]
-pub unsafe extern "C" fn valloc(size: usize) -> *mut c_void {
+unsafe extern "C" fn valloc_hook(size: usize, ra: u64, sp: u64, bp: u64) -> *mut c_void {
     // SAFETY: no preconditions.
     let block = unsafe { __libc_valloc(size) };
-    track(block, size)
+    core_::on_alloc(block, size, frame(ra, sp, bp));
+    block
 }
 
-/// `pvalloc(3)`. Like memcheck, records the size asked for, not the rounded-up one.
-#[no_mangle]
-pub unsafe extern "C" fn pvalloc(size: usize) -> *mut c_void {
+unsafe extern "C" fn pvalloc_hook(size: usize, ra: u64, sp: u64, bp: u64) -> *mut c_void {
     // SAFETY: no preconditions.
     let block = unsafe { __libc_pvalloc(size) };
-    track(block, size)
+    core_::on_alloc(block, size, frame(ra, sp, bp));
+    block
 }
 
-/// `posix_memalign(3)`.
-#[no_mangle]
-pub unsafe extern "C" fn posix_memalign(out: *mut *mut c_void, align: usize, size: usize) -> c_int {
+unsafe extern "C" fn posix_memalign_hook(
+    out: *mut *mut c_void,
+    align: usize,
+    size: usize,
+    ra: u64,
+    sp: u64,
+    bp: u64,
+) -> c_int {
     let word = core::mem::size_of::<usize>();
     if align == 0 || !align.is_multiple_of(word) || !(align / word).is_power_of_two() {
         return libc::EINVAL;
@@ -125,13 +294,20 @@ pub unsafe extern "C" fn posix_memalign(out: *mut *mut c_void, align: usize, siz
     }
     // SAFETY: the caller passes a valid pointer to store the result.
     unsafe { *out = block };
-    core_::on_alloc(block, size);
+    core_::on_alloc(block, size, frame(ra, sp, bp));
     0
 }
 
-fn track(block: *mut c_void, size: usize) -> *mut c_void {
-    core_::on_alloc(block, size);
-    block
+/// `free(3)`: takes no stack, so a plain function.
+#[no_mangle]
+pub unsafe extern "C" fn free(block: *mut c_void) {
+    if block.is_null() {
+        return;
+    }
+    if core_::on_free(block) {
+        // SAFETY: the program got `block` from this allocator.
+        unsafe { __libc_free(block) };
+    }
 }
 
 /// `exit(3)`: wipe the dead stack (see `deadstack`), then glibc's exit, whose handlers end

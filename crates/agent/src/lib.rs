@@ -4,9 +4,11 @@
 //! ([`hooks`]), the constructor and the exit, signal and fork handlers ([`init`]), and the
 //! agent's own heap (below). The work is done in `leakscope-agent-core`.
 //!
-//! The path of one `malloc` call: the exported `malloc` calls glibc's `__libc_malloc` (never
-//! `malloc`, which would be ourselves), then `on_alloc`, which captures and interns the stack
-//! and records the block in the live table, unless the call came from inside the agent.
+//! The path of one `malloc` call: the exported `malloc`, a naked stub, passes the program's
+//! frame (return address, stack pointer, frame pointer) to the Rust hook and jumps to it; the
+//! hook calls glibc's `__libc_malloc` (never `malloc`, which would be ourselves), then
+//! `on_alloc`, which captures the stack from the program's frame up, interns it and records
+//! the block in the live table, unless the call came from inside the agent.
 
 //! The library is `no_std`: Rust's `std` would bring a TLS segment, and any TLS segment makes
 //! every thread's DTV (a heap block glibc allocates, which memcheck counts) one slot larger than

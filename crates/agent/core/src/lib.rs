@@ -9,9 +9,10 @@
 //!   stop-the-world may park ([`thread::AgentSection`] defers stops until agent code is done);
 //! - no files opened except the profile (opened and closed per write) and `/proc` files.
 //!
-//! The path of one `malloc` call: the agent's exported `malloc` calls glibc's `__libc_malloc`,
-//! then [`on_alloc`]: enter an agent section (or pass through if already inside one), unwind
-//! the stack ([`unwind::capture`]), intern it ([`stacks::STACKS`]), and record the block in the
+//! The path of one `malloc` call: the agent's exported `malloc` (a naked stub that hands the
+//! program's frame to the hook) calls glibc's `__libc_malloc`, then [`on_alloc`]: enter an
+//! agent section (or pass through if already inside one), unwind the stack from the
+//! program's frame up ([`unwind::capture_stack`]), intern it ([`stacks::STACKS`]), and record the block in the
 //! live table ([`live::LIVE`]). `free` removes the block. At exit, [`finish`] stops the other
 //! threads, runs the reachability scan ([`scan`]) and writes the leak records.
 #![cfg_attr(not(test), no_std)]
@@ -139,9 +140,11 @@ fn activate() -> bool {
     active
 }
 
-/// Record a new block. Called after glibc returned `address` for a request of `size` bytes.
+/// Record a new block. Called after glibc returned `address` for a request of `size` bytes;
+/// `caller` is the program's frame that called the allocation function (where the stack walk
+/// starts).
 #[inline(always)]
-pub fn on_alloc(address: *mut libc::c_void, size: usize) {
+pub fn on_alloc(address: *mut libc::c_void, size: usize, caller: unwind::CallerFrame) {
     if address.is_null() {
         return;
     }
@@ -153,7 +156,7 @@ pub fn on_alloc(address: *mut libc::c_void, size: usize) {
     }
     let rate = SAMPLE_RATE.load(Ordering::Relaxed);
     let stack = if rate == 0 || sampling::should_sample(thread::current(), size, rate) {
-        unwind::capture_stack(MAX_FRAMES.load(Ordering::Relaxed) as usize)
+        unwind::capture_stack(MAX_FRAMES.load(Ordering::Relaxed) as usize, caller)
     } else {
         0
     };

@@ -47,6 +47,8 @@ pub struct ThreadCapture {
     lengths: [usize; 2],
     /// The walk ended because it hit the frame limit, not the end of the stack.
     truncated: [bool; 2],
+    /// The walk met a return address outside every known module.
+    outside: [bool; 2],
     /// The frames each walk produced (agent frames left out), and their stack ids.
     outputs: [[u64; MAX_FRAMES_LIMIT]; 2],
     output_lengths: [usize; 2],
@@ -78,22 +80,45 @@ extern "C" {
     static __libc_stack_end: *const u8;
 }
 
-/// Capture the calling thread's stack (at most `max_frames` frames, the agent's own left
-/// out) and return its stack id.
+/// The program's frame at its call of an allocation function, as the agent's entry point
+/// found it on entry (see the agent's `hooks`): the walk starts here, so that none of the
+/// agent's own frames is unwound.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CallerFrame {
+    /// The return address into the program: the stack's first frame.
+    pub return_address: u64,
+    /// The program's stack pointer once the call returns: the entry point's CFA (its stack
+    /// pointer on entry + 8). Stack reads are bounded below by it.
+    pub sp: u64,
+    /// The frame pointer on entry: the program's (rbp is callee-saved, so the call did not
+    /// change it). framehop's initial frame pointer; in code without frame pointers it is an
+    /// ordinary register value, which the CFI rules then do not use.
+    pub bp: u64,
+}
+
+/// Capture the calling thread's stack from `caller` up (at most `max_frames` frames, the
+/// agent's own left out) and return its stack id.
+///
+/// `caller` must be a frame of the calling thread that is live for the whole call (the
+/// program's frame that called the agent's entry point): the walk reads the stack above
+/// `caller.sp`.
 ///
 /// Must be called inside a [`thread::AgentSection`]: it may allocate (the first time a thread
 /// unwinds, for its cache).
 #[inline(never)]
-pub fn capture_stack(max_frames: usize) -> StackId {
+pub fn capture_stack(max_frames: usize, caller: CallerFrame) -> StackId {
     let Some(capture) = thread_capture() else {
         return 0;
     };
     let max_frames = max_frames.clamp(1, MAX_FRAMES_LIMIT);
-    let mut walk = capture_once(capture, max_frames);
+    let mut walk = capture_once(capture, max_frames, caller);
     if let Walk::OutsideKnownModules(_) = walk {
         if MODULES.refresh_after_unknown_address() {
             // The walk ended outside every known module: a library was probably just loaded.
-            walk = capture_once(capture, max_frames);
+            // Forget that walk (its output and id were never recorded, so the retry must not
+            // match against it) and walk again, against the previous one.
+            capture.previous = 1 - capture.previous;
+            walk = capture_once(capture, max_frames, caller);
         }
     }
     let len = match walk {
@@ -176,6 +201,7 @@ fn thread_capture() -> Option<&'static mut ThreadCapture> {
             walks: [[Step::default(); MAX_STEPS]; 2],
             lengths: [0; 2],
             truncated: [false; 2],
+            outside: [false; 2],
             outputs: [[0; MAX_FRAMES_LIMIT]; 2],
             output_lengths: [0; 2],
             output_ids: [0; 2],
@@ -206,7 +232,11 @@ enum Walk {
     OutsideKnownModules(usize),
 }
 
-/// One walk.
+/// One walk, from the program's frame `caller` up.
+///
+/// The walk's first step is `caller` itself, as the entry point found it: the agent's own
+/// frames below it are never unwound. framehop resumes from it as from any step, with its
+/// return address (looked up at address - 1, in the call instruction).
 ///
 /// The walk is incremental. framehop unwinds frame by frame (DWARF CFI, with its rule cache)
 /// only until it reaches a frame identical to one of the thread's previous walk: the same
@@ -215,38 +245,40 @@ enum Walk {
 /// still be in its stack slot (and, where the frame's CFA was its frame pointer, the saved
 /// frame pointer in its slot). Nothing is written to the program's stack: there are no
 /// return-address trampolines to break exceptions or longjmp.
-#[inline(never)]
-fn capture_once(capture: &mut ThreadCapture, max_frames: usize) -> Walk {
-    let (ip, sp, bp): (u64, u64, u64);
-    // SAFETY: reads the current instruction pointer, stack pointer and frame pointer into
-    // registers; no memory is touched.
+#[inline(never)] // called twice by `capture_stack`; one copy
+fn capture_once(capture: &mut ThreadCapture, max_frames: usize, caller: CallerFrame) -> Walk {
+    let here: u64;
+    // SAFETY: copies the stack pointer into a register; no memory is touched.
     unsafe {
         core::arch::asm!(
-            "lea {ip}, [rip]",
-            "mov {sp}, rsp",
-            "mov {bp}, rbp",
-            ip = out(reg) ip,
-            sp = out(reg) sp,
-            bp = out(reg) bp,
+            "mov {here}, rsp",
+            here = out(reg) here,
             options(nomem, nostack, preserves_flags),
         );
     }
     let state = thread::current();
     let mut stack_high = state.stack_high.load(Ordering::Relaxed);
     if stack_high == 0 {
-        stack_high = stack_high_of_this_thread(sp);
+        stack_high = stack_high_of_this_thread(here);
         state.stack_high.store(stack_high, Ordering::Relaxed);
     }
+    // The program's frame lies above the agent's: anything else is not a frame the walk may
+    // start from (and the reads below rely on it).
+    if caller.sp < here {
+        return empty_walk(capture);
+    }
+    let sp = caller.sp;
     let Some(modules) = MODULES.read() else {
-        return Walk::New(0);
+        return empty_walk(capture);
     };
     let readable = |address: u64| {
         address >= sp && address.saturating_add(8) <= stack_high && address.is_multiple_of(8)
     };
     let mut read_stack = |address: u64| -> Result<u64, ()> {
         if readable(address) {
-            // SAFETY: the address lies between this thread's stack pointer and the top of its
-            // stack, which is mapped and readable.
+            // SAFETY: the address lies between the program's stack pointer at its call (above
+            // this function's own, checked above) and the top of this thread's stack: live
+            // stack, mapped and readable.
             Ok(unsafe { ptr::read(address as *const u64) })
         } else {
             Err(())
@@ -256,6 +288,7 @@ fn capture_once(capture: &mut ThreadCapture, max_frames: usize) -> Walk {
     let new_index = 1 - old_index;
     let old_len = capture.lengths[old_index];
     let old_truncated = capture.truncated[old_index];
+    let old_outside = capture.outside[old_index];
     let [walk_a, walk_b] = &mut capture.walks;
     let (old, new) = if old_index == 0 {
         (&walk_a[..old_len], &mut walk_b[..])
@@ -265,38 +298,54 @@ fn capture_once(capture: &mut ThreadCapture, max_frames: usize) -> Walk {
     let out = &mut capture.outputs[new_index][..max_frames];
     let (agent_lo, agent_hi) = modules.agent_range;
 
-    let mut regs = framehop::UnwindRegsNative::new(ip, sp, bp);
-    let mut address = FrameAddress::from_instruction_pointer(ip);
+    // The first step is the program's frame, known without unwinding. framehop's registers
+    // are made from it only if the walk needs to unwind further (not when the previous walk
+    // matches at once); `address` is set from the first step before framehop first uses it.
+    let mut regs: Option<framehop::UnwindRegsNative> = None;
+    let mut address = FrameAddress::from_instruction_pointer(caller.return_address);
+    let mut first = Some(Step {
+        return_address: caller.return_address,
+        sp: caller.sp,
+        bp: caller.bp,
+    });
     let mut steps = 0;
     let mut written = 0;
     let mut truncated = false;
     let mut old_at = 0;
     let mut matching = old_len > 0;
     let mut outside_known = false;
+    // Steps were taken over from a previous walk that met an unknown module (they are not
+    // checked again here, but the next walk that matches them must check them).
+    let mut took_outside = false;
     'walk: while steps < MAX_STEPS {
-        let Ok(Some(return_address)) = modules.unwinder.unwind_frame(
-            address,
-            &mut regs,
-            &mut capture.unwind_cache,
-            &mut read_stack,
-        ) else {
-            break;
+        let step = match first.take() {
+            Some(step) => step,
+            None => {
+                let regs = regs.get_or_insert_with(|| {
+                    framehop::UnwindRegsNative::new(caller.return_address, caller.sp, caller.bp)
+                });
+                let Ok(Some(return_address)) = modules.unwinder.unwind_frame(
+                    address,
+                    regs,
+                    &mut capture.unwind_cache,
+                    &mut read_stack,
+                ) else {
+                    break;
+                };
+                Step {
+                    return_address,
+                    sp: regs.sp(),
+                    bp: regs.bp(),
+                }
+            }
         };
+        let return_address = step.return_address;
         let Some(next) = FrameAddress::from_return_address(return_address) else {
             break;
         };
         address = next;
-        let step = Step {
-            return_address,
-            sp: regs.sp(),
-            bp: regs.bp(),
-        };
         new[steps] = step;
         steps += 1;
-        // framehop unwinds code of a module it does not know with the frame-pointer rule,
-        // which may well work, leaving the module unrecorded: notice it here. (Steps taken
-        // over from the previous walk were checked when they were first unwound.)
-        outside_known |= !modules.covers(return_address);
         if !(agent_lo..agent_hi).contains(&return_address) {
             if written == out.len() {
                 truncated = true;
@@ -305,19 +354,28 @@ fn capture_once(capture: &mut ThreadCapture, max_frames: usize) -> Walk {
             out[written] = return_address;
             written += 1;
         }
-        if !matching {
-            continue;
+        // The previous walk's step at this stack pointer, if it has one.
+        let mut candidate = None;
+        if matching {
+            while old_at < old.len() && old[old_at].sp < step.sp {
+                old_at += 1;
+            }
+            candidate = old.get(old_at).copied();
+            matching = candidate.is_some();
         }
-        while old_at < old.len() && old[old_at].sp < step.sp {
-            old_at += 1;
-        }
-        if old_at >= old.len() {
-            matching = false;
+        let Some(candidate) =
+            candidate.filter(|c| c.return_address == step.return_address && c.sp == step.sp)
+        else {
+            // A step the previous walk did not have. framehop unwinds code of a module it
+            // does not know with the frame-pointer rule, which may well work, leaving the
+            // module unrecorded: notice it here. (A step the previous walk had, or took over
+            // from the walk before, was checked when it was first unwound: checked again
+            // only if that walk met an unknown module.)
+            outside_known |= !modules.covers(return_address);
             continue;
-        }
-        let candidate = old[old_at];
-        if candidate.return_address != step.return_address || candidate.sp != step.sp {
-            continue;
+        };
+        if old_outside {
+            outside_known |= !modules.covers(return_address);
         }
         let same_bp = candidate.bp == step.bp;
         let holds_to = previous_walk_still_holds(old, old_at, same_bp, &readable);
@@ -329,6 +387,7 @@ fn capture_once(capture: &mut ThreadCapture, max_frames: usize) -> Walk {
                 continue;
             }
             let taken = &old[old_at + 1..holds_to];
+            took_outside |= old_outside;
             if !take_steps(
                 taken,
                 new,
@@ -341,7 +400,11 @@ fn capture_once(capture: &mut ThreadCapture, max_frames: usize) -> Walk {
                 break 'walk;
             }
             let last = new[steps - 1];
-            regs = framehop::UnwindRegsNative::new(last.return_address, last.sp, last.bp);
+            regs = Some(framehop::UnwindRegsNative::new(
+                last.return_address,
+                last.sp,
+                last.bp,
+            ));
             let Some(resume) = FrameAddress::from_return_address(last.return_address) else {
                 break;
             };
@@ -392,6 +455,7 @@ fn capture_once(capture: &mut ThreadCapture, max_frames: usize) -> Walk {
                 (&mut walks_b[0], &walks_a[0])
             };
             old_walk[..steps].copy_from_slice(&new_walk[..steps]);
+            capture.outside[old_index] |= outside_known;
             return Walk::Patched {
                 from,
                 count: written,
@@ -399,6 +463,7 @@ fn capture_once(capture: &mut ThreadCapture, max_frames: usize) -> Walk {
         }
         // The rest of the stack is the previous walk's.
         let taken = &old[old_at + 1..];
+        took_outside |= old_outside;
         if !take_steps(
             taken,
             new,
@@ -415,7 +480,11 @@ fn capture_once(capture: &mut ThreadCapture, max_frames: usize) -> Walk {
         }
         // The previous walk stopped at its frame limit; this one has room for more.
         let last = new[steps - 1];
-        regs = framehop::UnwindRegsNative::new(last.return_address, last.sp, last.bp);
+        regs = Some(framehop::UnwindRegsNative::new(
+            last.return_address,
+            last.sp,
+            last.bp,
+        ));
         let Some(resume) = FrameAddress::from_return_address(last.return_address) else {
             break;
         };
@@ -424,11 +493,23 @@ fn capture_once(capture: &mut ThreadCapture, max_frames: usize) -> Walk {
     }
     capture.lengths[new_index] = steps;
     capture.truncated[new_index] = truncated;
+    capture.outside[new_index] = outside_known || took_outside;
     capture.previous = new_index;
     if outside_known {
         return Walk::OutsideKnownModules(written);
     }
     Walk::New(written)
+}
+
+/// Record an empty walk (no frames) as the thread's previous one, so that the previous walk's
+/// steps and its output, which `capture_stack` then sets, stay consistent.
+fn empty_walk(capture: &mut ThreadCapture) -> Walk {
+    let new_index = 1 - capture.previous;
+    capture.lengths[new_index] = 0;
+    capture.truncated[new_index] = false;
+    capture.outside[new_index] = false;
+    capture.previous = new_index;
+    Walk::New(0)
 }
 
 /// Append steps taken over from the previous walk to the new walk, and their return addresses
