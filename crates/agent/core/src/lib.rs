@@ -95,6 +95,39 @@ static START_NS: AtomicU64 = AtomicU64::new(0);
 /// the parent's memory with another pid: it must not finish the parent's profile.
 static OWNER_PID: AtomicU32 = AtomicU32::new(0);
 
+/// What the agent could not do or could not prove, noted as it happens and written into the
+/// profile as warnings at the end, so that the report says what its figures may lack.
+pub mod degraded {
+    use core::sync::atomic::{AtomicU32, Ordering};
+
+    /// glibc's `main_arena` was not found (unknown glibc, or the probe's checks failed).
+    pub const MAIN_ARENA_UNKNOWN: u32 = 1 << 0;
+
+    static NOTED: AtomicU32 = AtomicU32::new(0);
+
+    /// Note `what` (one of the constants above).
+    pub fn note(what: u32) {
+        NOTED.fetch_or(what, Ordering::Relaxed);
+    }
+
+    /// The warning for every noted degradation, written at the end of the profile.
+    pub fn warnings(out: &mut [&'static str]) -> usize {
+        const TEXTS: [(u32, &str); 1] = [(
+            MAIN_ARENA_UNKNOWN,
+            "glibc's main_arena could not be located (an unrecognised glibc, or its layout did not check out), so it was scanned as a root: a lost block that lies just before a free chunk may be reported as possibly lost instead of definitely lost",
+        )];
+        let noted = NOTED.load(Ordering::Relaxed);
+        let mut n = 0;
+        for (bit, text) in TEXTS {
+            if noted & bit != 0 && n < out.len() {
+                out[n] = text;
+                n += 1;
+            }
+        }
+        n
+    }
+}
+
 /// Is the agent recording? (It is not if no profile path was given.) Reads the settings on
 /// first use, which may be the process's very first allocation.
 #[inline(always)]
@@ -227,7 +260,9 @@ pub fn on_start() {
         return;
     }
     runtime::resolve();
-    runtime::locate_main_arena();
+    if !runtime::locate_main_arena() {
+        degraded::note(degraded::MAIN_ARENA_UNKNOWN);
+    }
     writer::WRITER.set_start_time(sys::realtime_ns());
     modules::MODULES.refresh_if_changed();
 }
@@ -481,8 +516,8 @@ pub fn finish(ending: &Ending<'_>) {
         sample_rate,
     });
     let duration_ns = sys::monotonic_ns() - started;
-    let mut warnings: [&str; 2] = ["", ""];
-    let mut warning_count = 0;
+    let mut warnings: [&str; 16] = [""; 16];
+    let mut warning_count = degraded::warnings(&mut warnings);
     if output.is_none() {
         warnings[warning_count] = "the agent could not map memory for the leak scan";
         warning_count += 1;

@@ -528,7 +528,7 @@ impl Scanner<'_> {
         let mut scanned = 0;
         while at < to {
             let words = (((to - at) / 8) as usize).min(self.bounce.len());
-            let got = read_safely(at, &mut self.bounce[..words]);
+            let got = sys::read_words(at, &mut self.bounce[..words]);
             if got == 0 {
                 // Unreadable page: skip it.
                 at = (at & !4095) + 4096;
@@ -606,7 +606,7 @@ impl Scanner<'_> {
         let max = (address + 20 * 8).min(m.end - 8);
         let mut words = [0u64; 21];
         let count = (((max - address) / 8) + 1).min(21) as usize;
-        let got = read_safely(address, &mut words[..count]);
+        let got = sys::read_words(address, &mut words[..count]);
         let mut function_pointers = 0;
         for &candidate in &words[..got] {
             if candidate == 0 {
@@ -624,23 +624,4 @@ impl Scanner<'_> {
         }
         false
     }
-}
-
-/// Read words from this process's memory without faulting. Returns how many were read.
-fn read_safely(address: u64, out: &mut [u64]) -> usize {
-    let local = libc::iovec {
-        iov_base: out.as_mut_ptr() as *mut libc::c_void,
-        iov_len: out.len() * 8,
-    };
-    let remote = libc::iovec {
-        iov_base: address as *mut libc::c_void,
-        iov_len: out.len() * 8,
-    };
-    // SAFETY: the local buffer is ours and writable for its length; the kernel checks the
-    // remote range and reports a fault as an error instead of a signal.
-    let n = unsafe { libc::process_vm_readv(sys::getpid(), &local, 1, &remote, 1, 0) };
-    if n > 0 {
-        return n as usize / 8;
-    }
-    0
 }

@@ -351,3 +351,31 @@ pub fn set_errno(value: i32) {
 pub fn next_id(counter: &AtomicU32) -> u32 {
     counter.fetch_add(1, Ordering::Relaxed)
 }
+
+/// Read words of this process's memory without faulting: through `process_vm_readv`, which
+/// reports an unmapped or unreadable page (or a file mapping past its file's end) as a short
+/// read instead of raising a signal. Returns how many whole words were read, from the start.
+pub fn read_words(address: u64, out: &mut [u64]) -> usize {
+    let _errno = ErrnoGuard::new();
+    let local = libc::iovec {
+        iov_base: out.as_mut_ptr() as *mut libc::c_void,
+        iov_len: out.len() * 8,
+    };
+    let remote = libc::iovec {
+        iov_base: address as *mut libc::c_void,
+        iov_len: out.len() * 8,
+    };
+    // SAFETY: the local buffer is ours and writable for its length; the kernel checks the
+    // remote range and reports a fault as an error instead of a signal.
+    let n = unsafe { libc::process_vm_readv(getpid(), &local, 1, &remote, 1, 0) };
+    if n > 0 {
+        return n as usize / 8;
+    }
+    0
+}
+
+/// One word of this process's memory, or `None` where it cannot be read (see [`read_words`]).
+pub fn read_word(address: usize) -> Option<usize> {
+    let mut word = [0u64];
+    (read_words(address as u64, &mut word) == 1).then_some(word[0] as usize)
+}
