@@ -225,7 +225,6 @@ pub struct ScanInfo {
     pub flags: u32,
 }
 
-/// Bits of the `flags` field of a [`ChunkKind::Scan`] chunk.
 /// How a live scan (one made while the program runs) ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
@@ -270,6 +269,7 @@ impl LiveScanTrigger {
     }
 }
 
+/// Bits of the `flags` field of a [`ChunkKind::Scan`] chunk.
 pub mod scan_flags {
     /// glibc's `__libc_freeres` ran before the scan (so its runtime blocks were freed).
     pub const LIBC_FREERES: u32 = 1;
@@ -277,6 +277,13 @@ pub mod scan_flags {
     pub const CXX_FREERES: u32 = 2;
     /// Some threads could not be stopped; their registers were not scanned.
     pub const THREADS_MISSED: u32 = 4;
+    /// The scan did not run: the agent could not map the memory it needs. The chunk's counts
+    /// are then zero and say nothing about the program's blocks.
+    pub const NOT_RUN_NO_MEMORY: u32 = 8;
+    /// Part of the memory the scan had to read could not be read (a page of a heap block or
+    /// of a root that was unreadable): what only that memory points to may be reported as
+    /// lost.
+    pub const UNREADABLE_MEMORY: u32 = 16;
 }
 
 /// Compute the checksum stored in a chunk header: CRC-32 over the first eight header bytes

@@ -540,7 +540,16 @@ pub fn finish(ending: &Ending<'_>) {
                 flags,
             },
         ),
-        None => (&[][..], &[][..], leakscope_format::ScanInfo::default()),
+        None => (
+            &[][..],
+            &[][..],
+            leakscope_format::ScanInfo {
+                threads_stopped: stopped.threads.len() as u32,
+                threads_missed: stopped.missed,
+                flags: flags | scan_flags::NOT_RUN_NO_MEMORY,
+                ..leakscope_format::ScanInfo::default()
+            },
+        ),
     };
     writer::WRITER.finish(&writer::FinalRecords {
         how: ending.how as u8,
