@@ -516,6 +516,9 @@ pub fn finish(ending: &Ending<'_>) {
         sample_rate,
     });
     let duration_ns = sys::monotonic_ns() - started;
+    if output.as_ref().is_some_and(|o| o.unreadable_bytes > 0) {
+        flags |= scan_flags::UNREADABLE_MEMORY;
+    }
     let mut warnings: [&str; 16] = [""; 16];
     let mut warning_count = degraded::warnings(&mut warnings);
     if output.is_none() {

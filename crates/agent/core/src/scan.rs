@@ -67,6 +67,9 @@ pub struct ScanOutput {
     pub site_ages: &'static [(u32, u64)],
     /// Per kind, in `LeakKind` order: (bytes, blocks).
     pub totals: [(u64, u64); 4],
+    /// Bytes of heap blocks and roots that could not be read (an unmapped or PROT_NONE page
+    /// in a block, say): what only they point to may be reported as lost.
+    pub unreadable_bytes: u64,
     /// The scan's memory, which `records` and `site_ages` point into: they are valid for as
     /// long as the output lives. (The exit path keeps it for the rest of the process.)
     _arena: Arena,
@@ -82,9 +85,53 @@ struct Block {
     size: u64,
     stack: u32,
     state: u8,
-    _pad: [u8; 3],
+    /// [`block_flags`] bits.
+    flags: u8,
+    _pad: [u8; 2],
     /// Allocation time, in ticks of `sites::NOW_TICKS`.
     born: u32,
+}
+
+/// What the scan found out about a block's memory before reading it.
+mod block_flags {
+    /// The block lies wholly inside one readable anonymous mapping: its words are read with
+    /// plain loads. Otherwise each stretch is read only where the mappings allow it.
+    pub const PLAIN: u8 = 1;
+    /// The 16-byte chunk header before the block lies in readable memory.
+    pub const HEADER_READABLE: u8 = 2;
+    /// The block has its own mapping (glibc's `IS_MMAPPED` chunk bit).
+    pub const OWN_MAPPING: u8 = 4;
+}
+
+/// The scan's scratch memory, sized exactly for `capacity` blocks: the takes in [`scan`].
+fn arena_len(capacity: usize) -> usize {
+    use core::mem::size_of;
+    let takes = [
+        capacity * size_of::<Block>(),
+        MAPS_TEXT_LEN,
+        MAX_MAPPINGS * size_of::<Mapping>(),
+        (MAX_OWN_MAPPINGS + 1 + capacity) * size_of::<(usize, usize)>(),
+        BOUNCE_WORDS * 8,
+        mark_stack_len(capacity) * 4,
+        capacity * size_of::<Record>(),
+        capacity * size_of::<(u32, u64)>(),
+    ];
+    // Each take is aligned to 16 bytes.
+    takes.iter().map(|bytes| bytes + 16).sum()
+}
+
+/// Room for `/proc/self/maps` (the kernel allows 65,530 mappings by default, each a line of at
+/// most a few hundred bytes).
+const MAPS_TEXT_LEN: usize = 32 << 20;
+/// Most mappings the scan considers.
+const MAX_MAPPINGS: usize = 131_072;
+/// Most agent mappings left out of the roots (as many as the registry holds).
+const MAX_OWN_MAPPINGS: usize = crate::sys::MAX_OWN_MAPPINGS;
+/// Words read at a time from memory that must be read through the kernel.
+const BOUNCE_WORDS: usize = 8192;
+
+fn mark_stack_len(capacity: usize) -> usize {
+    2 * capacity + 64
 }
 
 #[derive(Clone, Copy, Default)]
@@ -140,6 +187,8 @@ struct Scanner<'a> {
     lowest: u64,
     highest: u64,
     bounce: &'a mut [u64],
+    /// Bytes of blocks and roots that could not be read.
+    unreadable_bytes: u64,
 }
 
 /// Run the scan over the live table. The caller must have stopped every other thread.
@@ -147,8 +196,7 @@ struct Scanner<'a> {
 /// Returns `None` only if the agent could not map memory for the scan.
 pub fn scan(input: &ScanInput<'_>) -> Option<ScanOutput> {
     let capacity = crate::live::LIVE.len_unlocked() + 1024;
-    let arena_len = capacity * (core::mem::size_of::<Block>() + 8 + 16 + 32) + (64 << 20);
-    let mut arena = Arena::new(arena_len)?;
+    let mut arena = Arena::new(arena_len(capacity))?;
 
     // 1. The live blocks, by address, minus the runtime's own.
     let blocks = arena.take::<Block>(capacity)?;
@@ -163,7 +211,8 @@ pub fn scan(input: &ScanInput<'_>) -> Option<ScanOutput> {
                     size: live.size,
                     stack: live.stack,
                     state: UNREACHED,
-                    _pad: [0; 3],
+                    flags: 0,
+                    _pad: [0; 2],
                     born: live.born,
                 };
                 n += 1;
@@ -185,19 +234,25 @@ pub fn scan(input: &ScanInput<'_>) -> Option<ScanOutput> {
     let blocks = &mut blocks[..kept];
 
     // 2. The mappings, and what in them is not a root.
-    let maps_text = arena.take::<u8>(16 << 20)?;
+    let maps_text = arena.take::<u8>(MAPS_TEXT_LEN)?;
     let maps_len = sys::read_file(b"/proc/self/maps\0", maps_text).unwrap_or(0);
-    let mappings = arena.take::<Mapping>(65536)?;
+    let mappings = arena.take::<Mapping>(MAX_MAPPINGS)?;
     let mapping_count = parse_maps(&maps_text[..maps_len], mappings);
     let mappings = &mut mappings[..mapping_count];
-    let exclusions = arena.take::<(usize, usize)>(4096 + blocks.len())?;
-    let mut exclusion_count = crate::sys::OWN_MAPPINGS.snapshot(&mut exclusions[..4095]);
+    classify_block_memory(mappings, blocks);
+    let exclusions = arena.take::<(usize, usize)>(MAX_OWN_MAPPINGS + 1 + capacity)?;
+    let mut exclusion_count =
+        crate::sys::OWN_MAPPINGS.snapshot(&mut exclusions[..MAX_OWN_MAPPINGS]);
     if let Some(arena) = crate::runtime::main_arena() {
         exclusions[exclusion_count] = arena;
         exclusion_count += 1;
     }
-    for block in blocks.iter() {
-        // SAFETY: every block in the table came from glibc's allocator and is still live.
+    for block in blocks
+        .iter()
+        .filter(|b| b.flags & block_flags::HEADER_READABLE != 0)
+    {
+        // SAFETY: every block in the table came from glibc's allocator and is still live, and
+        // its chunk header was just found to lie in readable memory.
         if let Some((lo, hi)) = unsafe { crate::runtime::own_mapping_of_block(block.start) } {
             exclusions[exclusion_count] = (lo as usize, hi as usize);
             exclusion_count += 1;
@@ -207,8 +262,8 @@ pub fn scan(input: &ScanInput<'_>) -> Option<ScanOutput> {
     exclusions.sort_unstable();
     mark_heap_arenas(mappings, blocks);
 
-    let bounce = arena.take::<u64>(8192)?;
-    let mark_stack = arena.take::<u32>(2 * blocks.len() + 64)?;
+    let bounce = arena.take::<u64>(BOUNCE_WORDS)?;
+    let mark_stack = arena.take::<u32>(mark_stack_len(capacity))?;
     let (lowest, highest) = match (blocks.first(), blocks.iter().map(|b| b.end).max()) {
         (Some(first), Some(end)) => (first.start, end),
         _ => (u64::MAX, 0),
@@ -221,6 +276,7 @@ pub fn scan(input: &ScanInput<'_>) -> Option<ScanOutput> {
         lowest,
         highest,
         bounce,
+        unreadable_bytes: 0,
     };
 
     // 3. Mark from the roots.
@@ -255,8 +311,13 @@ pub fn scan(input: &ScanInput<'_>) -> Option<ScanOutput> {
             .chain(core::iter::once(input.scanner_stack_from));
         for sp in stack_pointers {
             if m.start <= sp && sp < m.end {
-                // memcheck counts the 128-byte red zone below the stack pointer as live.
-                from = from.max(sp.saturating_sub(128) & !7);
+                // From the stack pointer up. memcheck also counts the red zone below it, but
+                // only the words written since the stack pointer last moved up: the frames
+                // of functions that just returned are dead to it. Here they are plain
+                // memory, and the red zone usually holds such a dead frame (with the pointers
+                // it had), while a leaf function's live red-zone data is rarely a block's
+                // only pointer: so the red zone is left out.
+                from = from.max(sp & !7);
             }
         }
         let mut at = from;
@@ -285,10 +346,11 @@ pub fn scan(input: &ScanInput<'_>) -> Option<ScanOutput> {
 
     // 5. Records per (stack, kind).
     let live_blocks = scanner.blocks.len() as u64;
+    let unreadable_bytes = scanner.unreadable_bytes;
     let blocks = scanner.blocks;
     blocks.sort_unstable_by_key(|b| (b.stack, kind_of(b.state)));
-    let records = arena.take::<Record>(blocks.len().max(1))?;
-    let site_ages = arena.take::<(u32, u64)>(blocks.len().max(1))?;
+    let records = arena.take::<Record>(capacity)?;
+    let site_ages = arena.take::<(u32, u64)>(capacity)?;
     let mut age_count = 0;
     for block in blocks.iter() {
         let ticks_at_start =
@@ -330,6 +392,7 @@ pub fn scan(input: &ScanInput<'_>) -> Option<ScanOutput> {
     Some(ScanOutput {
         site_ages: &site_ages[..age_count],
         records: &records[..count],
+        unreadable_bytes,
         root_bytes,
         live_blocks,
         runtime_blocks,
@@ -348,6 +411,37 @@ fn kind_of(state: u8) -> u8 {
     }) as u8
 }
 
+/// The mapping that contains `address`, if any (`mappings` sorted by start, as the kernel
+/// lists them).
+fn mapping_containing(mappings: &[Mapping], address: u64) -> Option<&Mapping> {
+    let i = mappings.partition_point(|m| m.start <= address);
+    (i > 0 && address < mappings[i - 1].end).then(|| &mappings[i - 1])
+}
+
+/// Set each block's [`block_flags`] from the mappings: which blocks can be read with plain
+/// loads, whose chunk header can be read, and which have their own mapping. Nothing is read
+/// where the mappings do not allow it.
+fn classify_block_memory(mappings: &[Mapping], blocks: &mut [Block]) {
+    for block in blocks.iter_mut() {
+        let Some(m) = mapping_containing(mappings, block.start) else {
+            continue;
+        };
+        let plain_readable = m.readable && !m.file_backed;
+        if plain_readable && block.start.saturating_add(block.size) <= m.end {
+            block.flags |= block_flags::PLAIN;
+        }
+        let header = block.start.wrapping_sub(16);
+        if plain_readable && header >= m.start && header < block.start {
+            block.flags |= block_flags::HEADER_READABLE;
+            // SAFETY: a live glibc block whose chunk header lies in the same readable
+            // anonymous mapping.
+            if unsafe { crate::runtime::own_mapping_of_block(block.start) }.is_some() {
+                block.flags |= block_flags::OWN_MAPPING;
+            }
+        }
+    }
+}
+
 /// Anonymous mappings that hold ordinary (not separately mapped) heap blocks are malloc
 /// arenas: their free chunks and bookkeeping are not roots.
 fn mark_heap_arenas(mappings: &mut [Mapping], blocks: &[Block]) {
@@ -360,8 +454,9 @@ fn mark_heap_arenas(mappings: &mut [Mapping], blocks: &[Block]) {
             if block.start >= m.end {
                 break;
             }
-            // SAFETY: a live glibc block.
-            if unsafe { crate::runtime::own_mapping_of_block(block.start) }.is_none() {
+            let own_mapping = block.flags & block_flags::OWN_MAPPING != 0;
+            let header_known = block.flags & block_flags::HEADER_READABLE != 0;
+            if header_known && !own_mapping {
                 m.skip = true;
                 break;
             }
@@ -474,32 +569,104 @@ impl Scanner<'_> {
         while let Some(j) = self.pop() {
             let block = self.blocks[j];
             let prior_definite = block.state == REACHABLE;
-            let mut at = block.start;
-            while at + 8 <= block.start + block.size {
-                // SAFETY: inside a live heap block.
-                let word = unsafe { (at as *const u64).read() };
-                self.push_without_clique(word, prior_definite);
-                at += 8;
-            }
+            self.for_each_word_of(&block, |scanner, word| {
+                scanner.push_without_clique(word, prior_definite);
+            });
         }
     }
 
     fn process_clique(&mut self, leader: usize) {
         while let Some(j) = self.pop() {
             let block = self.blocks[j];
-            let mut at = block.start;
-            while at + 8 <= block.start + block.size {
-                // SAFETY: inside a live heap block.
-                let word = unsafe { (at as *const u64).read() };
-                if let Some(k) = self.find(word) {
-                    if self.blocks[k].state == UNREACHED && k != leader {
-                        self.blocks[k].state = INDIRECT;
-                        self.push(k);
+            self.for_each_word_of(&block, |scanner, word| {
+                if let Some(k) = scanner.find(word) {
+                    if scanner.blocks[k].state == UNREACHED && k != leader {
+                        scanner.blocks[k].state = INDIRECT;
+                        scanner.push(k);
                     }
                 }
+            });
+        }
+    }
+
+    /// Call `f` with every aligned word of `block` that can be read. A block wholly inside
+    /// one readable anonymous mapping is read with plain loads; any other is read stretch by
+    /// stretch where the mappings allow (a PROT_NONE page inside a block, as in memcheck's
+    /// `leak-segv-jmp`, is skipped and counted as unreadable).
+    fn for_each_word_of(&mut self, block: &Block, mut f: impl FnMut(&mut Self, u64)) {
+        let end = block.start + block.size;
+        if block.flags & block_flags::PLAIN != 0 {
+            let mut at = block.start;
+            while at + 8 <= end {
+                // SAFETY: inside a live heap block that lies wholly in a readable anonymous
+                // mapping (checked against /proc/self/maps with every other thread stopped).
+                let word = unsafe { (at as *const u64).read() };
+                f(self, word);
                 at += 8;
             }
+            return;
         }
+        let mut at = block.start;
+        let mut buf = [0u64; 64];
+        while at + 8 <= end {
+            let (count, next) = self.read_stretch(at, end, &mut buf);
+            for &word in &buf[..count] {
+                f(self, word);
+            }
+            at = next;
+        }
+    }
+
+    /// Read the words from `at` towards `end` that lie in one mapping, into `out`: returns how
+    /// many were read and where the next stretch starts. Memory in no mapping, or in one that
+    /// is not readable, is skipped up to its end (and counted as unreadable).
+    fn read_stretch(&mut self, at: u64, end: u64, out: &mut [u64]) -> (usize, u64) {
+        let at = (at + 7) & !7;
+        let Some(&m) = mapping_containing(self.mappings, at) else {
+            let next_start = self
+                .mappings
+                .get(self.mappings.partition_point(|m| m.start <= at))
+                .map_or(end, |m| m.start);
+            let next = next_start.min(end).max(at + 8);
+            self.unreadable_bytes += next - at;
+            return (0, next);
+        };
+        let stretch_end = m.end.min(end);
+        if !m.readable {
+            self.unreadable_bytes += stretch_end.saturating_sub(at);
+            return (0, stretch_end.max(at + 8));
+        }
+        let words = (((stretch_end.saturating_sub(at)) / 8) as usize).min(out.len());
+        if words == 0 {
+            return (0, at + 8);
+        }
+        if m.file_backed {
+            // A file mapping may end past its file (SIGBUS): read through the kernel.
+            let got = sys::read_words(at, &mut out[..words]);
+            if got == 0 {
+                let next = ((at & !4095) + 4096).min(stretch_end).max(at + 8);
+                self.unreadable_bytes += next - at;
+                return (0, next);
+            }
+            return (got, at + got as u64 * 8);
+        }
+        for (i, word) in out[..words].iter_mut().enumerate() {
+            // SAFETY: inside a readable anonymous mapping of this process (every other thread
+            // is stopped, so the mapping stays as /proc/self/maps listed it).
+            *word = unsafe { ((at + i as u64 * 8) as *const u64).read() };
+        }
+        (words, at + words as u64 * 8)
+    }
+
+    /// One word of `block` (at `address`, inside it), where it can be read.
+    fn word_of(&mut self, block: &Block, address: u64) -> Option<u64> {
+        if block.flags & block_flags::PLAIN != 0 {
+            // SAFETY: inside a block that lies wholly in a readable anonymous mapping.
+            return Some(unsafe { (address as *const u64).read() });
+        }
+        let mut word = [0u64];
+        let (count, _) = self.read_stretch(address, address + 8, &mut word);
+        (count == 1).then_some(word[0])
     }
 
     /// Scan `[from, to)` as roots. File-backed memory is read through `process_vm_readv`,
@@ -546,21 +713,18 @@ impl Scanner<'_> {
     }
 
     /// memcheck's interior-pointer heuristics (`--leak-check-heuristics=all`, its default).
-    fn heuristic_applies(&self, pointer: u64, block: &Block) -> bool {
-        let word = |a: u64| -> u64 {
-            // SAFETY: callers only ask for words inside the live block.
-            unsafe { (a as *const u64).read() }
-        };
+    fn heuristic_applies(&mut self, pointer: u64, block: &Block) -> bool {
+        // An unreadable word reads as 0, which no heuristic accepts.
+        let first = self.word_of(block, block.start).unwrap_or(0);
         let offset = pointer - block.start;
         // std::string (pre-C++11 ABI): length, capacity, refcount, then the characters.
         if offset == 24 && block.size >= 24 {
-            let capacity = word(block.start + 8);
-            if capacity.checked_add(25) == Some(block.size) && word(block.start) <= capacity {
+            let capacity = self.word_of(block, block.start + 8).unwrap_or(0);
+            if capacity.checked_add(25) == Some(block.size) && first <= capacity {
                 return true;
             }
         }
         if offset == 8 && block.size >= 8 {
-            let first = word(block.start);
             // length64: the first word is the size of the rest of the block.
             if first > 0 && block.size - 8 == first {
                 return true;
@@ -573,8 +737,7 @@ impl Scanner<'_> {
         // Multiple inheritance: a pointer to a secondary vtable pointer inside an object whose
         // first word is also a vtable pointer.
         if pointer.is_multiple_of(8) && pointer + 8 <= block.start + block.size && block.size >= 8 {
-            let inner = word(pointer);
-            let first = word(block.start);
+            let inner = self.word_of(block, pointer).unwrap_or(0);
             if inner.is_multiple_of(8)
                 && inner >= 4096
                 && first.is_multiple_of(8)

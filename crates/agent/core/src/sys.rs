@@ -18,7 +18,8 @@ pub const fn page_round(n: usize) -> usize {
     (n + PAGE - 1) & !(PAGE - 1)
 }
 
-const MAX_OWN_MAPPINGS: usize = 4096;
+/// Most mappings the registry records.
+pub const MAX_OWN_MAPPINGS: usize = 4096;
 
 /// The address ranges of every mapping the agent made for itself.
 pub struct OwnMappings {
