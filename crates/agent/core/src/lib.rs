@@ -102,6 +102,8 @@ pub mod degraded {
 
     /// glibc's `main_arena` was not found (unknown glibc, or the probe's checks failed).
     pub const MAIN_ARENA_UNKNOWN: u32 = 1 << 0;
+    /// The per-site counters could not be mapped: no series of live memory per site.
+    pub const NO_SITE_COUNTERS: u32 = 1 << 1;
 
     static NOTED: AtomicU32 = AtomicU32::new(0);
 
@@ -112,10 +114,16 @@ pub mod degraded {
 
     /// The warning for every noted degradation, written at the end of the profile.
     pub fn warnings(out: &mut [&'static str]) -> usize {
-        const TEXTS: [(u32, &str); 1] = [(
-            MAIN_ARENA_UNKNOWN,
-            "glibc's main_arena could not be located (an unrecognised glibc, or its layout did not check out), so it was scanned as a root: a lost block that lies just before a free chunk may be reported as possibly lost instead of definitely lost",
-        )];
+        const TEXTS: [(u32, &str); 2] = [
+            (
+                MAIN_ARENA_UNKNOWN,
+                "glibc's main_arena could not be located (an unrecognised glibc, or its layout did not check out), so it was scanned as a root: a lost block that lies just before a free chunk may be reported as possibly lost instead of definitely lost",
+            ),
+            (
+                NO_SITE_COUNTERS,
+                "the agent could not map memory for its per-site counters, so the series of live memory per site (and the growth verdicts made from them) are missing or wrong",
+            ),
+        ];
         let noted = NOTED.load(Ordering::Relaxed);
         let mut n = 0;
         for (bit, text) in TEXTS {
