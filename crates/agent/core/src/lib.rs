@@ -113,7 +113,7 @@ pub mod degraded {
     }
 
     /// The warning for every noted degradation, written at the end of the profile.
-    pub fn warnings(out: &mut [&'static str]) -> usize {
+    pub fn warnings(out: &mut [&str]) -> usize {
         const TEXTS: [(u32, &str); 2] = [
             (
                 MAIN_ARENA_UNKNOWN,
@@ -326,6 +326,14 @@ pub fn writer_thread_main() {
             }
         }
     }
+    // The exit path asks for a last look at the loaded modules (so that the profile names
+    // every module its stacks pass through). It is made here, not by the exit path itself:
+    // `dl_iterate_phdr` takes the loader lock, which another thread may hold forever (inside
+    // a `dl_iterate_phdr` callback, or stopped in `dlopen`), and the exit path only waits a
+    // bounded time for this thread.
+    if WRITER_FINAL_REFRESH.load(Ordering::Acquire) != 0 {
+        modules::MODULES.refresh_if_changed();
+    }
     WRITER_DONE.store(1, Ordering::Release);
     sys::futex_wake_all(&WRITER_DONE);
 }
@@ -439,11 +447,16 @@ fn live_scan(trigger: LiveScanTrigger) {
 static WRITER_STARTED: AtomicU32 = AtomicU32::new(0);
 static WRITER_STOP: AtomicU32 = AtomicU32::new(0);
 static WRITER_DONE: AtomicU32 = AtomicU32::new(0);
+/// Set by the exit path: the writer refreshes the module list once more before it ends.
+static WRITER_FINAL_REFRESH: AtomicU32 = AtomicU32::new(0);
 
-fn stop_writer_thread() {
+/// Stop the writer thread, waiting at most about a second (longer only while a live scan is
+/// still giving up). With `final_refresh`, the writer first refreshes the module list.
+fn stop_writer_thread(final_refresh: bool) {
     if stop::AGENT_THREAD_TID.load(Ordering::Acquire) == 0 {
         return;
     }
+    WRITER_FINAL_REFRESH.store(final_refresh as u32, Ordering::Release);
     WRITER_STOP.store(1, Ordering::Release);
     sys::futex_wake_all(&WRITER_STOP);
     let deadline = sys::monotonic_ns() + 1_000_000_000;
@@ -483,13 +496,11 @@ pub fn finish(ending: &Ending<'_>) {
         return;
     }
     let _section = AgentSection::enter_nested();
-    stop_writer_thread();
-    if ending.how == ExitHow::Exit {
-        // Modules loaded since the last refresh, so that the profile names every module its
-        // stacks pass through. (Not after a signal or `_exit`, which may come from a signal
-        // handler that interrupted the loader or malloc.)
-        modules::MODULES.refresh_if_changed();
-    }
+    // Nothing on this path takes a lock the program may hold (the loader's, stdio's,
+    // malloc's): the last module refresh is the writer's, and waited for a bounded time.
+    // (Not after a signal or `_exit`, which may come from a signal handler that interrupted
+    // the loader.)
+    stop_writer_thread(ending.how == ExitHow::Exit);
 
     // Let the runtimes free what they keep until exit, as memcheck does. `free` only forgets
     // from here on, so no glibc lock is taken (a stopped thread may hold one).
@@ -527,6 +538,7 @@ pub fn finish(ending: &Ending<'_>) {
     if output.as_ref().is_some_and(|o| o.unreadable_bytes > 0) {
         flags |= scan_flags::UNREADABLE_MEMORY;
     }
+    let mut missed_text = [0u8; 1024];
     let mut warnings: [&str; 16] = [""; 16];
     let mut warning_count = degraded::warnings(&mut warnings);
     if output.is_none() {
@@ -534,7 +546,7 @@ pub fn finish(ending: &Ending<'_>) {
         warning_count += 1;
     }
     if stopped.missed > 0 {
-        warnings[warning_count] = "some threads did not stop for the leak scan; their registers were not scanned, so blocks only they point to may be reported as lost";
+        warnings[warning_count] = describe_missed_threads(&stopped, &mut missed_text);
         warning_count += 1;
     }
     let (records, site_ages, fields) = match &output {
@@ -575,6 +587,51 @@ pub fn finish(ending: &Ending<'_>) {
     });
     stop::resume_the_world();
     core::mem::forget(output);
+}
+
+/// The warning for threads that did not stop for the exit scan, naming them (`tid (comm)`),
+/// written into `buf`.
+fn describe_missed_threads<'a>(stopped: &stop::Stopped, buf: &'a mut [u8]) -> &'a str {
+    let mut text = sys::TextBuffer::new(buf);
+    text.push_u64(stopped.missed as u64);
+    text.push_str(if stopped.missed == 1 {
+        " thread did not stop for the leak scan ("
+    } else {
+        " threads did not stop for the leak scan ("
+    });
+    let mut first = true;
+    for &tid in stopped.missed_tids.iter().filter(|&&tid| tid != 0) {
+        if !first {
+            text.push_str(", ");
+        }
+        first = false;
+        text.push_str("thread ");
+        text.push_u64(tid as u64);
+        let mut name = [0u8; 64];
+        let len = thread_name(tid, &mut name);
+        if len > 0 {
+            text.push_str(" '");
+            text.push_bytes(&name[..len]);
+            text.push_str("'");
+        }
+    }
+    if stopped.missed as usize > stop::MISSED_TIDS_KEPT {
+        text.push_str(", ...");
+    }
+    text.push_str("; it blocks the agent's stop signal or is stuck in the kernel): the scan went on without its registers, so blocks that only its registers point to may be reported as lost");
+    text.as_str()
+}
+
+/// A thread's name from `/proc/self/task/TID/comm` (without the newline); its length.
+fn thread_name(tid: i32, out: &mut [u8]) -> usize {
+    let mut path = [0u8; 64];
+    let mut text = sys::TextBuffer::new(&mut path);
+    text.push_str("/proc/self/task/");
+    text.push_u64(tid as u64);
+    text.push_str("/comm\0");
+    let len = text.len();
+    let len = sys::read_file(&path[..len], out).unwrap_or(0);
+    out[..len].iter().position(|&b| b == b'\n').unwrap_or(len)
 }
 
 /// `fork` is about to happen: take every agent lock so that the child gets consistent tables.
@@ -652,6 +709,7 @@ pub fn after_fork_in_child() {
     WRITER_STOP.store(0, Ordering::Relaxed);
     WRITER_DONE.store(0, Ordering::Relaxed);
     WRITER_STARTED.store(0, Ordering::Relaxed);
+    WRITER_FINAL_REFRESH.store(0, Ordering::Relaxed);
     LIVE_SCAN_RUNNING.store(0, Ordering::Relaxed);
     STATE.store(ACTIVE_WITHOUT_WRITER, Ordering::Release);
     AgentSection::leave_span();

@@ -66,7 +66,12 @@ pub struct Stopped {
     /// Threads that were signalled but did not stop in time (for example, blocked in a system
     /// call with every signal masked by a raw `rt_sigprocmask`).
     pub missed: u32,
+    /// The ids of the first of them (0: none).
+    pub missed_tids: [i32; MISSED_TIDS_KEPT],
 }
+
+/// How many of the threads that did not stop are named.
+pub const MISSED_TIDS_KEPT: usize = 8;
 
 /// Set when a live scan was asked for (the stop signal queued with
 /// [`leakscope_format::settings::SCAN_REQUEST_VALUE`]); the writer thread takes it.
@@ -179,21 +184,34 @@ pub fn stop_the_world(timeout_ns: u64) -> Stopped {
                 found_new = true;
             }
         });
-        // Wait for everyone signalled so far.
+        // Wait for everyone signalled so far. After a short while, a thread that blocks the
+        // stop signal (with a raw rt_sigprocmask, which the agent cannot see) is counted out
+        // at once: it would only run the wait into its timeout.
+        let waiting_since = sys::monotonic_ns();
+        let mut checked_masks = false;
         loop {
             let stopped = WORLD.stopped.load(Ordering::Acquire);
             if stopped as usize >= signalled_count || sys::monotonic_ns() >= deadline {
                 break;
+            }
+            if !checked_masks && sys::monotonic_ns() - waiting_since > 20_000_000 {
+                checked_masks = true;
+                // SAFETY: `signalled_count` entries of the mapping are initialised.
+                let signalled =
+                    unsafe { core::slice::from_raw_parts(signalled_ptr, signalled_count) };
+                let blocking = signalled
+                    .iter()
+                    .filter(|&&tid| !has_stopped(tid, slots) && blocks_stop_signal(tid))
+                    .count();
+                if stopped as usize + blocking >= signalled_count {
+                    break;
+                }
             }
             sys::futex_wait(&WORLD.stopped, stopped, 1_000_000);
         }
         if !found_new || sys::monotonic_ns() >= deadline {
             break;
         }
-    }
-    if !signalled_ptr.is_null() {
-        // SAFETY: mapped above with this length.
-        unsafe { sys::unmap(signalled_ptr as *mut u8, MAX_THREADS * 4) };
     }
     let stopped = (WORLD.claimed.load(Ordering::Acquire) as usize)
         .min(WORLD.stopped.load(Ordering::Acquire) as usize)
@@ -205,10 +223,66 @@ pub fn stop_the_world(timeout_ns: u64) -> Stopped {
         // incremented `stopped` (AcqRel), and they do not change while the world is stopped.
         unsafe { core::slice::from_raw_parts(slots, stopped) }
     };
+    let mut missed_tids = [0i32; MISSED_TIDS_KEPT];
+    if !signalled_ptr.is_null() {
+        // SAFETY: `signalled_count` entries of the mapping are initialised.
+        let signalled = unsafe { core::slice::from_raw_parts(signalled_ptr, signalled_count) };
+        let not_stopped = signalled
+            .iter()
+            .filter(|&&tid| !threads.iter().any(|t| t.tid == tid));
+        for (slot, &tid) in missed_tids.iter_mut().zip(not_stopped) {
+            *slot = tid;
+        }
+        // SAFETY: mapped above with this length, not used after this.
+        unsafe { sys::unmap(signalled_ptr as *mut u8, MAX_THREADS * 4) };
+    }
     Stopped {
         threads,
         missed: signalled_count.saturating_sub(stopped) as u32,
+        missed_tids,
     }
+}
+
+/// Has thread `tid` stopped (claimed a slot and filled it)?
+fn has_stopped(tid: i32, slots: *mut StoppedThread) -> bool {
+    if slots.is_null() {
+        return false;
+    }
+    let filled = (WORLD.stopped.load(Ordering::Acquire) as usize).min(MAX_THREADS);
+    // SAFETY: the first `filled` slots were written before `stopped` was incremented.
+    let threads = unsafe { core::slice::from_raw_parts(slots, filled) };
+    threads.iter().any(|t| t.tid == tid)
+}
+
+/// Does thread `tid` block the stop signal? From `SigBlk:` in `/proc/self/task/TID/status`
+/// (hexadecimal, signal n is bit n - 1).
+fn blocks_stop_signal(tid: i32) -> bool {
+    let mut path = [0u8; 64];
+    let mut text = sys::TextBuffer::new(&mut path);
+    text.push_str("/proc/self/task/");
+    text.push_u64(tid as u64);
+    text.push_str("/status\0");
+    let len = text.len();
+    let mut status = [0u8; 4096];
+    let Some(read) = sys::read_file(&path[..len], &mut status) else {
+        return false;
+    };
+    let Some(mask) = status[..read]
+        .split(|&b| b == b'\n')
+        .find_map(|line| line.strip_prefix(b"SigBlk:"))
+    else {
+        return false;
+    };
+    let mut bits = 0u64;
+    for &c in mask.trim_ascii() {
+        let digit = match c {
+            b'0'..=b'9' => c - b'0',
+            b'a'..=b'f' => c - b'a' + 10,
+            _ => return false,
+        };
+        bits = (bits << 4) | digit as u64;
+    }
+    bits & (1u64 << (stop_signal() - 1)) != 0
 }
 
 /// Let the stopped threads run again.

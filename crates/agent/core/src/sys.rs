@@ -380,3 +380,65 @@ pub fn read_word(address: usize) -> Option<usize> {
     let mut word = [0u64];
     (read_words(address as u64, &mut word) == 1).then_some(word[0] as usize)
 }
+
+/// Text built in a caller's buffer without allocating (for warnings and paths): whatever does
+/// not fit is cut off, on a character boundary.
+pub struct TextBuffer<'a> {
+    buf: &'a mut [u8],
+    len: usize,
+}
+
+impl<'a> TextBuffer<'a> {
+    /// An empty text in `buf`.
+    pub fn new(buf: &'a mut [u8]) -> Self {
+        TextBuffer { buf, len: 0 }
+    }
+
+    /// Append bytes (cut off at the buffer's end).
+    pub fn push_bytes(&mut self, bytes: &[u8]) {
+        let n = bytes.len().min(self.buf.len() - self.len);
+        self.buf[self.len..self.len + n].copy_from_slice(&bytes[..n]);
+        self.len += n;
+    }
+
+    /// Append a string.
+    pub fn push_str(&mut self, text: &str) {
+        self.push_bytes(text.as_bytes());
+    }
+
+    /// Append a number in decimal.
+    pub fn push_u64(&mut self, mut value: u64) {
+        let mut digits = [0u8; 20];
+        let mut n = 0;
+        loop {
+            digits[n] = b'0' + (value % 10) as u8;
+            n += 1;
+            value /= 10;
+            if value == 0 {
+                break;
+            }
+        }
+        digits[..n].reverse();
+        self.push_bytes(&digits[..n]);
+    }
+
+    /// Bytes written so far.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Is it empty?
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The text (up to its last whole character, should a cut have split one).
+    pub fn as_str(self) -> &'a str {
+        let bytes = &self.buf[..self.len];
+        match core::str::from_utf8(bytes) {
+            Ok(text) => text,
+            // SAFETY: `valid_up_to` bytes are valid UTF-8 by from_utf8's contract.
+            Err(e) => unsafe { core::str::from_utf8_unchecked(&bytes[..e.valid_up_to()]) },
+        }
+    }
+}
