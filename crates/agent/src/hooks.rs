@@ -326,6 +326,15 @@ pub unsafe extern "C" fn _exit(code: c_int) -> ! {
     init::finish_at_underscore_exit(code)
 }
 
+/// `quick_exit(3)`: its handlers run, then the agent's (registered first, so run last) scans.
+#[no_mangle]
+pub unsafe extern "C" fn quick_exit(code: c_int) -> ! {
+    if core_::is_active() {
+        core_::deadstack::zero_below_stack_pointer();
+    }
+    init::quick_exit(code)
+}
+
 /// `_Exit(2)`, the same as `_exit`.
 #[no_mangle]
 pub unsafe extern "C" fn _Exit(code: c_int) -> ! {

@@ -62,9 +62,43 @@ static HIJACKED: [AtomicBool; 65] = [const { AtomicBool::new(false) }; 65];
 
 extern "C" {
     fn on_exit(handler: extern "C" fn(c_int, *mut c_void), arg: *mut c_void) -> c_int;
+    fn at_quick_exit(handler: extern "C" fn()) -> c_int;
 }
 
-fn lookup_next(name: &core::ffi::CStr) -> usize {
+static REAL_QUICK_EXIT: AtomicUsize = AtomicUsize::new(0);
+/// The status `quick_exit` was called with (its handlers are not told it).
+static QUICK_EXIT_CODE: core::sync::atomic::AtomicI32 = core::sync::atomic::AtomicI32::new(0);
+
+/// `quick_exit(3)`: remember the status for the agent's `at_quick_exit` handler, then glibc's.
+pub fn quick_exit(code: c_int) -> ! {
+    QUICK_EXIT_CODE.store(code, Ordering::Release);
+    let mut f = REAL_QUICK_EXIT.load(Ordering::Acquire);
+    if f == 0 {
+        f = lookup_next(c"quick_exit");
+    }
+    if f != 0 {
+        // SAFETY: `f` is glibc's `quick_exit`, found by dlsym.
+        unsafe {
+            let f: extern "C" fn(c_int) -> ! = core::mem::transmute(f);
+            f(code)
+        }
+    }
+    finish_at_underscore_exit(code)
+}
+
+extern "C" fn at_quick_exit_handler() {
+    let sp = stack_pointer();
+    core_::finish(&core_::Ending {
+        how: ExitHow::QuickExit,
+        code: QUICK_EXIT_CODE.load(Ordering::Acquire),
+        signal: 0,
+        stack_from: sp,
+        registers: &[],
+    });
+}
+
+/// The next definition of `name` after the agent's (glibc's, usually), or 0.
+pub fn lookup_next(name: &core::ffi::CStr) -> usize {
     let _section = AgentSection::enter_nested(); // dlsym may allocate: not the program's
                                                  // SAFETY: dlsym with a NUL-terminated name.
     unsafe { libc::dlsym(libc::RTLD_NEXT, name.as_ptr()) as usize }
@@ -77,10 +111,15 @@ static CONSTRUCTOR: extern "C" fn() = constructor;
 extern "C" fn constructor() {
     let active = core_::is_active();
     // SAFETY: constructors run before the program's threads exist.
-    unsafe { core_::settings::scrub_environment() };
+    unsafe {
+        core_::settings::capture_agent_entries();
+        core_::settings::scrub_environment();
+    }
     REAL_EXIT.store(lookup_next(c"exit"), Ordering::Release);
+    REAL_QUICK_EXIT.store(lookup_next(c"quick_exit"), Ordering::Release);
     REAL_SIGWAIT.store(lookup_next(c"sigwait"), Ordering::Release);
     REAL_SIGTIMEDWAIT.store(lookup_next(c"sigtimedwait"), Ordering::Release);
+    crate::spawn::resolve();
     if !active {
         return;
     }
@@ -94,6 +133,8 @@ extern "C" fn constructor() {
         // `__libc_start_main` registers the dynamic linker's destructor pass, it runs after
         // every destructor of every library.
         on_exit(on_exit_handler, core::ptr::null_mut());
+        // The same for quick_exit: registered first, run after the program's handlers.
+        at_quick_exit(at_quick_exit_handler);
         libc::pthread_atfork(
             Some(prepare_fork),
             Some(parent_after_fork),

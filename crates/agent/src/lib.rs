@@ -19,6 +19,7 @@ extern crate alloc;
 
 mod hooks;
 mod init;
+mod spawn;
 
 // The prebuilt `core` and `alloc` refer to Rust's unwinding personality and to
 // `_Unwind_Resume` even when panics abort. Nothing unwinds through the agent (it calls no code

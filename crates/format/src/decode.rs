@@ -121,6 +121,9 @@ fn apply_chunk(profile: &mut Profile, kind: u16, payload: &[u8]) -> Result<(), &
             }
             info.exe = r.string()?;
             info.agent_version = r.string()?;
+            if !r.bytes.is_empty() {
+                info.kernel_start_ticks = Some(r.u64()?);
+            }
             profile.process = Some(info);
         }
         Some(ChunkKind::Module) => {
@@ -285,6 +288,43 @@ fn apply_chunk(profile: &mut Profile, kind: u16, payload: &[u8]) -> Result<(), &
             });
         }
         Some(ChunkKind::Warning) => profile.warnings.push(r.string()?),
+        Some(ChunkKind::Exec) => {
+            let time_ns = r.u64()?;
+            let call = crate::ExecCall::from_u8(r.u8()?).ok_or("unknown exec function")?;
+            let path = r.string()?;
+            let argc = r.u32()?;
+            let mut argv = Vec::new();
+            for _ in 0..argc {
+                argv.push(r.string()?);
+            }
+            profile.execs.push(ExecEvent {
+                time_ns,
+                call,
+                path,
+                argv,
+                failed: None,
+            });
+        }
+        Some(ChunkKind::ExecFailed) => {
+            let _time_ns = r.u64()?;
+            let errno = r.i32()?;
+            let exec = profile
+                .execs
+                .last_mut()
+                .ok_or("an exec failure without an exec")?;
+            exec.failed = Some(errno);
+        }
+        Some(ChunkKind::Spawn) => {
+            let time_ns = r.u64()?;
+            let how = crate::SpawnHow::from_u8(r.u8()?).ok_or("unknown spawn kind")?;
+            let pid = r.u32()?;
+            profile.spawns.push(SpawnEvent {
+                time_ns,
+                how,
+                pid: (pid != 0).then_some(pid),
+                program: r.string()?,
+            });
+        }
         Some(ChunkKind::End) => profile.complete = true,
         Some(ChunkKind::RunResult) => {
             let code = r.i32()?;

@@ -101,7 +101,17 @@ pub enum ChunkKind {
     Snapshot = 12,
     /// The age of each site's oldest live block.
     SiteAges = 13,
+    /// A reachability scan made while the program ran.
     LiveScan = 14,
+    /// The process is about to replace its image with `exec` (the image's end, unless an
+    /// `ExecFailed` follows): time (u64 ns), the exec function (u8, [`ExecCall`]), the
+    /// program's path (bytes), argc (u32) and each argument (bytes).
+    Exec = 15,
+    /// The `exec` announced by the previous `Exec` chunk failed: time (u64 ns), errno (i32).
+    ExecFailed = 16,
+    /// The process started another one: time (u64 ns), how (u8, [`SpawnHow`]), its pid (u32,
+    /// 0 if not known), the program or command (bytes).
+    Spawn = 17,
 }
 
 impl ChunkKind {
@@ -122,6 +132,9 @@ impl ChunkKind {
             12 => Self::Snapshot,
             13 => Self::SiteAges,
             14 => Self::LiveScan,
+            15 => Self::Exec,
+            16 => Self::ExecFailed,
+            17 => Self::Spawn,
             _ => return None,
         })
     }
@@ -192,6 +205,8 @@ pub enum ExitHow {
     UnderscoreExit = 1,
     /// A fatal signal (including `abort()`'s `SIGABRT`).
     Signal = 2,
+    /// `quick_exit()`: its `at_quick_exit` handlers ran, no atexit handler or destructor.
+    QuickExit = 3,
 }
 
 impl ExitHow {
@@ -201,9 +216,104 @@ impl ExitHow {
             0 => Self::Exit,
             1 => Self::UnderscoreExit,
             2 => Self::Signal,
+            3 => Self::QuickExit,
             _ => return None,
         })
     }
+}
+
+/// Which function replaced the process's image (the `Exec` chunk).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum ExecCall {
+    Execve = 0,
+    Execv = 1,
+    Execvp = 2,
+    Execvpe = 3,
+    Execl = 4,
+    Execlp = 5,
+    Execle = 6,
+    Fexecve = 7,
+    Execveat = 8,
+}
+
+impl ExecCall {
+    /// The value for a raw byte.
+    pub fn from_u8(value: u8) -> Option<Self> {
+        Some(match value {
+            0 => Self::Execve,
+            1 => Self::Execv,
+            2 => Self::Execvp,
+            3 => Self::Execvpe,
+            4 => Self::Execl,
+            5 => Self::Execlp,
+            6 => Self::Execle,
+            7 => Self::Fexecve,
+            8 => Self::Execveat,
+            _ => return None,
+        })
+    }
+
+    /// The function's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Execve => "execve",
+            Self::Execv => "execv",
+            Self::Execvp => "execvp",
+            Self::Execvpe => "execvpe",
+            Self::Execl => "execl",
+            Self::Execlp => "execlp",
+            Self::Execle => "execle",
+            Self::Fexecve => "fexecve",
+            Self::Execveat => "execveat",
+        }
+    }
+}
+
+/// How the process started another (the `Spawn` chunk).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum SpawnHow {
+    /// `fork()`: the child runs this image (and has a profile of its own).
+    Fork = 0,
+    /// `posix_spawn` or `posix_spawnp`.
+    PosixSpawn = 1,
+    /// `system()`: a shell, `sh -c COMMAND`.
+    System = 2,
+    /// `popen()`: a shell, `sh -c COMMAND`.
+    Popen = 3,
+}
+
+impl SpawnHow {
+    /// The value for a raw byte.
+    pub fn from_u8(value: u8) -> Option<Self> {
+        Some(match value {
+            0 => Self::Fork,
+            1 => Self::PosixSpawn,
+            2 => Self::System,
+            3 => Self::Popen,
+            _ => return None,
+        })
+    }
+
+    /// The function's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Fork => "fork",
+            Self::PosixSpawn => "posix_spawn",
+            Self::System => "system",
+            Self::Popen => "popen",
+        }
+    }
+}
+
+/// Bits of the `flags` field of the `Process` chunk.
+pub mod process_flags {
+    /// This image began as a `fork` of its parent's image (it inherited the parent's blocks).
+    pub const FORKED: u32 = 1;
+    /// The run follows children (`--follow-children`): programs this one executes are
+    /// tracked too, each with its own profile.
+    pub const FOLLOWING_CHILDREN: u32 = 2;
 }
 
 /// The `Scan` chunk.
@@ -312,6 +422,10 @@ pub mod settings {
     pub const INTERVAL_MS: &str = "LEAKSCOPE_INTERVAL_MS";
     /// Live reachability scans every this many milliseconds (absent or 0: none on a schedule).
     pub const SCAN_EVERY_MS: &str = "LEAKSCOPE_SCAN_EVERY_MS";
+    /// `1`: follow children (`--follow-children`): the agent's variables stay in the
+    /// environment, so that every program the process executes loads the agent too, and each
+    /// process image claims a profile of its own beside the first one.
+    pub const FOLLOW_CHILDREN: &str = "LEAKSCOPE_FOLLOW_CHILDREN";
     /// The value `leakscope run` queues with the agent's stop signal (`sigqueue`) to ask for a
     /// live scan now ("LSCS").
     pub const SCAN_REQUEST_VALUE: i32 = 0x4c53_4353;

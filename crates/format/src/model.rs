@@ -35,6 +35,10 @@ pub struct Profile {
     pub live_scans: Vec<LiveScan>,
     /// How the process ended as `leakscope run` saw it.
     pub run_result: Option<RunResult>,
+    /// Calls of `exec` (the last one, unless it failed, ended this image).
+    pub execs: Vec<ExecEvent>,
+    /// Processes this image started.
+    pub spawns: Vec<SpawnEvent>,
     /// The agent wrote its end marker: the file is whole.
     pub complete: bool,
     /// Why reading stopped early, if it did (the file was cut short or damaged).
@@ -60,6 +64,46 @@ pub struct ProcessInfo {
     pub exe: String,
     /// The agent's version.
     pub agent_version: String,
+    /// When the process started, in clock ticks since boot (`/proc/self/stat`'s `starttime`):
+    /// the same in every image of one process (`exec` keeps it), different for a later
+    /// process that reuses the pid. (Absent in profiles of older agents.)
+    pub kernel_start_ticks: Option<u64>,
+}
+
+impl ProcessInfo {
+    /// Did this image begin as a `fork` of its parent's?
+    pub fn forked(&self) -> bool {
+        self.flags & crate::process_flags::FORKED != 0
+    }
+}
+
+/// An `Exec` chunk, with the outcome the `ExecFailed` chunk after it gives.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExecEvent {
+    /// When, in ns since the agent started.
+    pub time_ns: u64,
+    /// The function called.
+    pub call: crate::ExecCall,
+    /// The program it was asked to run.
+    pub path: String,
+    /// Its arguments.
+    pub argv: Vec<String>,
+    /// The `errno` of a failed exec (the image went on).
+    pub failed: Option<i32>,
+}
+
+/// A `Spawn` chunk.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SpawnEvent {
+    /// When, in ns since the agent started.
+    pub time_ns: u64,
+    /// How.
+    pub how: crate::SpawnHow,
+    /// The child's pid, if known (`fork`, `posix_spawn`).
+    pub pid: Option<u32>,
+    /// The program (`posix_spawn`) or the shell command (`system`, `popen`); empty for
+    /// `fork`.
+    pub program: String,
 }
 
 /// A `Module` chunk: one executable or shared library mapped into the process.
@@ -181,6 +225,15 @@ pub struct SiteAges {
 }
 
 impl Profile {
+    /// The `exec` that ended this image, if it ended so (the last exec, if it did not fail and
+    /// nothing ended the image after it).
+    pub fn ended_by_exec(&self) -> Option<&ExecEvent> {
+        if self.exit.is_some() {
+            return None;
+        }
+        self.execs.last().filter(|exec| exec.failed.is_none())
+    }
+
     /// Every site's live bytes at every snapshot, values carried forward between the
     /// snapshots that mention the site: `(site, [(time_ns, live_bytes, live_blocks)])`, one
     /// point per snapshot from the site's first appearance on.

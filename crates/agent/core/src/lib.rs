@@ -19,6 +19,7 @@
 
 extern crate alloc;
 
+pub mod children;
 pub mod deadstack;
 pub mod live;
 pub mod modules;
@@ -256,6 +257,17 @@ pub fn on_realloc_failed(old: Option<LiveBlock>) {
     }
 }
 
+/// Is this the process the agent's state belongs to (not a `vfork` child running in its
+/// memory, with another pid)?
+fn is_owner_process() -> bool {
+    sys::getpid() as u32 == OWNER_PID.load(Ordering::Relaxed)
+}
+
+/// Nanoseconds since the agent started in this process.
+fn now_ns() -> u64 {
+    sys::monotonic_ns().saturating_sub(START_NS.load(Ordering::Relaxed))
+}
+
 /// Does `free` only forget blocks right now?
 pub fn free_forgets_only() -> bool {
     FREE_FORGETS_ONLY.load(Ordering::Relaxed)
@@ -273,6 +285,9 @@ pub fn on_start() {
     }
     writer::WRITER.set_start_time(sys::realtime_ns());
     modules::MODULES.refresh_if_changed();
+    // The profile exists from the start, with who the process is: a program that execs or is
+    // killed in its first milliseconds (before the writer's first snapshot) still leaves one.
+    writer::WRITER.flush();
 }
 
 /// The writer thread's loop: advance the coarse clock every 10 ms, and take a snapshot every
@@ -661,8 +676,8 @@ pub fn after_fork_in_parent() {
     AgentSection::leave_span();
 }
 
-/// After `fork`, in the child: release the locks and start the child's own profile,
-/// `<parent's profile>.<child pid>`.
+/// After `fork`, in the child: release the locks and start the child's own profile (claimed
+/// at its first write: `<first profile>.<child pid>`, see `writer`).
 pub fn after_fork_in_child() {
     stop::reset_after_fork();
     if !recording() {
@@ -674,31 +689,6 @@ pub fn after_fork_in_child() {
     stacks::STACKS.unlock_after_fork();
     modules::MODULES.unlock_after_fork();
     stop::AGENT_THREAD_TID.store(0, Ordering::Release);
-    if let Some(settings) = settings::get() {
-        let mut path = [0u8; settings::MAX_PATH];
-        let base = &settings.profile_path[..settings.profile_path_len];
-        let mut n = base.len().min(settings::MAX_PATH - 16);
-        path[..n].copy_from_slice(&base[..n]);
-        path[n] = b'.';
-        n += 1;
-        let mut digits = [0u8; 12];
-        let mut d = 0;
-        let mut pid = sys::getpid() as u32;
-        loop {
-            digits[d] = b'0' + (pid % 10) as u8;
-            d += 1;
-            pid /= 10;
-            if pid == 0 {
-                break;
-            }
-        }
-        for i in (0..d).rev() {
-            path[n] = digits[i];
-            n += 1;
-        }
-        // SAFETY: the child has one thread (this one) until it starts others.
-        unsafe { settings::set_profile_path(&path[..n]) };
-    }
     OWNER_PID.store(sys::getpid() as u32, Ordering::Relaxed);
     writer::WRITER.restart_in_child();
     writer::WRITER.set_start_time(sys::realtime_ns());

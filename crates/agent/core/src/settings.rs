@@ -25,6 +25,8 @@ pub struct Settings {
     pub interval_ms: u64,
     /// Live reachability scans every this many milliseconds (0: none on a schedule).
     pub scan_every_ms: u64,
+    /// `--follow-children`: programs this one executes are tracked too.
+    pub follow_children: bool,
 }
 
 struct SettingsCell {
@@ -45,6 +47,7 @@ static SETTINGS: SettingsCell = SettingsCell {
         sample_rate: 0,
         interval_ms: names::DEFAULT_INTERVAL_MS,
         scan_every_ms: 0,
+        follow_children: false,
     }),
 };
 
@@ -83,19 +86,6 @@ pub fn get() -> Option<&'static Settings> {
     None
 }
 
-/// Replace the profile path (a forked child writes its own file).
-///
-/// # Safety
-/// Only in a forked child's fork handler, before any other thread exists.
-pub unsafe fn set_profile_path(path: &[u8]) {
-    // SAFETY: single-threaded by the caller's promise.
-    let settings = unsafe { &mut *SETTINGS.settings.get() };
-    let n = path.len().min(MAX_PATH - 1);
-    settings.profile_path[..n].copy_from_slice(&path[..n]);
-    settings.profile_path[n] = 0;
-    settings.profile_path_len = n;
-}
-
 fn value_of<'a>(entry: &'a [u8], name: &str) -> Option<&'a [u8]> {
     let rest = entry.strip_prefix(name.as_bytes())?;
     rest.strip_prefix(b"=")
@@ -115,6 +105,8 @@ fn apply(settings: &mut Settings, entry: &[u8]) {
         settings.interval_ms = parse_decimal(value).max(1);
     } else if let Some(value) = value_of(entry, names::SCAN_EVERY_MS) {
         settings.scan_every_ms = parse_decimal(value);
+    } else if let Some(value) = value_of(entry, names::FOLLOW_CHILDREN) {
+        settings.follow_children = value == b"1";
     }
 }
 
@@ -166,15 +158,74 @@ unsafe fn read_from_environment(settings: &mut Settings) {
     unsafe { crate::sys::unmap(buf, 256 * 1024) };
 }
 
+/// Most of the agent's own environment entries kept for the programs this one executes.
+pub const MAX_AGENT_ENTRIES: usize = 16;
+
+/// The agent's own environment entries as the process received them (`LD_PRELOAD` and every
+/// `LEAKSCOPE_*`), kept so that a followed child can be given them even if the program passes
+/// it an environment of its own. The strings are the process's initial environment, which is
+/// never freed.
+pub struct AgentEntries {
+    /// The entries, as `NAME=value` C strings.
+    pub entries: [*const libc::c_char; MAX_AGENT_ENTRIES],
+    /// How many there are.
+    pub count: usize,
+}
+
+struct AgentEntriesCell(UnsafeCell<AgentEntries>);
+
+// SAFETY: written once by the constructor before any other thread exists, read-only after.
+unsafe impl Sync for AgentEntriesCell {}
+
+static AGENT_ENTRIES: AgentEntriesCell = AgentEntriesCell(UnsafeCell::new(AgentEntries {
+    entries: [core::ptr::null(); MAX_AGENT_ENTRIES],
+    count: 0,
+}));
+
+/// The agent's own environment entries (see [`AgentEntries`]); empty before the constructor.
+pub fn agent_entries() -> &'static AgentEntries {
+    // SAFETY: only the constructor writes, before any reader can exist.
+    unsafe { &*AGENT_ENTRIES.0.get() }
+}
+
+/// Remember the agent's own environment entries (see [`AgentEntries`]).
+///
+/// # Safety
+/// Must run in the constructor, before the program has other threads, and before
+/// [`scrub_environment`].
+pub unsafe fn capture_agent_entries() {
+    // SAFETY: single-threaded at this point, by the caller's promise.
+    let (env, saved) = unsafe { (environ, &mut *AGENT_ENTRIES.0.get()) };
+    if env.is_null() {
+        return;
+    }
+    let mut i = 0;
+    // SAFETY: walking a NULL-terminated array of C strings.
+    unsafe {
+        while !(*env.add(i)).is_null() {
+            let entry = core::ffi::CStr::from_ptr(*env.add(i)).to_bytes();
+            let ours = entry.starts_with(names::PREFIX.as_bytes())
+                && !entry.starts_with(names::RESTORE_PRELOAD.as_bytes());
+            if (ours || entry.starts_with(b"LD_PRELOAD=")) && saved.count < MAX_AGENT_ENTRIES {
+                saved.entries[saved.count] = *env.add(i);
+                saved.count += 1;
+            }
+            i += 1;
+        }
+    }
+}
+
 /// Remove the agent's variables from the environment and put back the user's own
 /// `LD_PRELOAD`, without allocating: entries are only moved within the `environ` array.
+/// With `--follow-children` the environment is left as it is: the programs the process
+/// executes must inherit the agent.
 ///
 /// # Safety
 /// Must run in the constructor, before the program has other threads.
 pub unsafe fn scrub_environment() {
     // SAFETY: single-threaded at this point, by the caller's promise.
     let env = unsafe { environ };
-    if env.is_null() {
+    if env.is_null() || get().is_some_and(|s| s.follow_children) {
         return;
     }
     let mut restore: *mut libc::c_char = core::ptr::null_mut();

@@ -312,6 +312,26 @@ pub fn append_file(path_nul: &[u8], data: &[u8]) -> bool {
     ok
 }
 
+/// Create the file at `path_nul` with mode 0600, failing if it exists (`O_EXCL`). True if this
+/// call created it.
+pub fn create_exclusive(path_nul: &[u8]) -> bool {
+    let _errno = ErrnoGuard::new();
+    // SAFETY: the path is NUL-terminated.
+    let fd = unsafe {
+        libc::open(
+            path_nul.as_ptr() as *const libc::c_char,
+            libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_CLOEXEC,
+            0o600,
+        )
+    };
+    if fd < 0 {
+        return false;
+    }
+    // SAFETY: fd was opened above and is closed once.
+    unsafe { libc::close(fd) };
+    true
+}
+
 /// Puts the calling thread's `errno` back when dropped. Every function here that makes a
 /// system call holds one, so that the agent's work never changes what the program sees in
 /// `errno` (the hooks themselves then need not save it on every call).

@@ -32,6 +32,12 @@ struct WriterState {
     next_stack: u32,
     failed: bool,
     start_unix_ns: u64,
+    /// This image's own profile (NUL-terminated), once claimed (see [`WriterState::claim`]).
+    own_path: [u8; settings::MAX_PATH],
+    own_path_len: usize,
+    claimed: bool,
+    /// This image began as a fork of its parent's.
+    forked: bool,
 }
 
 /// The profile writer.
@@ -59,6 +65,10 @@ pub static WRITER: ProfileWriter = ProfileWriter {
         next_stack: 1,
         failed: false,
         start_unix_ns: 0,
+        own_path: [0; settings::MAX_PATH],
+        own_path_len: 0,
+        claimed: false,
+        forked: false,
     }),
 };
 
@@ -130,14 +140,68 @@ impl WriterState {
         if self.failed {
             return;
         }
-        let Some(settings) = settings::get() else {
+        // A file that cannot be created (a directory this image may not write, after a
+        // change of user) loses this image's profile; the parent's `Spawn` record of a forked
+        // child lets the report say that it is missing.
+        if !self.claimed && !self.claim() {
+            self.failed = true;
             return;
-        };
-        let path = &settings.profile_path[..=settings.profile_path_len];
+        }
+        let own_path_len = self.own_path_len;
+        let path = self.own_path;
         let Some(buf) = self.buffer() else { return };
-        if !sys::append_file(path, &buf[..pos]) {
+        if !sys::append_file(&path[..=own_path_len], &buf[..pos]) {
             self.failed = true;
         }
+    }
+
+    /// Claim this image's own profile file: create it, failing if it exists, so that no two
+    /// process images ever write into one file. The first image of a run takes the path it
+    /// was given (`P`); a forked child, or any later image (a child followed across `exec` or
+    /// `posix_spawn`, which inherits `P` from the environment), takes `P.PID`; where that is
+    /// taken (an image of the same process before an `exec`, or an earlier process with the
+    /// same pid), `P.PID.e`, `P.PID.e.e`, ... The reader tells an image that followed an
+    /// `exec` from a pid reused later by the process start time in the Process chunk.
+    fn claim(&mut self) -> bool {
+        let Some(settings) = settings::get() else {
+            return false;
+        };
+        let root = &settings.profile_path[..settings.profile_path_len];
+        let mut candidate = [0u8; settings::MAX_PATH];
+        if !self.forked {
+            candidate[..root.len()].copy_from_slice(root);
+            if self.try_claim(&mut candidate, root.len()) {
+                return true;
+            }
+        }
+        let mut text = sys::TextBuffer::new(&mut candidate);
+        text.push_bytes(root);
+        text.push_str(".");
+        text.push_u64(sys::getpid() as u64);
+        let mut len = text.len();
+        for _ in 0..32 {
+            if len + 3 >= settings::MAX_PATH {
+                return false;
+            }
+            if self.try_claim(&mut candidate, len) {
+                return true;
+            }
+            candidate[len..len + 2].copy_from_slice(b".e");
+            len += 2;
+        }
+        false
+    }
+
+    /// Create `candidate[..len]` exclusively; on success it becomes this image's own path.
+    fn try_claim(&mut self, candidate: &mut [u8; settings::MAX_PATH], len: usize) -> bool {
+        candidate[len] = 0;
+        if !sys::create_exclusive(&candidate[..=len]) {
+            return false;
+        }
+        self.own_path[..=len].copy_from_slice(&candidate[..=len]);
+        self.own_path_len = len;
+        self.claimed = true;
+        true
     }
 
     /// Encode one chunk with `fill`; drains the buffer and retries once if it was full.
@@ -182,12 +246,20 @@ impl WriterState {
         .max(0) as usize;
         let max_frames = settings::get().map_or(0, |s| s.max_frames) as u32;
         let start_ns = self.start_unix_ns;
+        let mut flags = 0;
+        if self.forked {
+            flags |= leakscope_format::process_flags::FORKED;
+        }
+        if settings::get().is_some_and(|s| s.follow_children) {
+            flags |= leakscope_format::process_flags::FOLLOWING_CHILDREN;
+        }
+        let kernel_start_ticks = kernel_start_ticks();
         self.chunk(ChunkKind::Process, &mut |c| {
             c.put_u32(sys::getpid() as u32);
             c.put_u32(sys::getppid() as u32);
             c.put_u64(start_ns);
             c.put_u32(max_frames);
-            c.put_u32(0);
+            c.put_u32(flags);
             let args = cmdline[..cmdline_len]
                 .strip_suffix(&[0])
                 .unwrap_or(&cmdline[..cmdline_len]);
@@ -204,6 +276,7 @@ impl WriterState {
             }
             c.put_bytes(&exe[..exe_len]);
             c.put_bytes(env!("CARGO_PKG_VERSION").as_bytes());
+            c.put_u64(kernel_start_ticks);
         });
         let sample_rate = settings::get().map_or(0, |s| s.sample_rate);
         if sample_rate > 0 {
@@ -528,8 +601,8 @@ impl ProfileWriter {
         drop(guard);
     }
 
-    /// In a forked child: start a new file (the caller has switched the path), rewriting the
-    /// process, modules and every stack so that the child's file stands alone.
+    /// In a forked child: start a new file of its own (claimed at its first write), rewriting
+    /// the process, modules and every stack so that the child's file stands alone.
     pub fn restart_in_child(&self) {
         self.lock.force_unlock();
         // SAFETY: single-threaded child, lock just reset.
@@ -540,6 +613,86 @@ impl ProfileWriter {
         state.next_stack = 1;
         state.failed = false;
         state.full_snapshot = true;
+        state.claimed = false;
+        state.forked = true;
+    }
+
+    /// This image's own profile path (without the NUL), once claimed.
+    pub fn own_path(&self, out: &mut [u8; settings::MAX_PATH]) -> usize {
+        let _guard = self.lock.lock();
+        // SAFETY: the lock is held.
+        let state = unsafe { &*self.state.get() };
+        if !state.claimed {
+            return 0;
+        }
+        out[..state.own_path_len].copy_from_slice(&state.own_path[..state.own_path_len]);
+        state.own_path_len
+    }
+
+    /// Record that this image is about to `exec`: everything new, a last snapshot, and the
+    /// `Exec` chunk, on disk before the call. The returned guard keeps the writer locked until
+    /// the `exec` returns (it returns only if it failed: then pass the guard to
+    /// [`ProfileWriter::exec_failed`]), so that the writer thread is not halfway through a
+    /// write when the image is replaced.
+    pub fn exec_starting(
+        &self,
+        time_ns: u64,
+        call: leakscope_format::ExecCall,
+        path: &[u8],
+        argv: &mut dyn Iterator<Item = &[u8]>,
+    ) -> crate::sync::SpinGuard<'_> {
+        let guard = self.lock.lock();
+        // SAFETY: the lock is held (by the guard returned).
+        let state = unsafe { &mut *self.state.get() };
+        state.start();
+        state.write_modules(false);
+        state.write_stacks();
+        state.snapshot(time_ns);
+        state.chunk(ChunkKind::Exec, &mut |c| {
+            c.put_u64(time_ns);
+            c.put_u8(call as u8);
+            c.put_bytes(path);
+            let count_at = c.payload_len();
+            c.put_u32(0);
+            let mut n = 0u32;
+            for arg in &mut *argv {
+                if c.remaining() < arg.len() + 64 {
+                    break;
+                }
+                c.put_bytes(arg);
+                n += 1;
+            }
+            c.patch_u32(count_at, n);
+        });
+        state.drain();
+        guard
+    }
+
+    /// The `exec` announced by [`ProfileWriter::exec_starting`] failed with `errno`.
+    pub fn exec_failed(&self, guard: crate::sync::SpinGuard<'_>, time_ns: u64, errno: i32) {
+        // SAFETY: the lock is held (the guard).
+        let state = unsafe { &mut *self.state.get() };
+        state.chunk(ChunkKind::ExecFailed, &mut |c| {
+            c.put_u64(time_ns);
+            c.put_i32(errno);
+        });
+        state.drain();
+        drop(guard);
+    }
+
+    /// Record that this image started another process.
+    pub fn spawned(&self, time_ns: u64, how: leakscope_format::SpawnHow, pid: u32, program: &[u8]) {
+        let _guard = self.lock.lock();
+        // SAFETY: the lock is held.
+        let state = unsafe { &mut *self.state.get() };
+        state.start();
+        state.chunk(ChunkKind::Spawn, &mut |c| {
+            c.put_u64(time_ns);
+            c.put_u8(how as u8);
+            c.put_u32(pid);
+            let room = c.remaining().saturating_sub(16);
+            c.put_bytes(&program[..program.len().min(room).min(4096)]);
+        });
     }
 
     /// Take the lock before `fork`.
@@ -551,6 +704,24 @@ impl ProfileWriter {
     pub fn unlock_after_fork(&self) {
         self.lock.force_unlock();
     }
+}
+
+/// When the process started, in clock ticks since boot: field 22 of `/proc/self/stat` (0 if
+/// unreadable). The name (field 2) is in parentheses and may hold spaces, so fields are
+/// counted after its closing parenthesis.
+fn kernel_start_ticks() -> u64 {
+    let mut buf = [0u8; 1024];
+    let len = sys::read_file(b"/proc/self/stat\0", &mut buf).unwrap_or(0);
+    let text = &buf[..len];
+    let Some(close) = text.iter().rposition(|&b| b == b')') else {
+        return 0;
+    };
+    // After ") ": field 3 (state) is the first; starttime is field 22, the 20th.
+    text[close + 1..]
+        .split(|&b| b == b' ')
+        .filter(|f| !f.is_empty())
+        .nth(19)
+        .map_or(0, parse_decimal)
 }
 
 /// The process's resident set size, from `/proc/self/statm` (0 if unreadable).

@@ -1,0 +1,241 @@
+//! The processes the program starts and the programs it executes.
+//!
+//! Every `exec`, `posix_spawn`, `system`, `popen` and `fork` is recorded in the profile, so
+//! that the report can say what ran beside the program, and whether it was tracked. Without
+//! `--follow-children` the agent removes its variables from the environment at start
+//! (`settings::scrub_environment`), so what the program executes runs untracked. With it, the
+//! environment keeps them: every program executed loads the agent and claims a profile of its
+//! own (see `writer`). A program that hands its child an environment of its own (`execve`,
+//! `posix_spawn` and their kind take one) would drop them, so there the agent gives the child
+//! a copy with its variables added back ([`ChildEnvironment`]).
+
+use core::ffi::{c_char, CStr};
+
+use leakscope_format::settings as names;
+use leakscope_format::{ExecCall, SpawnHow};
+
+use crate::settings;
+use crate::sync::SpinGuard;
+use crate::sys;
+use crate::thread::AgentSection;
+
+/// Is the agent recording in this process (and is this the process it belongs to, not a
+/// `vfork` child running in its memory)?
+fn recording_here() -> bool {
+    crate::recording() && crate::is_owner_process()
+}
+
+/// Is `--follow-children` on?
+pub fn following() -> bool {
+    settings::get().is_some_and(|s| s.follow_children)
+}
+
+/// An environment for a followed child: the program's, with the agent's variables added
+/// back. Lives in an agent mapping, unmapped on drop (after an `exec` that failed; after one
+/// that succeeded, the image is gone).
+pub struct ChildEnvironment {
+    base: *mut u8,
+    len: usize,
+    /// The `NULL`-terminated array to pass as `envp`.
+    pub envp: *const *const c_char,
+}
+
+impl Drop for ChildEnvironment {
+    fn drop(&mut self) {
+        // SAFETY: `base` and `len` are exactly the mapping made by `environment_for_child`,
+        // which nothing uses once the exec or spawn call returned.
+        unsafe { sys::unmap(self.base, self.len) };
+    }
+}
+
+/// The agent's library path: the first entry of the `LD_PRELOAD` the process started with.
+fn agent_path() -> Option<&'static [u8]> {
+    let saved = settings::agent_entries();
+    saved.entries[..saved.count].iter().find_map(|&entry| {
+        // SAFETY: a C string of the process's initial environment, never freed.
+        let entry = unsafe { CStr::from_ptr(entry) }.to_bytes();
+        let value = entry.strip_prefix(b"LD_PRELOAD=")?;
+        let first = value.split(|&b| b == b':' || b == b' ').next()?;
+        (!first.is_empty()).then_some(first)
+    })
+}
+
+/// The entries of a `NULL`-terminated environment array, as byte strings.
+///
+/// # Safety
+/// `envp` must be null or a valid `NULL`-terminated array of C strings.
+unsafe fn entries(
+    envp: *const *const c_char,
+) -> impl Iterator<Item = (*const c_char, &'static [u8])> {
+    let mut i = 0;
+    core::iter::from_fn(move || {
+        if envp.is_null() {
+            return None;
+        }
+        // SAFETY: the caller's promise; `i` stays within the array up to its NULL.
+        let entry = unsafe { *envp.add(i) };
+        if entry.is_null() {
+            return None;
+        }
+        i += 1;
+        // SAFETY: as above: a C string. ('static is the caller's to uphold for the borrow.)
+        Some((entry, unsafe { CStr::from_ptr(entry) }.to_bytes()))
+    })
+}
+
+/// With `--follow-children`, an environment for a child that `envp` would start without the
+/// agent's variables (or `None`: `envp` has them all, or children are not followed).
+///
+/// # Safety
+/// `envp` must be null or a valid `NULL`-terminated array of C strings.
+pub unsafe fn environment_for_child(envp: *const *const c_char) -> Option<ChildEnvironment> {
+    if !following() || !recording_here() {
+        return None;
+    }
+    let agent = agent_path()?;
+    let saved = settings::agent_entries();
+    let ours: &[*const c_char] = &saved.entries[..saved.count];
+    let is_ours = |entry: &[u8]| {
+        entry.starts_with(names::PREFIX.as_bytes()) || entry.starts_with(b"LD_PRELOAD=")
+    };
+    // What `envp` has: its LD_PRELOAD's value, and whether every agent variable is there.
+    let mut preload: Option<&[u8]> = None;
+    let mut count = 0;
+    let mut has_all = true;
+    // SAFETY: the caller's promise about `envp`.
+    for (_, entry) in unsafe { entries(envp) } {
+        count += 1;
+        if let Some(value) = entry.strip_prefix(b"LD_PRELOAD=") {
+            preload = Some(value);
+        }
+    }
+    for &saved_entry in ours {
+        // SAFETY: a C string of the process's initial environment.
+        let saved_entry = unsafe { CStr::from_ptr(saved_entry) }.to_bytes();
+        if saved_entry.starts_with(b"LD_PRELOAD=") {
+            continue;
+        }
+        // SAFETY: as above.
+        if !unsafe { entries(envp) }.any(|(_, e)| e == saved_entry) {
+            has_all = false;
+        }
+    }
+    let preload_has_agent =
+        preload.is_some_and(|v| v.split(|&b| b == b':' || b == b' ').any(|p| p == agent));
+    if has_all && preload_has_agent {
+        return None;
+    }
+    // The new array (the program's entries but its LD_PRELOAD and agent variables, then the
+    // agent's, then LD_PRELOAD with the agent first), followed by the new LD_PRELOAD string.
+    let slots = count + ours.len() + 2;
+    let preload_len = 11 + agent.len() + preload.map_or(0, |v| v.len() + 1) + 1;
+    let len = slots * 8 + preload_len;
+    let base = sys::map_anonymous(len, false);
+    if base.is_null() {
+        return None;
+    }
+    let array = base as *mut *const c_char;
+    // SAFETY: `base` is a fresh mapping of `len` bytes: `slots` pointers, then the string.
+    unsafe {
+        let text = core::slice::from_raw_parts_mut(base.add(slots * 8), preload_len);
+        let mut at = 0;
+        for part in [&b"LD_PRELOAD="[..], agent] {
+            text[at..at + part.len()].copy_from_slice(part);
+            at += part.len();
+        }
+        if let Some(value) = preload.filter(|v| !v.is_empty()) {
+            text[at] = b':';
+            text[at + 1..at + 1 + value.len()].copy_from_slice(value);
+            at += 1 + value.len();
+        }
+        text[at] = 0;
+        let mut n = 0;
+        for (pointer, entry) in entries(envp) {
+            if !is_ours(entry) {
+                *array.add(n) = pointer;
+                n += 1;
+            }
+        }
+        for &saved_entry in ours {
+            if !CStr::from_ptr(saved_entry)
+                .to_bytes()
+                .starts_with(b"LD_PRELOAD=")
+            {
+                *array.add(n) = saved_entry;
+                n += 1;
+            }
+        }
+        *array.add(n) = text.as_ptr() as *const c_char;
+        *array.add(n + 1) = core::ptr::null();
+    }
+    Some(ChildEnvironment {
+        base,
+        len,
+        envp: array as *const *const c_char,
+    })
+}
+
+/// An `exec` in progress, recorded in the profile: the writer stays locked (see
+/// `ProfileWriter::exec_starting`) and the thread in agent code until [`exec_failed`].
+pub struct ExecInProgress {
+    guard: SpinGuard<'static>,
+    _section: AgentSection,
+}
+
+/// This image is about to call `exec` (`call`) of `path` with `argv`: record it.
+///
+/// # Safety
+/// `path` must be null or a C string, and `argv` null or a `NULL`-terminated array of them.
+pub unsafe fn exec_starting(
+    call: ExecCall,
+    path: *const c_char,
+    argv: *const *const c_char,
+) -> Option<ExecInProgress> {
+    if !recording_here() {
+        return None;
+    }
+    let section = AgentSection::enter()?;
+    let path = if path.is_null() {
+        &b""[..]
+    } else {
+        // SAFETY: the caller's promise.
+        unsafe { CStr::from_ptr(path) }.to_bytes()
+    };
+    // SAFETY: the caller's promise about `argv`.
+    let mut args = unsafe { entries(argv) }.map(|(_, arg)| arg);
+    let guard = crate::writer::WRITER.exec_starting(crate::now_ns(), call, path, &mut args);
+    Some(ExecInProgress {
+        guard,
+        _section: section,
+    })
+}
+
+/// The `exec` recorded by [`exec_starting`] returned: it failed with `errno`.
+pub fn exec_failed(exec: Option<ExecInProgress>, errno: i32) {
+    if let Some(exec) = exec {
+        crate::writer::WRITER.exec_failed(exec.guard, crate::now_ns(), errno);
+    }
+}
+
+/// This image started a process (`pid`, 0 if unknown) with `program` (a path or a shell
+/// command; null for `fork`): record it.
+///
+/// # Safety
+/// `program` must be null or a C string.
+pub unsafe fn spawned(how: SpawnHow, pid: i32, program: *const c_char) {
+    if !recording_here() {
+        return;
+    }
+    // Not from inside agent code (a signal handler that interrupted it): the writer's lock
+    // may be held by the interrupted code.
+    let Some(_section) = AgentSection::enter() else {
+        return;
+    };
+    let program = if program.is_null() {
+        &b""[..]
+    } else {
+        // SAFETY: the caller's promise.
+        unsafe { CStr::from_ptr(program) }.to_bytes()
+    };
+    crate::writer::WRITER.spawned(crate::now_ns(), how, pid.max(0) as u32, program);
+}
