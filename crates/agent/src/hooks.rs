@@ -26,155 +26,83 @@ use crate::{__libc_realloc, __libc_valloc};
 // `.cfi_startproc` with no further directive describes the stubs exactly (CFA = rsp + 8, the
 // return address at CFA - 8) for debuggers and profilers that stop in them.
 
-/// `malloc(3)`.
-#[unsafe(naked)]
-#[no_mangle]
-pub unsafe extern "C" fn malloc(size: usize) -> *mut c_void {
-    // SAFETY: reads the return address at [rsp] (present on entry to any called function),
-    // writes only argument registers malloc does not take (rsi, rdx, rcx), and jumps to a
-    // hook whose C signature takes malloc's argument and then those.
-    core::arch::naked_asm!(
-        ".cfi_startproc",
-        "mov rsi, qword ptr [rsp]",
-        "lea rdx, [rsp + 8]",
-        "mov rcx, rbp",
-        "jmp {hook}",
-        ".cfi_endproc",
-        hook = sym malloc_hook,
-    )
+/// A naked allocation entry point: `$name` with the C signature given, whose stub puts the
+/// program's frame (return address, stack pointer after the return, rbp) into the three
+/// argument registers after its own arguments (`$ra`, `$sp`, `$bp`) and jumps to `$hook`,
+/// which takes the function's arguments and then those three.
+macro_rules! allocation_entry {
+    (
+        $(#[$doc:meta])*
+        fn $name:ident($($arg:ident: $ty:ty),*) -> $ret:ty => $hook:ident,
+        frame in $ra:literal, $sp:literal, $bp:literal
+    ) => {
+        $(#[$doc])*
+        #[unsafe(naked)]
+        #[no_mangle]
+        pub unsafe extern "C" fn $name($($arg: $ty),*) -> $ret {
+            // SAFETY: reads the return address at [rsp] (present on entry to any called
+            // function), writes only argument registers the function does not take, and jumps
+            // to a hook whose C signature takes the function's arguments and then those.
+            core::arch::naked_asm!(
+                ".cfi_startproc",
+                concat!("mov ", $ra, ", qword ptr [rsp]"),
+                concat!("lea ", $sp, ", [rsp + 8]"),
+                concat!("mov ", $bp, ", rbp"),
+                "jmp {hook}",
+                ".cfi_endproc",
+                hook = sym $hook,
+            )
+        }
+    };
 }
+pub(crate) use allocation_entry;
 
-/// `calloc(3)`.
-#[unsafe(naked)]
-#[no_mangle]
-pub unsafe extern "C" fn calloc(count: usize, size: usize) -> *mut c_void {
-    // SAFETY: as malloc, with the frame in rdx, rcx and r8 after calloc's two arguments.
-    core::arch::naked_asm!(
-        ".cfi_startproc",
-        "mov rdx, qword ptr [rsp]",
-        "lea rcx, [rsp + 8]",
-        "mov r8, rbp",
-        "jmp {hook}",
-        ".cfi_endproc",
-        hook = sym calloc_hook,
-    )
-}
-
-/// `realloc(3)`.
-#[unsafe(naked)]
-#[no_mangle]
-pub unsafe extern "C" fn realloc(old: *mut c_void, size: usize) -> *mut c_void {
-    // SAFETY: as calloc (two arguments).
-    core::arch::naked_asm!(
-        ".cfi_startproc",
-        "mov rdx, qword ptr [rsp]",
-        "lea rcx, [rsp + 8]",
-        "mov r8, rbp",
-        "jmp {hook}",
-        ".cfi_endproc",
-        hook = sym realloc_hook,
-    )
-}
-
-/// `reallocarray(3)`.
-#[unsafe(naked)]
-#[no_mangle]
-pub unsafe extern "C" fn reallocarray(old: *mut c_void, count: usize, size: usize) -> *mut c_void {
-    // SAFETY: as malloc, with the frame in rcx, r8 and r9 after the three arguments.
-    core::arch::naked_asm!(
-        ".cfi_startproc",
-        "mov rcx, qword ptr [rsp]",
-        "lea r8, [rsp + 8]",
-        "mov r9, rbp",
-        "jmp {hook}",
-        ".cfi_endproc",
-        hook = sym reallocarray_hook,
-    )
-}
-
-/// `memalign(3)`.
-#[unsafe(naked)]
-#[no_mangle]
-pub unsafe extern "C" fn memalign(align: usize, size: usize) -> *mut c_void {
-    // SAFETY: as calloc (two arguments).
-    core::arch::naked_asm!(
-        ".cfi_startproc",
-        "mov rdx, qword ptr [rsp]",
-        "lea rcx, [rsp + 8]",
-        "mov r8, rbp",
-        "jmp {hook}",
-        ".cfi_endproc",
-        hook = sym memalign_hook,
-    )
-}
-
-/// `aligned_alloc(3)` (glibc 2.36 treats it as memalign).
-#[unsafe(naked)]
-#[no_mangle]
-pub unsafe extern "C" fn aligned_alloc(align: usize, size: usize) -> *mut c_void {
-    // SAFETY: as calloc (two arguments); the same hook as memalign.
-    core::arch::naked_asm!(
-        ".cfi_startproc",
-        "mov rdx, qword ptr [rsp]",
-        "lea rcx, [rsp + 8]",
-        "mov r8, rbp",
-        "jmp {hook}",
-        ".cfi_endproc",
-        hook = sym memalign_hook,
-    )
-}
-
-/// `valloc(3)`.
-#[unsafe(naked)]
-#[no_mangle]
-pub unsafe extern "C" fn valloc(size: usize) -> *mut c_void {
-    // SAFETY: as malloc (one argument).
-    core::arch::naked_asm!(
-        ".cfi_startproc",
-        "mov rsi, qword ptr [rsp]",
-        "lea rdx, [rsp + 8]",
-        "mov rcx, rbp",
-        "jmp {hook}",
-        ".cfi_endproc",
-        hook = sym valloc_hook,
-    )
-}
-
-/// `pvalloc(3)`. Like memcheck, records the size asked for, not the rounded-up one.
-#[unsafe(naked)]
-#[no_mangle]
-pub unsafe extern "C" fn pvalloc(size: usize) -> *mut c_void {
-    // SAFETY: as malloc (one argument).
-    core::arch::naked_asm!(
-        ".cfi_startproc",
-        "mov rsi, qword ptr [rsp]",
-        "lea rdx, [rsp + 8]",
-        "mov rcx, rbp",
-        "jmp {hook}",
-        ".cfi_endproc",
-        hook = sym pvalloc_hook,
-    )
-}
-
-/// `posix_memalign(3)`.
-#[unsafe(naked)]
-#[no_mangle]
-pub unsafe extern "C" fn posix_memalign(out: *mut *mut c_void, align: usize, size: usize) -> c_int {
-    // SAFETY: as reallocarray (three arguments).
-    core::arch::naked_asm!(
-        ".cfi_startproc",
-        "mov rcx, qword ptr [rsp]",
-        "lea r8, [rsp + 8]",
-        "mov r9, rbp",
-        "jmp {hook}",
-        ".cfi_endproc",
-        hook = sym posix_memalign_hook,
-    )
-}
+allocation_entry!(
+    /// `malloc(3)`.
+    fn malloc(size: usize) -> *mut c_void => malloc_hook, frame in "rsi", "rdx", "rcx"
+);
+allocation_entry!(
+    /// `calloc(3)`.
+    fn calloc(count: usize, size: usize) -> *mut c_void => calloc_hook,
+    frame in "rdx", "rcx", "r8"
+);
+allocation_entry!(
+    /// `realloc(3)`.
+    fn realloc(old: *mut c_void, size: usize) -> *mut c_void => realloc_hook,
+    frame in "rdx", "rcx", "r8"
+);
+allocation_entry!(
+    /// `reallocarray(3)`.
+    fn reallocarray(old: *mut c_void, count: usize, size: usize) -> *mut c_void =>
+        reallocarray_hook, frame in "rcx", "r8", "r9"
+);
+allocation_entry!(
+    /// `memalign(3)`.
+    fn memalign(align: usize, size: usize) -> *mut c_void => memalign_hook,
+    frame in "rdx", "rcx", "r8"
+);
+allocation_entry!(
+    /// `aligned_alloc(3)` (glibc 2.36 treats it as memalign).
+    fn aligned_alloc(align: usize, size: usize) -> *mut c_void => memalign_hook,
+    frame in "rdx", "rcx", "r8"
+);
+allocation_entry!(
+    /// `valloc(3)`.
+    fn valloc(size: usize) -> *mut c_void => valloc_hook, frame in "rsi", "rdx", "rcx"
+);
+allocation_entry!(
+    /// `pvalloc(3)`. Like memcheck, records the size asked for, not the rounded-up one.
+    fn pvalloc(size: usize) -> *mut c_void => pvalloc_hook, frame in "rsi", "rdx", "rcx"
+);
+allocation_entry!(
+    /// `posix_memalign(3)`.
+    fn posix_memalign(out: *mut *mut c_void, align: usize, size: usize) -> c_int =>
+        posix_memalign_hook, frame in "rcx", "r8", "r9"
+);
 
 /// The program's frame, from the registers a stub passes.
 #[inline(always)]
-fn frame(return_address: u64, sp: u64, bp: u64) -> CallerFrame {
+pub(crate) fn frame(return_address: u64, sp: u64, bp: u64) -> CallerFrame {
     CallerFrame {
         return_address,
         sp,
@@ -183,7 +111,7 @@ fn frame(return_address: u64, sp: u64, bp: u64) -> CallerFrame {
 }
 
 /// `malloc` after its stub: `ra`, `sp` and `bp` are the program's frame (see above).
-unsafe extern "C" fn malloc_hook(size: usize, ra: u64, sp: u64, bp: u64) -> *mut c_void {
+pub(crate) unsafe extern "C" fn malloc_hook(size: usize, ra: u64, sp: u64, bp: u64) -> *mut c_void {
     // SAFETY: glibc's allocator has no preconditions for malloc.
     let block = unsafe { __libc_malloc(size) };
     core_::on_alloc(block, size, frame(ra, sp, bp));
@@ -246,7 +174,7 @@ unsafe extern "C" fn reallocarray_hook(
     unsafe { realloc_hook(old, total, ra, sp, bp) }
 }
 
-unsafe extern "C" fn memalign_hook(
+pub(crate) unsafe extern "C" fn memalign_hook(
     align: usize,
     size: usize,
     ra: u64,

@@ -120,8 +120,12 @@ extern "C" fn constructor() {
     REAL_SIGWAIT.store(lookup_next(c"sigwait"), Ordering::Release);
     REAL_SIGTIMEDWAIT.store(lookup_next(c"sigtimedwait"), Ordering::Release);
     crate::spawn::resolve();
+    crate::neighbours::resolve();
     if !active {
         return;
+    }
+    if let Some(allocator) = crate::neighbours::program_allocator() {
+        core_::degraded::note_program_allocator(allocator);
     }
     core_::on_start();
     let _section = AgentSection::enter_nested();

@@ -17,8 +17,10 @@
 
 extern crate alloc;
 
+mod cxx;
 mod hooks;
 mod init;
+mod neighbours;
 mod spawn;
 
 // The prebuilt `core` and `alloc` refer to Rust's unwinding personality and to
