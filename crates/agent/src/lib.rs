@@ -17,6 +17,7 @@
 
 extern crate alloc;
 
+mod credentials;
 mod cxx;
 mod hooks;
 mod init;

@@ -239,3 +239,15 @@ pub unsafe fn spawned(how: SpawnHow, pid: i32, program: *const c_char) {
     };
     crate::writer::WRITER.spawned(crate::now_ns(), how, pid.max(0) as u32, program);
 }
+
+/// The process is about to change its effective user or group to `uid` or `gid` (`None`:
+/// unchanged): keep its profile writable (see `ProfileWriter::before_credentials_change`).
+pub fn before_credentials_change(uid: Option<u32>, gid: Option<u32>) {
+    if !recording_here() {
+        return;
+    }
+    let Some(_section) = AgentSection::enter() else {
+        return;
+    };
+    crate::writer::WRITER.before_credentials_change(uid, gid);
+}

@@ -312,6 +312,78 @@ pub fn append_file(path_nul: &[u8], data: &[u8]) -> bool {
     ok
 }
 
+/// Write all of `data` to `fd`. False on an error.
+pub fn write_all(fd: i32, data: &[u8]) -> bool {
+    let _errno = ErrnoGuard::new();
+    let mut written = 0;
+    while written < data.len() {
+        // SAFETY: the source is the unwritten tail of `data`.
+        let n = unsafe {
+            libc::write(
+                fd,
+                data[written..].as_ptr() as *const libc::c_void,
+                data.len() - written,
+            )
+        };
+        if n < 0 && errno() == libc::EINTR {
+            continue;
+        }
+        if n <= 0 {
+            return false;
+        }
+        written += n as usize;
+    }
+    true
+}
+
+/// Open an existing file to append to, keeping the descriptor out of the way of the
+/// program's own low numbers (from 200 up, where the limit allows; close-on-exec).
+pub fn open_for_append(path_nul: &[u8]) -> Option<i32> {
+    let _errno = ErrnoGuard::new();
+    // SAFETY: the path is NUL-terminated.
+    let fd = unsafe {
+        libc::open(
+            path_nul.as_ptr() as *const libc::c_char,
+            libc::O_WRONLY | libc::O_APPEND | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: duplicating a descriptor we own; the original is closed once if that worked.
+    unsafe {
+        let high = libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 200);
+        if high >= 0 {
+            libc::close(fd);
+            return Some(high);
+        }
+    }
+    Some(fd)
+}
+
+/// The (device, inode) of the file open at `fd`.
+pub fn file_identity(fd: i32) -> Option<(u64, u64)> {
+    let _errno = ErrnoGuard::new();
+    // SAFETY: fstat fills `st`; zeroed is a valid initial value.
+    unsafe {
+        let mut st: libc::stat = core::mem::zeroed();
+        (libc::fstat(fd, &mut st) == 0).then_some((st.st_dev, st.st_ino))
+    }
+}
+
+/// Give the file at `path_nul` to `uid` and `gid` (`None`: unchanged). Best effort.
+pub fn change_owner(path_nul: &[u8], uid: Option<u32>, gid: Option<u32>) {
+    let _errno = ErrnoGuard::new();
+    // SAFETY: the path is NUL-terminated; -1 leaves an id unchanged.
+    unsafe {
+        libc::chown(
+            path_nul.as_ptr() as *const libc::c_char,
+            uid.unwrap_or(u32::MAX),
+            gid.unwrap_or(u32::MAX),
+        )
+    };
+}
+
 /// Create the file at `path_nul` with mode 0600, failing if it exists (`O_EXCL`). True if this
 /// call created it.
 pub fn create_exclusive(path_nul: &[u8]) -> bool {

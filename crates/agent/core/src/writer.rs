@@ -38,6 +38,11 @@ struct WriterState {
     claimed: bool,
     /// This image began as a fork of its parent's.
     forked: bool,
+    /// A descriptor of the claimed file, opened before the process changed its user or group
+    /// (after which the path may no longer open), with the file's (device, inode) to check
+    /// that the program did not close it and reuse the number. -1: none.
+    kept_fd: i32,
+    kept_file: (u64, u64),
 }
 
 /// The profile writer.
@@ -69,6 +74,8 @@ pub static WRITER: ProfileWriter = ProfileWriter {
         own_path_len: 0,
         claimed: false,
         forked: false,
+        kept_fd: -1,
+        kept_file: (0, 0),
     }),
 };
 
@@ -149,10 +156,28 @@ impl WriterState {
         }
         let own_path_len = self.own_path_len;
         let path = self.own_path;
+        let kept = self.kept_descriptor();
         let Some(buf) = self.buffer() else { return };
-        if !sys::append_file(&path[..=own_path_len], &buf[..pos]) {
+        let written = match kept {
+            Some(fd) => sys::write_all(fd, &buf[..pos]),
+            None => sys::append_file(&path[..=own_path_len], &buf[..pos]),
+        };
+        if !written {
             self.failed = true;
         }
+    }
+
+    /// The kept descriptor, if there is one and it still refers to the claimed file.
+    fn kept_descriptor(&mut self) -> Option<i32> {
+        if self.kept_fd < 0 {
+            return None;
+        }
+        if sys::file_identity(self.kept_fd) == Some(self.kept_file) {
+            return Some(self.kept_fd);
+        }
+        // The program closed it (and may have reused the number): it is not ours any more.
+        self.kept_fd = -1;
+        None
     }
 
     /// Claim this image's own profile file: create it, failing if it exists, so that no two
@@ -615,6 +640,33 @@ impl ProfileWriter {
         state.full_snapshot = true;
         state.claimed = false;
         state.forked = true;
+        // The parent's descriptor is the child's too (fork copies it), but of the parent's
+        // file: the child claims its own and writes by path.
+        state.kept_fd = -1;
+    }
+
+    /// The process is about to change its user or group (`uid`, `gid`: the new effective
+    /// ids, `None` where unchanged): make sure its profile can still be written afterwards. The
+    /// file is claimed now (if not yet), a descriptor of it is kept for every later write
+    /// (a directory the new user may not enter no longer matters), and the file is given to the
+    /// new ids (so that opening it by path works too).
+    pub fn before_credentials_change(&self, uid: Option<u32>, gid: Option<u32>) {
+        let _guard = self.lock.lock();
+        // SAFETY: the lock is held.
+        let state = unsafe { &mut *self.state.get() };
+        state.start();
+        state.drain();
+        if !state.claimed || state.failed {
+            return;
+        }
+        let path_len = state.own_path_len;
+        if state.kept_descriptor().is_none() {
+            if let Some(fd) = sys::open_for_append(&state.own_path[..=path_len]) {
+                state.kept_file = sys::file_identity(fd).unwrap_or((0, 0));
+                state.kept_fd = fd;
+            }
+        }
+        sys::change_owner(&state.own_path[..=path_len], uid, gid);
     }
 
     /// This image's own profile path (without the NUL), once claimed.
