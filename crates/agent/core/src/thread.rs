@@ -23,11 +23,10 @@ pub struct ThreadState {
     pub depth: AtomicU32,
     /// A stop request arrived while `depth` was non-zero; honour it when leaving.
     pub stop_deferred: AtomicU32,
-    /// Highest address of this thread's stack that the unwinder may read (0 = not known yet).
+    /// This thread's unwinder cache, previous walk and stack bounds (null until its first
+    /// stack capture).
     /// (Atomics with relaxed ordering throughout: plain loads and stores on x86_64, and every
     /// field can be shared with this thread's signal handlers without aliasing rules broken.)
-    pub stack_high: AtomicU64,
-    /// This thread's unwinder cache and previous walk (null until its first stack capture).
     pub capture: AtomicPtr<crate::unwind::ThreadCapture>,
     /// This thread is the agent's writer thread.
     pub is_agent_thread: AtomicU32,

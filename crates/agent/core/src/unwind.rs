@@ -58,6 +58,10 @@ pub struct ThreadCapture {
     /// Stack ids by (previous stack, new innermost frames): see [`Walk::Patched`].
     transitions: [Transition; TRANSITIONS],
     previous: usize,
+    /// The thread's own stack, `[low, high)`: where a walk may read with plain loads. Found
+    /// once, whatever stack the thread was on then (see [`own_stack_bounds`]); (0, 0) if
+    /// unknown, and then every walk reads as on a foreign stack.
+    own_stack: (u64, u64),
 }
 
 /// Transitions remembered per thread.
@@ -208,6 +212,7 @@ fn thread_capture() -> Option<&'static mut ThreadCapture> {
             recent: [(0, 0); RECENT_STACKS],
             transitions: [Transition::default(); TRANSITIONS],
             previous: 0,
+            own_stack: own_stack_bounds(),
         }));
         state.capture.store(capture, Ordering::Relaxed);
     }
@@ -256,12 +261,6 @@ fn capture_once(capture: &mut ThreadCapture, max_frames: usize, caller: CallerFr
             options(nomem, nostack, preserves_flags),
         );
     }
-    let state = thread::current();
-    let mut stack_high = state.stack_high.load(Ordering::Relaxed);
-    if stack_high == 0 {
-        stack_high = stack_high_of_this_thread(here);
-        state.stack_high.store(stack_high, Ordering::Relaxed);
-    }
     // The program's frame lies above the agent's: anything else is not a frame the walk may
     // start from (and the reads below rely on it).
     if caller.sp < here {
@@ -271,6 +270,12 @@ fn capture_once(capture: &mut ThreadCapture, max_frames: usize, caller: CallerFr
     let Some(modules) = MODULES.read() else {
         return empty_walk(capture);
     };
+    let (stack_low, stack_high) = capture.own_stack;
+    if !(stack_low <= sp && sp < stack_high) {
+        // A coroutine's stack (makecontext, a heap block), a sigaltstack, a stack the program
+        // switched to by hand: its bounds are not known, so nothing there is read directly.
+        return capture_foreign(capture, max_frames, caller, modules);
+    }
     let readable = |address: u64| {
         address >= sp && address.saturating_add(8) <= stack_high && address.is_multiple_of(8)
     };
@@ -501,6 +506,80 @@ fn capture_once(capture: &mut ThreadCapture, max_frames: usize, caller: CallerFr
     Walk::New(written)
 }
 
+/// How far above its start a walk on a foreign stack may read (its end is not known).
+const FOREIGN_STACK_REACH: u64 = 8 << 20;
+
+/// A walk on a stack that is not the thread's own: every read goes through the kernel
+/// (`process_vm_readv`, a window of words at a time), which reports unmapped memory instead of
+/// faulting, and reads start at the program's stack pointer or lie in the thread's own stack
+/// (where a signal frame on an alternate stack leads back to). The walk is not incremental,
+/// and it is recorded as an empty previous walk, so that the next walk (back on the thread's
+/// own stack, perhaps) never matches against its steps.
+fn capture_foreign(
+    capture: &mut ThreadCapture,
+    max_frames: usize,
+    caller: CallerFrame,
+    modules: &crate::modules::ModuleTable,
+) -> Walk {
+    let sp = caller.sp;
+    let (own_low, own_high) = capture.own_stack;
+    let mut window_start = 0u64;
+    let mut window_len = 0usize;
+    let mut window = [0u64; 64];
+    let mut read_stack = |address: u64| -> Result<u64, ()> {
+        let allowed = (address >= sp && address - sp < FOREIGN_STACK_REACH)
+            || (own_low <= address && address.saturating_add(8) <= own_high);
+        if !allowed || !address.is_multiple_of(8) {
+            return Err(());
+        }
+        if address < window_start || address >= window_start + window_len as u64 * 8 {
+            window_start = address;
+            window_len = crate::sys::read_words(address, &mut window);
+            if window_len == 0 {
+                return Err(());
+            }
+        }
+        Ok(window[((address - window_start) / 8) as usize])
+    };
+    let new_index = 1 - capture.previous;
+    let out = &mut capture.outputs[new_index][..max_frames];
+    let (agent_lo, agent_hi) = modules.agent_range;
+    let mut regs = framehop::UnwindRegsNative::new(caller.return_address, caller.sp, caller.bp);
+    let mut return_address = caller.return_address;
+    let mut written = 0;
+    let mut outside_known = false;
+    for _ in 0..MAX_STEPS {
+        if !(agent_lo..agent_hi).contains(&return_address) {
+            if written == out.len() {
+                break;
+            }
+            out[written] = return_address;
+            written += 1;
+        }
+        outside_known |= !modules.covers(return_address);
+        let Some(address) = FrameAddress::from_return_address(return_address) else {
+            break;
+        };
+        match modules.unwinder.unwind_frame(
+            address,
+            &mut regs,
+            &mut capture.unwind_cache,
+            &mut read_stack,
+        ) {
+            Ok(Some(next)) => return_address = next,
+            _ => break,
+        }
+    }
+    capture.lengths[new_index] = 0;
+    capture.truncated[new_index] = false;
+    capture.outside[new_index] = false;
+    capture.previous = new_index;
+    if outside_known {
+        return Walk::OutsideKnownModules(written);
+    }
+    Walk::New(written)
+}
+
 /// Record an empty walk (no frames) as the thread's previous one, so that the previous walk's
 /// steps and its output, which `capture_stack` then sets, stay consistent.
 fn empty_walk(capture: &mut ThreadCapture) -> Walk {
@@ -577,17 +656,31 @@ fn previous_walk_still_holds(
     old.len()
 }
 
-/// The highest address of this thread's stack the unwinder may read.
-fn stack_high_of_this_thread(sp: u64) -> u64 {
+/// The calling thread's own stack, `[low, high)`, whatever stack it runs on now. The main
+/// thread's ends a few hundred bytes above `__libc_stack_end` (argc, argv, envp and auxv lie
+/// above it) and may grow down to its rlimit; any other thread's is what glibc reports for it.
+/// (0, 0) if unknown.
+fn own_stack_bounds() -> (u64, u64) {
     let _errno = crate::sys::ErrnoGuard::new();
     if crate::sys::gettid() == crate::sys::getpid() {
-        // The initial thread: argc, argv, envp and auxv lie above `__libc_stack_end`, so a
-        // few hundred bytes above it are mapped whatever the command line.
         // SAFETY: a plain read of a pointer the dynamic linker set before any user code ran.
         let end = unsafe { __libc_stack_end } as u64;
-        if end > sp {
-            return end + 256;
+        if end == 0 {
+            return (0, 0);
         }
+        let high = end + 256;
+        // SAFETY: getrlimit fills `limit`; zeroed is a valid initial value.
+        let reach = unsafe {
+            let mut limit: libc::rlimit = core::mem::zeroed();
+            if libc::getrlimit(libc::RLIMIT_STACK, &mut limit) == 0
+                && limit.rlim_cur != libc::RLIM_INFINITY
+            {
+                limit.rlim_cur
+            } else {
+                1 << 32
+            }
+        };
+        return (high.saturating_sub(reach.max(1 << 20)), high);
     }
     // SAFETY: pthread_getattr_np fills the attribute object for the calling thread; it may
     // allocate, which is fine inside an agent section (the allocation passes through).
@@ -598,11 +691,10 @@ fn stack_high_of_this_thread(sp: u64) -> u64 {
             let mut size: usize = 0;
             let ok = libc::pthread_attr_getstack(&attr, &mut addr, &mut size) == 0;
             libc::pthread_attr_destroy(&mut attr);
-            if ok && (addr as u64) < sp && sp < addr as u64 + size as u64 {
-                return addr as u64 + size as u64;
+            if ok && size > 0 {
+                return (addr as u64, addr as u64 + size as u64);
             }
         }
     }
-    // Unknown: allow only the current page and the next, which are certainly mapped.
-    (sp & !4095) + 8192
+    (0, 0)
 }
