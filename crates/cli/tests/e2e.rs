@@ -161,6 +161,7 @@ mod corpus {
         natural_no_scrub,
         no_leaks,
         print_env,
+        prot_none_block,
         realloc_edge,
         realloc_grow,
         rust_box_leak,
