@@ -164,6 +164,7 @@ mod corpus {
         prot_none_block,
         realloc_edge,
         realloc_grow,
+        register_only_thread,
         rust_box_leak,
         rust_mem_forget,
         stdio_clean,
