@@ -144,6 +144,7 @@ mod corpus {
         cpp_members,
         cpp_new,
         dlopen_leak,
+        dlopen_tls,
         echo_io,
         error_path,
         exec_child_env,
