@@ -143,6 +143,7 @@ mod corpus {
         cpp_exception,
         cpp_members,
         cpp_new,
+        dlclose_leak,
         dlopen_leak,
         dlopen_tls,
         echo_io,
