@@ -169,6 +169,7 @@ mod corpus {
         register_only_thread,
         rust_box_leak,
         rust_mem_forget,
+        signal_storm,
         stdio_clean,
         strdup_leak,
         thread_leak_joined,
