@@ -150,6 +150,7 @@ mod corpus {
         error_path,
         exec_child_env,
         exit_code,
+        exit_from_thread,
         exit_underscore,
         fatal_signal,
         fork_child_leak,
