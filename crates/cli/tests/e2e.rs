@@ -151,6 +151,7 @@ mod corpus {
         exec_child_env,
         exit_code,
         exit_from_thread,
+        exit_from_thread_syscall,
         exit_underscore,
         fatal_signal,
         fork_child_leak,
