@@ -154,6 +154,7 @@ mod corpus {
         exit_from_thread_syscall,
         exit_underscore,
         fatal_signal,
+        fatal_signal_stale,
         fork_child_leak,
         global_reachable,
         interior_pointer,
