@@ -172,6 +172,7 @@ mod corpus {
         register_only_thread,
         rust_box_leak,
         rust_mem_forget,
+        sigaltstack_segv,
         signal_storm,
         stdio_clean,
         strdup_leak,
