@@ -140,6 +140,7 @@ mod corpus {
         abort_leak,
         aligned_allocs,
         calloc_leak,
+        coroutine_stacks,
         cpp_exception,
         cpp_members,
         cpp_new,
