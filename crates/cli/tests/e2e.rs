@@ -160,6 +160,7 @@ mod corpus {
         global_reachable,
         interior_pointer,
         live_thread_stack,
+        longjmp_deep,
         loop_leaks,
         lost_malloc,
         malloc_zero,
