@@ -174,6 +174,7 @@ mod corpus {
         register_only_thread,
         rust_box_leak,
         rust_mem_forget,
+        segv_longjmp,
         sigaltstack_segv,
         signal_storm,
         stdio_clean,
