@@ -169,6 +169,7 @@ mod corpus {
         no_leaks,
         print_env,
         prot_none_block,
+        quick_exit_leak,
         realloc_edge,
         realloc_grow,
         register_only_thread,
