@@ -139,6 +139,7 @@ mod corpus {
     corpus_tests!(
         abort_leak,
         aligned_allocs,
+        blocked_all_signals,
         calloc_leak,
         coroutine_stacks,
         cpp_exception,
