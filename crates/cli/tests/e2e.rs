@@ -168,6 +168,7 @@ mod corpus {
         many_leaks_100k,
         natural_no_scrub,
         no_leaks,
+        pointer_to_self,
         print_env,
         prot_none_block,
         quick_exit_leak,
