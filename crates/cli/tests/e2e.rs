@@ -186,6 +186,7 @@ mod corpus {
         thread_leak_joined,
         tls_reachable,
         tree_root_lost,
+        unaligned_pointer,
         unreachable_cycle,
         valloc_family,
     );
