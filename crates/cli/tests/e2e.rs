@@ -181,6 +181,7 @@ mod corpus {
         segv_longjmp,
         sigaltstack_segv,
         signal_storm,
+        stale_redzone_thread,
         stdio_clean,
         strdup_leak,
         thread_leak_joined,
