@@ -185,6 +185,7 @@ mod corpus {
         stdio_clean,
         strdup_leak,
         thread_leak_joined,
+        thread_tls_roots,
         tls_reachable,
         tree_root_lost,
         unaligned_pointer,
