@@ -159,6 +159,7 @@ mod corpus {
         fatal_signal_stale,
         fork_child_leak,
         global_reachable,
+        global_sections,
         interior_cycle,
         interior_pointer,
         live_thread_stack,
