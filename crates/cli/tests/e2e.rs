@@ -177,6 +177,7 @@ mod corpus {
         realloc_edge,
         realloc_grow,
         register_only_thread,
+        registers_at_exit,
         rust_box_leak,
         rust_mem_forget,
         segv_longjmp,
