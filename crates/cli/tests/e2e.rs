@@ -155,6 +155,7 @@ mod corpus {
         exit_from_thread,
         exit_from_thread_syscall,
         exit_underscore,
+        exited_thread_stack,
         fatal_signal,
         fatal_signal_stale,
         fork_child_leak,
