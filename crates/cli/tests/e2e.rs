@@ -143,6 +143,7 @@ mod corpus {
         calloc_leak,
         coroutine_stacks,
         cpp_exception,
+        cpp_interior_heuristics,
         cpp_members,
         cpp_new,
         dlclose_leak,
