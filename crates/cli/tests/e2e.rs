@@ -146,6 +146,7 @@ mod corpus {
         cpp_interior_heuristics,
         cpp_members,
         cpp_new,
+        dl_iterate_phdr_exit,
         dlclose_leak,
         dlopen_leak,
         dlopen_tls,
