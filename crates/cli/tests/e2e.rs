@@ -186,6 +186,7 @@ mod corpus {
         segv_longjmp,
         sigaltstack_segv,
         signal_storm,
+        stack_cache_live_exit,
         stale_redzone_thread,
         stdio_clean,
         strdup_leak,
