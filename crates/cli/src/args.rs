@@ -98,7 +98,9 @@ pub struct RunArgs {
     /// poll, epoll_wait) may return early with EINTR, as with any signal.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub scan_every: Option<std::time::Duration>,
-    /// Exit with N if definitely or indirectly lost blocks are found (for CI).
+    /// Exit with N if definitely or indirectly lost blocks are found, in the program or any
+    /// process it forked, or if the leak check of any of them did not run (for CI: a gate
+    /// never passes on a check that did not happen).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(i32).range(0..=255))]
     pub error_exitcode: Option<i32>,
     /// The program and its arguments (put `--` before them if they start with `-`).

@@ -135,8 +135,13 @@ impl Gate {
         let mut parts = Vec::new();
         if !self.lost.is_zero() {
             parts.push(format!(
-                "{} blocks ({} bytes) definitely or indirectly lost in {} {}",
+                "{} {} ({} bytes) definitely or indirectly lost in {} {}",
                 text::thousands(self.lost.blocks),
+                if self.lost.blocks == 1 {
+                    "block"
+                } else {
+                    "blocks"
+                },
                 text::thousands(self.lost.bytes),
                 self.processes_that_lost,
                 if self.processes_that_lost == 1 {

@@ -124,6 +124,12 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
             "leakscope: the agent did not run inside '{}' (no profile was written): the program may be statically linked in a way leakscope did not recognise, or clear LD_PRELOAD before it starts",
             Path::new(&program).display()
         );
+        if let Some(error_code) = args.error_exitcode {
+            eprintln!(
+                "leakscope: exit code {error_code} (--error-exitcode): the leak check did not run"
+            );
+            return Ok(error_code);
+        }
         return Ok(finish_like(code, signal));
     }
     append_run_result(&profile_path, code, signal, wall.as_nanos() as u64);
@@ -136,10 +142,11 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
         profile_path.display()
     );
 
-    let summary = &report.findings.summary;
-    let lost = summary.definitely_lost.blocks + summary.indirectly_lost.blocks;
-    if let (Some(error_code), true) = (args.error_exitcode, lost > 0) {
-        return Ok(error_code);
+    if let Some(error_code) = args.error_exitcode {
+        if let Some(why) = leakscope_report::Gate::of(&report).failure() {
+            eprintln!("leakscope: exit code {error_code} (--error-exitcode): {why}");
+            return Ok(error_code);
+        }
     }
     if stopped_by_duration && signal == Some(libc::SIGTERM) {
         // The end leakscope asked for, not a failure of the program.
