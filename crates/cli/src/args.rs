@@ -103,11 +103,12 @@ pub struct RunArgs {
     /// never passes on a check that did not happen).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(i32).range(0..=255))]
     pub error_exitcode: Option<i32>,
-    /// The program and its arguments (put `--` before them if they start with `-`).
+    /// The program and its arguments. Everything after the program's name is the program's
+    /// (`leakscope run ./prog --duration 5` passes --duration to prog); an option before it
+    /// must be one of leakscope's. Put `--` before a program whose name starts with `-`.
     #[arg(
         required = true,
         trailing_var_arg = true,
-        allow_hyphen_values = true,
         value_name = "PROGRAM [ARGS]"
     )]
     pub command: Vec<OsString>,

@@ -2106,4 +2106,109 @@ int main(int argc, char **argv) {
             assert_not_called_clean(&read(&report), "the leak check did not run");
         }
     }
+
+    // ---- B. The command line ---------------------------------------------------------
+
+    fn echo(dir: &Path) -> PathBuf {
+        compile(
+            dir,
+            "echo_args",
+            r#"
+#include <stdio.h>
+int main(int argc, char **argv) {
+    for (int i = 1; i < argc; i++) printf("arg[%s]\n", argv[i]);
+    return 0;
+}
+"#,
+        )
+    }
+
+    /// Without `--`, everything after the program's name is the program's, options included.
+    #[test]
+    fn options_after_the_program_are_the_programs() {
+        let dir = tempfile::tempdir().unwrap();
+        let program = echo(dir.path());
+        let report = dir.path().join("report.json");
+        let output = leakscope(
+            &[
+                "run".as_ref(),
+                "--format".as_ref(),
+                "json".as_ref(),
+                "--output".as_ref(),
+                report.as_os_str(),
+                program.as_os_str(),
+                "--duration".as_ref(),
+                "5".as_ref(),
+                "-x".as_ref(),
+                "--".as_ref(),
+                "--format".as_ref(),
+            ],
+            dir.path(),
+        );
+        assert_eq!(output.exit(), Exit::Code(0), "{}", output.stderr_text());
+        assert_eq!(
+            output.stdout_text(),
+            "arg[--duration]\narg[5]\narg[-x]\narg[--]\narg[--format]\n"
+        );
+        assert_eq!(read_json(&report)["format_version"], 1);
+
+        // `--` before the program stays allowed, and then even a mistyped option is the
+        // program's.
+        let output = leakscope(
+            &[
+                "run".as_ref(),
+                "--output".as_ref(),
+                dir.path().join("r.txt").as_os_str(),
+                "--".as_ref(),
+                program.as_os_str(),
+                "--durration".as_ref(),
+            ],
+            dir.path(),
+        );
+        assert_eq!(output.exit(), Exit::Code(0), "{}", output.stderr_text());
+        assert_eq!(output.stdout_text(), "arg[--durration]\n");
+    }
+
+    /// An unknown option before the program is an error that suggests the closest one; the
+    /// program never runs.
+    #[test]
+    fn a_mistyped_option_before_the_program_is_refused_with_a_suggestion() {
+        let dir = tempfile::tempdir().unwrap();
+        let program = echo(dir.path());
+        for (typo, suggestion) in [
+            ("--durration", Some("--duration")),
+            ("--ouput", Some("--output")),
+            ("-x", None),
+        ] {
+            let output = leakscope(
+                &[
+                    "run".as_ref(),
+                    typo.as_ref(),
+                    "5s".as_ref(),
+                    "--".as_ref(),
+                    program.as_os_str(),
+                    "ran".as_ref(),
+                ],
+                dir.path(),
+            );
+            let stderr = output.stderr_text();
+            assert_eq!(output.exit(), Exit::Code(2), "{typo}: {stderr}");
+            assert!(
+                stderr.contains(&format!("unexpected argument '{typo}'")),
+                "{stderr}"
+            );
+            if let Some(suggestion) = suggestion {
+                assert!(
+                    stderr.contains(&format!("a similar argument exists: '{suggestion}'")),
+                    "{stderr}"
+                );
+            }
+            assert!(!stderr.contains("cannot run"), "{stderr}");
+            assert!(
+                output.stdout.is_empty(),
+                "the program ran: {}",
+                output.stdout_text()
+            );
+        }
+    }
 }
