@@ -58,7 +58,7 @@ pub struct OutputArgs {
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
     /// Write the report to FILE (default: standard error for `run`, so it does not mix with
-    /// the program's output; standard output for `report`).
+    /// the program's output; standard output for `report`). Checked before anything runs.
     #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,
     /// Colour the text report.
@@ -72,6 +72,7 @@ pub struct RunArgs {
     #[command(flatten)]
     pub output: OutputArgs,
     /// Keep the profile at FILE (default: a new file under $TMPDIR, whose path the run prints).
+    /// Profiles are created with mode 0600.
     #[arg(long, value_name = "FILE")]
     pub keep: Option<PathBuf>,
     /// Most frames recorded per allocation stack.

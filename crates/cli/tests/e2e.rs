@@ -1524,6 +1524,7 @@ mod cli {
     use serde_json::Value;
     use std::fs;
     use std::io::{BufRead, BufReader, Read};
+    use std::os::unix::fs::PermissionsExt;
     use std::path::{Path, PathBuf};
     use std::process::{Command, Stdio};
     use std::time::{Duration, Instant};
@@ -2209,6 +2210,105 @@ int main(int argc, char **argv) {
                 "the program ran: {}",
                 output.stdout_text()
             );
+        }
+    }
+
+    /// A report that could not be written is found out before the program starts: one line,
+    /// exit code 1, and the program never runs.
+    #[test]
+    fn a_bad_output_is_refused_before_the_program_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let program = echo(dir.path());
+        let locked = dir.path().join("locked");
+        fs::create_dir(&locked).unwrap();
+        fs::set_permissions(&locked, fs::Permissions::from_mode(0o555)).unwrap();
+        // SAFETY: geteuid has no preconditions.
+        let root = unsafe { libc::geteuid() } == 0;
+        let mut cases = vec![
+            (vec!["--output".to_owned(), "/nonexistent/dir/report.txt".to_owned()], "cannot write the report to '/nonexistent/dir/report.txt': no directory '/nonexistent/dir'"),
+            (vec!["--output".to_owned(), dir.path().display().to_string()], "it is a directory"),
+            (vec!["--keep".to_owned(), "/nonexistent/dir/p.profile".to_owned()], "cannot keep the profile at '/nonexistent/dir/p.profile': no directory"),
+        ];
+        if !root {
+            // (root may write anywhere)
+            cases.push((
+                vec![
+                    "--output".to_owned(),
+                    locked.join("report.txt").display().to_string(),
+                ],
+                "is not writable",
+            ));
+        }
+        for (options, words) in cases {
+            let mut args: Vec<std::ffi::OsString> = vec!["run".into()];
+            args.extend(options.iter().map(Into::into));
+            args.push(program.clone().into());
+            args.push("ran".into());
+            let output = leakscope(&args, dir.path());
+            let stderr = output.stderr_text();
+            assert_eq!(output.exit(), Exit::Code(1), "{options:?}: {stderr}");
+            assert!(stderr.contains(words), "{options:?}: {stderr}");
+            assert_eq!(stderr.lines().count(), 1, "{stderr}");
+            assert!(stderr.starts_with("leakscope: cannot "), "{stderr}");
+            assert!(
+                output.stdout.is_empty(),
+                "the program ran: {}",
+                output.stdout_text()
+            );
+        }
+    }
+
+    /// Profiles, the program's and its forked children's, the kept ones and the default
+    /// temporary one, are readable by their owner only.
+    #[test]
+    fn profiles_are_created_with_mode_0600() {
+        let dir = tempfile::tempdir().unwrap();
+        let program = compile(dir.path(), "forker", FORKER);
+        let profile = dir.path().join("kept.profile");
+        let output = leakscope(
+            &[
+                "run".as_ref(),
+                "--keep".as_ref(),
+                profile.as_os_str(),
+                "--output".as_ref(),
+                dir.path().join("report.txt").as_os_str(),
+                program.as_os_str(),
+                "leak".as_ref(),
+            ],
+            dir.path(),
+        );
+        assert_eq!(output.exit(), Exit::Code(0), "{}", output.stderr_text());
+        let mode = |path: &Path| fs::metadata(path).unwrap().permissions().mode() & 0o7777;
+        assert_eq!(mode(&profile), 0o600, "{}", profile.display());
+        let children: Vec<PathBuf> = fs::read_dir(dir.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.to_string_lossy().contains("kept.profile."))
+            .collect();
+        assert_eq!(children.len(), 1, "{children:?}");
+        assert_eq!(mode(&children[0]), 0o600, "{}", children[0].display());
+
+        // The default profile under $TMPDIR.
+        let tmp = dir.path().join("tmp");
+        fs::create_dir(&tmp).unwrap();
+        let mut cmd = command();
+        cmd.args(["run", "--output"])
+            .arg(dir.path().join("report2.txt"))
+            .arg(&program)
+            .arg("leak")
+            .env("TMPDIR", &tmp)
+            .current_dir(dir.path());
+        let output = process::run(&mut cmd, None, process::TIMEOUT).unwrap();
+        assert_eq!(output.exit(), Exit::Code(0), "{}", output.stderr_text());
+        let made: Vec<PathBuf> = fs::read_dir(&tmp)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .collect();
+        assert_eq!(made.len(), 2, "{made:?}");
+        for path in made {
+            assert_eq!(mode(&path), 0o600, "{}", path.display());
         }
     }
 }

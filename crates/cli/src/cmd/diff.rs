@@ -14,6 +14,9 @@ use crate::error::{ExitCode, Failure};
 
 /// Run the subcommand; returns the exit code.
 pub fn diff(args: DiffArgs) -> Result<i32, Failure> {
+    if let Some(output) = &args.output {
+        crate::preflight::check_output(output, "write the diff to")?;
+    }
     let old = read(&args.old)?;
     let (deltas, compared, new) = match &args.new {
         Some(new_path) => {

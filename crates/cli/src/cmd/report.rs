@@ -16,6 +16,9 @@ pub fn report(args: ReportArgs) -> Result<i32, Failure> {
             ),
         ));
     }
+    if let Some(output) = &args.output.output {
+        crate::preflight::check_output(output, "write the report to")?;
+    }
     let tree = pipeline::read_tree(&args.file)?;
     let report = pipeline::build_report(&tree);
     emit(&report, &args.output, DefaultSink::Stdout)?;

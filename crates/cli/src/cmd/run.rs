@@ -24,10 +24,14 @@ static TARGET_PID: AtomicI32 = AtomicI32::new(0);
 pub fn run(args: RunArgs) -> Result<i32, Failure> {
     let program = args.command[0].clone();
     preflight::check_program(&program)?;
+    if let Some(output) = &args.output.output {
+        preflight::check_output(output, "write the report to")?;
+    }
     let agent_path =
         agent::locate().map_err(|e| Failure::new(ExitCode::Unsupported, format!("{e:#}")))?;
     let profile_path = profile_path(args.keep.as_deref(), &program)?;
     remove_old_profiles(&profile_path);
+    create_profile(&profile_path)?;
 
     let mut command = Command::new(&program);
     command.args(&args.command[1..]);
@@ -75,6 +79,7 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
     let scan_requests = block_scan_request_signal();
     let started = Instant::now();
     let mut child = command.spawn().map_err(|e| {
+        let _ = std::fs::remove_file(&profile_path);
         Failure::new(
             ExitCode::NotExecutable,
             format!("cannot run '{}': {e}", Path::new(&program).display()),
@@ -119,7 +124,8 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
     TARGET_PID.store(0, Ordering::SeqCst);
 
     let (code, signal) = (status.code(), status.signal());
-    if !profile_path.exists() {
+    if std::fs::metadata(&profile_path).map_or(0, |m| m.len()) == 0 {
+        let _ = std::fs::remove_file(&profile_path);
         eprintln!(
             "leakscope: the agent did not run inside '{}' (no profile was written): the program may be statically linked in a way leakscope did not recognise, or clear LD_PRELOAD before it starts",
             Path::new(&program).display()
@@ -309,19 +315,27 @@ fn profile_path(keep: Option<&Path>, program: &OsString) -> Result<PathBuf, Fail
             })?
             .join(path)
     };
-    if let Some(dir) = path.parent() {
-        if !dir.is_dir() {
-            return Err(Failure::new(
-                ExitCode::Failed,
-                format!(
-                    "cannot keep the profile at '{}': no directory '{}'",
-                    path.display(),
-                    dir.display()
-                ),
-            ));
-        }
-    }
+    preflight::check_output(&path, "keep the profile at")?;
     Ok(path)
+}
+
+/// Create the profile file, empty, readable by its owner only (it names the program's
+/// modules and allocation sites); the agent appends to it. Creating it here, exclusively,
+/// also means that no file or link someone else put at a predictable path is written to.
+fn create_profile(path: &Path) -> Result<(), Failure> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map(drop)
+        .map_err(|e| {
+            Failure::new(
+                ExitCode::Failed,
+                format!("cannot create the profile '{}': {e}", path.display()),
+            )
+        })
 }
 
 /// A kept profile from an earlier run would be appended to: remove it and its children.
