@@ -1523,7 +1523,7 @@ mod cli {
     use harness::process::{self, Guard, Output};
     use serde_json::Value;
     use std::fs;
-    use std::io::{BufRead, BufReader, Read};
+    use std::io::{BufRead, BufReader, Read, Write};
     use std::os::unix::fs::PermissionsExt;
     use std::path::{Path, PathBuf};
     use std::process::{Command, Stdio};
@@ -1632,6 +1632,10 @@ int main(int argc, char **argv) {
                 .parse()
                 .unwrap_or_else(|_| panic!("the program printed {line:?}, not its pid"));
             Running { guard, stdout, pid }
+        }
+
+        fn leakscope_pid(&mut self) -> i32 {
+            self.guard.child().id() as i32
         }
 
         /// Wait (at most a minute) for leakscope's end: its status, the rest of stdout, stderr.
@@ -2256,6 +2260,247 @@ int main(int argc, char **argv) {
                 output.stdout_text()
             );
         }
+    }
+
+    /// SIGINT or SIGTERM sent to leakscope alone ends the program, which gets it exactly once,
+    /// and leakscope reports.
+    #[test]
+    fn sigint_or_sigterm_to_leakscope_alone_reach_the_program_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let program = compile(dir.path(), "waiter", WAITER);
+        // A program with the default action dies of it; leakscope reports, then dies the same.
+        for sent in [libc::SIGINT, libc::SIGTERM] {
+            let report = dir.path().join(format!("default-{sent}.json"));
+            let mut run = Running::start(
+                &[
+                    "run".as_ref(),
+                    "--format".as_ref(),
+                    "json".as_ref(),
+                    "--output".as_ref(),
+                    report.as_os_str(),
+                    program.as_os_str(),
+                    "wait".as_ref(),
+                ],
+                dir.path(),
+            );
+            let leakscope_pid = run.leakscope_pid();
+            signal(leakscope_pid, sent);
+            let (status, _, stderr) = run.finish();
+            use std::os::unix::process::ExitStatusExt;
+            assert_eq!(status.signal(), Some(sent), "{stderr}");
+            let json = read_json(&report);
+            assert_eq!(json["exit"]["signal"], sent, "{json}");
+            assert_eq!(json["leak_check"]["status"], "complete", "{json}");
+            assert_eq!(json["summary"]["definitely_lost"]["bytes"], 77, "{json}");
+        }
+        // A program that handles it gets it once and ends as it chooses.
+        for sent in [libc::SIGINT, libc::SIGTERM] {
+            let report = dir.path().join(format!("counted-{sent}.json"));
+            let mut run = Running::start(
+                &[
+                    "run".as_ref(),
+                    "--format".as_ref(),
+                    "json".as_ref(),
+                    "--output".as_ref(),
+                    report.as_os_str(),
+                    program.as_os_str(),
+                    "count".as_ref(),
+                ],
+                dir.path(),
+            );
+            let leakscope_pid = run.leakscope_pid();
+            signal(leakscope_pid, sent);
+            let (status, stdout, stderr) = run.finish();
+            assert_eq!(stdout, "got 1\n", "signal {sent}; stderr:\n{stderr}");
+            assert_eq!(status.code(), Some(3), "{stderr}");
+            assert_eq!(read_json(&report)["exit"]["code"], 3);
+        }
+    }
+
+    /// Ctrl-C at a terminal goes to the whole foreground process group: the program must get
+    /// it from the terminal only, not a second time from leakscope, and leakscope outlives it
+    /// to report.
+    #[test]
+    fn ctrl_c_from_the_terminal_reaches_the_program_exactly_once() {
+        use std::os::unix::process::CommandExt;
+        let dir = tempfile::tempdir().unwrap();
+        let program = compile(dir.path(), "waiter", WAITER);
+        // SAFETY: opens a new pseudo-terminal pair; the names and descriptors are checked.
+        let (master, slave_path) = unsafe {
+            let master = libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY);
+            assert!(master >= 0, "no pseudo-terminal");
+            assert_eq!(libc::grantpt(master), 0);
+            assert_eq!(libc::unlockpt(master), 0);
+            let mut name = [0 as libc::c_char; 128];
+            assert_eq!(libc::ptsname_r(master, name.as_mut_ptr(), name.len()), 0);
+            let name = std::ffi::CStr::from_ptr(name.as_ptr())
+                .to_str()
+                .unwrap()
+                .to_owned();
+            (
+                std::fs::File::from(std::os::fd::OwnedFd::from_raw_fd(master)),
+                name,
+            )
+        };
+        use std::os::fd::FromRawFd;
+        let slave = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&slave_path)
+            .unwrap();
+        let report = dir.path().join("report.json");
+        let mut cmd = command();
+        cmd.args(["run", "--format", "json", "--output"])
+            .arg(&report)
+            .arg(&program)
+            .arg("count")
+            .current_dir(dir.path())
+            .stdin(slave)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        // SAFETY: setsid and ioctl are async-signal-safe: leakscope leads a new session whose
+        // controlling terminal is the pseudo-terminal on its standard input, so that it and
+        // the program form the terminal's foreground process group.
+        unsafe {
+            cmd.pre_exec(|| {
+                if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let mut child = cmd.spawn().unwrap();
+        let session = child.id() as i32;
+        // Kills the whole session's group if the test fails half-way.
+        struct KillGroup(i32);
+        impl Drop for KillGroup {
+            fn drop(&mut self) {
+                // SAFETY: the group this test created (its leader is leakscope).
+                unsafe { libc::kill(-self.0, libc::SIGKILL) };
+            }
+        }
+        let _cleanup = KillGroup(session);
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        assert!(
+            line.trim().parse::<i32>().is_ok(),
+            "the program printed {line:?}"
+        );
+        // The terminal's interrupt character.
+        (&master).write_all(b"\x03").unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(Instant::now() < deadline, "leakscope did not end");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let mut rest = String::new();
+        stdout.read_to_string(&mut rest).unwrap();
+        let mut stderr = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut stderr)
+            .unwrap();
+        assert_eq!(rest, "got 1\n", "stderr:\n{stderr}");
+        assert_eq!(
+            status.code(),
+            Some(3),
+            "leakscope ended with {status:?}; stderr:\n{stderr}"
+        );
+        assert_eq!(read_json(&report)["exit"]["code"], 3);
+    }
+
+    /// A signal leakscope starts with ignored (`nohup`) stays ignored for the program, as it
+    /// would be without leakscope.
+    #[test]
+    fn an_ignored_signal_stays_ignored_for_the_program() {
+        use std::os::unix::process::CommandExt;
+        let dir = tempfile::tempdir().unwrap();
+        let program = compile(
+            dir.path(),
+            "dispositions",
+            r#"
+#include <signal.h>
+#include <stdio.h>
+int main(void) {
+    int signals[] = { SIGINT, SIGQUIT, SIGTERM, SIGHUP };
+    for (int i = 0; i < 4; i++) {
+        struct sigaction old;
+        sigaction(signals[i], 0, &old);
+        printf("%d %s\n", signals[i], old.sa_handler == SIG_IGN ? "ignored" : "default");
+    }
+    return 0;
+}
+"#,
+        );
+        let mut cmd = command();
+        cmd.args(["run", "--output"])
+            .arg(dir.path().join("report.txt"))
+            .arg(&program)
+            .current_dir(dir.path());
+        // SAFETY: signal is async-signal-safe: leakscope starts as under `nohup`.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::signal(libc::SIGHUP, libc::SIG_IGN);
+                Ok(())
+            });
+        }
+        let output = process::run(&mut cmd, None, process::TIMEOUT).unwrap();
+        assert_eq!(output.exit(), Exit::Code(0), "{}", output.stderr_text());
+        assert_eq!(
+            output.stdout_text(),
+            format!(
+                "{} default\n{} default\n{} default\n{} ignored\n",
+                libc::SIGINT,
+                libc::SIGQUIT,
+                libc::SIGTERM,
+                libc::SIGHUP
+            )
+        );
+    }
+
+    /// Once the program has ended, SIGINT stops leakscope itself: here while it waits to
+    /// write the report into a pipe nobody reads.
+    #[test]
+    fn after_the_program_ended_sigint_stops_leakscope() {
+        let dir = tempfile::tempdir().unwrap();
+        let program = compile(dir.path(), "waiter", WAITER);
+        let fifo = dir.path().join("report.fifo");
+        let name = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: a NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(name.as_ptr(), 0o600) }, 0);
+        let profile = dir.path().join("p.profile");
+        let mut run = Running::start(
+            &[
+                "run".as_ref(),
+                "--keep".as_ref(),
+                profile.as_os_str(),
+                "--output".as_ref(),
+                fifo.as_os_str(),
+                program.as_os_str(),
+            ],
+            dir.path(),
+        );
+        // leakscope appends the program's end to the profile after it has stopped passing
+        // signals on, then blocks opening the pipe.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !leakscope_format::read_profile(&profile).is_ok_and(|p| p.run_result.is_some()) {
+            assert!(
+                Instant::now() < deadline,
+                "the program's end was never recorded"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let leakscope_pid = run.leakscope_pid();
+        signal(leakscope_pid, libc::SIGINT);
+        let (status, _, stderr) = run.finish();
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(status.signal(), Some(libc::SIGINT), "{stderr}");
     }
 
     /// Profiles, the program's and its forked children's, the kept ones and the default

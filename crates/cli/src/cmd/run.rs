@@ -5,7 +5,6 @@ use std::ffi::OsString;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::Instant;
 
 use leakscope_format::settings as names;
@@ -14,10 +13,7 @@ use leakscope_format::{ChunkEncoder, ChunkKind};
 use crate::args::RunArgs;
 use crate::cmd::{emit, DefaultSink};
 use crate::error::{ExitCode, Failure};
-use crate::{agent, pipeline, preflight};
-
-/// The pid of the running target, for the signal forwarder.
-static TARGET_PID: AtomicI32 = AtomicI32::new(0);
+use crate::{agent, pipeline, preflight, signals};
 
 /// Run the subcommand; returns the exit code (or does not return, re-raising the program's
 /// fatal signal).
@@ -58,13 +54,11 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
         command.env(names::SCAN_EVERY_MS, every.as_millis().max(1).to_string());
     }
     // SAFETY: the closure runs in the child between fork and exec and only calls `signal`,
-    // which is async-signal-safe: it undoes the dispositions leakscope set for itself.
+    // `sigemptyset`, `sigaddset` and `pthread_sigmask`, which are async-signal-safe: it undoes
+    // the dispositions and the mask leakscope set for itself.
     unsafe {
         command.pre_exec(|| {
-            libc::signal(libc::SIGINT, libc::SIG_DFL);
-            libc::signal(libc::SIGQUIT, libc::SIG_DFL);
-            libc::signal(libc::SIGTERM, libc::SIG_DFL);
-            libc::signal(libc::SIGHUP, libc::SIG_DFL);
+            signals::reset_in_child();
             let mut set: libc::sigset_t = std::mem::zeroed();
             libc::sigemptyset(&mut set);
             libc::sigaddset(&mut set, libc::SIGUSR1);
@@ -73,9 +67,10 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
         });
     }
 
-    // Ctrl-C and Ctrl-\ reach the program from the terminal; leakscope outlives them to
-    // report. SIGTERM and SIGHUP sent to leakscope are passed on to the program.
-    set_parent_signals();
+    // Ctrl-C, Ctrl-\ and a hang-up reach the program from the terminal; leakscope outlives
+    // them to report. Sent to leakscope alone, SIGINT, SIGQUIT, SIGTERM and SIGHUP are passed
+    // on to the program.
+    signals::pass_on_to_target();
     let scan_requests = block_scan_request_signal();
     let started = Instant::now();
     let mut child = command.spawn().map_err(|e| {
@@ -85,7 +80,7 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
             format!("cannot run '{}': {e}", Path::new(&program).display()),
         )
     })?;
-    TARGET_PID.store(child.id() as i32, Ordering::SeqCst);
+    signals::target_started(child.id() as i32);
     if scan_requests {
         let agent = std::fs::canonicalize(&agent_path).unwrap_or_else(|_| agent_path.clone());
         pass_on_scan_requests(child.id() as i32, agent);
@@ -121,7 +116,7 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
         }
     };
     let wall = started.elapsed();
-    TARGET_PID.store(0, Ordering::SeqCst);
+    signals::target_ended();
 
     let (code, signal) = (status.code(), status.signal());
     if std::fs::metadata(&profile_path).map_or(0, |m| m.len()) == 0 {
@@ -208,30 +203,6 @@ fn finish_like(code: Option<i32>, signal: Option<i32>) -> i32 {
     1
 }
 
-extern "C" fn forward_signal(signal: libc::c_int) {
-    let pid = TARGET_PID.load(Ordering::SeqCst);
-    if pid > 0 {
-        // SAFETY: kill is async-signal-safe; a stale pid is at worst ESRCH.
-        unsafe { libc::kill(pid, signal) };
-    }
-}
-
-fn set_parent_signals() {
-    // SAFETY: installs dispositions for leakscope's own process; the handler only calls kill.
-    unsafe {
-        libc::signal(libc::SIGINT, libc::SIG_IGN);
-        libc::signal(libc::SIGQUIT, libc::SIG_IGN);
-        libc::signal(
-            libc::SIGTERM,
-            forward_signal as *const () as libc::sighandler_t,
-        );
-        libc::signal(
-            libc::SIGHUP,
-            forward_signal as *const () as libc::sighandler_t,
-        );
-    }
-}
-
 /// Block SIGUSR1 in leakscope, so that a thread can wait for it (before any other thread
 /// exists, so every thread inherits the mask). Returns whether that worked.
 fn block_scan_request_signal() -> bool {
@@ -248,38 +219,37 @@ fn block_scan_request_signal() -> bool {
 /// with a value it recognises. Only sent while the program is the one the agent is loaded in
 /// (the signal's default action would end any other program), as `/proc/PID/maps` shows.
 fn pass_on_scan_requests(pid: i32, agent: PathBuf) {
-    let spawned = std::thread::Builder::new()
-        .name("scan-requests".into())
-        .spawn(move || loop {
-            let mut set: libc::sigset_t;
-            let mut signal = 0;
-            // SAFETY: waits for SIGUSR1, which every thread of leakscope blocks.
-            unsafe {
-                set = std::mem::zeroed();
-                libc::sigemptyset(&mut set);
-                libc::sigaddset(&mut set, libc::SIGUSR1);
-                if libc::sigwait(&set, &mut signal) != 0 {
-                    return;
-                }
+    let builder = std::thread::Builder::new().name("scan-requests".into());
+    let spawned = signals::spawn_helper(builder, move || loop {
+        let mut set: libc::sigset_t;
+        let mut signal = 0;
+        // SAFETY: waits for SIGUSR1, which every thread of leakscope blocks.
+        unsafe {
+            set = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, libc::SIGUSR1);
+            if libc::sigwait(&set, &mut signal) != 0 {
+                return;
             }
-            if TARGET_PID.load(Ordering::SeqCst) != pid {
-                return; // the program has ended
-            }
-            let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap_or_default();
-            if !maps.contains(&*agent.to_string_lossy()) {
-                eprintln!("leakscope: scan request ignored: the agent is not loaded in process {pid} (not started yet, or it ran exec)");
-                continue;
-            }
-            let value = libc::sigval {
-                sival_ptr: names::SCAN_REQUEST_VALUE as usize as *mut libc::c_void,
-            };
-            // SAFETY: queues a signal with a value to the program this run started; the agent
-            // is loaded there and handles it.
-            let queued = unsafe { libc::sigqueue(pid, libc::SIGRTMAX() - 5, value) };
-            if queued == 0 {
-                eprintln!("leakscope: live scan requested");
-            }
-        });
+        }
+        if signals::target_pid() != pid {
+            return; // the program has ended
+        }
+        let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap_or_default();
+        if !maps.contains(&*agent.to_string_lossy()) {
+            eprintln!("leakscope: scan request ignored: the agent is not loaded in process {pid} (not started yet, or it ran exec)");
+            continue;
+        }
+        let value = libc::sigval {
+            sival_ptr: names::SCAN_REQUEST_VALUE as usize as *mut libc::c_void,
+        };
+        // SAFETY: queues a signal with a value to the program this run started; the agent
+        // is loaded there and handles it.
+        let queued = unsafe { libc::sigqueue(pid, libc::SIGRTMAX() - 5, value) };
+        if queued == 0 {
+            eprintln!("leakscope: live scan requested");
+        }
+    });
     if let Err(e) = spawned {
         eprintln!("leakscope: SIGUSR1 will not ask for scans: {e}");
     }
