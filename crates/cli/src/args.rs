@@ -127,6 +127,7 @@ pub struct DiffArgs {
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub from: Option<std::time::Duration>,
     /// With one profile: compare up to this time since the start (default: the last snapshot).
+    /// Both must lie within the profile's time span, --from before --to.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub to: Option<std::time::Duration>,
     /// How many sites to list.

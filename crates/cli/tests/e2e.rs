@@ -2503,6 +2503,94 @@ int main(void) {
         assert_eq!(status.signal(), Some(libc::SIGINT), "{stderr}");
     }
 
+    /// `leakscope diff FILE --from T --to T` refuses moments outside the profile's time span
+    /// and a --from that is not before --to.
+    #[test]
+    fn diff_rejects_moments_outside_the_profile() {
+        let dir = tempfile::tempdir().unwrap();
+        let program = compile(
+            dir.path(),
+            "grower",
+            "#include <stdlib.h>\n#include <unistd.h>\nvoid *kept[20];\n\
+             int main(void) { for (int i = 0; i < 20; i++) { kept[i] = malloc(100); usleep(30000); } return 0; }\n",
+        );
+        let profile = dir.path().join("grower.profile");
+        let output = leakscope(
+            &[
+                "run".as_ref(),
+                "--keep".as_ref(),
+                profile.as_os_str(),
+                "--output".as_ref(),
+                dir.path().join("report.txt").as_os_str(),
+                program.as_os_str(),
+            ],
+            dir.path(),
+        );
+        assert_eq!(output.exit(), Exit::Code(0), "{}", output.stderr_text());
+        let end_ms = leakscope_format::read_profile(&profile)
+            .unwrap()
+            .snapshots
+            .last()
+            .expect("snapshots")
+            .time_ns
+            / 1_000_000;
+        assert!(end_ms > 300, "the program ran for {end_ms} ms");
+        let diff = |options: &[String]| {
+            let mut args: Vec<std::ffi::OsString> = vec!["diff".into(), profile.clone().into()];
+            args.extend(options.iter().map(Into::into));
+            leakscope(&args, dir.path())
+        };
+        let ms = |value: u64| format!("{value}ms");
+        let refused = [
+            (
+                vec!["--from".to_owned(), ms(end_ms + 5000)],
+                "is past the end of",
+            ),
+            (
+                vec!["--to".to_owned(), "1h".to_owned()],
+                "--to 3600s is past the end of",
+            ),
+            (
+                vec![
+                    "--from".to_owned(),
+                    ms(end_ms / 2),
+                    "--to".to_owned(),
+                    ms(end_ms / 4),
+                ],
+                "must be earlier than --to",
+            ),
+            (
+                vec![
+                    "--from".to_owned(),
+                    ms(end_ms / 2),
+                    "--to".to_owned(),
+                    ms(end_ms / 2),
+                ],
+                "must be earlier than --to",
+            ),
+        ];
+        for (options, words) in refused {
+            let output = diff(&options);
+            let stderr = output.stderr_text();
+            assert_eq!(output.exit(), Exit::Code(1), "{options:?}: {stderr}");
+            assert!(stderr.contains(words), "{options:?}: {stderr}");
+            assert_eq!(stderr.lines().count(), 1, "{stderr}");
+            assert!(output.stdout.is_empty());
+        }
+        let output = diff(&[
+            "--from".to_owned(),
+            ms(end_ms / 4),
+            "--to".to_owned(),
+            ms(end_ms * 3 / 4),
+        ]);
+        assert_eq!(output.exit(), Exit::Code(0), "{}", output.stderr_text());
+        assert!(
+            output.stdout_text().contains("+"),
+            "{}",
+            output.stdout_text()
+        );
+    }
+
     /// Profiles, the program's and its forked children's, the kept ones and the default
     /// temporary one, are readable by their owner only.
     #[test]
