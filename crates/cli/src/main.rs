@@ -8,6 +8,7 @@ mod cmd;
 mod error;
 mod pipeline;
 mod preflight;
+mod progress;
 mod signals;
 
 use clap::Parser;

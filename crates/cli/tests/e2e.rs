@@ -2644,4 +2644,88 @@ int main(void) {
             assert_eq!(mode(&path), 0o600, "{}", path.display());
         }
     }
+
+    /// One line at the start names the program's pid and the profile; nothing else before the
+    /// report (a fast report shows no progress).
+    #[test]
+    fn the_run_says_which_process_it_watches() {
+        let dir = tempfile::tempdir().unwrap();
+        let program = compile(dir.path(), "waiter", WAITER);
+        let profile = dir.path().join("watched.profile");
+        let report = dir.path().join("report.txt");
+        let output = leakscope(
+            &[
+                "run".as_ref(),
+                "--keep".as_ref(),
+                profile.as_os_str(),
+                "--output".as_ref(),
+                report.as_os_str(),
+                program.as_os_str(),
+            ],
+            dir.path(),
+        );
+        assert_eq!(output.exit(), Exit::Code(0), "{}", output.stderr_text());
+        let pid = output.stdout_text().trim().to_owned();
+        let stderr = output.stderr_text();
+        let lines: Vec<&str> = stderr.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                format!("leakscope: watching PID {pid} (profile {})", profile.display()),
+                format!(
+                    "leakscope: profile kept at {} (`leakscope report {}` prints this report again)",
+                    profile.display(),
+                    profile.display()
+                ),
+            ],
+            "{stderr}"
+        );
+        assert!(read(&report).starts_with(&format!("Process {pid}: ")));
+    }
+
+    /// Once producing the report has taken longer than the threshold (a second by default,
+    /// LEAKSCOPE_PROGRESS_AFTER_MS to change it), each stage is shown as it begins.
+    #[test]
+    fn a_slow_report_shows_its_progress() {
+        let dir = tempfile::tempdir().unwrap();
+        let program = compile(dir.path(), "waiter", WAITER);
+        let profile = dir.path().join("p.profile");
+        let mut cmd = command();
+        cmd.args(["run", "--keep"])
+            .arg(&profile)
+            .arg("--output")
+            .arg(dir.path().join("report.txt"))
+            .arg(&program)
+            .env("LEAKSCOPE_PROGRESS_AFTER_MS", "0")
+            .current_dir(dir.path());
+        let output = process::run(&mut cmd, None, process::TIMEOUT).unwrap();
+        assert_eq!(output.exit(), Exit::Code(0), "{}", output.stderr_text());
+        let stderr = output.stderr_text();
+        let stages: Vec<&str> = stderr.lines().filter(|l| l.ends_with("...")).collect();
+        assert_eq!(stages.len(), 4, "{stderr}");
+        assert_eq!(stages[0], "leakscope: reading the profile...");
+        assert_eq!(stages[1], "leakscope: analysing the profile...");
+        assert!(
+            stages[2].starts_with("leakscope: symbolizing ") && stages[2].ends_with(" stacks..."),
+            "{stderr}"
+        );
+        assert_eq!(stages[3], "leakscope: writing the report...");
+
+        // `leakscope report` too.
+        let mut cmd = command();
+        cmd.arg("report")
+            .arg(&profile)
+            .env("LEAKSCOPE_PROGRESS_AFTER_MS", "0")
+            .current_dir(dir.path());
+        let output = process::run(&mut cmd, None, process::TIMEOUT).unwrap();
+        assert_eq!(output.exit(), Exit::Code(0), "{}", output.stderr_text());
+        assert!(output
+            .stderr_text()
+            .starts_with("leakscope: reading the profile...\n"));
+
+        // By default a fast report stays quiet.
+        let output = leakscope(&["report".as_ref(), profile.as_os_str()], dir.path());
+        assert_eq!(output.exit(), Exit::Code(0), "{}", output.stderr_text());
+        assert_eq!(output.stderr_text(), "");
+    }
 }

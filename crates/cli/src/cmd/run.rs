@@ -13,6 +13,7 @@ use leakscope_format::{ChunkEncoder, ChunkKind};
 use crate::args::RunArgs;
 use crate::cmd::{emit, DefaultSink};
 use crate::error::{ExitCode, Failure};
+use crate::progress::Progress;
 use crate::{agent, pipeline, preflight, signals};
 
 /// Run the subcommand; returns the exit code (or does not return, re-raising the program's
@@ -81,6 +82,11 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
         )
     })?;
     signals::target_started(child.id() as i32);
+    eprintln!(
+        "leakscope: watching PID {} (profile {})",
+        child.id(),
+        profile_path.display()
+    );
     if scan_requests {
         let agent = std::fs::canonicalize(&agent_path).unwrap_or_else(|_| agent_path.clone());
         pass_on_scan_requests(child.id() as i32, agent);
@@ -134,9 +140,13 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
         return Ok(finish_like(code, signal));
     }
     append_run_result(&profile_path, code, signal, wall.as_nanos() as u64);
+    let progress = Progress::start();
+    progress.stage("reading the profile...");
     let tree = pipeline::read_tree(&profile_path)?;
-    let report = pipeline::build_report(&tree);
+    let report = pipeline::build_report(&tree, &progress);
+    progress.stage("writing the report...");
     emit(&report, &args.output, DefaultSink::Stderr)?;
+    progress.finish();
     eprintln!(
         "leakscope: profile kept at {} (`leakscope report {}` prints this report again)",
         profile_path.display(),
