@@ -4,12 +4,14 @@
 
 pub mod diff;
 pub mod growth;
+pub mod leak_check;
 pub mod live_scans;
 
 pub use diff::{diff_profiles, diff_profiles_by, diff_snapshots, stack_key, SiteDelta};
 pub use growth::{
     classify, growth, life_snapshots, timeline, GrowthFinding, TimelinePoint, Verdict,
 };
+pub use leak_check::{leak_check, LeakCheck, LeakCheckStatus, Shortfall};
 pub use live_scans::{live_scans, LiveScanPoint, LiveScans, LostGrowth};
 
 use std::cmp::Reverse;
@@ -112,6 +114,18 @@ pub struct Findings {
     /// Sampling mode: the unfreed blocks that were not sampled (they have no stack, so no loss
     /// record shows them; they count in the totals).
     pub unsampled: Amount,
+    /// Whether the exit leak check ran over everything: the figures above mean "nothing
+    /// lost" only when it did.
+    pub leak_check: LeakCheck,
+}
+
+impl Findings {
+    /// Definitely plus indirectly lost: what `--error-exitcode` counts.
+    pub fn lost(&self) -> Amount {
+        self.summary
+            .definitely_lost
+            .plus(self.summary.indirectly_lost)
+    }
 }
 
 /// Group, total and sort the leak records of a profile.
@@ -123,6 +137,7 @@ pub struct Findings {
 pub fn analyze(profile: &Profile) -> Findings {
     let mut findings = Findings {
         sample_rate: profile.sample_rate,
+        leak_check: leak_check(profile),
         ..Findings::default()
     };
     // The totals come from the exact records, whatever the mode.
@@ -187,9 +202,18 @@ mod tests {
         }
     }
 
+    /// A whole profile whose exit scan ran and found `leaks`.
     fn profile(leaks: Vec<LeakRecord>) -> Profile {
         Profile {
             leaks,
+            scan: Some(leakscope_format::ScanInfo::default()),
+            complete: true,
+            exit: Some(leakscope_format::ExitInfo {
+                how: leakscope_format::ExitHow::Exit,
+                code: 0,
+                signal: 0,
+                time_ns: 1,
+            }),
             ..Profile::default()
         }
     }
@@ -244,8 +268,39 @@ mod tests {
     #[test]
     fn a_profile_without_leaks_finds_nothing() {
         let findings = analyze(&profile(Vec::new()));
-        assert_eq!(findings, Findings::default());
+        assert_eq!(
+            findings,
+            Findings {
+                leak_check: LeakCheck::complete(),
+                ..Findings::default()
+            }
+        );
         assert!(findings.summary.unfreed().is_zero());
+        assert!(findings.lost().is_zero());
+    }
+
+    #[test]
+    fn a_profile_without_a_scan_found_nothing_because_nothing_was_checked() {
+        let findings = analyze(&Profile::default());
+        assert_eq!(findings.leak_check.status(), LeakCheckStatus::NotRun);
+    }
+
+    /// Counts far beyond 32 bits pass through the analysis unchanged.
+    #[test]
+    fn counts_are_64_bit_end_to_end() {
+        let big = 5_000_000_000u64; // more than u32::MAX
+        let findings = analyze(&profile(vec![
+            leak(1, DefinitelyLost, big * 16, big),
+            leak(2, IndirectlyLost, big * 32, big),
+        ]));
+        assert_eq!(findings.records[0].amount.blocks, big);
+        assert_eq!(
+            findings.lost(),
+            Amount {
+                bytes: big * 48,
+                blocks: 2 * big
+            }
+        );
     }
 
     #[test]

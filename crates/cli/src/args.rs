@@ -58,7 +58,7 @@ pub struct OutputArgs {
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
     /// Write the report to FILE (default: standard error for `run`, so it does not mix with
-    /// the program's output; standard output for `report`).
+    /// the program's output; standard output for `report`). Checked before anything runs.
     #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,
     /// Colour the text report.
@@ -72,6 +72,7 @@ pub struct RunArgs {
     #[command(flatten)]
     pub output: OutputArgs,
     /// Keep the profile at FILE (default: a new file under $TMPDIR, whose path the run prints).
+    /// Profiles are created with mode 0600.
     #[arg(long, value_name = "FILE")]
     pub keep: Option<PathBuf>,
     /// Most frames recorded per allocation stack.
@@ -98,14 +99,17 @@ pub struct RunArgs {
     /// poll, epoll_wait) may return early with EINTR, as with any signal.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub scan_every: Option<std::time::Duration>,
-    /// Exit with N if definitely or indirectly lost blocks are found (for CI).
+    /// Exit with N if definitely or indirectly lost blocks are found, in the program or any
+    /// process it forked, or if the leak check of any of them did not run (for CI: a gate
+    /// never passes on a check that did not happen).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(i32).range(0..=255))]
     pub error_exitcode: Option<i32>,
-    /// The program and its arguments (put `--` before them if they start with `-`).
+    /// The program and its arguments. Everything after the program's name is the program's
+    /// (`leakscope run ./prog --duration 5` passes --duration to prog); an option before it
+    /// must be one of leakscope's. Put `--` before a program whose name starts with `-`.
     #[arg(
         required = true,
         trailing_var_arg = true,
-        allow_hyphen_values = true,
         value_name = "PROGRAM [ARGS]"
     )]
     pub command: Vec<OsString>,
@@ -123,6 +127,7 @@ pub struct DiffArgs {
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub from: Option<std::time::Duration>,
     /// With one profile: compare up to this time since the start (default: the last snapshot).
+    /// Both must lie within the profile's time span, --from before --to.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub to: Option<std::time::Duration>,
     /// How many sites to list.

@@ -8,6 +8,8 @@ mod cmd;
 mod error;
 mod pipeline;
 mod preflight;
+mod progress;
+mod signals;
 
 use clap::Parser;
 

@@ -5,9 +5,11 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use leakscope_format::{ExitHow, Profile};
+use leakscope_format::{ExitHow, Profile, StackId};
 use leakscope_report::{ExitStatus, Report};
 use leakscope_symbolize::Symbolizer;
+
+use crate::progress::Progress;
 
 /// A profile and the profiles of the processes it forked, read from disk.
 pub struct ProfileTree {
@@ -68,15 +70,31 @@ pub fn child_profile_paths(path: &Path) -> Vec<PathBuf> {
 
 /// Build the report for the whole tree: each forked process under the process that forked it
 /// (by pid), any whose parent has no profile under the root.
-pub fn build_report(tree: &ProfileTree) -> Report {
+pub fn build_report(tree: &ProfileTree, progress: &Progress) -> Report {
+    let profiles: Vec<&Profile> = std::iter::once(&tree.root)
+        .chain(tree.descendants.iter().map(|(_, profile)| profile))
+        .collect();
+    progress.stage(match profiles.len() {
+        1 => "analysing the profile...".to_owned(),
+        n => format!("analysing {n} profiles..."),
+    });
+    let mut reports: Vec<(Report, Vec<StackId>)> =
+        profiles.iter().map(|profile| report_for(profile)).collect();
+    let stacks: usize = reports.iter().map(|(_, stacks)| stacks.len()).sum();
+    progress.stage(format!("symbolizing {stacks} stacks..."));
     let mut symbolizer = Symbolizer::new();
-    let mut root = report_for(&tree.root, &mut symbolizer);
+    for (profile, (report, stacks)) in profiles.iter().zip(&mut reports) {
+        report.frames = symbolizer.symbolize(profile, stacks);
+    }
+    let mut reports = reports.into_iter().map(|(report, _)| report);
+    let mut root = reports.next().expect("the root's report comes first");
     let mut pool: Vec<(u32, Report)> = tree
         .descendants
         .iter()
-        .map(|(_, profile)| {
+        .zip(reports)
+        .map(|((_, profile), report)| {
             let ppid = profile.process.as_ref().map_or(0, |p| p.ppid);
-            (ppid, report_for(profile, &mut symbolizer))
+            (ppid, report)
         })
         .collect();
     root.children = adopt(root.pid, &mut pool);
@@ -110,7 +128,8 @@ fn adopt(pid: u32, pool: &mut Vec<(u32, Report)>) -> Vec<Report> {
 /// kept, but a busy program has thousands of sites that merely churn.
 const BOUNDED_SITES_SHOWN: usize = 50;
 
-fn report_for(profile: &Profile, symbolizer: &mut Symbolizer) -> Report {
+/// The report of one profile, without its frames yet, and the stacks it names.
+fn report_for(profile: &Profile) -> (Report, Vec<StackId>) {
     use leakscope_analysis::growth::{self, Verdict};
     let findings = leakscope_analysis::analyze(profile);
     let mut bounded_shown = 0;
@@ -134,7 +153,6 @@ fn report_for(profile: &Profile, symbolizer: &mut Symbolizer) -> Report {
         .collect();
     stacks.sort_unstable();
     stacks.dedup();
-    let frames = symbolizer.symbolize(profile, &stacks);
     let (pid, command) = profile
         .process
         .as_ref()
@@ -159,19 +177,20 @@ fn report_for(profile: &Profile, symbolizer: &mut Symbolizer) -> Report {
         (None, Some(exit)) => exit.time_ns as f64 / 1e9,
         _ => 0.0,
     };
-    Report {
+    let report = Report {
         pid,
         command,
         exit,
         duration_s,
         findings,
-        frames,
+        frames: Default::default(),
         growth,
         timeline,
         live_scans,
         notes: notes_for(profile),
         children: Vec::new(),
-    }
+    };
+    (report, stacks)
 }
 
 fn notes_for(profile: &Profile) -> Vec<String> {

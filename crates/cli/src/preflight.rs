@@ -142,3 +142,62 @@ fn check_elf(path: &Path, head: &[u8]) -> Result<(), Failure> {
     }
     Ok(())
 }
+
+/// Check, before anything runs, that a file can be written at `path` (`what`: "write the
+/// report to", "keep the profile at"): an existing file must be a writable file, and a new
+/// one's directory must exist and be writable. A run whose report could not be written would
+/// be a run for nothing.
+pub fn check_output(path: &Path, what: &str) -> Result<(), Failure> {
+    let refuse = |why: String| {
+        Failure::new(
+            ExitCode::Failed,
+            format!("cannot {what} '{}': {why}", path.display()),
+        )
+    };
+    match std::fs::metadata(path) {
+        Ok(metadata) if metadata.is_dir() => return Err(refuse("it is a directory".into())),
+        Ok(metadata) if metadata.is_file() => {
+            // Opened for writing without truncating: nothing changes until the report is
+            // written.
+            return std::fs::OpenOptions::new()
+                .write(true)
+                .open(path)
+                .map(drop)
+                .map_err(|e| refuse(e.to_string()));
+        }
+        // A pipe or a device (`/dev/stdout`): opening it could block or have effects.
+        Ok(_) if writable(path) => return Ok(()),
+        Ok(_) => return Err(refuse("it is not writable".into())),
+        Err(_) => {}
+    }
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    if !dir.is_dir() {
+        return Err(refuse(format!("no directory '{}'", dir.display())));
+    }
+    if !writable(dir) {
+        return Err(refuse(format!(
+            "the directory '{}' is not writable",
+            dir.display()
+        )));
+    }
+    Ok(())
+}
+
+/// Whether this process may write to `path` (for a directory: create files in it), as
+/// access(2) says.
+fn writable(path: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(name) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+        return false;
+    };
+    let mode = if path.is_dir() {
+        libc::W_OK | libc::X_OK
+    } else {
+        libc::W_OK
+    };
+    // SAFETY: a NUL-terminated path; access only reads it.
+    unsafe { libc::access(name.as_ptr(), mode) == 0 }
+}

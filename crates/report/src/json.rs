@@ -21,6 +21,7 @@ struct Document<'a> {
     command: &'a [String],
     exit: Exit,
     duration_s: Option<f64>,
+    leak_check: LeakCheckJson,
     summary: SummaryJson,
     sampling: Option<Sampling>,
     leaks: Vec<Leak<'a>>,
@@ -42,6 +43,12 @@ struct Tool {
 struct Exit {
     code: Option<i32>,
     signal: Option<i32>,
+}
+
+#[derive(Serialize)]
+struct LeakCheckJson {
+    status: &'static str,
+    reasons: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -232,6 +239,10 @@ fn document(report: &Report) -> Document<'_> {
         // JSON has no NaN or infinity; a duration that is not a real one is unknown.
         duration_s: (report.duration_s.is_finite() && report.duration_s >= 0.0)
             .then_some(report.duration_s),
+        leak_check: LeakCheckJson {
+            status: report.findings.leak_check.status().json_name(),
+            reasons: report.findings.leak_check.reasons(),
+        },
         summary: (&report.findings.summary).into(),
         sampling: report.findings.sample_rate.map(|rate_bytes| Sampling {
             rate_bytes,

@@ -23,7 +23,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use leakscope_analysis::{Amount, LossRecord};
+use leakscope_analysis::{Amount, LeakCheckStatus, LossRecord};
 use leakscope_format::{Frame, LeakKind};
 
 use crate::{ExitStatus, Report, TextOptions};
@@ -74,6 +74,14 @@ pub(crate) fn render(report: &Report, options: TextOptions) -> String {
 fn render_process(out: &mut String, report: &Report, heading: &str, style: &Style) {
     let _ = writeln!(out, "{}", style.paint(Style::BOLD, heading));
     let _ = writeln!(out, "{}", exit_sentence(report.exit));
+    let check = &report.findings.leak_check;
+    if let Some(sentence) = check.sentence() {
+        let _ = writeln!(
+            out,
+            "{}.",
+            style.paint(check_colour(check.status()), &capitalized(&sentence))
+        );
+    }
     if let Some(rate) = report.findings.sample_rate {
         let _ = writeln!(
             out,
@@ -104,16 +112,7 @@ fn render_process(out: &mut String, report: &Report, heading: &str, style: &Styl
     }
 
     out.push('\n');
-    let summary = &report.findings.summary;
-    if summary.unfreed().is_zero() {
-        let _ = writeln!(out, "All heap blocks were freed -- no leaks are possible");
-    } else {
-        let _ = writeln!(out, "LEAK SUMMARY:");
-        for kind in LeakKind::ALL {
-            render_summary_line(out, kind.words(), summary.of(kind), Some(kind), style);
-        }
-        render_summary_line(out, "suppressed", summary.suppressed, None, style);
-    }
+    render_summary(out, report, style);
 
     if !report.notes.is_empty() {
         let _ = writeln!(out, "\nNotes:");
@@ -131,6 +130,61 @@ fn render_process(out: &mut String, report: &Report, heading: &str, style: &Styl
             command_line(&child.command)
         );
         render_process(out, child, &heading, style);
+    }
+}
+
+/// memcheck's LEAK SUMMARY, or its "All heap blocks were freed" line, which only a complete
+/// leak check may say. A check that did not run gives no figures (there are none: zeros would
+/// read as "nothing lost"); an incomplete one gives them after saying why they may be off.
+fn render_summary(out: &mut String, report: &Report, style: &Style) {
+    let summary = &report.findings.summary;
+    let check = &report.findings.leak_check;
+    let Some(sentence) = check.sentence() else {
+        if summary.unfreed().is_zero() {
+            let _ = writeln!(out, "All heap blocks were freed -- no leaks are possible");
+            return;
+        }
+        let _ = writeln!(out, "LEAK SUMMARY:");
+        render_summary_lines(out, report, style);
+        return;
+    };
+    let _ = writeln!(
+        out,
+        "LEAK SUMMARY: {}.",
+        style.paint(check_colour(check.status()), &sentence)
+    );
+    if check.status() == LeakCheckStatus::NotRun {
+        let _ = writeln!(
+            out,
+            "   (no figures: nothing is known about the blocks left allocated at the end)"
+        );
+    } else {
+        render_summary_lines(out, report, style);
+    }
+}
+
+fn render_summary_lines(out: &mut String, report: &Report, style: &Style) {
+    let summary = &report.findings.summary;
+    for kind in LeakKind::ALL {
+        render_summary_line(out, kind.words(), summary.of(kind), Some(kind), style);
+    }
+    render_summary_line(out, "suppressed", summary.suppressed, None, style);
+}
+
+/// Red when the check did not run, yellow when it is incomplete.
+fn check_colour(status: LeakCheckStatus) -> &'static str {
+    match status {
+        LeakCheckStatus::NotRun => Style::RED,
+        _ => Style::YELLOW,
+    }
+}
+
+/// The sentence with its first letter in upper case.
+fn capitalized(sentence: &str) -> String {
+    let mut chars = sentence.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
     }
 }
 

@@ -102,6 +102,69 @@ fn json_of_a_process_with_children() {
 }
 
 #[test]
+fn text_of_a_process_whose_leak_check_did_not_run() {
+    let text = plain(&common::not_run());
+    assert!(!text.contains("All heap blocks were freed"), "{text}");
+    check_golden("not_run.txt", &text);
+}
+
+#[test]
+fn json_of_a_process_whose_leak_check_did_not_run() {
+    check_golden("not_run.json", &json_without_version(&common::not_run()));
+}
+
+#[test]
+fn text_of_a_process_whose_leak_check_is_incomplete() {
+    check_golden("incomplete.txt", &plain(&common::incomplete()));
+}
+
+#[test]
+fn json_of_a_process_whose_leak_check_is_incomplete() {
+    check_golden(
+        "incomplete.json",
+        &json_without_version(&common::incomplete()),
+    );
+}
+
+#[test]
+fn text_of_a_tree_whose_root_was_not_checked() {
+    check_golden(
+        "not_run_children.txt",
+        &plain(&common::not_run_with_children()),
+    );
+}
+
+/// Only a complete check may say that everything was freed, in any process of the tree.
+#[test]
+fn no_unchecked_process_is_called_clean() {
+    let text = plain(&common::not_run_with_children());
+    let sections: Vec<&str> = text.split("\n\nChild process ").collect();
+    assert_eq!(sections.len(), 3, "{text}");
+    assert!(sections[0].contains("LEAK SUMMARY: the leak check did not run: the agent could not map the memory the scan needs."));
+    assert!(!sections[0].contains("All heap blocks were freed"));
+    assert!(sections[1].contains("All heap blocks were freed"));
+    assert!(
+        sections[2].contains("LEAK SUMMARY: the leak check is incomplete: 1 thread did not stop")
+    );
+    assert!(sections[2].contains("definitely lost: 0 bytes in 0 blocks"));
+    assert!(!sections[2].contains("All heap blocks were freed"));
+}
+
+#[test]
+fn the_check_is_coloured_by_how_far_it_got() {
+    let not_run = render_text(&common::not_run(), TextOptions { color: true });
+    assert!(
+        not_run.contains("\x1b[31mThe leak check did not run: "),
+        "{not_run}"
+    );
+    let incomplete = render_text(&common::incomplete(), TextOptions { color: true });
+    assert!(
+        incomplete.contains("\x1b[33mThe leak check is incomplete: "),
+        "{incomplete}"
+    );
+}
+
+#[test]
 fn plain_text_has_no_escape_codes_and_colour_text_has_them() {
     let report = common::leaky();
     assert!(!plain(&report).contains('\x1b'));

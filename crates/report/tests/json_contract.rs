@@ -179,6 +179,65 @@ fn a_report_with_children_matches_the_schema() {
 }
 
 #[test]
+fn every_document_says_how_far_its_leak_check_got() {
+    let output = check_against_schema(&common::leaky());
+    assert_eq!(output["leak_check"]["status"], "complete");
+    assert_eq!(output["leak_check"]["reasons"], Value::Array(Vec::new()));
+
+    let output = check_against_schema(&common::not_run());
+    assert_eq!(output["leak_check"]["status"], "not_run");
+    let reasons = output["leak_check"]["reasons"].as_array().unwrap();
+    assert_eq!(reasons.len(), 1);
+    assert!(
+        reasons[0].as_str().unwrap().contains("SIGKILL"),
+        "{reasons:?}"
+    );
+
+    let output = check_against_schema(&common::incomplete());
+    assert_eq!(output["leak_check"]["status"], "incomplete");
+    assert_eq!(output["leak_check"]["reasons"].as_array().unwrap().len(), 2);
+
+    // Children carry their own.
+    let output = check_against_schema(&common::not_run_with_children());
+    assert_eq!(output["leak_check"]["status"], "not_run");
+    assert_eq!(output["children"][0]["leak_check"]["status"], "complete");
+    assert_eq!(output["children"][1]["leak_check"]["status"], "incomplete");
+    let output = check_against_schema(&common::with_children());
+    assert_eq!(output["children"][0]["leak_check"]["status"], "not_run");
+}
+
+/// Byte and block counts beyond 32 bits (and up to u64::MAX) reach the JSON exactly.
+#[test]
+fn counts_beyond_32_bits_are_written_exactly() {
+    let mut report = common::clean();
+    let big = leakscope_analysis::Amount {
+        bytes: u64::MAX,
+        blocks: 9_000_000_000,
+    };
+    report.findings.summary.definitely_lost = big;
+    report.findings.records = vec![leakscope_analysis::LossRecord {
+        kind: leakscope_format::LeakKind::DefinitelyLost,
+        stack: 0,
+        amount: big,
+        estimated: false,
+    }];
+    let output = check_against_schema(&report);
+    assert_eq!(output["summary"]["definitely_lost"]["bytes"], u64::MAX);
+    assert_eq!(
+        output["summary"]["definitely_lost"]["blocks"],
+        9_000_000_000u64
+    );
+    assert_eq!(output["leaks"][0]["blocks"], 9_000_000_000u64);
+    let text = leakscope_report::render_text(&report, Default::default());
+    assert!(
+        text.contains(
+            "18,446,744,073,709,551,615 bytes in 9,000,000,000 blocks are definitely lost"
+        ),
+        "{text}"
+    );
+}
+
+#[test]
 fn the_validator_rejects_what_breaks_the_contract() {
     let schema = schema();
     let mut output: Value = serde_json::from_str(&render_json(&common::leaky())).unwrap();

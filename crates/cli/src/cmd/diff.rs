@@ -14,6 +14,9 @@ use crate::error::{ExitCode, Failure};
 
 /// Run the subcommand; returns the exit code.
 pub fn diff(args: DiffArgs) -> Result<i32, Failure> {
+    if let Some(output) = &args.output {
+        crate::preflight::check_output(output, "write the diff to")?;
+    }
     let old = read(&args.old)?;
     let (deltas, compared, new) = match &args.new {
         Some(new_path) => {
@@ -48,6 +51,7 @@ pub fn diff(args: DiffArgs) -> Result<i32, Failure> {
                     ),
                 ));
             }
+            check_moments(&args, &old, from, to)?;
             let compared = format!(
                 "{} from {from:.1} s to {to:.1} s (largest growth first)",
                 args.old.display()
@@ -87,6 +91,47 @@ pub fn diff(args: DiffArgs) -> Result<i32, Failure> {
     };
     write_out(&text, args.output.as_deref(), DefaultSink::Stdout)?;
     Ok(0)
+}
+
+/// `--from` and `--to` must lie within the profile's time span (from its start to its last
+/// snapshot or its end, whichever is later), `--from` before `--to`: a moment the profile
+/// does not cover would compare what was never measured.
+fn check_moments(args: &DiffArgs, profile: &Profile, from: f64, to: f64) -> Result<(), Failure> {
+    let end_ns = profile
+        .snapshots
+        .iter()
+        .map(|s| s.time_ns)
+        .chain(profile.exit.map(|e| e.time_ns))
+        .max()
+        .unwrap_or(0);
+    let end = end_ns as f64 / 1e9;
+    let refuse = |message: String| Err(Failure::new(ExitCode::Failed, message));
+    for (option, moment) in [("--from", args.from), ("--to", args.to)] {
+        if let Some(moment) = moment.filter(|m| m.as_nanos() > u128::from(end_ns)) {
+            return refuse(format!(
+                "{option} {moment:?} is past the end of '{}': it spans 0 s to {end:.3} s",
+                args.old.display()
+            ));
+        }
+    }
+    if from >= to {
+        return refuse(format!(
+            "--from ({from:.3} s) must be earlier than --to ({to:.3} s){}",
+            if args.from.is_none() || args.to.is_none() {
+                let at = |s: Option<&leakscope_format::Snapshot>| {
+                    s.map_or(0.0, |s| s.time_ns as f64 / 1e9)
+                };
+                format!(
+                    " (by default --from is the first snapshot, at {:.3} s, and --to the last, at {:.3} s)",
+                    at(profile.snapshots.first()),
+                    at(profile.snapshots.last())
+                )
+            } else {
+                String::new()
+            }
+        ));
+    }
+    Ok(())
 }
 
 fn read(path: &Path) -> Result<Profile, Failure> {

@@ -4,6 +4,7 @@ use crate::args::ReportArgs;
 use crate::cmd::{emit, DefaultSink};
 use crate::error::Failure;
 use crate::pipeline;
+use crate::progress::Progress;
 
 /// Run the subcommand; returns the exit code.
 pub fn report(args: ReportArgs) -> Result<i32, Failure> {
@@ -16,8 +17,15 @@ pub fn report(args: ReportArgs) -> Result<i32, Failure> {
             ),
         ));
     }
+    if let Some(output) = &args.output.output {
+        crate::preflight::check_output(output, "write the report to")?;
+    }
+    let progress = Progress::start();
+    progress.stage("reading the profile...");
     let tree = pipeline::read_tree(&args.file)?;
-    let report = pipeline::build_report(&tree);
+    let report = pipeline::build_report(&tree, &progress);
+    progress.stage("writing the report...");
     emit(&report, &args.output, DefaultSink::Stdout)?;
+    progress.finish();
     Ok(0)
 }

@@ -5,7 +5,6 @@ use std::ffi::OsString;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::Instant;
 
 use leakscope_format::settings as names;
@@ -14,20 +13,22 @@ use leakscope_format::{ChunkEncoder, ChunkKind};
 use crate::args::RunArgs;
 use crate::cmd::{emit, DefaultSink};
 use crate::error::{ExitCode, Failure};
-use crate::{agent, pipeline, preflight};
-
-/// The pid of the running target, for the signal forwarder.
-static TARGET_PID: AtomicI32 = AtomicI32::new(0);
+use crate::progress::Progress;
+use crate::{agent, pipeline, preflight, signals};
 
 /// Run the subcommand; returns the exit code (or does not return, re-raising the program's
 /// fatal signal).
 pub fn run(args: RunArgs) -> Result<i32, Failure> {
     let program = args.command[0].clone();
     preflight::check_program(&program)?;
+    if let Some(output) = &args.output.output {
+        preflight::check_output(output, "write the report to")?;
+    }
     let agent_path =
         agent::locate().map_err(|e| Failure::new(ExitCode::Unsupported, format!("{e:#}")))?;
     let profile_path = profile_path(args.keep.as_deref(), &program)?;
     remove_old_profiles(&profile_path);
+    create_profile(&profile_path)?;
 
     let mut command = Command::new(&program);
     command.args(&args.command[1..]);
@@ -54,13 +55,11 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
         command.env(names::SCAN_EVERY_MS, every.as_millis().max(1).to_string());
     }
     // SAFETY: the closure runs in the child between fork and exec and only calls `signal`,
-    // which is async-signal-safe: it undoes the dispositions leakscope set for itself.
+    // `sigemptyset`, `sigaddset` and `pthread_sigmask`, which are async-signal-safe: it undoes
+    // the dispositions and the mask leakscope set for itself.
     unsafe {
         command.pre_exec(|| {
-            libc::signal(libc::SIGINT, libc::SIG_DFL);
-            libc::signal(libc::SIGQUIT, libc::SIG_DFL);
-            libc::signal(libc::SIGTERM, libc::SIG_DFL);
-            libc::signal(libc::SIGHUP, libc::SIG_DFL);
+            signals::reset_in_child();
             let mut set: libc::sigset_t = std::mem::zeroed();
             libc::sigemptyset(&mut set);
             libc::sigaddset(&mut set, libc::SIGUSR1);
@@ -69,18 +68,25 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
         });
     }
 
-    // Ctrl-C and Ctrl-\ reach the program from the terminal; leakscope outlives them to
-    // report. SIGTERM and SIGHUP sent to leakscope are passed on to the program.
-    set_parent_signals();
+    // Ctrl-C, Ctrl-\ and a hang-up reach the program from the terminal; leakscope outlives
+    // them to report. Sent to leakscope alone, SIGINT, SIGQUIT, SIGTERM and SIGHUP are passed
+    // on to the program.
+    signals::pass_on_to_target();
     let scan_requests = block_scan_request_signal();
     let started = Instant::now();
     let mut child = command.spawn().map_err(|e| {
+        let _ = std::fs::remove_file(&profile_path);
         Failure::new(
             ExitCode::NotExecutable,
             format!("cannot run '{}': {e}", Path::new(&program).display()),
         )
     })?;
-    TARGET_PID.store(child.id() as i32, Ordering::SeqCst);
+    signals::target_started(child.id() as i32);
+    eprintln!(
+        "leakscope: watching PID {} (profile {})",
+        child.id(),
+        profile_path.display()
+    );
     if scan_requests {
         let agent = std::fs::canonicalize(&agent_path).unwrap_or_else(|_| agent_path.clone());
         pass_on_scan_requests(child.id() as i32, agent);
@@ -116,30 +122,42 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
         }
     };
     let wall = started.elapsed();
-    TARGET_PID.store(0, Ordering::SeqCst);
+    signals::target_ended();
 
     let (code, signal) = (status.code(), status.signal());
-    if !profile_path.exists() {
+    if std::fs::metadata(&profile_path).map_or(0, |m| m.len()) == 0 {
+        let _ = std::fs::remove_file(&profile_path);
         eprintln!(
             "leakscope: the agent did not run inside '{}' (no profile was written): the program may be statically linked in a way leakscope did not recognise, or clear LD_PRELOAD before it starts",
             Path::new(&program).display()
         );
+        if let Some(error_code) = args.error_exitcode {
+            eprintln!(
+                "leakscope: exit code {error_code} (--error-exitcode): the leak check did not run"
+            );
+            return Ok(error_code);
+        }
         return Ok(finish_like(code, signal));
     }
     append_run_result(&profile_path, code, signal, wall.as_nanos() as u64);
+    let progress = Progress::start();
+    progress.stage("reading the profile...");
     let tree = pipeline::read_tree(&profile_path)?;
-    let report = pipeline::build_report(&tree);
+    let report = pipeline::build_report(&tree, &progress);
+    progress.stage("writing the report...");
     emit(&report, &args.output, DefaultSink::Stderr)?;
+    progress.finish();
     eprintln!(
         "leakscope: profile kept at {} (`leakscope report {}` prints this report again)",
         profile_path.display(),
         profile_path.display()
     );
 
-    let summary = &report.findings.summary;
-    let lost = summary.definitely_lost.blocks + summary.indirectly_lost.blocks;
-    if let (Some(error_code), true) = (args.error_exitcode, lost > 0) {
-        return Ok(error_code);
+    if let Some(error_code) = args.error_exitcode {
+        if let Some(why) = leakscope_report::Gate::of(&report).failure() {
+            eprintln!("leakscope: exit code {error_code} (--error-exitcode): {why}");
+            return Ok(error_code);
+        }
     }
     if stopped_by_duration && signal == Some(libc::SIGTERM) {
         // The end leakscope asked for, not a failure of the program.
@@ -195,30 +213,6 @@ fn finish_like(code: Option<i32>, signal: Option<i32>) -> i32 {
     1
 }
 
-extern "C" fn forward_signal(signal: libc::c_int) {
-    let pid = TARGET_PID.load(Ordering::SeqCst);
-    if pid > 0 {
-        // SAFETY: kill is async-signal-safe; a stale pid is at worst ESRCH.
-        unsafe { libc::kill(pid, signal) };
-    }
-}
-
-fn set_parent_signals() {
-    // SAFETY: installs dispositions for leakscope's own process; the handler only calls kill.
-    unsafe {
-        libc::signal(libc::SIGINT, libc::SIG_IGN);
-        libc::signal(libc::SIGQUIT, libc::SIG_IGN);
-        libc::signal(
-            libc::SIGTERM,
-            forward_signal as *const () as libc::sighandler_t,
-        );
-        libc::signal(
-            libc::SIGHUP,
-            forward_signal as *const () as libc::sighandler_t,
-        );
-    }
-}
-
 /// Block SIGUSR1 in leakscope, so that a thread can wait for it (before any other thread
 /// exists, so every thread inherits the mask). Returns whether that worked.
 fn block_scan_request_signal() -> bool {
@@ -235,38 +229,37 @@ fn block_scan_request_signal() -> bool {
 /// with a value it recognises. Only sent while the program is the one the agent is loaded in
 /// (the signal's default action would end any other program), as `/proc/PID/maps` shows.
 fn pass_on_scan_requests(pid: i32, agent: PathBuf) {
-    let spawned = std::thread::Builder::new()
-        .name("scan-requests".into())
-        .spawn(move || loop {
-            let mut set: libc::sigset_t;
-            let mut signal = 0;
-            // SAFETY: waits for SIGUSR1, which every thread of leakscope blocks.
-            unsafe {
-                set = std::mem::zeroed();
-                libc::sigemptyset(&mut set);
-                libc::sigaddset(&mut set, libc::SIGUSR1);
-                if libc::sigwait(&set, &mut signal) != 0 {
-                    return;
-                }
+    let builder = std::thread::Builder::new().name("scan-requests".into());
+    let spawned = signals::spawn_helper(builder, move || loop {
+        let mut set: libc::sigset_t;
+        let mut signal = 0;
+        // SAFETY: waits for SIGUSR1, which every thread of leakscope blocks.
+        unsafe {
+            set = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, libc::SIGUSR1);
+            if libc::sigwait(&set, &mut signal) != 0 {
+                return;
             }
-            if TARGET_PID.load(Ordering::SeqCst) != pid {
-                return; // the program has ended
-            }
-            let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap_or_default();
-            if !maps.contains(&*agent.to_string_lossy()) {
-                eprintln!("leakscope: scan request ignored: the agent is not loaded in process {pid} (not started yet, or it ran exec)");
-                continue;
-            }
-            let value = libc::sigval {
-                sival_ptr: names::SCAN_REQUEST_VALUE as usize as *mut libc::c_void,
-            };
-            // SAFETY: queues a signal with a value to the program this run started; the agent
-            // is loaded there and handles it.
-            let queued = unsafe { libc::sigqueue(pid, libc::SIGRTMAX() - 5, value) };
-            if queued == 0 {
-                eprintln!("leakscope: live scan requested");
-            }
-        });
+        }
+        if signals::target_pid() != pid {
+            return; // the program has ended
+        }
+        let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap_or_default();
+        if !maps.contains(&*agent.to_string_lossy()) {
+            eprintln!("leakscope: scan request ignored: the agent is not loaded in process {pid} (not started yet, or it ran exec)");
+            continue;
+        }
+        let value = libc::sigval {
+            sival_ptr: names::SCAN_REQUEST_VALUE as usize as *mut libc::c_void,
+        };
+        // SAFETY: queues a signal with a value to the program this run started; the agent
+        // is loaded there and handles it.
+        let queued = unsafe { libc::sigqueue(pid, libc::SIGRTMAX() - 5, value) };
+        if queued == 0 {
+            eprintln!("leakscope: live scan requested");
+        }
+    });
     if let Err(e) = spawned {
         eprintln!("leakscope: SIGUSR1 will not ask for scans: {e}");
     }
@@ -302,19 +295,27 @@ fn profile_path(keep: Option<&Path>, program: &OsString) -> Result<PathBuf, Fail
             })?
             .join(path)
     };
-    if let Some(dir) = path.parent() {
-        if !dir.is_dir() {
-            return Err(Failure::new(
-                ExitCode::Failed,
-                format!(
-                    "cannot keep the profile at '{}': no directory '{}'",
-                    path.display(),
-                    dir.display()
-                ),
-            ));
-        }
-    }
+    preflight::check_output(&path, "keep the profile at")?;
     Ok(path)
+}
+
+/// Create the profile file, empty, readable by its owner only (it names the program's
+/// modules and allocation sites); the agent appends to it. Creating it here, exclusively,
+/// also means that no file or link someone else put at a predictable path is written to.
+fn create_profile(path: &Path) -> Result<(), Failure> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map(drop)
+        .map_err(|e| {
+            Failure::new(
+                ExitCode::Failed,
+                format!("cannot create the profile '{}': {e}", path.display()),
+            )
+        })
 }
 
 /// A kept profile from an earlier run would be appended to: remove it and its children.

@@ -4,7 +4,10 @@
 use std::collections::BTreeMap;
 
 use leakscope_analysis::analyze;
-use leakscope_format::{Frame, LeakKind, LeakRecord, Profile, StackId};
+use leakscope_analysis::{LeakCheck, Shortfall};
+use leakscope_format::{
+    scan_flags, ExitHow, ExitInfo, Frame, LeakKind, LeakRecord, Profile, ScanInfo, StackId,
+};
 use leakscope_report::{ExitStatus, Report};
 
 const PROGRAM: &str = "/home/dev/leaky/prog";
@@ -30,9 +33,21 @@ fn inlined(frame: Frame) -> Frame {
     }
 }
 
+/// The report of a whole profile whose exit scan ran and found `leaks`.
 fn report_of(pid: u32, command: &[&str], exit: ExitStatus, leaks: &[LeakRecord]) -> Report {
     let profile = Profile {
         leaks: leaks.to_vec(),
+        exit: Some(ExitInfo {
+            how: ExitHow::Exit,
+            code: exit.code.unwrap_or(0),
+            signal: 0,
+            time_ns: 1_250_000_000,
+        }),
+        scan: Some(ScanInfo {
+            flags: scan_flags::LIBC_FREERES,
+            ..ScanInfo::default()
+        }),
+        complete: true,
         ..Profile::default()
     };
     Report {
@@ -220,7 +235,7 @@ pub fn leaky() -> Report {
         ),
     ]);
     report.notes = vec![
-        "2 threads could not be stopped for the scan; their registers were not scanned".to_owned(),
+        "the agent's stack walks were cut short in 3 allocations (no unwind info)".to_owned(),
         "could not read symbols from /opt/plugins/libplugin.so (failed to stat `/opt/plugins/libplugin.so`); its frames show as module+offset".to_owned(),
     ];
     report
@@ -260,21 +275,9 @@ pub fn with_children() -> Report {
         )],
     )]);
 
-    let mut worker = report_of(
-        5001,
-        &["./server", "--worker"],
-        ExitStatus {
-            code: None,
-            signal: Some(9),
-        },
-        &[leak(1, LeakKind::DefinitelyLost, 2048, 1)],
-    );
-    worker.frames = BTreeMap::from([(
-        1,
-        vec![frame(0x5555_0000_2000, "handle_job", "/src/worker.c", 88)],
-    )]);
-    worker.notes =
-        vec!["the profile ends early: the process was killed before the exit scan".to_owned()];
+    let mut worker = not_run();
+    worker.pid = 5001;
+    worker.command = vec!["./server".to_owned(), "--worker".to_owned()];
 
     let mut logger = clean();
     logger.pid = 5002;
@@ -284,4 +287,59 @@ pub fn with_children() -> Report {
 
     parent.children = vec![worker, logger];
     parent
+}
+
+/// A process killed with SIGKILL: no exit scan, so no figures at all.
+pub fn not_run() -> Report {
+    let mut report = report_of(
+        6000,
+        &["./worker"],
+        ExitStatus {
+            code: None,
+            signal: Some(9),
+        },
+        &[],
+    );
+    report.findings.leak_check = LeakCheck {
+        shortfalls: vec![Shortfall::NotFinished {
+            signal: Some(9),
+            code: None,
+        }],
+    };
+    report.notes = vec!["the process did not finish normally (it was killed with SIGKILL, or replaced itself with exec), so there was no leak check at its end".to_owned()];
+    report
+}
+
+/// The leaky process, whose exit scan missed two threads and could not read some memory.
+pub fn incomplete() -> Report {
+    let mut report = leaky();
+    report.findings.leak_check = LeakCheck {
+        shortfalls: vec![
+            Shortfall::ThreadsMissed { threads: 2 },
+            Shortfall::UnreadableMemory,
+        ],
+    };
+    report.notes.insert(
+        0,
+        "some threads did not stop for the leak scan; their registers were not scanned, so blocks only they point to may be reported as lost".to_owned(),
+    );
+    report
+}
+
+/// A process whose exit scan did not run for want of memory, with a clean child and a child
+/// whose scan missed a thread but found nothing lost.
+pub fn not_run_with_children() -> Report {
+    let mut report = clean();
+    report.findings.leak_check = LeakCheck {
+        shortfalls: vec![Shortfall::NoMemory],
+    };
+    let mut checked = clean();
+    checked.pid = 8;
+    let mut partly = clean();
+    partly.pid = 9;
+    partly.findings.leak_check = LeakCheck {
+        shortfalls: vec![Shortfall::ThreadsMissed { threads: 1 }],
+    };
+    report.children = vec![checked, partly];
+    report
 }
