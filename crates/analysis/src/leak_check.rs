@@ -69,6 +69,15 @@ pub enum Shortfall {
     },
     /// Part of the heap or of the roots could not be read.
     UnreadableMemory,
+    /// The process replaced its image with `exec`: the old image's blocks went with it, and
+    /// memcheck checks no image at `exec` either. `tracked`: the program it executed has a
+    /// profile (and a report) of its own; if not, that program ran unchecked.
+    ReplacedByExec {
+        /// The program it executed.
+        program: String,
+        /// Whether that program was tracked (set by whoever assembles the process tree).
+        tracked: bool,
+    },
     /// The profile ends after the scan's first chunk: some leak records may be missing.
     EndsAfterScan {
         /// What the reader found wrong, if anything.
@@ -83,7 +92,8 @@ impl Shortfall {
             Self::NotFinished { .. }
             | Self::EndsBeforeScan { .. }
             | Self::NoScan
-            | Self::NoMemory => LeakCheckStatus::NotRun,
+            | Self::NoMemory
+            | Self::ReplacedByExec { .. } => LeakCheckStatus::NotRun,
             Self::ThreadsMissed { .. } | Self::UnreadableMemory | Self::EndsAfterScan { .. } => {
                 LeakCheckStatus::Incomplete
             }
@@ -93,7 +103,14 @@ impl Shortfall {
     /// Whether lost blocks may exist that the figures do not show. Threads not stopped and
     /// memory not read only hide pointers, so they can add lost blocks, not hide them.
     pub fn may_hide_lost_blocks(&self) -> bool {
-        self.status() == LeakCheckStatus::NotRun || matches!(self, Self::EndsAfterScan { .. })
+        match self {
+            // The image's own blocks are gone with it; what matters is the program it became.
+            Self::ReplacedByExec { tracked, .. } => !tracked,
+            _ => {
+                self.status() == LeakCheckStatus::NotRun
+                    || matches!(self, Self::EndsAfterScan { .. })
+            }
+        }
     }
 
     /// The reason in words, to follow "the leak check did not run: " or "the leak check is
@@ -126,6 +143,18 @@ impl Shortfall {
                 "the profile is cut short before the leak check's results".to_owned()
             }
             Self::NoScan => "the profile holds no leak check results".to_owned(),
+            Self::ReplacedByExec {
+                program,
+                tracked: true,
+            } => format!(
+                "the process replaced itself with '{program}' (exec), whose own report follows"
+            ),
+            Self::ReplacedByExec {
+                program,
+                tracked: false,
+            } => format!(
+                "the process replaced itself with '{program}' (exec), which ran untracked (--follow-children tracks it)"
+            ),
             Self::NoMemory => "the agent could not map the memory the scan needs".to_owned(),
             Self::ThreadsMissed { threads } => format!(
                 "{} did not stop for the scan, so {} registers were not scanned and blocks only {} to may be reported as lost",
@@ -169,6 +198,16 @@ impl Default for LeakCheck {
 }
 
 impl LeakCheck {
+    /// The image replaced itself with `exec`, and the program it executed has a report of
+    /// its own: say so, so that nothing counts as unchecked.
+    pub fn mark_exec_tracked(&mut self) {
+        for shortfall in &mut self.shortfalls {
+            if let Shortfall::ReplacedByExec { tracked, .. } = shortfall {
+                *tracked = true;
+            }
+        }
+    }
+
     /// A check that ran over everything.
     pub fn complete() -> Self {
         LeakCheck {
@@ -210,6 +249,13 @@ impl LeakCheck {
 /// Judge the exit leak check of a profile from its `Scan` chunk, its end and its damage.
 pub fn leak_check(profile: &Profile) -> LeakCheck {
     let mut shortfalls = Vec::new();
+    if let (None, Some(exec)) = (&profile.scan, profile.ended_by_exec()) {
+        shortfalls.push(Shortfall::ReplacedByExec {
+            program: exec.path.clone(),
+            tracked: false,
+        });
+        return LeakCheck { shortfalls };
+    }
     match &profile.scan {
         None => shortfalls.push(if profile.damage.is_some() {
             Shortfall::EndsBeforeScan {

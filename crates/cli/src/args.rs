@@ -99,6 +99,13 @@ pub struct RunArgs {
     /// poll, epoll_wait) may return early with EINTR, as with any signal.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub scan_every: Option<std::time::Duration>,
+    /// Track the programs the program executes too (exec, posix_spawn, system, popen, and
+    /// fork followed by exec), each with its own report under `children`. The agent's
+    /// variables then stay in the program's environment (LD_PRELOAD and LEAKSCOPE_*), so that
+    /// every program executed inherits them. Without this, they run untracked and the report
+    /// lists them.
+    #[arg(long)]
+    pub follow_children: bool,
     /// Exit with N if definitely or indirectly lost blocks are found, in the program or any
     /// process it forked, or if the leak check of any of them did not run (for CI: a gate
     /// never passes on a check that did not happen).

@@ -282,6 +282,8 @@ pub enum SpawnHow {
     System = 2,
     /// `popen()`: a shell, `sh -c COMMAND`.
     Popen = 3,
+    /// `vfork()` then `exec` (recorded by the child, in its parent's memory): the program.
+    VforkExec = 4,
 }
 
 impl SpawnHow {
@@ -292,6 +294,7 @@ impl SpawnHow {
             1 => Self::PosixSpawn,
             2 => Self::System,
             3 => Self::Popen,
+            4 => Self::VforkExec,
             _ => return None,
         })
     }
@@ -303,6 +306,7 @@ impl SpawnHow {
             Self::PosixSpawn => "posix_spawn",
             Self::System => "system",
             Self::Popen => "popen",
+            Self::VforkExec => "vfork and exec",
         }
     }
 }

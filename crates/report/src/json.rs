@@ -19,6 +19,7 @@ struct Document<'a> {
     tool: Tool,
     pid: u32,
     command: &'a [String],
+    started_by: &'static str,
     exit: Exit,
     duration_s: Option<f64>,
     leak_check: LeakCheckJson,
@@ -232,6 +233,7 @@ fn document(report: &Report) -> Document<'_> {
         },
         pid: report.pid,
         command: &report.command,
+        started_by: report.started_by.json_name(),
         exit: Exit {
             code: report.exit.code,
             signal: report.exit.signal,

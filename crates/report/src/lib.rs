@@ -50,8 +50,34 @@ pub struct Report {
     pub live_scans: LiveScans,
     /// Notes for the reader (a damaged profile, threads that could not be stopped...).
     pub notes: Vec<String>,
-    /// Processes forked by this one, each with its own report.
+    /// Processes forked by this one, and programs it executed, each with its own report.
     pub children: Vec<Report>,
+    /// How this process image came to be.
+    pub started_by: StartedBy,
+}
+
+/// How a process image came to be.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum StartedBy {
+    /// `leakscope run` started it.
+    #[default]
+    Run,
+    /// Its parent forked it: it runs the parent's program, with a copy of its blocks.
+    Fork,
+    /// A program executed by its parent (an `exec` in place, with the same pid, or in a new
+    /// process: `fork` then `exec`, `posix_spawn`, `system`, `popen`).
+    Exec,
+}
+
+impl StartedBy {
+    /// The name used in JSON: `run`, `fork`, `exec`.
+    pub fn json_name(self) -> &'static str {
+        match self {
+            Self::Run => "run",
+            Self::Fork => "fork",
+            Self::Exec => "exec",
+        }
+    }
 }
 
 /// Options for the text report.

@@ -26,7 +26,7 @@ use std::path::Path;
 use leakscope_analysis::{Amount, LeakCheckStatus, LossRecord};
 use leakscope_format::{Frame, LeakKind};
 
-use crate::{ExitStatus, Report, TextOptions};
+use crate::{ExitStatus, Report, StartedBy, TextOptions};
 
 /// ANSI escapes, or nothing when colour is off.
 pub(crate) struct Style {
@@ -123,12 +123,25 @@ fn render_process(out: &mut String, report: &Report, heading: &str, style: &Styl
 
     for child in &report.children {
         out.push('\n');
-        let heading = format!(
-            "Child process {} (of {}): {}",
-            child.pid,
-            report.pid,
-            command_line(&child.command)
-        );
+        let heading = match child.started_by {
+            StartedBy::Exec if child.pid == report.pid => format!(
+                "Process {} after exec: {}",
+                child.pid,
+                command_line(&child.command)
+            ),
+            StartedBy::Exec => format!(
+                "Child process {} (of {}, executed): {}",
+                child.pid,
+                report.pid,
+                command_line(&child.command)
+            ),
+            StartedBy::Run | StartedBy::Fork => format!(
+                "Child process {} (of {}): {}",
+                child.pid,
+                report.pid,
+                command_line(&child.command)
+            ),
+        };
         render_process(out, child, &heading, style);
     }
 }

@@ -89,7 +89,8 @@ unsafe fn entries(
 /// # Safety
 /// `envp` must be null or a valid `NULL`-terminated array of C strings.
 pub unsafe fn environment_for_child(envp: *const *const c_char) -> Option<ChildEnvironment> {
-    if !following() || !recording_here() {
+    // (A vfork child may build one too: it only reads the settings and maps memory.)
+    if !following() || !crate::recording() {
         return None;
     }
     let agent = agent_path()?;
@@ -191,7 +192,16 @@ pub unsafe fn exec_starting(
     path: *const c_char,
     argv: *const *const c_char,
 ) -> Option<ExecInProgress> {
-    if !recording_here() {
+    if !crate::recording() {
+        return None;
+    }
+    if !crate::is_owner_process() {
+        // A vfork child, in its parent's memory: it must not touch the parent's writer. It
+        // leaves the record where the parent's writer finds it.
+        if !path.is_null() {
+            // SAFETY: the caller's promise.
+            note_vfork_exec(unsafe { CStr::from_ptr(path) }.to_bytes());
+        }
         return None;
     }
     let section = AgentSection::enter()?;
@@ -250,4 +260,67 @@ pub fn before_credentials_change(uid: Option<u32>, gid: Option<u32>) {
         return;
     };
     crate::writer::WRITER.before_credentials_change(uid, gid);
+}
+
+/// Programs executed by `vfork` children, waiting for the parent's writer to record them: a
+/// child made by `vfork` runs in its parent's memory until it executes, so it writes here,
+/// with atomics only (its parent is suspended; the parent's other threads may run).
+struct PendingExec {
+    /// 0 free, 1 being written, 2 ready.
+    state: core::sync::atomic::AtomicU32,
+    pid: core::sync::atomic::AtomicU32,
+    len: core::sync::atomic::AtomicU32,
+    path: core::cell::UnsafeCell<[u8; PENDING_PATH_LEN]>,
+}
+
+// SAFETY: `path` is written only by the slot's claimer (state 0 -> 1) and read only once the
+// state is 2 (published with Release, read with Acquire).
+unsafe impl Sync for PendingExec {}
+
+const PENDING_SLOTS: usize = 32;
+const PENDING_PATH_LEN: usize = 256;
+
+#[allow(clippy::declare_interior_mutable_const)]
+const FREE_SLOT: PendingExec = PendingExec {
+    state: core::sync::atomic::AtomicU32::new(0),
+    pid: core::sync::atomic::AtomicU32::new(0),
+    len: core::sync::atomic::AtomicU32::new(0),
+    path: core::cell::UnsafeCell::new([0; PENDING_PATH_LEN]),
+};
+
+static PENDING: [PendingExec; PENDING_SLOTS] = [FREE_SLOT; PENDING_SLOTS];
+
+fn note_vfork_exec(path: &[u8]) {
+    use core::sync::atomic::Ordering;
+    for slot in &PENDING {
+        if slot
+            .state
+            .compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+        {
+            let len = path.len().min(PENDING_PATH_LEN);
+            // SAFETY: the slot is ours (state 1) until it is published below.
+            unsafe { (&mut *slot.path.get())[..len].copy_from_slice(&path[..len]) };
+            slot.len.store(len as u32, Ordering::Relaxed);
+            slot.pid.store(sys::getpid() as u32, Ordering::Relaxed);
+            slot.state.store(2, Ordering::Release);
+            return;
+        }
+    }
+    // Every slot is waiting for the writer: this one is not recorded.
+}
+
+/// Call `f(pid, program)` for every program a `vfork` child executed since the last call.
+pub fn drain_vfork_execs(mut f: impl FnMut(u32, &[u8])) {
+    use core::sync::atomic::Ordering;
+    for slot in &PENDING {
+        if slot.state.load(Ordering::Acquire) == 2 {
+            let len = slot.len.load(Ordering::Relaxed) as usize;
+            // SAFETY: state 2: the slot's writer is done, and only this function (under the
+            // writer's lock) frees it.
+            let path = unsafe { &(&*slot.path.get())[..len] };
+            f(slot.pid.load(Ordering::Relaxed), path);
+            slot.state.store(0, Ordering::Release);
+        }
+    }
 }

@@ -384,6 +384,21 @@ pub fn change_owner(path_nul: &[u8], uid: Option<u32>, gid: Option<u32>) {
     };
 }
 
+/// Is the file at `path_nul` an empty regular file owned by this process's user (not a
+/// symbolic link)?
+pub fn is_empty_file_of_ours(path_nul: &[u8]) -> bool {
+    let _errno = ErrnoGuard::new();
+    // SAFETY: the path is NUL-terminated; lstat fills `st`, zeroed is a valid initial value;
+    // geteuid has no preconditions.
+    unsafe {
+        let mut st: libc::stat = core::mem::zeroed();
+        libc::lstat(path_nul.as_ptr() as *const libc::c_char, &mut st) == 0
+            && st.st_mode & libc::S_IFMT == libc::S_IFREG
+            && st.st_size == 0
+            && st.st_uid == libc::geteuid()
+    }
+}
+
 /// Create the file at `path_nul` with mode 0600, failing if it exists (`O_EXCL`). True if this
 /// call created it.
 pub fn create_exclusive(path_nul: &[u8]) -> bool {

@@ -182,7 +182,7 @@ impl WriterState {
 
     /// Claim this image's own profile file: create it, failing if it exists, so that no two
     /// process images ever write into one file. The first image of a run takes the path it
-    /// was given (`P`); a forked child, or any later image (a child followed across `exec` or
+    /// was given (`P`, which `leakscope run` has created empty); a forked child, or any later image (a child followed across `exec` or
     /// `posix_spawn`, which inherits `P` from the environment), takes `P.PID`; where that is
     /// taken (an image of the same process before an `exec`, or an earlier process with the
     /// same pid), `P.PID.e`, `P.PID.e.e`, ... The reader tells an image that followed an
@@ -195,6 +195,16 @@ impl WriterState {
         let mut candidate = [0u8; settings::MAX_PATH];
         if !self.forked {
             candidate[..root.len()].copy_from_slice(root);
+            candidate[root.len()] = 0;
+            // `leakscope run` creates the first file itself (exclusively, mode 0600) to know
+            // before the program starts that it can be written: the first image takes it
+            // while it is still empty.
+            if sys::is_empty_file_of_ours(&candidate[..=root.len()]) {
+                self.own_path[..=root.len()].copy_from_slice(&candidate[..=root.len()]);
+                self.own_path_len = root.len();
+                self.claimed = true;
+                return true;
+            }
             if self.try_claim(&mut candidate, root.len()) {
                 return true;
             }
@@ -360,8 +370,21 @@ impl WriterState {
         }
     }
 
+    /// Record the programs `vfork` children executed (see `children::drain_vfork_execs`).
+    fn write_vfork_execs(&mut self, time_ns: u64) {
+        crate::children::drain_vfork_execs(|pid, path| {
+            self.chunk(ChunkKind::Spawn, &mut |c| {
+                c.put_u64(time_ns);
+                c.put_u8(leakscope_format::SpawnHow::VforkExec as u8);
+                c.put_u32(pid);
+                c.put_bytes(path);
+            });
+        });
+    }
+
     /// One snapshot: the sites that changed since the last one, with absolute values.
     fn snapshot(&mut self, time_ns: u64) {
+        self.write_vfork_execs(time_ns);
         use crate::sites::{MAX_SITES, SITES};
         if self.last_written.is_null() {
             self.last_written = sys::map_anonymous(MAX_SITES * 16, true) as *mut (u64, u64);

@@ -88,6 +88,27 @@ pub fn dump(path: &Path) -> Result<i32, Failure> {
     if let Some(run) = &profile.run_result {
         println!("run result: {run:?}");
     }
+    for exec in &profile.execs {
+        println!(
+            "exec at {:.3}s: {} {:?} {:?}{}",
+            exec.time_ns as f64 / 1e9,
+            exec.call.name(),
+            exec.path,
+            exec.argv,
+            exec.failed
+                .map(|e| format!(" (failed, errno {e})"))
+                .unwrap_or_default()
+        );
+    }
+    for spawn in &profile.spawns {
+        println!(
+            "spawn at {:.3}s: {} pid {} {:?}",
+            spawn.time_ns as f64 / 1e9,
+            spawn.how.name(),
+            spawn.pid.unwrap_or(0),
+            spawn.program
+        );
+    }
     for warning in &profile.warnings {
         println!("warning: {warning}");
     }

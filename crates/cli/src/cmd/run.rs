@@ -51,6 +51,9 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
     if let Some(rate) = args.sample_rate {
         command.env(names::SAMPLE_RATE, rate.to_string());
     }
+    if args.follow_children {
+        command.env(names::FOLLOW_CHILDREN, "1");
+    }
     if let Some(every) = args.scan_every {
         command.env(names::SCAN_EVERY_MS, every.as_millis().max(1).to_string());
     }

@@ -277,10 +277,12 @@ pub fn with_children() -> Report {
 
     let mut worker = not_run();
     worker.pid = 5001;
+    worker.started_by = leakscope_report::StartedBy::Fork;
     worker.command = vec!["./server".to_owned(), "--worker".to_owned()];
 
     let mut logger = clean();
     logger.pid = 5002;
+    logger.started_by = leakscope_report::StartedBy::Exec;
     logger.command = vec!["./server".to_owned(), "--logger".to_owned()];
     logger.exit = ExitStatus::default();
     logger.duration_s = f64::NAN;
@@ -335,8 +337,10 @@ pub fn not_run_with_children() -> Report {
     };
     let mut checked = clean();
     checked.pid = 8;
+    checked.started_by = leakscope_report::StartedBy::Fork;
     let mut partly = clean();
     partly.pid = 9;
+    partly.started_by = leakscope_report::StartedBy::Fork;
     partly.findings.leak_check = LeakCheck {
         shortfalls: vec![Shortfall::ThreadsMissed { threads: 1 }],
     };
