@@ -1409,8 +1409,9 @@ fn mean_throughput(rounds: &[Vec<real::servers::Throughput>]) -> Vec<(String, f6
 
 /// The soak (issue 8, item 10): redis-server tracked for 60 s under rounds of redis-benchmark
 /// (100,000 requests each, 20 clients) on 127.0.0.1. No client error, no site with a `growing`
-/// verdict, and the throughput ratio tracked/untracked (one round against an untracked server
-/// first, as the baseline), which must stay within the suite's bound (at least 1/10).
+/// verdict, and the throughput ratio tracked/untracked (against the better of one round with an
+/// untracked server before the soak and one after), which must stay within the suite's bound
+/// (at least 1/10).
 #[test]
 fn redis_soak_60s() {
     let p = match require(&["redis-server", "redis-cli", "redis-benchmark"]) {
@@ -1428,15 +1429,17 @@ fn redis_soak_60s() {
     let mut row = Row::new("redis-soak");
     dirs.fresh();
 
-    let baseline = (|| {
+    // The untracked baseline: one round before the soak and one after, the better of the two
+    // per test (a busy moment of the shared machine must not flatter the tracked server).
+    let baseline_round = || {
         let (mut guard, port, _) = start_redis(&dirs, server, false)?;
         let start = Instant::now();
         let results = soak_benchmark(benchmark, port, &dirs)?;
         let elapsed = start.elapsed();
         stop_redis(cli, port, &mut guard, &dirs, Duration::from_secs(30))?;
         Ok::<_, String>((results, elapsed))
-    })();
-    let (baseline, baseline_time) = match baseline {
+    };
+    let (before, before_time) = match baseline_round() {
         Ok(b) => b,
         Err(e) => {
             row.problems
@@ -1445,7 +1448,7 @@ fn redis_soak_60s() {
             return;
         }
     };
-    row.native = baseline_time;
+    row.native = before_time;
 
     let mut rounds = Vec::new();
     let mut round_time = Duration::ZERO;
@@ -1491,6 +1494,30 @@ fn redis_soak_60s() {
     }
     row.stdout_same = Some(true);
 
+    let mut baseline = before;
+    match baseline_round() {
+        Ok((after, after_time)) => {
+            row.native = row.native.min(after_time);
+            row.remarks.push(format!(
+                "untracked rounds before and after: {}",
+                baseline
+                    .iter()
+                    .zip(&after)
+                    .map(|(b, a)| format!(
+                        "{} {:.0}/s and {:.0}/s",
+                        b.test, b.per_second, a.per_second
+                    ))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+            for (b, a) in baseline.iter_mut().zip(after) {
+                b.per_second = b.per_second.max(a.per_second);
+            }
+        }
+        Err(e) => row.problems.push(format!(
+            "natively, after the soak (a fault of the case): {e}"
+        )),
+    }
     let base = mean_throughput(&[baseline]);
     let soaked = mean_throughput(&rounds);
     let mut ratios = Vec::new();
