@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Installs, where missing, every Debian package the tests need (run as root; .ci/run calls it
+# before `cargo xtask test`). It installs nothing that is already there, so a second run is quick
+# and a developer's machine keeps its own JDK or Node.js.
+#
+# - gcc, g++, valgrind: the fixture corpus is compiled and held to memcheck (crates/cli/tests/e2e.rs);
+# - the rest: the real-program suite (crates/cli/tests/real_programs.rs, docs/real-programs.md)
+#   runs these programs natively and under leakscope.
+set -euo pipefail
+
+missing=()
+# want PACKAGE FILE...: PACKAGE is missing when none of the FILEs is an executable.
+want() {
+  local package=$1
+  shift
+  local file
+  for file in "$@"; do
+    [ -x "$file" ] && return 0
+  done
+  missing+=("$package")
+}
+# want_command PACKAGE COMMAND: PACKAGE is missing when COMMAND is not on PATH.
+want_command() {
+  command -v "$2" >/dev/null 2>&1 || missing+=("$1")
+}
+
+want_command gcc cc
+want gcc /usr/bin/gcc
+want g++ /usr/bin/g++
+want valgrind /usr/bin/valgrind
+want make /usr/bin/make
+want bash /usr/bin/bash /bin/bash
+want coreutils /usr/bin/sort
+want sed /usr/bin/sed /bin/sed
+want grep /usr/bin/grep /bin/grep
+want gawk /usr/bin/gawk
+want findutils /usr/bin/find
+want gzip /usr/bin/gzip /bin/gzip
+want tar /usr/bin/tar /bin/tar
+want xz-utils /usr/bin/xz
+want perl /usr/bin/perl
+want python3 /usr/bin/python3
+want git /usr/bin/git
+want jq /usr/bin/jq
+want sqlite3 /usr/bin/sqlite3
+want curl /usr/bin/curl
+want gnupg /usr/bin/gpg
+want openssh-client /usr/bin/ssh
+want gdb /usr/bin/gdb
+want redis-server /usr/bin/redis-server
+want redis-tools /usr/bin/redis-cli
+want redis-tools /usr/bin/redis-benchmark
+want nginx-light /usr/sbin/nginx
+want apache2-utils /usr/bin/ab
+# A JDK and Node.js only where there is none: a machine may have its own.
+if ! command -v java >/dev/null 2>&1 || ! command -v javac >/dev/null 2>&1; then
+  missing+=(openjdk-17-jdk-headless)
+fi
+want_command nodejs node
+
+if [ ${#missing[@]} -gt 0 ]; then
+  # One package may be wanted for two files.
+  mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get -o DPkg::Lock::Timeout=600 update -qq
+  # The server packages must not start their services on the machine (the tests start their
+  # own instances on free ports); policy-rc.d tells the packages' scripts so while they install.
+  policy=/usr/sbin/policy-rc.d
+  made_policy=no
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' >"$policy"
+    chmod 755 "$policy"
+    made_policy=yes
+  fi
+  status=0
+  apt-get -o DPkg::Lock::Timeout=600 install -y -qq "${missing[@]}" ||
+    status=$?
+  [ "$made_policy" = yes ] && rm -f "$policy"
+  exit "$status"
+fi
