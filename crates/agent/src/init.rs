@@ -94,6 +94,7 @@ extern "C" fn at_quick_exit_handler() {
         signal: 0,
         stack_from: sp,
         registers: &[],
+        not_roots: [(0, 0); 2],
     });
 }
 
@@ -158,6 +159,7 @@ extern "C" fn on_exit_handler(status: c_int, _arg: *mut c_void) {
         signal: 0,
         stack_from: sp,
         registers: &[],
+        not_roots: [(0, 0); 2],
     });
 }
 
@@ -178,6 +180,7 @@ pub fn finish_at_underscore_exit(code: c_int) -> ! {
         signal: 0,
         stack_from: sp,
         registers: &[],
+        not_roots: [(0, 0); 2],
     });
     // SAFETY: exit_group ends the process; it never returns.
     unsafe { libc::syscall(libc::SYS_exit_group, code) };
@@ -263,8 +266,8 @@ extern "C" fn child_after_fork() {
 
 fn install_fatal_signal_handlers() {
     for &signal in &FATAL_SIGNALS {
-        // SAFETY: reads the current action, then installs ours only where the default is in
-        // place (an inherited SIG_IGN, as under nohup, is respected).
+        // SAFETY: reads the current action; ours goes in only where the default is in place
+        // (an inherited SIG_IGN, as under nohup, is respected).
         unsafe {
             let mut old: libc::sigaction = core::mem::zeroed();
             if core_::real_sigaction(signal, core::ptr::null(), &mut old) != 0
@@ -272,27 +275,52 @@ fn install_fatal_signal_handlers() {
             {
                 continue;
             }
-            let mut action: libc::sigaction = core::mem::zeroed();
-            action.sa_sigaction = on_fatal_signal as *const () as usize;
-            action.sa_flags = libc::SA_SIGINFO;
-            libc::sigemptyset(&mut action.sa_mask);
-            if core_::real_sigaction(signal, &action, core::ptr::null_mut()) == 0 {
-                HIJACKED[signal as usize].store(true, Ordering::Release);
-            }
         }
+        install_fatal_signal_handler(signal);
     }
 }
 
+/// Put the agent's fatal-signal handler in place for `signal`; the program is told the
+/// signal is at its default. False if the kernel refused.
+fn install_fatal_signal_handler(signal: c_int) -> bool {
+    // SAFETY: a fully initialised sigaction for our handler, an `extern "C"` function that
+    // lives as long as the process.
+    unsafe {
+        let mut action: libc::sigaction = core::mem::zeroed();
+        action.sa_sigaction = on_fatal_signal as *const () as usize;
+        action.sa_flags = libc::SA_SIGINFO;
+        libc::sigemptyset(&mut action.sa_mask);
+        if core_::real_sigaction(signal, &action, core::ptr::null_mut()) != 0 {
+            return false;
+        }
+    }
+    HIJACKED[signal as usize].store(true, Ordering::Release);
+    true
+}
+
 extern "C" fn on_fatal_signal(signal: c_int, _info: *mut libc::siginfo_t, context: *mut c_void) {
-    let mut registers = [0u64; core_::stop::RECORDED_REGISTERS];
+    // The registers as the signal found them, and (when the signal came on an alternate stack,
+    // inside the program's own handler, say) those of the thread's real stack at the first
+    // signal: both are roots, and the scan reads the thread's stack from the latter's stack
+    // pointer.
+    let mut registers = [0u64; 2 * core_::stop::RECORDED_REGISTERS];
     let mut sp = stack_pointer();
     if !context.is_null() {
         // SAFETY: the kernel passes a valid ucontext to an SA_SIGINFO handler.
         let gregs = unsafe { &(*(context as *const libc::ucontext_t)).uc_mcontext.gregs };
-        for (i, r) in registers.iter_mut().enumerate() {
+        for (i, r) in registers[..core_::stop::RECORDED_REGISTERS]
+            .iter_mut()
+            .enumerate()
+        {
             *r = gregs[i] as u64;
         }
         sp = gregs[libc::REG_RSP as usize] as u64;
+    }
+    let mut not_roots = [(0, 0); 2];
+    if let Some(outer) = core_::sigcontext::outermost_on_own_stack(sp) {
+        registers[core_::stop::RECORDED_REGISTERS..].copy_from_slice(&outer.registers);
+        sp = outer.sp;
+        not_roots = outer.not_roots;
     }
     core_::finish(&core_::Ending {
         how: ExitHow::Signal,
@@ -300,6 +328,7 @@ extern "C" fn on_fatal_signal(signal: c_int, _info: *mut libc::siginfo_t, contex
         signal,
         stack_from: sp,
         registers: &registers,
+        not_roots,
     });
     // Now let the default action happen: restore it, unblock the signal and raise it again.
     // (For a fault, returning would also fault again; raising covers every kind.)
@@ -330,6 +359,22 @@ pub unsafe fn program_sigaction(
 ) -> c_int {
     let hijacked = (1..65).contains(&signal) && HIJACKED[signal as usize].load(Ordering::Acquire);
     if !hijacked {
+        // SAFETY: `action` is null or valid, by the caller's contract.
+        let wants_default = !action.is_null() && unsafe { (*action).sa_sigaction } == libc::SIG_DFL;
+        if wants_default && FATAL_SIGNALS.contains(&signal) && core_::is_active() {
+            // The program put its own handler in place earlier, and now asks for the default
+            // (a crash handler that resets the signal and raises it again, as most do): the
+            // agent's handler goes back in, reports, then applies the default action.
+            if !old.is_null() {
+                // SAFETY: the caller's out-parameter gets the current (the program's) action.
+                if unsafe { core_::real_sigaction(signal, core::ptr::null(), old) } != 0 {
+                    return -1;
+                }
+            }
+            if install_fatal_signal_handler(signal) {
+                return 0;
+            }
+        }
         // SAFETY: forwarded.
         return unsafe { core_::real_sigaction(signal, action, old) };
     }

@@ -23,6 +23,7 @@ mod hooks;
 mod init;
 mod neighbours;
 mod spawn;
+mod threads;
 
 // The prebuilt `core` and `alloc` refer to Rust's unwinding personality and to
 // `_Unwind_Resume` even when panics abort. Nothing unwinds through the agent (it calls no code

@@ -77,3 +77,61 @@ fn parse_hex(s: &[u8]) -> u64 {
         (v << 4) | d as u64
     })
 }
+
+/// At the end of a thread other than the main one (its start routine returned, or it called
+/// `pthread_exit`): zero its stack below the stack pointer, as memcheck no longer sees a
+/// thread's stack once the thread is gone. Only pages already resident are written (the
+/// untouched part of the stack reads as zeros anyway, and writing it would make it resident),
+/// and the 512 bytes just below the stack pointer are left alone (this function's own calls
+/// run there).
+#[inline(never)]
+pub fn zero_dead_thread_stack() {
+    let _errno = crate::sys::ErrnoGuard::new();
+    let sp: u64;
+    // SAFETY: reads the stack pointer; touches no memory.
+    unsafe { core::arch::asm!("mov {}, rsp", out(reg) sp, options(nomem, nostack)) };
+    let Some(low) = thread_stack_low(sp) else {
+        return;
+    };
+    let end = sp.saturating_sub(512) & !(crate::sys::PAGE as u64 - 1);
+    let mut page = low & !(crate::sys::PAGE as u64 - 1);
+    let mut resident = [0u8; 64];
+    while page < end {
+        let pages = (((end - page) / crate::sys::PAGE as u64) as usize).min(resident.len());
+        // SAFETY: mincore only fills `resident` (one byte per page) for a page-aligned range
+        // of this thread's stack mapping.
+        let known = unsafe {
+            libc::mincore(
+                page as *mut libc::c_void,
+                pages * crate::sys::PAGE,
+                resident.as_mut_ptr(),
+            )
+        } == 0;
+        for (i, &flags) in resident[..pages].iter().enumerate() {
+            if known && flags & 1 != 0 {
+                // SAFETY: a resident page of this thread's own stack, wholly below its stack
+                // pointer (and 512 bytes of margin): no live frame is there.
+                unsafe {
+                    core::ptr::write_bytes(
+                        (page + (i * crate::sys::PAGE) as u64) as *mut u8,
+                        0,
+                        crate::sys::PAGE,
+                    )
+                };
+            }
+        }
+        page += (pages * crate::sys::PAGE) as u64;
+    }
+}
+
+/// The lowest address of the calling thread's stack, as recorded at its start, if it holds
+/// `sp`. (Not asked of glibc here: `pthread_exit` may be called where glibc's
+/// `pthread_getattr_np` would wait on a lock.)
+fn thread_stack_low(sp: u64) -> Option<u64> {
+    let state = crate::thread::current();
+    let (low, high) = (
+        state.stack_low.load(core::sync::atomic::Ordering::Relaxed),
+        state.stack_high.load(core::sync::atomic::Ordering::Relaxed),
+    );
+    (low < sp && sp < high).then_some(low)
+}

@@ -27,6 +27,7 @@ pub mod runtime;
 pub mod sampling;
 pub mod scan;
 pub mod settings;
+pub mod sigcontext;
 pub mod sites;
 pub mod stacks;
 pub mod stop;
@@ -285,6 +286,11 @@ fn is_owner_process() -> bool {
     sys::getpid() as u32 == OWNER_PID.load(Ordering::Relaxed)
 }
 
+/// Is the calling thread the process's main thread?
+pub fn is_main_thread() -> bool {
+    sys::gettid() == sys::getpid()
+}
+
 /// Nanoseconds since the agent started in this process.
 fn now_ns() -> u64 {
     sys::monotonic_ns().saturating_sub(START_NS.load(Ordering::Relaxed))
@@ -334,6 +340,10 @@ pub fn writer_thread_main() {
     };
     while WRITER_STOP.load(Ordering::Acquire) == 0 {
         sys::futex_wait(&WRITER_STOP, 0, sites::TICK_NS);
+        if WRITER_JOB.load(Ordering::Acquire) == JOB_FREERES {
+            run_exit_freeres_job();
+            continue;
+        }
         let now = sys::monotonic_ns();
         let ticks_at_start = sites::TICKS_AT_START.load(Ordering::Relaxed);
         let elapsed_ticks = ((now - start) / sites::TICK_NS) as u32;
@@ -440,10 +450,13 @@ static LIVE_SCAN_RUNNING: AtomicU32 = AtomicU32::new(0);
 /// write the lost records. Nothing in the program's memory is changed: no `freeres`, no
 /// exclusions, and the writer's own stack is an agent mapping, not a root.
 fn live_scan(trigger: LiveScanTrigger) {
-    if FINISHED.load(Ordering::Acquire) {
+    // Running first, then the check (and the exit path the other way round, both SeqCst):
+    // either this scan sees that the exit path began, or the exit path sees this scan.
+    LIVE_SCAN_RUNNING.store(1, Ordering::SeqCst);
+    if FINISHED.load(Ordering::SeqCst) {
+        LIVE_SCAN_RUNNING.store(0, Ordering::Release);
         return;
     }
-    LIVE_SCAN_RUNNING.store(1, Ordering::Release);
     let began = sys::monotonic_ns();
     let stopped = stop::stop_the_world(LIVE_SCAN_STOP_TIMEOUT_NS);
     let (outcome, output) = if stopped.missed > 0 {
@@ -455,6 +468,7 @@ fn live_scan(trigger: LiveScanTrigger) {
             scanner_stack_from: 0,
             extra_roots: &[],
             excluded: &[],
+            not_roots: [(0, 0); 2],
             sample_rate: 0,
         }) {
             Some(output) => (LiveScanOutcome::Done, Some(output)),
@@ -487,16 +501,68 @@ static WRITER_DONE: AtomicU32 = AtomicU32::new(0);
 /// Set by the exit path: the writer refreshes the module list once more before it ends.
 static WRITER_FINAL_REFRESH: AtomicU32 = AtomicU32::new(0);
 
+/// A job the exit path gives the writer thread: run the runtimes' exit-time frees.
+static WRITER_JOB: AtomicU32 = AtomicU32::new(0);
+const JOB_FREERES: u32 = 1;
+const JOB_DONE: u32 = 2;
+/// Whether the job ran libstdc++'s `__freeres` too (it exists only with libstdc++).
+static JOB_CXX_FREERES: AtomicBool = AtomicBool::new(false);
+
+/// On the writer thread: `__gnu_cxx::__freeres` and `__libc_freeres`, for an exit path that
+/// stopped the program's other threads first (see [`finish`]).
+fn run_exit_freeres_job() {
+    JOB_CXX_FREERES.store(runtime::cxx_freeres(), Ordering::Release);
+    runtime::libc_freeres();
+    WRITER_JOB.store(JOB_DONE, Ordering::Release);
+    sys::futex_wake_all(&WRITER_JOB);
+}
+
+/// Have the writer thread run the exit-time frees, and wait at most `timeout_ns`. `Some(ran
+/// libstdc++'s too)` if they finished; `None` if there is no writer thread, or the frees are
+/// still running (then a stopped thread holds a lock they wait for, and they never will end:
+/// the writer thread stays stuck there, and nothing else needs it).
+fn freeres_on_writer_thread(timeout_ns: u64) -> Option<bool> {
+    if stop::AGENT_THREAD_TID.load(Ordering::Acquire) == 0 {
+        return None;
+    }
+    WRITER_JOB.store(JOB_FREERES, Ordering::Release);
+    sys::futex_wake_all(&WRITER_STOP);
+    let deadline = sys::monotonic_ns() + timeout_ns;
+    loop {
+        let job = WRITER_JOB.load(Ordering::Acquire);
+        if job == JOB_DONE {
+            return Some(JOB_CXX_FREERES.load(Ordering::Acquire));
+        }
+        if sys::monotonic_ns() >= deadline {
+            return None;
+        }
+        sys::futex_wait(&WRITER_JOB, job, 10_000_000);
+    }
+}
+
+/// Wait until no live scan runs (one in progress always ends: its stop gives up after a
+/// timeout, and the thread calling this, inside agent code, does not stop for it).
+fn wait_for_live_scan() {
+    while LIVE_SCAN_RUNNING.load(Ordering::SeqCst) != 0 {
+        sys::futex_wait(&WRITER_DONE, 0, 1_000_000);
+    }
+}
+
 /// Stop the writer thread, waiting at most about a second (longer only while a live scan is
 /// still giving up). With `final_refresh`, the writer first refreshes the module list.
 fn stop_writer_thread(final_refresh: bool) {
+    stop_writer_thread_within(final_refresh, 1_000_000_000);
+}
+
+/// [`stop_writer_thread`], waiting at most `timeout_ns`.
+fn stop_writer_thread_within(final_refresh: bool, timeout_ns: u64) {
     if stop::AGENT_THREAD_TID.load(Ordering::Acquire) == 0 {
         return;
     }
     WRITER_FINAL_REFRESH.store(final_refresh as u32, Ordering::Release);
     WRITER_STOP.store(1, Ordering::Release);
     sys::futex_wake_all(&WRITER_STOP);
-    let deadline = sys::monotonic_ns() + 1_000_000_000;
+    let deadline = sys::monotonic_ns() + timeout_ns;
     // A live scan in progress always ends (its stop gives up after a timeout, and this
     // thread, inside agent code, will not stop for it), and must end before the exit path
     // stops the world itself.
@@ -521,6 +587,9 @@ pub struct Ending<'a> {
     /// The calling thread's registers, where they hold the program's values (a signal's
     /// interrupted context).
     pub registers: &'a [u64],
+    /// Memory that is no root although it may lie in one: parts of an alternate signal stack
+    /// (see `sigcontext::OuterContext::not_roots`; empty ranges: none).
+    pub not_roots: [(u64, u64); 2],
 }
 
 /// The exit path: stop the other threads, scan, write the leak records, finish the file.
@@ -529,38 +598,64 @@ pub fn finish(ending: &Ending<'_>) {
     if !(recording() || is_active()) || sys::getpid() as u32 != OWNER_PID.load(Ordering::Relaxed) {
         return;
     }
-    if FINISHED.swap(true, Ordering::AcqRel) {
+    if FINISHED.swap(true, Ordering::SeqCst) {
         return;
     }
     let _section = AgentSection::enter_nested();
-    // Nothing on this path takes a lock the program may hold (the loader's, stdio's,
-    // malloc's): the last module refresh is the writer's, and waited for a bounded time.
-    // (Not after a signal or `_exit`, which may come from a signal handler that interrupted
-    // the loader.)
-    stop_writer_thread(ending.how == ExitHow::Exit);
-
-    // Let the runtimes free what they keep until exit, as memcheck does. `free` only forgets
-    // from here on, so no glibc lock is taken (a stopped thread may hold one).
+    wait_for_live_scan();
+    // Let the runtimes free what they keep until exit, as memcheck does before its leak check
+    // (`__gnu_cxx::__freeres`, and at `exit` `__libc_freeres`). `free` only forgets from here
+    // on, so no malloc lock is taken (a stopped thread may hold one), and the memory stays
+    // valid for the threads that run on until the process is gone.
     FREE_FORGETS_ONLY.store(true, Ordering::Release);
+    let exiting = ending.how == ExitHow::Exit;
+    let alone = stop::other_thread_count() == 0;
     let mut flags = 0;
-    if runtime::cxx_freeres() {
-        flags |= scan_flags::CXX_FREERES;
-    }
     let mut excluded = [0u64; 256];
     let mut excluded_count = 0;
-    if ending.how == ExitHow::Exit && stop::other_thread_count() == 0 {
-        runtime::libc_freeres();
-        flags |= scan_flags::LIBC_FREERES;
-    } else {
-        // `__libc_freeres` flushes stdio and takes locks other threads may hold; leave out
-        // the stdio buffers it would have freed instead.
-        excluded_count = runtime::stdio_buffers(&mut excluded);
+    let mut freeres_stuck = false;
+    if alone || !exiting {
+        // Nothing on this path takes a lock the program may hold (the loader's, stdio's,
+        // malloc's): the last module refresh is the writer's, and waited for a bounded time.
+        // (Not after a signal or `_exit`, which may come from a signal handler that
+        // interrupted the loader.)
+        stop_writer_thread(exiting);
+        if runtime::cxx_freeres() {
+            flags |= scan_flags::CXX_FREERES;
+        }
+        if exiting {
+            runtime::libc_freeres();
+            flags |= scan_flags::LIBC_FREERES;
+        } else {
+            // `__libc_freeres` takes locks a signal may have interrupted: leave out the stdio
+            // buffers it would have freed instead.
+            excluded_count = runtime::stdio_buffers(&mut excluded);
+        }
     }
 
     let started = sys::monotonic_ns();
     let stopped = stop::stop_the_world(2_000_000_000);
     if stopped.missed > 0 {
         flags |= scan_flags::THREADS_MISSED;
+    }
+    if exiting && !alone {
+        // Other threads live: as memcheck, stop them first, then free. The frees run on the
+        // writer thread, waited for a bounded time: a stopped thread may hold a lock they
+        // need (the loader's, the thread-stack cache's), and must not hang the exit.
+        match freeres_on_writer_thread(1_000_000_000) {
+            Some(cxx) => {
+                flags |= scan_flags::LIBC_FREERES;
+                if cxx {
+                    flags |= scan_flags::CXX_FREERES;
+                }
+                stop_writer_thread(true);
+            }
+            None => {
+                freeres_stuck = true;
+                excluded_count = runtime::stdio_buffers(&mut excluded);
+                stop_writer_thread_within(false, 0);
+            }
+        }
     }
     let sample_rate = SAMPLE_RATE.load(Ordering::Relaxed);
     // Kept for the rest of the process: the writer reads the records after the world resumes.
@@ -569,6 +664,7 @@ pub fn finish(ending: &Ending<'_>) {
         scanner_stack_from: ending.stack_from,
         extra_roots: ending.registers,
         excluded: &excluded[..excluded_count],
+        not_roots: ending.not_roots,
         sample_rate,
     });
     let duration_ns = sys::monotonic_ns() - started;
@@ -584,6 +680,10 @@ pub fn finish(ending: &Ending<'_>) {
     }
     if stopped.missed > 0 {
         warnings[warning_count] = describe_missed_threads(&stopped, &mut missed_text);
+        warning_count += 1;
+    }
+    if freeres_stuck {
+        warnings[warning_count] = "glibc's exit-time frees (__libc_freeres, which memcheck runs before its leak check) did not finish within a second: a stopped thread holds a lock they need. Blocks the C runtime keeps until exit (its thread-stack cache, the loader's bookkeeping) may be reported as still reachable or possibly lost";
         warning_count += 1;
     }
     let (records, site_ages, fields) = match &output {
@@ -722,6 +822,7 @@ pub fn after_fork_in_child() {
     WRITER_DONE.store(0, Ordering::Relaxed);
     WRITER_STARTED.store(0, Ordering::Relaxed);
     WRITER_FINAL_REFRESH.store(0, Ordering::Relaxed);
+    WRITER_JOB.store(0, Ordering::Relaxed);
     LIVE_SCAN_RUNNING.store(0, Ordering::Relaxed);
     STATE.store(ACTIVE_WITHOUT_WRITER, Ordering::Release);
     AgentSection::leave_span();

@@ -32,6 +32,8 @@ pub struct ScanInput<'a> {
     pub extra_roots: &'a [u64],
     /// Start addresses of runtime blocks to leave out entirely.
     pub excluded: &'a [u64],
+    /// Ranges that are no roots (start == end: none).
+    pub not_roots: [(u64, u64); 2],
     /// Sampling mode's rate (0: not sampling): the records then carry estimates too.
     pub sample_rate: u64,
 }
@@ -110,7 +112,7 @@ fn arena_len(capacity: usize) -> usize {
         capacity * size_of::<Block>(),
         MAPS_TEXT_LEN,
         MAX_MAPPINGS * size_of::<Mapping>(),
-        (MAX_OWN_MAPPINGS + 1 + capacity) * size_of::<(usize, usize)>(),
+        (MAX_OWN_MAPPINGS + 3 + capacity) * size_of::<(usize, usize)>(),
         BOUNCE_WORDS * 8,
         mark_stack_len(capacity) * 4,
         capacity * size_of::<Record>(),
@@ -240,11 +242,15 @@ pub fn scan(input: &ScanInput<'_>) -> Option<ScanOutput> {
     let mapping_count = parse_maps(&maps_text[..maps_len], mappings);
     let mappings = &mut mappings[..mapping_count];
     classify_block_memory(mappings, blocks);
-    let exclusions = arena.take::<(usize, usize)>(MAX_OWN_MAPPINGS + 1 + capacity)?;
+    let exclusions = arena.take::<(usize, usize)>(MAX_OWN_MAPPINGS + 3 + capacity)?;
     let mut exclusion_count =
         crate::sys::OWN_MAPPINGS.snapshot(&mut exclusions[..MAX_OWN_MAPPINGS]);
     if let Some(arena) = crate::runtime::main_arena() {
         exclusions[exclusion_count] = arena;
+        exclusion_count += 1;
+    }
+    for &(start, end) in input.not_roots.iter().filter(|(start, end)| start < end) {
+        exclusions[exclusion_count] = (start as usize, end as usize);
         exclusion_count += 1;
     }
     for block in blocks

@@ -41,12 +41,20 @@ pub struct ThreadState {
     pub moving_block: AtomicU64,
     /// Its size.
     pub moving_block_size: AtomicU64,
+    /// The thread's own stack, `[stack_low, stack_high)` (both 0 until known): recorded by the
+    /// agent's start routine of threads the program creates (`threads.rs`), and for the main
+    /// thread at its first stack walk. Never found from inside `malloc`: glibc's
+    /// `pthread_getattr_np` allocates while it holds the thread's own lock, and asking it again
+    /// from that allocation would wait on that lock forever (the JVM's threads do just that).
+    pub stack_low: AtomicU64,
+    /// See `stack_low`.
+    pub stack_high: AtomicU64,
 }
 
-/// Offset of the state in the TCB: the last 64 bytes of `__glibc_unused2` (offsets 128..640
+/// Offset of the state in the TCB: the last 128 bytes of `__glibc_unused2` (offsets 128..640
 /// of glibc 2.36's `tcbhead_t`).
-const STATE_OFFSET: usize = 576;
-const _: () = assert!(core::mem::size_of::<ThreadState>() <= 64);
+const STATE_OFFSET: usize = 512;
+const _: () = assert!(core::mem::size_of::<ThreadState>() <= 128);
 
 /// The calling thread's state.
 #[inline(always)]
@@ -125,5 +133,29 @@ impl Drop for AgentSection {
             state.stop_deferred.store(0, Ordering::Relaxed);
             crate::stop::stop_now_deferred();
         }
+    }
+}
+
+/// Record the calling thread's own stack bounds (see [`ThreadState::stack_low`]), from glibc.
+/// Call only where the thread holds none of glibc's locks (a thread's start, not `malloc`).
+pub fn record_own_stack() {
+    let _section = AgentSection::enter_nested(); // pthread_getattr_np allocates
+                                                 // SAFETY: pthread_getattr_np fills the attribute object for the calling thread; it is
+                                                 // destroyed after.
+    let bounds = unsafe {
+        let mut attr: libc::pthread_attr_t = core::mem::zeroed();
+        if libc::pthread_getattr_np(libc::pthread_self(), &mut attr) != 0 {
+            return;
+        }
+        let mut addr: *mut libc::c_void = core::ptr::null_mut();
+        let mut size: usize = 0;
+        let ok = libc::pthread_attr_getstack(&attr, &mut addr, &mut size) == 0;
+        libc::pthread_attr_destroy(&mut attr);
+        (ok && size > 0).then_some((addr as u64, addr as u64 + size as u64))
+    };
+    if let Some((low, high)) = bounds {
+        let state = current();
+        state.stack_high.store(high, Ordering::Relaxed);
+        state.stack_low.store(low, Ordering::Relaxed);
     }
 }

@@ -58,10 +58,6 @@ pub struct ThreadCapture {
     /// Stack ids by (previous stack, new innermost frames): see [`Walk::Patched`].
     transitions: [Transition; TRANSITIONS],
     previous: usize,
-    /// The thread's own stack, `[low, high)`: where a walk may read with plain loads. Found
-    /// once, whatever stack the thread was on then (see [`own_stack_bounds`]); (0, 0) if
-    /// unknown, and then every walk reads as on a foreign stack.
-    own_stack: (u64, u64),
 }
 
 /// Transitions remembered per thread.
@@ -212,7 +208,6 @@ fn thread_capture() -> Option<&'static mut ThreadCapture> {
             recent: [(0, 0); RECENT_STACKS],
             transitions: [Transition::default(); TRANSITIONS],
             previous: 0,
-            own_stack: own_stack_bounds(),
         }));
         state.capture.store(capture, Ordering::Relaxed);
     }
@@ -270,7 +265,7 @@ fn capture_once(capture: &mut ThreadCapture, max_frames: usize, caller: CallerFr
     let Some(modules) = MODULES.read() else {
         return empty_walk(capture);
     };
-    let (stack_low, stack_high) = capture.own_stack;
+    let (stack_low, stack_high) = own_stack();
     if !(stack_low <= sp && sp < stack_high) {
         // A coroutine's stack (makecontext, a heap block), a sigaltstack, a stack the program
         // switched to by hand: its bounds are not known, so nothing there is read directly.
@@ -522,7 +517,7 @@ fn capture_foreign(
     modules: &crate::modules::ModuleTable,
 ) -> Walk {
     let sp = caller.sp;
-    let (own_low, own_high) = capture.own_stack;
+    let (own_low, own_high) = own_stack();
     let mut window_start = 0u64;
     let mut window_len = 0usize;
     let mut window = [0u64; 64];
@@ -656,45 +651,41 @@ fn previous_walk_still_holds(
     old.len()
 }
 
-/// The calling thread's own stack, `[low, high)`, whatever stack it runs on now. The main
-/// thread's ends a few hundred bytes above `__libc_stack_end` (argc, argv, envp and auxv lie
-/// above it) and may grow down to its rlimit; any other thread's is what glibc reports for it.
-/// (0, 0) if unknown.
-fn own_stack_bounds() -> (u64, u64) {
+/// The calling thread's own stack, `[low, high)`, whatever stack it runs on now: as recorded
+/// in its state (see `thread::ThreadState::stack_low`), or for the main thread from
+/// `__libc_stack_end` (argc, argv, envp and auxv lie a few hundred bytes above it) and its
+/// stack rlimit. (0, 0) if unknown: a thread the agent did not see start (one created before
+/// the agent's constructor ran, or with a raw `clone`); every walk then reads as on a foreign
+/// stack.
+pub fn own_stack() -> (u64, u64) {
+    let state = thread::current();
+    let high = state.stack_high.load(Ordering::Relaxed);
+    if high != 0 {
+        return (state.stack_low.load(Ordering::Relaxed), high);
+    }
+    if crate::sys::gettid() != crate::sys::getpid() {
+        return (0, 0);
+    }
     let _errno = crate::sys::ErrnoGuard::new();
-    if crate::sys::gettid() == crate::sys::getpid() {
-        // SAFETY: a plain read of a pointer the dynamic linker set before any user code ran.
-        let end = unsafe { __libc_stack_end } as u64;
-        if end == 0 {
-            return (0, 0);
-        }
-        let high = end + 256;
-        // SAFETY: getrlimit fills `limit`; zeroed is a valid initial value.
-        let reach = unsafe {
-            let mut limit: libc::rlimit = core::mem::zeroed();
-            if libc::getrlimit(libc::RLIMIT_STACK, &mut limit) == 0
-                && limit.rlim_cur != libc::RLIM_INFINITY
-            {
-                limit.rlim_cur
-            } else {
-                1 << 32
-            }
-        };
-        return (high.saturating_sub(reach.max(1 << 20)), high);
+    // SAFETY: a plain read of a pointer the dynamic linker set before any user code ran.
+    let end = unsafe { __libc_stack_end } as u64;
+    if end == 0 {
+        return (0, 0);
     }
-    // SAFETY: pthread_getattr_np fills the attribute object for the calling thread; it may
-    // allocate, which is fine inside an agent section (the allocation passes through).
-    unsafe {
-        let mut attr: libc::pthread_attr_t = core::mem::zeroed();
-        if libc::pthread_getattr_np(libc::pthread_self(), &mut attr) == 0 {
-            let mut addr: *mut libc::c_void = ptr::null_mut();
-            let mut size: usize = 0;
-            let ok = libc::pthread_attr_getstack(&attr, &mut addr, &mut size) == 0;
-            libc::pthread_attr_destroy(&mut attr);
-            if ok && size > 0 {
-                return (addr as u64, addr as u64 + size as u64);
-            }
+    let high = end + 256;
+    // SAFETY: getrlimit fills `limit`; zeroed is a valid initial value.
+    let reach = unsafe {
+        let mut limit: libc::rlimit = core::mem::zeroed();
+        if libc::getrlimit(libc::RLIMIT_STACK, &mut limit) == 0
+            && limit.rlim_cur != libc::RLIM_INFINITY
+        {
+            limit.rlim_cur
+        } else {
+            1 << 32
         }
-    }
-    (0, 0)
+    };
+    let low = high.saturating_sub(reach.max(1 << 20));
+    state.stack_low.store(low, Ordering::Relaxed);
+    state.stack_high.store(high, Ordering::Relaxed);
+    (low, high)
 }
