@@ -11,8 +11,6 @@ use core::sync::atomic::{AtomicUsize, Ordering};
 use leakscope_agent_core as core_;
 use leakscope_agent_core::thread::AgentSection;
 
-use crate::{__libc_free, __libc_malloc};
-
 type StartRoutine = extern "C" fn(*mut c_void) -> *mut c_void;
 type CreateFn = unsafe extern "C" fn(
     *mut libc::pthread_t,
@@ -33,12 +31,74 @@ fn next(cache: &AtomicUsize, name: &core::ffi::CStr) -> usize {
     address
 }
 
-/// What the trampoline starts: the program's routine and argument (in a glibc block of the
-/// agent's own, untracked).
+/// What the trampoline starts: the program's routine and argument.
+///
+/// These live in agent memory, never in glibc's heap: glibc keeps the argument pointer (in
+/// its `struct pthread`, which lies in the thread's stack, a root), and a glibc block freed
+/// by the new thread would soon be another block (the thread's first allocation of that size
+/// comes from the same cache): a pointer to the start of it, from a root, forever.
 #[repr(C)]
 struct Start {
     routine: StartRoutine,
     arg: *mut c_void,
+    /// The next free entry (while free).
+    next: *mut Start,
+}
+
+/// Free `Start` entries, in slabs the agent maps (and never unmaps).
+struct StartPool {
+    lock: leakscope_agent_core::sync::SpinLock,
+    free: core::cell::UnsafeCell<*mut Start>,
+}
+
+// SAFETY: `free` is only touched with `lock` held.
+unsafe impl Sync for StartPool {}
+
+static STARTS: StartPool = StartPool {
+    lock: leakscope_agent_core::sync::SpinLock::new(),
+    free: core::cell::UnsafeCell::new(core::ptr::null_mut()),
+};
+
+/// Entries per slab (64 KiB).
+const STARTS_PER_SLAB: usize = 65536 / core::mem::size_of::<Start>();
+
+impl StartPool {
+    fn take(&self) -> *mut Start {
+        let _guard = self.lock.lock();
+        // SAFETY: the lock is held; entries on the free list are ours and unused.
+        unsafe {
+            let free = &mut *self.free.get();
+            if free.is_null() {
+                let slab = core_::sys::map_anonymous(
+                    STARTS_PER_SLAB * core::mem::size_of::<Start>(),
+                    false,
+                ) as *mut Start;
+                if slab.is_null() {
+                    return slab;
+                }
+                for i in 0..STARTS_PER_SLAB {
+                    (*slab.add(i)).next = if i + 1 < STARTS_PER_SLAB {
+                        slab.add(i + 1)
+                    } else {
+                        core::ptr::null_mut()
+                    };
+                }
+                *free = slab;
+            }
+            let entry = *free;
+            *free = (*entry).next;
+            entry
+        }
+    }
+
+    fn give_back(&self, entry: *mut Start) {
+        let _guard = self.lock.lock();
+        // SAFETY: the lock is held; `entry` came from `take` and is no longer used.
+        unsafe {
+            (*entry).next = *self.free.get();
+            *self.free.get() = entry;
+        }
+    }
 }
 
 /// `pthread_create(3)`: the program's routine runs inside [`thread_start`].
@@ -60,14 +120,22 @@ pub unsafe extern "C" fn pthread_create(
         if !core_::is_active() {
             return create(thread, attr, routine, arg);
         }
-        let start = __libc_malloc(core::mem::size_of::<Start>()) as *mut Start;
+        let start = {
+            let _section = AgentSection::enter_nested();
+            STARTS.take()
+        };
         if start.is_null() {
             return create(thread, attr, routine, arg);
         }
-        start.write(Start { routine, arg });
+        start.write(Start {
+            routine,
+            arg,
+            next: core::ptr::null_mut(),
+        });
         let result = create(thread, attr, thread_start, start as *mut c_void);
         if result != 0 {
-            __libc_free(start as *mut c_void);
+            let _section = AgentSection::enter_nested();
+            STARTS.give_back(start);
         }
         result
     }
@@ -75,10 +143,15 @@ pub unsafe extern "C" fn pthread_create(
 
 /// The start routine of every thread the program creates.
 extern "C" fn thread_start(start: *mut c_void) -> *mut c_void {
-    // SAFETY: `start` is the block pthread_create filled for this thread alone.
-    let Start { routine, arg } = unsafe { (start as *const Start).read() };
-    // SAFETY: the block came from __libc_malloc and is freed once, here.
-    unsafe { __libc_free(start) };
+    // SAFETY: `start` is the entry pthread_create filled for this thread alone.
+    let (routine, arg) = unsafe {
+        let entry = &*(start as *const Start);
+        (entry.routine, entry.arg)
+    };
+    {
+        let _section = AgentSection::enter_nested();
+        STARTS.give_back(start as *mut Start);
+    }
     core_::thread::record_own_stack();
     let result = routine(arg);
     let _section = AgentSection::enter_nested();
