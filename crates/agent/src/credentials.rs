@@ -2,8 +2,8 @@
 //! its profile stays writable by the new ids (`children::before_credentials_change`). nginx's
 //! workers, for one, drop from root to `nobody` after they start.
 
+use crate::symbols::{Scope, Symbol};
 use core::ffi::c_int;
-use core::sync::atomic::{AtomicUsize, Ordering};
 
 use leakscope_agent_core::children;
 use leakscope_agent_core::sys::set_errno;
@@ -21,17 +21,13 @@ macro_rules! credential_call {
         $(#[$doc])*
         #[no_mangle]
         pub unsafe extern "C" fn $name($($arg: u32),*) -> c_int {
-            static NEXT: AtomicUsize = AtomicUsize::new(0);
-            let mut next = NEXT.load(Ordering::Acquire);
-            if next == 0 {
-                // SAFETY: the function's name as a C string.
-                next = crate::init::lookup_next(unsafe {
-                    core::ffi::CStr::from_bytes_with_nul_unchecked(
-                        concat!(stringify!($name), "\0").as_bytes(),
-                    )
-                });
-                NEXT.store(next, Ordering::Release);
-            }
+            // SAFETY: the function's name with a NUL, as a C string.
+            static NEXT: Symbol = Symbol::new(unsafe {
+                core::ffi::CStr::from_bytes_with_nul_unchecked(
+                    concat!(stringify!($name), "\0").as_bytes(),
+                )
+            }, Scope::Next);
+            let next = NEXT.address();
             if next == 0 {
                 set_errno(libc::ENOSYS);
                 return -1;

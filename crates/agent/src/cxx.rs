@@ -11,28 +11,16 @@
 //! handler and tries again, and throws `std::bad_alloc` when there is none (the nothrow
 //! variants return null instead). Both functions are libstdc++'s, found when first needed.
 
+use crate::symbols::{Scope, Symbol};
 use core::ffi::c_void;
-use core::sync::atomic::{AtomicUsize, Ordering};
 
 use leakscope_agent_core as core_;
 
 use crate::hooks::{allocation_entry, frame};
 use crate::{__libc_malloc, __libc_memalign};
 
-static GET_NEW_HANDLER: AtomicUsize = AtomicUsize::new(0);
-static THROW_BAD_ALLOC: AtomicUsize = AtomicUsize::new(0);
-
-/// A libstdc++ function, looked up once.
-fn libstdcxx(cache: &AtomicUsize, name: &core::ffi::CStr) -> usize {
-    let mut address = cache.load(Ordering::Acquire);
-    if address == 0 {
-        let _section = core_::thread::AgentSection::enter_nested(); // dlsym may allocate
-                                                                    // SAFETY: dlsym with a NUL-terminated name; the result is only stored.
-        address = unsafe { libc::dlsym(libc::RTLD_DEFAULT, name.as_ptr()) } as usize;
-        cache.store(address, Ordering::Release);
-    }
-    address
-}
+static GET_NEW_HANDLER: Symbol = Symbol::new(c"_ZSt15get_new_handlerv", Scope::Default);
+static THROW_BAD_ALLOC: Symbol = Symbol::new(c"_ZSt17__throw_bad_allocv", Scope::Default);
 
 /// Allocate `size` bytes aligned to `align` (0: malloc's alignment) from glibc, as
 /// `operator new` must: on failure, call the new handler and retry, and without one, throw
@@ -51,7 +39,7 @@ fn allocate(size: usize, align: usize, nothrow: bool) -> *mut c_void {
         if !block.is_null() {
             return block;
         }
-        let get = libstdcxx(&GET_NEW_HANDLER, c"_ZSt15get_new_handlerv");
+        let get = GET_NEW_HANDLER.address();
         let handler = if get == 0 {
             0
         } else {
@@ -66,7 +54,7 @@ fn allocate(size: usize, align: usize, nothrow: bool) -> *mut c_void {
             if nothrow {
                 return core::ptr::null_mut();
             }
-            let throw = libstdcxx(&THROW_BAD_ALLOC, c"_ZSt17__throw_bad_allocv");
+            let throw = THROW_BAD_ALLOC.address();
             if throw == 0 {
                 // No libstdc++ (cannot happen for a caller of operator new): fail as a C++
                 // runtime without exceptions does.

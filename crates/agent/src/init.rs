@@ -4,6 +4,8 @@
 use core::ffi::{c_char, c_int, c_void};
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
+use crate::symbols::{Scope, Symbol};
+
 use leakscope_agent_core as core_;
 use leakscope_agent_core::stop::stop_signal;
 use leakscope_agent_core::sys::{errno, set_errno};
@@ -23,11 +25,11 @@ type StartMainFn = unsafe extern "C" fn(
     *mut c_void,
 ) -> c_int;
 
-static REAL_EXIT: AtomicUsize = AtomicUsize::new(0);
-static REAL_START_MAIN: AtomicUsize = AtomicUsize::new(0);
+static REAL_EXIT: Symbol = Symbol::new(c"exit", Scope::Next);
+static REAL_START_MAIN: Symbol = Symbol::new(c"__libc_start_main", Scope::Next);
 static REAL_MAIN: AtomicUsize = AtomicUsize::new(0);
-static REAL_SIGWAIT: AtomicUsize = AtomicUsize::new(0);
-static REAL_SIGTIMEDWAIT: AtomicUsize = AtomicUsize::new(0);
+static REAL_SIGWAIT: Symbol = Symbol::new(c"sigwait", Scope::Next);
+static REAL_SIGTIMEDWAIT: Symbol = Symbol::new(c"sigtimedwait", Scope::Next);
 
 /// Signals whose default action ends the process: the agent reports on them, as memcheck
 /// does, and then lets the default action happen.
@@ -65,17 +67,14 @@ extern "C" {
     fn at_quick_exit(handler: extern "C" fn()) -> c_int;
 }
 
-static REAL_QUICK_EXIT: AtomicUsize = AtomicUsize::new(0);
+static REAL_QUICK_EXIT: Symbol = Symbol::new(c"quick_exit", Scope::Next);
 /// The status `quick_exit` was called with (its handlers are not told it).
 static QUICK_EXIT_CODE: core::sync::atomic::AtomicI32 = core::sync::atomic::AtomicI32::new(0);
 
 /// `quick_exit(3)`: remember the status for the agent's `at_quick_exit` handler, then glibc's.
 pub fn quick_exit(code: c_int) -> ! {
     QUICK_EXIT_CODE.store(code, Ordering::Release);
-    let mut f = REAL_QUICK_EXIT.load(Ordering::Acquire);
-    if f == 0 {
-        f = lookup_next(c"quick_exit");
-    }
+    let f = REAL_QUICK_EXIT.address();
     if f != 0 {
         // SAFETY: `f` is glibc's `quick_exit`, found by dlsym.
         unsafe {
@@ -98,13 +97,6 @@ extern "C" fn at_quick_exit_handler() {
     });
 }
 
-/// The next definition of `name` after the agent's (glibc's, usually), or 0.
-pub fn lookup_next(name: &core::ffi::CStr) -> usize {
-    let _section = AgentSection::enter_nested(); // dlsym may allocate: not the program's
-                                                 // SAFETY: dlsym with a NUL-terminated name.
-    unsafe { libc::dlsym(libc::RTLD_NEXT, name.as_ptr()) as usize }
-}
-
 #[used]
 #[link_section = ".init_array"]
 static CONSTRUCTOR: extern "C" fn() = constructor;
@@ -116,10 +108,14 @@ extern "C" fn constructor() {
         core_::settings::capture_agent_entries();
         core_::settings::scrub_environment();
     }
-    REAL_EXIT.store(lookup_next(c"exit"), Ordering::Release);
-    REAL_QUICK_EXIT.store(lookup_next(c"quick_exit"), Ordering::Release);
-    REAL_SIGWAIT.store(lookup_next(c"sigwait"), Ordering::Release);
-    REAL_SIGTIMEDWAIT.store(lookup_next(c"sigtimedwait"), Ordering::Release);
+    for symbol in [
+        &REAL_EXIT,
+        &REAL_QUICK_EXIT,
+        &REAL_SIGWAIT,
+        &REAL_SIGTIMEDWAIT,
+    ] {
+        symbol.resolve();
+    }
     crate::spawn::resolve();
     crate::neighbours::resolve();
     if !active {
@@ -191,10 +187,7 @@ pub fn finish_at_underscore_exit(code: c_int) -> ! {
 
 /// glibc's `exit`.
 pub fn real_exit(code: c_int) -> ! {
-    let mut f = REAL_EXIT.load(Ordering::Acquire);
-    if f == 0 {
-        f = lookup_next(c"exit");
-    }
+    let f = REAL_EXIT.address();
     if f != 0 {
         // SAFETY: `f` is glibc's `exit`, found by dlsym.
         unsafe {
@@ -235,11 +228,7 @@ pub unsafe fn start_main(
     rtld_fini: *mut c_void,
     stack_end: *mut c_void,
 ) -> c_int {
-    let mut f = REAL_START_MAIN.load(Ordering::Acquire);
-    if f == 0 {
-        f = lookup_next(c"__libc_start_main");
-        REAL_START_MAIN.store(f, Ordering::Release);
-    }
+    let f = REAL_START_MAIN.address();
     // SAFETY: `f` is glibc's __libc_start_main.
     let real: StartMainFn = unsafe { core::mem::transmute(f) };
     let main = if core_::is_active() {
@@ -471,7 +460,7 @@ pub unsafe fn sigwait(set: *const libc::sigset_t, signal: *mut c_int) -> c_int {
     let mut copy: libc::sigset_t = unsafe { core::mem::zeroed() };
     // SAFETY: forwarded validity.
     let set = unsafe { without_reserved(set, &mut copy) };
-    let f = REAL_SIGWAIT.load(Ordering::Acquire);
+    let f = REAL_SIGWAIT.address();
     if f != 0 {
         // SAFETY: glibc's sigwait, found by dlsym.
         unsafe {
@@ -507,7 +496,7 @@ pub unsafe fn sigtimedwait(
     let mut copy: libc::sigset_t = unsafe { core::mem::zeroed() };
     // SAFETY: forwarded validity.
     let set = unsafe { without_reserved(set, &mut copy) };
-    let f = REAL_SIGTIMEDWAIT.load(Ordering::Acquire);
+    let f = REAL_SIGTIMEDWAIT.address();
     if f != 0 {
         // SAFETY: glibc's sigtimedwait, found by dlsym.
         unsafe {

@@ -23,6 +23,7 @@ mod hooks;
 mod init;
 mod neighbours;
 mod spawn;
+mod symbols;
 mod threads;
 
 // The prebuilt `core` and `alloc` refer to Rust's unwinding personality and to

@@ -18,60 +18,21 @@
 //! `mi_*` functions) are not supported: see docs/decisions/0006-real-programs.md.
 
 use core::ffi::{c_int, c_void};
-use core::sync::atomic::{AtomicUsize, Ordering};
 
 use leakscope_agent_core as core_;
 use leakscope_agent_core::sys::set_errno;
 
 use crate::{__libc_malloc, __libc_memalign, __libc_realloc};
 
-/// One of glibc's own heap functions, looked up in libc.so.6 (not next in the lookup order).
-struct Glibc {
-    name: &'static core::ffi::CStr,
-    address: AtomicUsize,
-}
+use crate::symbols::{Scope, Symbol};
 
-impl Glibc {
-    const fn new(name: &'static core::ffi::CStr) -> Self {
-        Glibc {
-            name,
-            address: AtomicUsize::new(0),
-        }
-    }
-
-    fn get(&self) -> usize {
-        let mut address = self.address.load(Ordering::Acquire);
-        if address == 0 {
-            address = glibc_symbol(self.name);
-            self.address.store(address, Ordering::Release);
-        }
-        address
-    }
-}
-
-/// `name` as libc.so.6 defines it.
-fn glibc_symbol(name: &core::ffi::CStr) -> usize {
-    let _section = core_::thread::AgentSection::enter_nested(); // dlopen may allocate
-                                                                // SAFETY: RTLD_NOLOAD only finds the already loaded libc (it loads nothing); dlsym on its
-                                                                // handle searches libc itself. The handle's reference is dropped again.
-    unsafe {
-        let handle = libc::dlopen(c"libc.so.6".as_ptr(), libc::RTLD_LAZY | libc::RTLD_NOLOAD);
-        if handle.is_null() {
-            return 0;
-        }
-        let address = libc::dlsym(handle, name.as_ptr()) as usize;
-        libc::dlclose(handle);
-        address
-    }
-}
-
-static GLIBC_MALLOC_USABLE_SIZE: Glibc = Glibc::new(c"malloc_usable_size");
-static GLIBC_MALLOC_TRIM: Glibc = Glibc::new(c"malloc_trim");
-static GLIBC_MALLINFO: Glibc = Glibc::new(c"mallinfo");
-static GLIBC_MALLINFO2: Glibc = Glibc::new(c"mallinfo2");
-static GLIBC_MALLOPT: Glibc = Glibc::new(c"mallopt");
-static GLIBC_MALLOC_INFO: Glibc = Glibc::new(c"malloc_info");
-static GLIBC_MALLOC_STATS: Glibc = Glibc::new(c"malloc_stats");
+static GLIBC_MALLOC_USABLE_SIZE: Symbol = Symbol::new(c"malloc_usable_size", Scope::Libc);
+static GLIBC_MALLOC_TRIM: Symbol = Symbol::new(c"malloc_trim", Scope::Libc);
+static GLIBC_MALLINFO: Symbol = Symbol::new(c"mallinfo", Scope::Libc);
+static GLIBC_MALLINFO2: Symbol = Symbol::new(c"mallinfo2", Scope::Libc);
+static GLIBC_MALLOPT: Symbol = Symbol::new(c"mallopt", Scope::Libc);
+static GLIBC_MALLOC_INFO: Symbol = Symbol::new(c"malloc_info", Scope::Libc);
+static GLIBC_MALLOC_STATS: Symbol = Symbol::new(c"malloc_stats", Scope::Libc);
 
 /// Look glibc's functions up now (from the constructor), not on first use.
 pub fn resolve() {
@@ -84,13 +45,13 @@ pub fn resolve() {
         &GLIBC_MALLOC_INFO,
         &GLIBC_MALLOC_STATS,
     ] {
-        function.get();
+        function.resolve();
     }
 }
 
 /// glibc's `malloc_usable_size` of a block it served.
 fn usable_size(block: *mut c_void) -> usize {
-    let f = GLIBC_MALLOC_USABLE_SIZE.get();
+    let f = GLIBC_MALLOC_USABLE_SIZE.address();
     if f == 0 || block.is_null() {
         return 0;
     }
@@ -107,90 +68,63 @@ pub unsafe extern "C" fn malloc_usable_size(block: *mut c_void) -> usize {
     usable_size(block)
 }
 
-/// `malloc_trim(3)`.
-#[no_mangle]
-pub unsafe extern "C" fn malloc_trim(pad: usize) -> c_int {
-    let f = GLIBC_MALLOC_TRIM.get();
-    if f == 0 {
-        return 0;
-    }
-    // SAFETY: glibc's malloc_trim.
-    unsafe {
-        let f: unsafe extern "C" fn(usize) -> c_int = core::mem::transmute(f);
-        f(pad)
-    }
+/// glibc's own heap functions, called with the caller's arguments; `$missing` if libc has
+/// none (cannot happen with glibc).
+macro_rules! glibc_heap_function {
+    ($(
+        $(#[$doc:meta])*
+        fn $name:ident($($arg:ident: $ty:ty),*) -> $ret:ty = $symbol:ident, else $missing:expr;
+    )*) => {$(
+        $(#[$doc])*
+        #[no_mangle]
+        pub unsafe extern "C" fn $name($($arg: $ty),*) -> $ret {
+            let f = $symbol.address();
+            if f == 0 {
+                return $missing;
+            }
+            // SAFETY: libc.so.6's function of the same name and signature.
+            unsafe {
+                let f: unsafe extern "C" fn($($ty),*) -> $ret = core::mem::transmute(f);
+                f($($arg),*)
+            }
+        }
+    )*};
 }
 
-/// `mallinfo(3)`.
-#[no_mangle]
-pub unsafe extern "C" fn mallinfo() -> libc::mallinfo {
-    let f = GLIBC_MALLINFO.get();
-    if f == 0 {
-        // SAFETY: all-zero is a valid mallinfo.
-        return unsafe { core::mem::zeroed() };
-    }
-    // SAFETY: glibc's mallinfo, returning its struct by value.
-    unsafe {
-        let f: unsafe extern "C" fn() -> libc::mallinfo = core::mem::transmute(f);
-        f()
-    }
-}
-
-/// `mallinfo2(3)`.
-#[no_mangle]
-pub unsafe extern "C" fn mallinfo2() -> libc::mallinfo2 {
-    let f = GLIBC_MALLINFO2.get();
-    if f == 0 {
-        // SAFETY: all-zero is a valid mallinfo2.
-        return unsafe { core::mem::zeroed() };
-    }
-    // SAFETY: glibc's mallinfo2, returning its struct by value.
-    unsafe {
-        let f: unsafe extern "C" fn() -> libc::mallinfo2 = core::mem::transmute(f);
-        f()
-    }
-}
-
-/// `mallopt(3)`.
-#[no_mangle]
-pub unsafe extern "C" fn mallopt(param: c_int, value: c_int) -> c_int {
-    let f = GLIBC_MALLOPT.get();
-    if f == 0 {
-        return 0;
-    }
-    // SAFETY: glibc's mallopt.
-    unsafe {
-        let f: unsafe extern "C" fn(c_int, c_int) -> c_int = core::mem::transmute(f);
-        f(param, value)
-    }
-}
-
-/// `malloc_info(3)`.
-#[no_mangle]
-pub unsafe extern "C" fn malloc_info(options: c_int, stream: *mut c_void) -> c_int {
-    let f = GLIBC_MALLOC_INFO.get();
-    if f == 0 {
+glibc_heap_function! {
+    /// `malloc_trim(3)`.
+    fn malloc_trim(pad: usize) -> c_int = GLIBC_MALLOC_TRIM, else 0;
+    /// `mallinfo(3)`.
+    fn mallinfo() -> libc::mallinfo = GLIBC_MALLINFO, else no_mallinfo();
+    /// `mallinfo2(3)`.
+    fn mallinfo2() -> libc::mallinfo2 = GLIBC_MALLINFO2, else no_mallinfo();
+    /// `mallopt(3)`.
+    fn mallopt(param: c_int, value: c_int) -> c_int = GLIBC_MALLOPT, else 0;
+    /// `malloc_info(3)`.
+    fn malloc_info(options: c_int, stream: *mut c_void) -> c_int = GLIBC_MALLOC_INFO, else {
         set_errno(libc::ENOSYS);
-        return -1;
-    }
-    // SAFETY: glibc's malloc_info, with the caller's FILE.
-    unsafe {
-        let f: unsafe extern "C" fn(c_int, *mut c_void) -> c_int = core::mem::transmute(f);
-        f(options, stream)
-    }
+        -1
+    };
 }
 
 /// `malloc_stats(3)`.
 #[no_mangle]
 pub unsafe extern "C" fn malloc_stats() {
-    let f = GLIBC_MALLOC_STATS.get();
+    let f = GLIBC_MALLOC_STATS.address();
     if f != 0 {
-        // SAFETY: glibc's malloc_stats.
+        // SAFETY: libc.so.6's malloc_stats.
         unsafe {
             let f: unsafe extern "C" fn() = core::mem::transmute(f);
             f()
         }
     }
+}
+
+/// An all-zero `mallinfo` or `mallinfo2`.
+fn no_mallinfo<T>() -> T {
+    // SAFETY: only instantiated for mallinfo and mallinfo2, plain integer structs, for which
+    // all-zero is valid.
+    unsafe { core::mem::zeroed() }
 }
 
 // jemalloc's flags (jemalloc/jemalloc_macros.h): the low six bits are log2 of the alignment,

@@ -8,7 +8,6 @@
 //! array (see [`execl`]) and the rest is ordinary code.
 
 use core::ffi::{c_char, c_int, c_void};
-use core::sync::atomic::{AtomicUsize, Ordering};
 
 use leakscope_agent_core::children;
 use leakscope_agent_core::sys::{errno, set_errno};
@@ -18,41 +17,18 @@ extern "C" {
     static mut environ: *mut *mut c_char;
 }
 
-/// glibc's functions, found with `dlsym(RTLD_NEXT)` at start ([`resolve`]) and otherwise on
-/// first use.
-struct Next {
-    name: &'static core::ffi::CStr,
-    address: AtomicUsize,
-}
+use crate::symbols::{Scope, Symbol};
 
-impl Next {
-    const fn new(name: &'static core::ffi::CStr) -> Self {
-        Next {
-            name,
-            address: AtomicUsize::new(0),
-        }
-    }
-
-    fn get(&self) -> usize {
-        let mut address = self.address.load(Ordering::Acquire);
-        if address == 0 {
-            address = crate::init::lookup_next(self.name);
-            self.address.store(address, Ordering::Release);
-        }
-        address
-    }
-}
-
-static NEXT_EXECVE: Next = Next::new(c"execve");
-static NEXT_EXECVP: Next = Next::new(c"execvp");
-static NEXT_EXECVPE: Next = Next::new(c"execvpe");
-static NEXT_FEXECVE: Next = Next::new(c"fexecve");
-static NEXT_EXECVEAT: Next = Next::new(c"execveat");
-static NEXT_POSIX_SPAWN: Next = Next::new(c"posix_spawn");
-static NEXT_POSIX_SPAWNP: Next = Next::new(c"posix_spawnp");
-static NEXT_SYSTEM: Next = Next::new(c"system");
-static NEXT_POPEN: Next = Next::new(c"popen");
-static NEXT_FORK: Next = Next::new(c"fork");
+static NEXT_EXECVE: Symbol = Symbol::new(c"execve", Scope::Next);
+static NEXT_EXECVP: Symbol = Symbol::new(c"execvp", Scope::Next);
+static NEXT_EXECVPE: Symbol = Symbol::new(c"execvpe", Scope::Next);
+static NEXT_FEXECVE: Symbol = Symbol::new(c"fexecve", Scope::Next);
+static NEXT_EXECVEAT: Symbol = Symbol::new(c"execveat", Scope::Next);
+static NEXT_POSIX_SPAWN: Symbol = Symbol::new(c"posix_spawn", Scope::Next);
+static NEXT_POSIX_SPAWNP: Symbol = Symbol::new(c"posix_spawnp", Scope::Next);
+static NEXT_SYSTEM: Symbol = Symbol::new(c"system", Scope::Next);
+static NEXT_POPEN: Symbol = Symbol::new(c"popen", Scope::Next);
+static NEXT_FORK: Symbol = Symbol::new(c"fork", Scope::Next);
 
 /// Look every function up now, in the constructor: a `vfork` child that calls `exec` must not
 /// run `dlsym` (which may allocate and take the loader's lock) in its parent's memory.
@@ -69,7 +45,7 @@ pub fn resolve() {
         &NEXT_POPEN,
         &NEXT_FORK,
     ] {
-        next.get();
+        next.resolve();
     }
 }
 
@@ -152,11 +128,27 @@ unsafe fn execve_as(
     argv: *const *const c_char,
     envp: *const *const c_char,
 ) -> c_int {
-    let next = NEXT_EXECVE.get();
+    // SAFETY: forwarded.
+    unsafe { exec_by(&NEXT_EXECVE, call, path, argv, envp) }
+}
+
+/// Call `function` (glibc's `execve` or `execvpe`, which have the same signature) as `call`,
+/// through [`exec_with`].
+///
+/// # Safety
+/// As `execve`.
+unsafe fn exec_by(
+    function: &Symbol,
+    call: ExecCall,
+    path: *const c_char,
+    argv: *const *const c_char,
+    envp: *const *const c_char,
+) -> c_int {
+    let next = function.address();
     if next == 0 {
         return missing();
     }
-    // SAFETY: glibc's execve, found by dlsym; the arguments are the caller's.
+    // SAFETY: glibc's function, found by dlsym; the arguments are the caller's.
     unsafe {
         let next: ExecveFn = core::mem::transmute(next);
         exec_with(call, path, argv, envp, |envp| next(path, argv, envp))
@@ -178,26 +170,7 @@ pub unsafe extern "C" fn execvpe(
     envp: *const *const c_char,
 ) -> c_int {
     // SAFETY: the caller's arguments, forwarded.
-    unsafe { execvpe_as(ExecCall::Execvpe, file, argv, envp) }
-}
-
-/// # Safety
-/// As `execvpe`.
-unsafe fn execvpe_as(
-    call: ExecCall,
-    file: *const c_char,
-    argv: *const *const c_char,
-    envp: *const *const c_char,
-) -> c_int {
-    let next = NEXT_EXECVPE.get();
-    if next == 0 {
-        return missing();
-    }
-    // SAFETY: glibc's execvpe, found by dlsym; the arguments are the caller's.
-    unsafe {
-        let next: ExecveFn = core::mem::transmute(next);
-        exec_with(call, file, argv, envp, |envp| next(file, argv, envp))
-    }
+    unsafe { exec_by(&NEXT_EXECVPE, ExecCall::Execvpe, file, argv, envp) }
 }
 
 /// `execvp(3)`.
@@ -210,7 +183,7 @@ pub unsafe extern "C" fn execvp(file: *const c_char, argv: *const *const c_char)
 /// # Safety
 /// As `execvp`.
 unsafe fn execvp_as(call: ExecCall, file: *const c_char, argv: *const *const c_char) -> c_int {
-    let (next_execvp, next_execvpe) = (NEXT_EXECVP.get(), NEXT_EXECVPE.get());
+    let (next_execvp, next_execvpe) = (NEXT_EXECVP.address(), NEXT_EXECVPE.address());
     if next_execvp == 0 || next_execvpe == 0 {
         return missing();
     }
@@ -237,7 +210,7 @@ pub unsafe extern "C" fn fexecve(
     argv: *const *const c_char,
     envp: *const *const c_char,
 ) -> c_int {
-    let next = NEXT_FEXECVE.get();
+    let next = NEXT_FEXECVE.address();
     if next == 0 {
         return missing();
     }
@@ -281,7 +254,7 @@ pub unsafe extern "C" fn execveat(
     envp: *const *const c_char,
     flags: c_int,
 ) -> c_int {
-    let next = NEXT_EXECVEAT.get();
+    let next = NEXT_EXECVEAT.address();
     if next == 0 {
         return missing();
     }
@@ -375,7 +348,7 @@ unsafe extern "C" fn execle_with_argv(path: *const c_char, argv: *const *const c
 /// # Safety
 /// As `posix_spawn`.
 unsafe fn spawn_with(
-    next: &Next,
+    next: &Symbol,
     pid: *mut libc::pid_t,
     path: *const c_char,
     file_actions: *const c_void,
@@ -383,7 +356,7 @@ unsafe fn spawn_with(
     argv: *const *const c_char,
     envp: *const *const c_char,
 ) -> c_int {
-    let next = next.get();
+    let next = next.address();
     if next == 0 {
         return libc::ENOSYS;
     }
@@ -459,7 +432,7 @@ pub unsafe extern "C" fn posix_spawnp(
 /// which keeps the agent's variables when children are followed.)
 #[no_mangle]
 pub unsafe extern "C" fn system(command: *const c_char) -> c_int {
-    let next = NEXT_SYSTEM.get();
+    let next = NEXT_SYSTEM.address();
     if next == 0 {
         return -1;
     }
@@ -477,7 +450,7 @@ pub unsafe extern "C" fn system(command: *const c_char) -> c_int {
 /// `popen(3)`: recorded, then glibc's.
 #[no_mangle]
 pub unsafe extern "C" fn popen(command: *const c_char, mode: *const c_char) -> *mut c_void {
-    let next = NEXT_POPEN.get();
+    let next = NEXT_POPEN.address();
     if next == 0 {
         set_errno(libc::ENOSYS);
         return core::ptr::null_mut();
@@ -500,7 +473,7 @@ pub unsafe extern "C" fn popen(command: *const c_char, mode: *const c_char) -> *
 /// parent with the child's pid.
 #[no_mangle]
 pub unsafe extern "C" fn fork() -> libc::pid_t {
-    let next = NEXT_FORK.get();
+    let next = NEXT_FORK.address();
     if next == 0 {
         set_errno(libc::ENOSYS);
         return -1;

@@ -5,8 +5,8 @@
 //! the thread (`pthread_attr_setstack`) stays mapped as long as the program keeps it. Scanned
 //! as plain memory, the popped frames there would make blocks they pointed to look reachable.
 
+use crate::symbols::{Scope, Symbol};
 use core::ffi::{c_int, c_void};
-use core::sync::atomic::{AtomicUsize, Ordering};
 
 use leakscope_agent_core as core_;
 use leakscope_agent_core::thread::AgentSection;
@@ -19,17 +19,8 @@ type CreateFn = unsafe extern "C" fn(
     *mut c_void,
 ) -> c_int;
 
-static NEXT_PTHREAD_CREATE: AtomicUsize = AtomicUsize::new(0);
-static NEXT_PTHREAD_EXIT: AtomicUsize = AtomicUsize::new(0);
-
-fn next(cache: &AtomicUsize, name: &core::ffi::CStr) -> usize {
-    let mut address = cache.load(Ordering::Acquire);
-    if address == 0 {
-        address = crate::init::lookup_next(name);
-        cache.store(address, Ordering::Release);
-    }
-    address
-}
+static NEXT_PTHREAD_CREATE: Symbol = Symbol::new(c"pthread_create", Scope::Next);
+static NEXT_PTHREAD_EXIT: Symbol = Symbol::new(c"pthread_exit", Scope::Next);
 
 /// What the trampoline starts: the program's routine and argument.
 ///
@@ -109,7 +100,7 @@ pub unsafe extern "C" fn pthread_create(
     routine: StartRoutine,
     arg: *mut c_void,
 ) -> c_int {
-    let create = next(&NEXT_PTHREAD_CREATE, c"pthread_create");
+    let create = NEXT_PTHREAD_CREATE.address();
     if create == 0 {
         return libc::ENOSYS;
     }
@@ -166,7 +157,7 @@ pub unsafe extern "C" fn pthread_exit(value: *mut c_void) -> ! {
         let _section = AgentSection::enter_nested();
         core_::deadstack::zero_dead_thread_stack();
     }
-    let exit = next(&NEXT_PTHREAD_EXIT, c"pthread_exit");
+    let exit = NEXT_PTHREAD_EXIT.address();
     // SAFETY: glibc's pthread_exit, found by dlsym; it does not return.
     unsafe {
         let exit: unsafe extern "C" fn(*mut c_void) -> ! = core::mem::transmute(exit);

@@ -287,26 +287,7 @@ pub fn append_file(path_nul: &[u8], data: &[u8]) -> bool {
     if fd < 0 {
         return false;
     }
-    let mut written = 0;
-    let mut ok = true;
-    while written < data.len() {
-        // SAFETY: the source is the unwritten tail of `data`.
-        let n = unsafe {
-            libc::write(
-                fd,
-                data[written..].as_ptr() as *const libc::c_void,
-                data.len() - written,
-            )
-        };
-        if n < 0 && errno() == libc::EINTR {
-            continue;
-        }
-        if n <= 0 {
-            ok = false;
-            break;
-        }
-        written += n as usize;
-    }
+    let ok = write_all(fd, data);
     // SAFETY: fd was opened above and is closed once.
     unsafe { libc::close(fd) };
     ok
