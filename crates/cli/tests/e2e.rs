@@ -190,6 +190,7 @@ mod corpus {
         stale_redzone_thread,
         stdio_clean,
         strdup_leak,
+        thread_getattr_first,
         thread_leak_joined,
         thread_tls_roots,
         tls_reachable,
