@@ -187,6 +187,7 @@ mod corpus {
         sigaltstack_segv,
         signal_storm,
         stack_cache_live_exit,
+        sparse_mapping_roots,
         stale_redzone_thread,
         stdio_clean,
         strdup_leak,
