@@ -141,6 +141,7 @@ mod corpus {
         aligned_allocs,
         blocked_all_signals,
         calloc_leak,
+        canonical_plt_malloc,
         coroutine_stacks,
         cpp_exception,
         cpp_interior_heuristics,
