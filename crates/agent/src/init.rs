@@ -62,6 +62,12 @@ const FATAL_SIGNALS: [c_int; 22] = [
 /// own: the program is told these are at their default.
 static HIJACKED: [AtomicBool; 65] = [const { AtomicBool::new(false) }; 65];
 
+/// The program's one-shot handlers (`SA_RESETHAND`) on fatal signals, and their flags: the
+/// agent installs [`on_one_shot_signal`] in their place (see [`program_sigaction`]).
+static ONE_SHOT_HANDLER: [AtomicUsize; 65] = [const { AtomicUsize::new(0) }; 65];
+static ONE_SHOT_FLAGS: [core::sync::atomic::AtomicI32; 65] =
+    [const { core::sync::atomic::AtomicI32::new(0) }; 65];
+
 extern "C" {
     fn on_exit(handler: extern "C" fn(c_int, *mut c_void), arg: *mut c_void) -> c_int;
     fn at_quick_exit(handler: extern "C" fn()) -> c_int;
@@ -287,6 +293,87 @@ fn install_fatal_signal_handler(signal: c_int) -> bool {
     true
 }
 
+/// The agent's stand-in for a program's one-shot handler (`SA_RESETHAND`) on a fatal signal.
+/// The kernel would reset the action to the default as it runs the handler; the program's
+/// re-raise (Node.js does so on SIGINT and SIGTERM, after restoring the terminal) would then
+/// end the process without a report. This resets it to the agent's handler instead, which is
+/// the default as the agent keeps it, then runs the program's handler.
+extern "C" fn on_one_shot_signal(signal: c_int, info: *mut libc::siginfo_t, context: *mut c_void) {
+    let errno_on_entry = errno();
+    let (handler, flags) = if (1..65).contains(&signal) {
+        (
+            ONE_SHOT_HANDLER[signal as usize].swap(0, Ordering::AcqRel),
+            ONE_SHOT_FLAGS[signal as usize].load(Ordering::Acquire),
+        )
+    } else {
+        (0, 0)
+    };
+    if handler == 0 {
+        // Another thread took the one shot first: this one gets the default, as it would.
+        on_fatal_signal(signal, info, context);
+        return;
+    }
+    install_fatal_signal_handler(signal);
+    set_errno(errno_on_entry);
+    // SAFETY: `handler` is the program's handler for this signal (not SIG_DFL or SIG_IGN:
+    // see `install_program_action`), with the signature its flags say (SA_SIGINFO: three
+    // arguments), called as the kernel would have called it.
+    unsafe {
+        if flags & libc::SA_SIGINFO != 0 {
+            let f: extern "C" fn(c_int, *mut libc::siginfo_t, *mut c_void) =
+                core::mem::transmute(handler);
+            f(signal, info, context);
+        } else {
+            let f: extern "C" fn(c_int) = core::mem::transmute(handler);
+            f(signal);
+        }
+    }
+}
+
+/// Install the program's action for `signal` (the agent stepping aside): as it is, unless it
+/// is a one-shot handler on a fatal signal, which runs behind [`on_one_shot_signal`].
+///
+/// # Safety
+/// `action` must be valid.
+unsafe fn install_program_action(signal: c_int, action: *const libc::sigaction) -> c_int {
+    // SAFETY: valid by the caller's contract.
+    let mut real = unsafe { *action };
+    let one_shot = FATAL_SIGNALS.contains(&signal)
+        && real.sa_flags & libc::SA_RESETHAND != 0
+        && real.sa_sigaction != libc::SIG_DFL
+        && real.sa_sigaction != libc::SIG_IGN
+        && core_::is_active();
+    if one_shot {
+        ONE_SHOT_FLAGS[signal as usize].store(real.sa_flags, Ordering::Release);
+        ONE_SHOT_HANDLER[signal as usize].store(real.sa_sigaction, Ordering::Release);
+        real.sa_sigaction = on_one_shot_signal as *const () as usize;
+        real.sa_flags = (real.sa_flags & !libc::SA_RESETHAND) | libc::SA_SIGINFO;
+    } else if (1..65).contains(&signal) {
+        ONE_SHOT_HANDLER[signal as usize].store(0, Ordering::Release);
+    }
+    if (1..65).contains(&signal) {
+        HIJACKED[signal as usize].store(false, Ordering::Release);
+    }
+    // SAFETY: the program's action, or the agent's stand-in with the program's mask and flags.
+    unsafe { core_::real_sigaction(signal, &real, core::ptr::null_mut()) }
+}
+
+/// `sigaction`'s report of the current action, as the program set it: its one-shot handler
+/// and flags where the agent's stand-in runs it (the default once its shot was taken).
+fn as_the_program_set_it(signal: c_int, action: &mut libc::sigaction) {
+    if action.sa_sigaction != on_one_shot_signal as *const () as usize {
+        return;
+    }
+    let handler = ONE_SHOT_HANDLER[signal as usize].load(Ordering::Acquire);
+    if handler == 0 {
+        // SAFETY: zeroed is a valid sigaction (SIG_DFL, no flags, an empty mask).
+        *action = unsafe { core::mem::zeroed() };
+    } else {
+        action.sa_sigaction = handler;
+        action.sa_flags = ONE_SHOT_FLAGS[signal as usize].load(Ordering::Acquire);
+    }
+}
+
 extern "C" fn on_fatal_signal(signal: c_int, _info: *mut libc::siginfo_t, context: *mut c_void) {
     // The registers as the signal found them, and (when the signal came on an alternate stack,
     // inside the program's own handler, say) those of the thread's real stack at the first
@@ -337,7 +424,9 @@ extern "C" fn on_fatal_signal(signal: c_int, _info: *mut libc::siginfo_t, contex
 /// The program's `sigaction`: where the agent's fatal-signal handler is installed, the
 /// program is told the action is the default; when it installs its own handler, the agent
 /// steps aside. A request to set the default keeps the agent's handler, which reports and
-/// then applies the default action.
+/// then applies the default action. A one-shot handler (`SA_RESETHAND`) on a fatal signal
+/// runs behind [`on_one_shot_signal`], which resets the action to the agent's handler rather
+/// than to the kernel's default; the program is told its own handler and flags.
 ///
 /// # Safety
 /// As `sigaction(2)`.
@@ -359,13 +448,31 @@ pub unsafe fn program_sigaction(
                 if unsafe { core_::real_sigaction(signal, core::ptr::null(), old) } != 0 {
                     return -1;
                 }
+                // SAFETY: just filled.
+                as_the_program_set_it(signal, unsafe { &mut *old });
             }
+            ONE_SHOT_HANDLER[signal as usize].store(0, Ordering::Release);
             if install_fatal_signal_handler(signal) {
                 return 0;
             }
         }
-        // SAFETY: forwarded.
-        return unsafe { core_::real_sigaction(signal, action, old) };
+        if !FATAL_SIGNALS.contains(&signal) {
+            // SAFETY: forwarded.
+            return unsafe { core_::real_sigaction(signal, action, old) };
+        }
+        if !old.is_null() {
+            // SAFETY: the caller's out-parameter gets the current (the program's) action.
+            if unsafe { core_::real_sigaction(signal, core::ptr::null(), old) } != 0 {
+                return -1;
+            }
+            // SAFETY: just filled.
+            as_the_program_set_it(signal, unsafe { &mut *old });
+        }
+        if action.is_null() {
+            return 0;
+        }
+        // SAFETY: `action` is valid, by the caller's contract.
+        return unsafe { install_program_action(signal, action) };
     }
     if !old.is_null() {
         // SAFETY: the caller's out-parameter.
@@ -378,9 +485,8 @@ pub unsafe fn program_sigaction(
     if action.is_null() || unsafe { (*action).sa_sigaction } == libc::SIG_DFL {
         return 0;
     }
-    HIJACKED[signal as usize].store(false, Ordering::Release);
-    // SAFETY: forwarded.
-    unsafe { core_::real_sigaction(signal, action, core::ptr::null_mut()) }
+    // SAFETY: as above.
+    unsafe { install_program_action(signal, action) }
 }
 
 /// The program's `signal`, with glibc's semantics (`SA_RESTART`, the signal masked during its

@@ -266,6 +266,36 @@ pub unsafe extern "C" fn nallocx(size: usize, flags: c_int) -> usize {
     }
 }
 
+/// Is `address` (what `dlsym` found for a function) a position-dependent executable's
+/// canonical PLT entry rather than a definition? Such an executable (`ET_EXEC`, node 20's
+/// official binary is one) that takes a function's address gives the undefined symbol the
+/// address of its PLT entry, so that the function has one address everywhere; the dynamic
+/// linker's lookups, `dlsym` among them, accept it as the symbol's value. The entry jumps to
+/// the real definition (the agent's). `dladdr1` names the symbol whose value it is: undefined
+/// (`SHN_UNDEF`) for such an entry, defined for a real function.
+fn is_canonical_plt_entry(address: *const c_void) -> bool {
+    /// `dladdr1`'s request for the symbol's `ElfW(Sym)` (<dlfcn.h>).
+    const RTLD_DL_SYMENT: libc::c_int = 1;
+    /// `st_shndx` of an undefined symbol (<elf.h>).
+    const SHN_UNDEF: u16 = 0;
+    // SAFETY: dladdr1 fills `info` and, for RTLD_DL_SYMENT, stores a pointer to the symbol's
+    // entry in the object's dynamic symbol table, mapped as long as the object is loaded.
+    unsafe {
+        let mut info: libc::Dl_info = core::mem::zeroed();
+        let mut symbol: *const libc::Elf64_Sym = core::ptr::null();
+        let found = libc::dladdr1(
+            address,
+            &mut info,
+            &mut symbol as *mut *const libc::Elf64_Sym as *mut *mut c_void,
+            RTLD_DL_SYMENT,
+        );
+        found != 0
+            && !symbol.is_null()
+            && core::ptr::eq(info.dli_saddr, address)
+            && (*symbol).st_shndx == SHN_UNDEF
+    }
+}
+
 /// Does the program have an allocator of its own that the agent cannot interpose? The agent
 /// comes after the executable in the lookup order, so a `malloc` found before the agent's is
 /// the executable's own: then no allocation reaches the agent. Known entry points of
@@ -290,7 +320,10 @@ pub fn program_allocator() -> Option<&'static str> {
         // Compared by the object that defines it: the agent's own references to `malloc` are
         // bound like everyone's, so its address as the agent sees it is the program's too.
         let found = libc::dlsym(libc::RTLD_DEFAULT, c"malloc".as_ptr());
-        if !found.is_null() && object_of(found) != object_of(program_allocator as *const c_void) {
+        if !found.is_null()
+            && object_of(found) != object_of(program_allocator as *const c_void)
+            && !is_canonical_plt_entry(found)
+        {
             return Some("the program defines its own malloc, which comes before the agent's in the lookup order: its allocations never reach leakscope, so this report cannot show its leaks (build it with the system allocator to check it)");
         }
         for (symbol, warning) in [

@@ -685,17 +685,17 @@ impl Scanner<'_> {
             return 0;
         }
         if !file_backed {
-            let mut at = from;
-            while at < to {
-                // SAFETY: an anonymous, readable mapping of this process, not the heap.
-                let word = unsafe { (at as *const u64).read_volatile() };
-                self.push_without_clique(word, true);
-                at += 8;
-                if self.mark_len > 0 {
-                    self.process_mark_stack();
-                }
+            if to - from < sys::POPULATED_RUNS_THRESHOLD {
+                self.scan_anonymous(from, to);
+                return to - from;
             }
-            return to - from;
+            // Only the pages that hold data: the rest read as zeros.
+            let mut scanned = 0;
+            sys::for_each_populated_run(from, to, |lo, hi| {
+                self.scan_anonymous(lo, hi);
+                scanned += hi - lo;
+            });
+            return scanned;
         }
         let mut at = from;
         let mut scanned = 0;
@@ -716,6 +716,20 @@ impl Scanner<'_> {
             at += got as u64 * 8;
         }
         scanned
+    }
+
+    /// Scan `[from, to)`, 8-byte aligned and inside an anonymous readable mapping, as roots.
+    fn scan_anonymous(&mut self, from: u64, to: u64) {
+        let mut at = from;
+        while at < to {
+            // SAFETY: an anonymous, readable mapping of this process, not the heap.
+            let word = unsafe { (at as *const u64).read_volatile() };
+            self.push_without_clique(word, true);
+            at += 8;
+            if self.mark_len > 0 {
+                self.process_mark_stack();
+            }
+        }
     }
 
     /// memcheck's interior-pointer heuristics (`--leak-check-heuristics=all`, its default).

@@ -530,3 +530,88 @@ impl<'a> TextBuffer<'a> {
         }
     }
 }
+
+/// Ranges of anonymous private memory below this size are read whole, without asking
+/// `/proc/self/pagemap` which of their pages were ever populated.
+pub const POPULATED_RUNS_THRESHOLD: u64 = 64 * 1024;
+
+/// Call `f(lo, hi)` for the runs of pages in `[from, to)` (a range of one private anonymous
+/// mapping) that hold data: present in memory or swapped out, per `/proc/self/pagemap`. A
+/// page that is neither was never written (or was discarded, as by `MADV_DONTNEED`): it reads
+/// as zeros and holds no pointer, and reading it would only fault in the zero page.
+/// Managed runtimes reserve and commit far more than they touch (the JVM commits its initial
+/// heap, 1/64 of the machine's memory, at start). If pagemap cannot be read, `f` gets the
+/// whole range. The runs are clipped to `[from, to)`.
+pub fn for_each_populated_run(from: u64, to: u64, mut f: impl FnMut(u64, u64)) {
+    /// pagemap entry bits (Documentation/admin-guide/mm/pagemap.rst).
+    const PRESENT: u64 = 1 << 63;
+    const SWAPPED: u64 = 1 << 62;
+    if from >= to {
+        return;
+    }
+    let _errno = ErrnoGuard::new();
+    // SAFETY: the path is NUL-terminated; open has no other preconditions.
+    let fd = unsafe {
+        libc::open(
+            c"/proc/self/pagemap".as_ptr(),
+            libc::O_RDONLY | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        f(from, to);
+        return;
+    }
+    let mut entries = [0u64; 512];
+    let first_page = from / PAGE as u64;
+    let end_page = to.div_ceil(PAGE as u64);
+    let mut page = first_page;
+    // The run being built: its first page, if any.
+    let mut run: Option<u64> = None;
+    let mut emit = |lo_page: u64, hi_page: u64| {
+        let lo = (lo_page * PAGE as u64).max(from);
+        let hi = (hi_page * PAGE as u64).min(to);
+        if lo < hi {
+            f(lo, hi);
+        }
+    };
+    while page < end_page {
+        let count = ((end_page - page) as usize).min(entries.len());
+        // SAFETY: pread writes at most `count * 8` bytes into `entries`.
+        let n = unsafe {
+            libc::pread(
+                fd,
+                entries.as_mut_ptr() as *mut libc::c_void,
+                count * 8,
+                (page * 8) as libc::off_t,
+            )
+        };
+        if n < 8 {
+            if n < 0 && errno() == libc::EINTR {
+                continue;
+            }
+            // Unreadable from here on: take the rest whole.
+            let lo = run.take().unwrap_or(page);
+            emit(lo, end_page);
+            page = end_page;
+            break;
+        }
+        for (k, &entry) in entries[..n as usize / 8].iter().enumerate() {
+            let at = page + k as u64;
+            let populated = entry & (PRESENT | SWAPPED) != 0;
+            match (populated, run) {
+                (true, None) => run = Some(at),
+                (false, Some(lo)) => {
+                    emit(lo, at);
+                    run = None;
+                }
+                _ => {}
+            }
+        }
+        page += n as u64 / 8;
+    }
+    if let Some(lo) = run {
+        emit(lo, page);
+    }
+    // SAFETY: fd was opened above and is closed once.
+    unsafe { libc::close(fd) };
+}
