@@ -124,6 +124,7 @@ extern "C" fn constructor() {
     }
     crate::spawn::resolve();
     crate::neighbours::resolve();
+    crate::threads::resolve();
     if !active {
         return;
     }

@@ -674,10 +674,7 @@ pub fn finish(ending: &Ending<'_>) {
     let mut missed_text = [0u8; 1024];
     let mut warnings: [&str; 16] = [""; 16];
     let mut warning_count = degraded::warnings(&mut warnings);
-    if output.is_none() {
-        warnings[warning_count] = "the agent could not map memory for the leak scan";
-        warning_count += 1;
-    }
+    // (A scan that could not run says so by its NOT_RUN_NO_MEMORY flag, in the headline.)
     if stopped.missed > 0 {
         warnings[warning_count] = describe_missed_threads(&stopped, &mut missed_text);
         warning_count += 1;
@@ -783,6 +780,8 @@ pub fn before_fork() {
     modules::MODULES.lock_for_fork();
     stacks::STACKS.lock_for_fork();
     LIVE.lock_for_fork();
+    // (The pool maps slabs while it holds its lock: its lock comes before the mappings'.)
+    thread::STARTS.lock_for_fork();
     sys::OWN_MAPPINGS.lock_for_fork();
 }
 
@@ -790,6 +789,7 @@ pub fn before_fork() {
 pub fn after_fork_in_parent() {
     if recording() {
         sys::OWN_MAPPINGS.unlock_after_fork();
+        thread::STARTS.unlock_after_fork();
         LIVE.unlock_after_fork();
         stacks::STACKS.unlock_after_fork();
         modules::MODULES.unlock_after_fork();
@@ -807,6 +807,7 @@ pub fn after_fork_in_child() {
         return;
     }
     sys::OWN_MAPPINGS.reset_after_fork();
+    thread::STARTS.unlock_after_fork();
     LIVE.unlock_after_fork();
     stacks::STACKS.unlock_after_fork();
     modules::MODULES.unlock_after_fork();

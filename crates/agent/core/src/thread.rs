@@ -159,3 +159,100 @@ pub fn record_own_stack() {
         state.stack_low.store(low, Ordering::Relaxed);
     }
 }
+
+/// A thread's start routine, as `pthread_create` takes it.
+pub type StartRoutine = extern "C" fn(*mut libc::c_void) -> *mut libc::c_void;
+
+/// What the agent's start routine of a thread starts: the program's routine and argument.
+///
+/// These live in agent memory, never in glibc's heap: glibc keeps the argument pointer (in
+/// its `struct pthread`, which lies in the thread's stack, a root), and a glibc block freed
+/// by the new thread would soon be another block (the thread's first allocation of that size
+/// comes from the same cache): a pointer to the start of it, from a root, forever.
+#[repr(C)]
+pub struct Start {
+    /// The program's routine.
+    pub routine: StartRoutine,
+    /// Its argument.
+    pub arg: *mut libc::c_void,
+    /// The next free entry (while free).
+    next: *mut Start,
+}
+
+/// Free [`Start`] entries, in slabs the agent maps (and never unmaps).
+pub struct StartPool {
+    lock: crate::sync::SpinLock,
+    free: core::cell::UnsafeCell<*mut Start>,
+}
+
+// SAFETY: `free` is only touched with `lock` held.
+unsafe impl Sync for StartPool {}
+
+/// The process's pool of [`Start`] entries.
+pub static STARTS: StartPool = StartPool {
+    lock: crate::sync::SpinLock::new(),
+    free: core::cell::UnsafeCell::new(core::ptr::null_mut()),
+};
+
+/// Entries per slab (64 KiB).
+const STARTS_PER_SLAB: usize = 65536 / core::mem::size_of::<Start>();
+
+impl StartPool {
+    /// An entry holding `routine` and `arg` (null if no memory could be mapped). Call inside an
+    /// agent section.
+    pub fn take(&self, routine: StartRoutine, arg: *mut libc::c_void) -> *mut Start {
+        let _guard = self.lock.lock();
+        // SAFETY: the lock is held; entries on the free list are ours and unused; a new slab is
+        // a fresh mapping of STARTS_PER_SLAB entries.
+        unsafe {
+            let free = &mut *self.free.get();
+            if free.is_null() {
+                let slab = crate::sys::map_anonymous(
+                    STARTS_PER_SLAB * core::mem::size_of::<Start>(),
+                    false,
+                ) as *mut Start;
+                if slab.is_null() {
+                    return slab;
+                }
+                for i in 0..STARTS_PER_SLAB {
+                    (*slab.add(i)).next = if i + 1 < STARTS_PER_SLAB {
+                        slab.add(i + 1)
+                    } else {
+                        core::ptr::null_mut()
+                    };
+                }
+                *free = slab;
+            }
+            let entry = *free;
+            *free = (*entry).next;
+            (*entry).routine = routine;
+            (*entry).arg = arg;
+            entry
+        }
+    }
+
+    /// Give back an entry from [`StartPool::take`] once it is no longer used. Call inside an
+    /// agent section.
+    ///
+    /// # Safety
+    /// `entry` must come from [`StartPool::take`], be given back once, and not be used after.
+    pub unsafe fn give_back(&self, entry: *mut Start) {
+        let _guard = self.lock.lock();
+        // SAFETY: the lock is held; `entry` came from `take` and is no longer used (the
+        // caller's promise).
+        unsafe {
+            (*entry).next = *self.free.get();
+            *self.free.get() = entry;
+        }
+    }
+
+    /// Take the lock before `fork`, so that the child gets a consistent free list.
+    pub fn lock_for_fork(&self) {
+        self.lock.lock_forever();
+    }
+
+    /// Release it after `fork` (parent and child).
+    pub fn unlock_after_fork(&self) {
+        self.lock.force_unlock();
+    }
+}
