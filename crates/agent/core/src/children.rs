@@ -307,7 +307,8 @@ fn note_vfork_exec(path: &[u8]) {
             return;
         }
     }
-    // Every slot is waiting for the writer: this one is not recorded.
+    // Every slot is waiting for the writer: this one is not recorded, and the report says so.
+    crate::degraded::note(crate::degraded::VFORK_EXECS_DROPPED);
 }
 
 /// Call `f(pid, program)` for every program a `vfork` child executed since the last call.

@@ -106,6 +106,8 @@ pub mod degraded {
     pub const MAIN_ARENA_UNKNOWN: u32 = 1 << 0;
     /// The per-site counters could not be mapped: no series of live memory per site.
     pub const NO_SITE_COUNTERS: u32 = 1 << 1;
+    /// More programs executed by `vfork` children waited to be recorded than the queue holds.
+    pub const VFORK_EXECS_DROPPED: u32 = 1 << 2;
 
     static NOTED: AtomicU32 = AtomicU32::new(0);
     /// A warning about the program's own allocator (a static string), if it has one.
@@ -128,7 +130,7 @@ pub mod degraded {
 
     /// The warning for every noted degradation, written at the end of the profile.
     pub fn warnings(out: &mut [&str]) -> usize {
-        const TEXTS: [(u32, &str); 2] = [
+        const TEXTS: [(u32, &str); 3] = [
             (
                 MAIN_ARENA_UNKNOWN,
                 "glibc's main_arena could not be located (an unrecognised glibc, or its layout did not check out), so it was scanned as a root: a lost block that lies just before a free chunk may be reported as possibly lost instead of definitely lost",
@@ -136,6 +138,10 @@ pub mod degraded {
             (
                 NO_SITE_COUNTERS,
                 "the agent could not map memory for its per-site counters, so the series of live memory per site (and the growth verdicts made from them) are missing or wrong",
+            ),
+            (
+                VFORK_EXECS_DROPPED,
+                "more than 32 programs started by vfork children waited at once to be recorded: the list of programs that ran untracked misses some",
             ),
         ];
         let noted = NOTED.load(Ordering::Relaxed);
