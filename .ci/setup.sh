@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs, where missing, every Debian package the tests need (run as root; .ci/run calls it
-# before `cargo xtask test`). It installs nothing that is already there, so a second run is quick
+# Installs, where missing, every Debian package the tests need (as root; `cargo xtask test`
+# runs it first, so CI and a fresh machine need no step of their own). It installs nothing that is already there, so a second run is quick
 # and a developer's machine keeps its own JDK or Node.js.
 #
 # - gcc, g++, valgrind: the fixture corpus is compiled and held to memcheck (crates/cli/tests/e2e.rs);
@@ -61,6 +61,11 @@ want_command nodejs node
 if [ ${#missing[@]} -gt 0 ]; then
   # One package may be wanted for two files.
   mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
+  if [ "$(id -u)" != 0 ]; then
+    echo "setup: missing Debian packages: ${missing[*]}" >&2
+    echo "setup: install them (as root: bash .ci/setup.sh), then run the tests again" >&2
+    exit 1
+  fi
   echo "setup: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get -o DPkg::Lock::Timeout=600 update -qq

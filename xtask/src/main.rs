@@ -82,9 +82,14 @@ fn demo() -> Result<(), String> {
     Ok(())
 }
 
-/// Formatting, lints, then every test, of both workspaces (the root one and the agent's,
+/// The packages the tests need, then formatting, lints, then every test, of both workspaces (the root one and the agent's,
 /// which is separate so that no std feature is unified into the no_std agent).
 fn test() -> Result<(), String> {
+    // The Debian packages the tests run (gcc, valgrind, the real-program suite's programs),
+    // installed where missing; on a machine that has them all, nothing happens.
+    run(Command::new("bash")
+        .arg(workspace_root().join(".ci/setup.sh"))
+        .current_dir(workspace_root()))?;
     let agent_manifest = workspace_root().join("crates/agent/Cargo.toml");
     let agent_target = target_dir().join("agent-workspace");
     for manifest in [None, Some(&agent_manifest)] {
