@@ -3001,10 +3001,6 @@ int main(void) {
         // nobody could not open it by path.
         let private = dir.path().join("private");
         fs::create_dir(&private).unwrap();
-        std::os::unix::fs::PermissionsExt::set_mode(
-            &mut fs::metadata(&private).unwrap().permissions(),
-            0o700,
-        );
         fs::set_permissions(
             &private,
             std::os::unix::fs::PermissionsExt::from_mode(0o700),

@@ -55,8 +55,8 @@ fn stack_mapping_low(sp: u64) -> Option<u64> {
         if space <= dash {
             continue;
         }
-        let start = parse_hex(&line[..dash]);
-        let end = parse_hex(&line[dash + 1..space]);
+        let start = crate::sys::parse_hex(&line[..dash]);
+        let end = crate::sys::parse_hex(&line[dash + 1..space]);
         if start <= sp && sp < end {
             found = Some(start);
             break;
@@ -65,17 +65,6 @@ fn stack_mapping_low(sp: u64) -> Option<u64> {
     // SAFETY: mapped above, not used after this.
     unsafe { crate::sys::unmap(buf, LEN) };
     found
-}
-
-fn parse_hex(s: &[u8]) -> u64 {
-    s.iter().fold(0u64, |v, &c| {
-        let d = match c {
-            b'0'..=b'9' => c - b'0',
-            b'a'..=b'f' => c - b'a' + 10,
-            _ => 0,
-        };
-        (v << 4) | d as u64
-    })
 }
 
 /// At the end of a thread other than the main one (its start routine returned, or it called
@@ -124,14 +113,10 @@ pub fn zero_dead_thread_stack() {
     }
 }
 
-/// The lowest address of the calling thread's stack, as recorded at its start, if it holds
-/// `sp`. (Not asked of glibc here: `pthread_exit` may be called where glibc's
-/// `pthread_getattr_np` would wait on a lock.)
+/// The lowest address of the calling thread's own stack (`unwind::own_stack`: as recorded at
+/// its start, never asked of glibc here, where `pthread_getattr_np` could wait on a lock), if
+/// it holds `sp`.
 fn thread_stack_low(sp: u64) -> Option<u64> {
-    let state = crate::thread::current();
-    let (low, high) = (
-        state.stack_low.load(core::sync::atomic::Ordering::Relaxed),
-        state.stack_high.load(core::sync::atomic::Ordering::Relaxed),
-    );
+    let (low, high) = crate::unwind::own_stack();
     (low < sp && sp < high).then_some(low)
 }

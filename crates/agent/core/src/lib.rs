@@ -601,7 +601,7 @@ pub struct Ending<'a> {
 /// The exit path: stop the other threads, scan, write the leak records, finish the file.
 /// Runs once; later calls return at once.
 pub fn finish(ending: &Ending<'_>) {
-    if !(recording() || is_active()) || sys::getpid() as u32 != OWNER_PID.load(Ordering::Relaxed) {
+    if !(recording() || is_active()) || !is_owner_process() {
         return;
     }
     if FINISHED.swap(true, Ordering::SeqCst) {

@@ -470,20 +470,6 @@ fn mark_heap_arenas(mappings: &mut [Mapping], blocks: &[Block]) {
     }
 }
 
-fn parse_hex(s: &[u8]) -> u64 {
-    let mut v = 0u64;
-    for &c in s {
-        let d = match c {
-            b'0'..=b'9' => c - b'0',
-            b'a'..=b'f' => c - b'a' + 10,
-            b'A'..=b'F' => c - b'A' + 10,
-            _ => break,
-        };
-        v = (v << 4) | d as u64;
-    }
-    v
-}
-
 /// Parse `/proc/self/maps`.
 fn parse_maps(text: &[u8], out: &mut [Mapping]) -> usize {
     let mut n = 0;
@@ -514,8 +500,8 @@ fn parse_maps(text: &[u8], out: &mut [Mapping]) -> usize {
         let device = path.starts_with(b"/dev/") && path != b"/dev/zero";
         let special = path == b"[heap]" || path == b"[vvar]" || path == b"[vsyscall]";
         out[n] = Mapping {
-            start: parse_hex(&range[..dash]),
-            end: parse_hex(&range[dash + 1..]),
+            start: sys::parse_hex(&range[..dash]),
+            end: sys::parse_hex(&range[dash + 1..]),
             readable: perms[0] == b'r',
             writable: perms[1] == b'w',
             executable: perms[2] == b'x',

@@ -41,6 +41,8 @@ pub struct Sites {
     /// Wide sites' counters: (bytes, blocks) per stripe and site, mapped when the first site
     /// becomes wide.
     wide: AtomicPtr<AtomicI64>,
+    /// The wide counters could not be mapped: not tried again (from every later `malloc`).
+    wide_failed: core::sync::atomic::AtomicBool,
     next_stripe: AtomicU32,
     init_lock: SpinLock,
 }
@@ -62,6 +64,7 @@ impl Sites {
             counters: AtomicPtr::new(core::ptr::null_mut()),
             bitmaps: AtomicPtr::new(core::ptr::null_mut()),
             wide: AtomicPtr::new(core::ptr::null_mut()),
+            wide_failed: core::sync::atomic::AtomicBool::new(false),
             next_stripe: AtomicU32::new(0),
             init_lock: SpinLock::new(),
         }
@@ -144,10 +147,14 @@ impl Sites {
     #[cold]
     fn make_wide(&self, wide_word: &AtomicU64, bit: u64) {
         if self.wide.load(Ordering::Acquire).is_null() {
+            if self.wide_failed.load(Ordering::Relaxed) {
+                return;
+            }
             let _guard = self.init_lock.lock();
             if self.wide.load(Ordering::Acquire).is_null() {
                 let wide = sys::map_anonymous(STRIPES * MAX_SITES * 16, true) as *mut AtomicI64;
                 if wide.is_null() {
+                    self.wide_failed.store(true, Ordering::Relaxed);
                     // The packed words keep counting; past their range the site's series
                     // is wrong, and the report says so.
                     crate::degraded::note(crate::degraded::NO_SITE_COUNTERS);

@@ -273,16 +273,7 @@ fn blocks_stop_signal(tid: i32) -> bool {
     else {
         return false;
     };
-    let mut bits = 0u64;
-    for &c in mask.trim_ascii() {
-        let digit = match c {
-            b'0'..=b'9' => c - b'0',
-            b'a'..=b'f' => c - b'a' + 10,
-            _ => return false,
-        };
-        bits = (bits << 4) | digit as u64;
-    }
-    bits & (1u64 << (stop_signal() - 1)) != 0
+    sys::parse_hex(mask.trim_ascii()) & (1u64 << (stop_signal() - 1)) != 0
 }
 
 /// Let the stopped threads run again.

@@ -615,3 +615,19 @@ pub fn for_each_populated_run(from: u64, to: u64, mut f: impl FnMut(u64, u64)) {
     // SAFETY: fd was opened above and is closed once.
     unsafe { libc::close(fd) };
 }
+
+/// The hexadecimal number at the start of `text` (as `/proc` writes them: addresses in
+/// `maps`, signal masks in `status`), up to its first other character.
+pub fn parse_hex(text: &[u8]) -> u64 {
+    let mut value = 0u64;
+    for &c in text {
+        let digit = match c {
+            b'0'..=b'9' => c - b'0',
+            b'a'..=b'f' => c - b'a' + 10,
+            b'A'..=b'F' => c - b'A' + 10,
+            _ => break,
+        };
+        value = (value << 4) | digit as u64;
+    }
+    value
+}

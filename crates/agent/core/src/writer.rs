@@ -692,18 +692,6 @@ impl ProfileWriter {
         sys::change_owner(&state.own_path[..=path_len], uid, gid);
     }
 
-    /// This image's own profile path (without the NUL), once claimed.
-    pub fn own_path(&self, out: &mut [u8; settings::MAX_PATH]) -> usize {
-        let _guard = self.lock.lock();
-        // SAFETY: the lock is held.
-        let state = unsafe { &*self.state.get() };
-        if !state.claimed {
-            return 0;
-        }
-        out[..state.own_path_len].copy_from_slice(&state.own_path[..state.own_path_len]);
-        state.own_path_len
-    }
-
     /// Record that this image is about to `exec`: everything new, a last snapshot, and the
     /// `Exec` chunk, on disk before the call. The returned guard keeps the writer locked until
     /// the `exec` returns (it returns only if it failed: then pass the guard to
