@@ -1,6 +1,9 @@
 //! Developer commands: `cargo xtask demo` and `cargo xtask test` (the two set-up commands of
-//! the README; `.ci/run` calls the second), and `cargo xtask bench` (the benchmark suite,
+//! the README; `.ci/run` calls the second), `cargo xtask check-layering` (the crate dependency
+//! rules, which `test` checks too) and `cargo xtask bench` (the benchmark suite,
 //! docs/benchmarks.md).
+
+mod layering;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -10,12 +13,14 @@ fn main() -> ExitCode {
     let result = match task.as_str() {
         "demo" => demo(),
         "test" => test(),
+        "check-layering" => check_layering(),
         "bench" => bench(std::env::args().skip(2).collect()),
         _ => {
-            eprintln!("usage: cargo xtask <demo|test|bench>");
-            eprintln!("  demo  build leakscope and run it on examples/leaky.c");
-            eprintln!("  test  formatting, lints, and every test (what CI runs)");
-            eprintln!("  bench the benchmark suite (docs/benchmarks.md; --help for its options)");
+            eprintln!("usage: cargo xtask <demo|test|check-layering|bench>");
+            eprintln!("  demo            build leakscope and run it on examples/leaky.c");
+            eprintln!("  test            the crate dependency rules, formatting, lints, and every test (what CI runs)");
+            eprintln!("  check-layering  the crate dependency rules of the data flow (README.md)");
+            eprintln!("  bench           the benchmark suite (docs/benchmarks.md; --help for its options)");
             return ExitCode::from(2);
         }
     };
@@ -82,14 +87,42 @@ fn demo() -> Result<(), String> {
     Ok(())
 }
 
-/// The packages the tests need, then formatting, lints, then every test, of both workspaces (the root one and the agent's,
-/// which is separate so that no std feature is unified into the no_std agent).
+/// The crate dependency rules of the data flow (layering.rs), over both workspaces: every
+/// broken rule is printed, and any fails the task.
+fn check_layering() -> Result<(), String> {
+    let mut edges =
+        layering::edges_of_workspace(&mut cargo(), &workspace_root().join("Cargo.toml"))?;
+    edges.extend(layering::edges_of_workspace(
+        &mut cargo(),
+        &workspace_root().join("crates/agent/Cargo.toml"),
+    )?);
+    let broken = layering::violations(&edges);
+    if broken.is_empty() {
+        println!(
+            "xtask: the crate dependency rules hold ({} edges)",
+            edges.len()
+        );
+        return Ok(());
+    }
+    for message in &broken {
+        eprintln!("xtask: {message}");
+    }
+    Err(format!(
+        "{} crate dependency rule(s) broken (README.md, \"Dependency rules\")",
+        broken.len()
+    ))
+}
+
+/// The packages the tests need, then the crate dependency rules, formatting, lints, then every
+/// test, of both workspaces (the root one and the agent's, which is separate so that no std
+/// feature is unified into the no_std agent).
 fn test() -> Result<(), String> {
     // The Debian packages the tests run (gcc, valgrind, the real-program suite's programs),
     // installed where missing; on a machine that has them all, nothing happens.
     run(Command::new("bash")
         .arg(workspace_root().join(".ci/setup.sh"))
         .current_dir(workspace_root()))?;
+    check_layering()?;
     let agent_manifest = workspace_root().join("crates/agent/Cargo.toml");
     let agent_target = target_dir().join("agent-workspace");
     for manifest in [None, Some(&agent_manifest)] {
