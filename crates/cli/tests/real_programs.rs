@@ -845,7 +845,7 @@ fn client(
     args: &[&str],
     stdin: Option<&[u8]>,
     dirs: &Dirs,
-) -> Result<real::Ran, String> {
+) -> Result<real::Output, String> {
     let mut command = Command::new(program);
     command
         .args(args)

@@ -67,6 +67,22 @@ impl Corpus {
         self.out.join(level.name()).join(&fixture.name)
     }
 
+    /// The binary of the fixture called `name` at `level`.
+    pub fn program(&self, name: &str, level: Level) -> PathBuf {
+        self.binary(self.fixture(name), level)
+    }
+
+    /// "fixture NAME at LEVEL (its command line)", for failure messages.
+    pub fn describe(&self, fixture: &Fixture, level: Level) -> String {
+        let mut command = vec![self.binary(fixture, level).display().to_string()];
+        command.extend(self.args(fixture, level).iter().map(|a| format!("{a:?}")));
+        format!(
+            "fixture {} at {level} ({})",
+            fixture.name,
+            command.join(" ")
+        )
+    }
+
     /// The fixed-length path of the fixture's shared library at `level`.
     pub fn shared_lib(&self, fixture: &Fixture, level: Level) -> Option<PathBuf> {
         let source = fixture.header.shared_lib.as_ref()?;
@@ -417,6 +433,57 @@ fn run_job(job: &Job) -> Result<(), String> {
             .map_err(|e| format!("cannot copy to {}: {e}", copy.display()))?;
     }
     Ok(())
+}
+
+/// Compiles the C or C++ file `source` (by its extension) into `binary`: `cc -g FLAGS -o BINARY
+/// SOURCE AFTER` (libraries to link go in `after`). `Err` with the compiler's words.
+pub fn compile_file(
+    source: &Path,
+    binary: &Path,
+    flags: &[&str],
+    after: &[&str],
+) -> Result<(), String> {
+    let compiler = if source.extension().is_some_and(|e| e == "cpp") {
+        cxx()
+    } else {
+        cc()
+    };
+    let mut command = Command::new(compiler);
+    command
+        .arg("-g")
+        .args(flags)
+        .arg("-o")
+        .arg(binary)
+        .arg(source)
+        .args(after);
+    let result = process::run(&mut command, None, Duration::from_secs(300))?;
+    if result.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "compiling {} failed:\n{}",
+            source.display(),
+            result.stderr_text()
+        ))
+    }
+}
+
+/// Writes the program `source` given as text to `dir/FILE_NAME` (`.c` or `.cpp`) and compiles
+/// it (as [`compile_file`]) into `dir`, named after the file without its extension; panics if
+/// it does not compile.
+pub fn compile_text(
+    dir: &Path,
+    file_name: &str,
+    source: &str,
+    flags: &[&str],
+    after: &[&str],
+) -> PathBuf {
+    let source_path = dir.join(file_name);
+    fs::write(&source_path, source)
+        .unwrap_or_else(|e| panic!("cannot write {}: {e}", source_path.display()));
+    let binary = source_path.with_extension("");
+    compile_file(&source_path, &binary, flags, after).unwrap_or_else(|e| panic!("{e}"));
+    binary
 }
 
 /// Compiles `source` (a C fixture) with `-static` into `output`; Err with the compiler's words

@@ -114,21 +114,7 @@ impl fmt::Display for Totals {
     }
 }
 
-/// How a process ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Exit {
-    Code(i32),
-    Signal(i32),
-}
-
-impl fmt::Display for Exit {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Exit::Code(c) => write!(f, "exit code {c}"),
-            Exit::Signal(s) => write!(f, "death by signal {s}"),
-        }
-    }
-}
+pub use super::process::Exit;
 
 /// What one process (the program, or a child it forked) must report.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

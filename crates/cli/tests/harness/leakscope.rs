@@ -1,9 +1,10 @@
 //! Running `leakscope run` on a program and reading its JSON report (see DESIGN.md, "The JSON
 //! report").
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -88,8 +89,56 @@ impl<'a> Invocation<'a> {
         for (key, value) in &self.env {
             command.env(key, value);
         }
-        let output = process::run(&mut command, self.stdin, process::TIMEOUT)?;
+        let output = process::run(&mut command, self.stdin.as_deref(), process::TIMEOUT)?;
         Ok((output, report))
+    }
+}
+
+impl Invocation<'_> {
+    /// Runs leakscope in a fresh temporary directory; panics if it cannot run.
+    pub fn output(self) -> Output {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        self.run(dir.path()).unwrap_or_else(|e| panic!("{e}")).0
+    }
+
+    /// Runs leakscope in `dir` and reads its JSON report; panics if there is none.
+    pub fn run_json(self, dir: &Path) -> (Output, Value) {
+        let (output, report) = self.run(dir).unwrap_or_else(|e| panic!("{e}"));
+        let text = std::fs::read_to_string(&report).unwrap_or_else(|e| {
+            panic!(
+                "no report at {}: {e}; leakscope ended with {}; its stderr:\n{}",
+                report.display(),
+                output.exit(),
+                output.stderr_text()
+            )
+        });
+        let json = serde_json::from_str(&text).unwrap_or_else(|e| panic!("bad JSON: {e}\n{text}"));
+        (output, json)
+    }
+}
+
+impl Invocation<'_> {
+    /// Runs leakscope in `dir`, checks that it exited with 0 (the program's own code, which
+    /// these programs make 0), and reads its JSON report.
+    pub fn run_ok(self, dir: &Path) -> Value {
+        let (output, report) = self.run_json(dir);
+        assert_eq!(output.exit(), Exit::Code(0), "{}", output.stderr_text());
+        report
+    }
+}
+
+/// `leakscope ARGS`, run to its end in `dir`; panics if it cannot run or does not end in time.
+pub fn invoke<S: AsRef<OsStr>>(dir: &Path, args: &[S]) -> Output {
+    let mut command = command();
+    command.args(args).current_dir(dir);
+    process::run(&mut command, None, process::TIMEOUT).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Waits (at most 20 s) until the agent's writer has put its first chunks in `profile`.
+pub fn wait_for_profile(profile: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::fs::metadata(profile).map_or(0, |m| m.len()) < 64 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 

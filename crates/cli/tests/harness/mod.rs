@@ -5,9 +5,11 @@ pub mod build;
 pub mod check;
 pub mod expect;
 pub mod leakscope;
+pub mod memcheck;
 pub mod names;
 pub mod observed;
 pub mod process;
+pub mod report;
 pub mod valgrind;
 
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -6,19 +6,13 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use super::expect::{Amount, Kind, Totals};
+use super::memcheck;
 use super::observed::{Leak, ProcessReport, Run};
 use super::process;
 
-/// The memcheck options the corpus expectations were derived with.
-pub const OPTIONS: &[&str] = &[
-    "--tool=memcheck",
-    "--leak-check=full",
-    "--show-leak-kinds=all",
-    "--error-exitcode=0",
-    "--num-callers=50",
-    "--trace-children=no",
-    "--child-silent-after-fork=no",
-];
+/// The options the corpus expectations were derived with, beside memcheck's leak check: one
+/// log file per process (`%p`), children's included.
+pub const OPTIONS: &[&str] = &["--child-silent-after-fork=no"];
 
 /// `valgrind --version`, or None when valgrind cannot be run.
 pub fn version() -> Option<&'static str> {
@@ -49,13 +43,9 @@ pub fn run(program: &Path, args: &[OsString]) -> Result<Run, String> {
         .prefix("leakscope-vg-")
         .tempdir()
         .map_err(|e| format!("cannot make a temporary directory: {e}"))?;
-    let mut command = Command::new("valgrind");
-    command
-        .args(OPTIONS)
-        .arg(format!("--log-file={}/vg.%p.log", logs.path().display()))
-        .arg(program)
-        .args(args)
-        .current_dir(logs.path());
+    let log = format!("{}/vg.%p.log", logs.path().display());
+    let mut command = memcheck::command(OPTIONS, &log, program, args);
+    command.current_dir(logs.path());
     let output = process::run(&mut command, None, process::TIMEOUT)?;
     let mut main = None;
     let mut children = Vec::new();

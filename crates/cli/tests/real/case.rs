@@ -10,7 +10,7 @@ use std::time::Duration;
 use super::{
     bound, check_report_end, compare_summaries, describe_command, describe_status, environment,
     first_difference, kill_after, memcheck, parse_memcheck, program, read_report, run, tail,
-    tracked, without_leakscope_lines, Dirs, Ran, Row, Summary, MEMCHECK_LIMIT, NATIVE_LIMIT,
+    tracked, without_leakscope_lines, Dirs, Output, Row, Summary, MEMCHECK_LIMIT, NATIVE_LIMIT,
 };
 
 /// One run of a program.
@@ -135,7 +135,7 @@ fn pass(
     case: &Case,
     mode: &Mode,
     limits: &[Duration],
-) -> Result<Vec<Result<Ran, String>>, String> {
+) -> Result<Vec<Result<Output, String>>, String> {
     dirs.fresh();
     (case.setup)(dirs).map_err(|e| format!("the set-up failed: {e}"))?;
     Ok(case
@@ -167,7 +167,7 @@ pub fn run_case(dirs: &Dirs, case: &Case) -> Row {
             return row;
         }
     };
-    let mut native_runs: Vec<Ran> = Vec::new();
+    let mut native_runs: Vec<Output> = Vec::new();
     for (i, ran) in native.into_iter().enumerate() {
         match ran {
             Ok(ran) => native_runs.push(ran),
@@ -364,7 +364,7 @@ pub fn run_case(dirs: &Dirs, case: &Case) -> Row {
 fn memcheck_pass(
     dirs: &Dirs,
     case: &Case,
-    native_runs: &[Ran],
+    native_runs: &[Output],
     summaries: &[Option<Summary>],
     row: &mut Row,
 ) {

@@ -4,17 +4,24 @@
 //! table of results.
 
 pub mod case;
+// memcheck's command line, shared with the fixture corpus.
+#[path = "../harness/memcheck.rs"]
+mod memcheck;
+// The harness's process guard and runner, shared with the end-to-end tests, which use parts of
+// it that this suite does not (`TIMEOUT`, `signal`, `Output::exit`).
+#[path = "../harness/process.rs"]
+#[allow(dead_code)]
+pub mod process;
 pub mod servers;
+
+pub use process::{describe_command, run, tail, Guard, Output};
 
 use std::ffi::OsString;
 use std::fmt::Write as _;
-use std::io::{Read, Write};
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
-use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant};
+use std::process::{Command, ExitStatus};
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -156,81 +163,6 @@ pub fn environment(dirs: &Dirs) -> Vec<(OsString, OsString)> {
     env
 }
 
-/// A started process that cannot outlive the test: it leads its own process group, which is
-/// killed (SIGKILL) when the guard is dropped.
-pub struct Guard {
-    child: Option<Child>,
-    pgid: i32,
-}
-
-impl Guard {
-    pub fn spawn(command: &mut Command) -> Result<Guard, String> {
-        let child = command
-            .process_group(0)
-            .spawn()
-            .map_err(|e| format!("cannot start {command:?}: {e}"))?;
-        let pgid = i32::try_from(child.id()).expect("pids fit in i32");
-        Ok(Guard {
-            child: Some(child),
-            pgid,
-        })
-    }
-
-    pub fn child(&mut self) -> &mut Child {
-        self.child
-            .as_mut()
-            .expect("the child is taken only on drop")
-    }
-
-    /// Sends `signal` to the process group.
-    pub fn signal_group(&self, signal: i32) {
-        // SAFETY: kill(2) has no memory-safety preconditions; the negative pid names the process
-        // group this guard's child leads, which holds only processes the test started.
-        unsafe {
-            libc::kill(-self.pgid, signal);
-        }
-    }
-
-    /// Waits for the leader to end, at most `limit`; `None` if it did not.
-    pub fn wait_for(&mut self, limit: Duration) -> Option<ExitStatus> {
-        let start = Instant::now();
-        loop {
-            if let Ok(Some(status)) = self.child().try_wait() {
-                return Some(status);
-            }
-            if start.elapsed() > limit {
-                return None;
-            }
-            thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        self.signal_group(libc::SIGKILL);
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-/// What one finished run left.
-#[derive(Debug, Clone)]
-pub struct Ran {
-    pub status: ExitStatus,
-    pub stdout: Vec<u8>,
-    pub stderr: Vec<u8>,
-    pub elapsed: Duration,
-}
-
-impl Ran {
-    pub fn stderr_text(&self) -> String {
-        String::from_utf8_lossy(&self.stderr).into_owned()
-    }
-}
-
 /// "exit 0", "signal 11 (core dumped)".
 pub fn describe_status(status: ExitStatus) -> String {
     match (status.code(), status.signal()) {
@@ -239,95 +171,6 @@ pub fn describe_status(status: ExitStatus) -> String {
         (None, Some(signal)) => format!("signal {signal}"),
         _ => format!("{status:?}"),
     }
-}
-
-fn drain(pipe: Option<impl Read + Send + 'static>) -> JoinHandle<Vec<u8>> {
-    thread::spawn(move || {
-        let mut data = Vec::new();
-        if let Some(mut pipe) = pipe {
-            let _ = pipe.read_to_end(&mut data);
-        }
-        data
-    })
-}
-
-/// Runs `command` to its end with `stdin` (or /dev/null) as input, capturing its output and its
-/// wall time (from the start to the end of the process the command names). `Err` when it cannot
-/// start or runs longer than `limit` (then its process group is killed): the message has what it
-/// wrote to stderr until then.
-pub fn run(command: &mut Command, stdin: Option<&[u8]>, limit: Duration) -> Result<Ran, String> {
-    command
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let description = describe_command(command);
-    let start = Instant::now();
-    let mut guard = Guard::spawn(command)?;
-    let child = guard.child();
-    let writer = child.stdin.take().map(|mut pipe| {
-        let data = stdin.unwrap_or_default().to_vec();
-        // A program may stop reading (EPIPE): that is its right.
-        thread::spawn(move || {
-            let _ = pipe.write_all(&data);
-        })
-    });
-    let stdout = drain(child.stdout.take());
-    let stderr = drain(child.stderr.take());
-    let mut child = guard.child.take().expect("just spawned");
-    let (sender, receiver) = mpsc::channel();
-    let waiter = thread::spawn(move || {
-        let status = child.wait();
-        let _ = sender.send((status, Instant::now()));
-    });
-    let result = receiver.recv_timeout(limit);
-    // Whatever is left of the group (the leader's children) would keep the pipes open.
-    guard.signal_group(libc::SIGKILL);
-    let _ = waiter.join();
-    if let Some(writer) = writer {
-        let _ = writer.join();
-    }
-    let stdout = stdout.join().expect("stdout reader");
-    let stderr = stderr.join().expect("stderr reader");
-    match result {
-        Ok((Ok(status), end)) => Ok(Ran {
-            status,
-            stdout,
-            stderr,
-            elapsed: end - start,
-        }),
-        Ok((Err(e), _)) => Err(format!("cannot wait for {description}: {e}")),
-        Err(_) => Err(format!(
-            "{description} did not finish within {:.1} s and was killed; its stderr:\n{}",
-            limit.as_secs_f64(),
-            tail(&String::from_utf8_lossy(&stderr), 40)
-        )),
-    }
-}
-
-/// A command as a shell line, for messages.
-pub fn describe_command(command: &Command) -> String {
-    std::iter::once(command.get_program())
-        .chain(command.get_args())
-        .map(|a| {
-            let a = a.to_string_lossy();
-            if a.is_empty() || a.contains([' ', '\'', '"', '$', '\n']) {
-                format!("'{}'", a.replace('\'', "'\\''"))
-            } else {
-                a.into_owned()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-/// The last `lines` lines of `text`.
-pub fn tail(text: &str, lines: usize) -> String {
-    let all: Vec<&str> = text.lines().collect();
-    all[all.len().saturating_sub(lines)..].join("\n")
 }
 
 /// `leakscope run --format json --output REPORT --keep PROFILE [options] -- program args`.
@@ -490,29 +333,15 @@ pub fn check_report_end(report: &Report, status: ExitStatus) -> Option<String> {
     ))
 }
 
-/// The memcheck options of the comparison: those of the fixture corpus
-/// (`tests/harness/valgrind.rs`), and no default suppressions, since leakscope has none: every
-/// block is counted by both.
-pub const MEMCHECK_OPTIONS: &[&str] = &[
-    "--tool=memcheck",
-    "--leak-check=full",
-    "--show-leak-kinds=all",
-    "--error-exitcode=0",
-    "--num-callers=50",
-    "--trace-children=no",
-    "--child-silent-after-fork=yes",
-    "--default-suppressions=no",
-];
+/// The memcheck options of the comparison, beside memcheck's leak check (those of the fixture
+/// corpus, `tests/harness/memcheck.rs`): one log for the program alone, and no default
+/// suppressions, since leakscope has none: every block is counted by both.
+pub const MEMCHECK_OPTIONS: &[&str] =
+    &["--child-silent-after-fork=yes", "--default-suppressions=no"];
 
 /// `valgrind OPTIONS --log-file=LOG program args`.
 pub fn memcheck(program: &Path, args: &[OsString], log: &Path) -> Command {
-    let mut command = Command::new("valgrind");
-    command
-        .args(MEMCHECK_OPTIONS)
-        .arg(format!("--log-file={}", log.display()))
-        .arg(program)
-        .args(args);
-    command
+    memcheck::command(MEMCHECK_OPTIONS, &log.display().to_string(), program, args)
 }
 
 /// memcheck's LEAK SUMMARY (or "All heap blocks were freed") in a log; `None` if there is none.
