@@ -11,6 +11,7 @@ use serde_json::Value;
 use crate::harness::build::compile_text;
 use crate::harness::expect::Exit;
 use crate::harness::leakscope::{command, Invocation};
+use crate::harness::os_args;
 use crate::harness::process::{self, Output};
 use crate::harness::report::{all_notes, documents, read_json};
 
@@ -56,10 +57,10 @@ fn compile(dir: &Path, name: &str, source: &str) -> PathBuf {
 }
 
 /// `leakscope run OPTIONS --keep DIR/run.profile -- PROGRAM...` in `dir`, and its JSON report.
-fn run(dir: &Path, options: &[&str], program: &[&OsStr]) -> (Output, Value) {
+fn run<S: AsRef<OsStr>>(dir: &Path, options: &[&str], program: &[S]) -> (Output, Value) {
     let profile = dir.join("run.profile");
-    Invocation::new(Path::new(program[0]))
-        .args(program[1..].iter().copied())
+    Invocation::new(Path::new(&program[0]))
+        .args(program[1..].iter().map(AsRef::as_ref))
         .extra(options.iter().copied())
         .extra([OsStr::new("--keep"), profile.as_os_str()])
         .run_json(dir)
@@ -73,7 +74,7 @@ fn without_follow_children_every_started_program_is_named_as_untracked() {
     let (output, report) = run(
         dir.path(),
         &["--error-exitcode", "9"],
-        &[starter.as_os_str(), leaker.as_os_str()],
+        &os_args![starter, leaker],
     );
     // The program replaced itself with an untracked one: its leak check never happened.
     assert_eq!(output.exit(), Exit::Code(9), "{}", output.stderr_text());
@@ -100,7 +101,7 @@ fn follow_children_reports_every_started_program_with_its_own_figures() {
     let (output, report) = run(
         dir.path(),
         &["--follow-children", "--error-exitcode", "9"],
-        &[starter.as_os_str(), leaker.as_os_str()],
+        &os_args![starter, leaker],
     );
     assert_eq!(output.exit(), Exit::Code(9), "{}", output.stderr_text());
     let docs = documents(&report);
@@ -138,11 +139,7 @@ fn follow_children_reports_every_started_program_with_its_own_figures() {
 #[test]
 fn a_program_that_execs_at_once_still_leaves_a_report() {
     let dir = tempfile::tempdir().unwrap();
-    let (output, report) = run(
-        dir.path(),
-        &[],
-        &["sh".as_ref(), "-c".as_ref(), "exec true".as_ref()],
-    );
+    let (output, report) = run(dir.path(), &[], &os_args!["sh", "-c", "exec true"]);
     assert_eq!(output.exit(), Exit::Code(0), "{}", output.stderr_text());
     assert_eq!(report["command"][0], "sh");
     let reasons = report["leak_check"]["reasons"].to_string();

@@ -13,8 +13,11 @@ use serde_json::Value;
 
 use crate::harness::build::compile_text;
 use crate::harness::expect::Exit;
-use crate::harness::leakscope::{command, invoke, wait_for_profile};
-use crate::harness::process::{self, signal, Guard};
+use crate::harness::leakscope::{
+    assert_program_did_not_run, command, invoke, wait_for_profile, Invocation,
+};
+use crate::harness::os_args;
+use crate::harness::process::{self, signal, Guard, Output};
 use crate::harness::report::{read_json, read_text as read};
 
 /// Frees everything; prints its pid; with an argument, waits for SIGINT or SIGTERM (each
@@ -52,6 +55,24 @@ fn compile(dir: &Path, name: &str, source: &str) -> PathBuf {
     compile_text(dir, &format!("{name}.c"), source, &["-O1", "-pthread"], &[])
 }
 
+/// `leakscope run --keep PROFILE --output DIR/report.txt PROGRAM ARGS` in `dir`, checked to
+/// exit with 0 (the program's code); the text report is at `dir/report.txt`.
+fn run_keeping(dir: &Path, profile: &Path, program: &Path, args: &[&str]) -> Output {
+    let mut command = os_args![
+        "run",
+        "--keep",
+        profile,
+        "--output",
+        dir.join("report.txt"),
+        program
+    ]
+    .to_vec();
+    command.extend(args.iter().map(Into::into));
+    let output = invoke(dir, &command);
+    assert_eq!(output.exit(), Exit::Code(0), "{}", output.stderr_text());
+    output
+}
+
 /// A text report that must not look like a clean bill.
 fn assert_not_called_clean(text: &str, headline: &str) {
     assert!(
@@ -78,7 +99,7 @@ struct Running {
 }
 
 impl Running {
-    fn start(args: &[&std::ffi::OsStr], dir: &Path) -> Running {
+    fn start<S: AsRef<std::ffi::OsStr>>(args: &[S], dir: &Path) -> Running {
         let mut cmd = command();
         cmd.args(args)
             .current_dir(dir)
@@ -131,16 +152,16 @@ fn a_program_killed_with_sigkill_is_not_called_clean_and_fails_the_gate() {
     let profile = dir.path().join("killed.profile");
     let report = dir.path().join("report.txt");
     let run = Running::start(
-        &[
-            "run".as_ref(),
-            "--error-exitcode".as_ref(),
-            "9".as_ref(),
-            "--keep".as_ref(),
-            profile.as_os_str(),
-            "--output".as_ref(),
-            report.as_os_str(),
-            program.as_os_str(),
-            "wait".as_ref(),
+        &os_args![
+            "run",
+            "--error-exitcode",
+            "9",
+            "--keep",
+            profile,
+            "--output",
+            report,
+            program,
+            "wait"
         ],
         dir.path(),
     );
@@ -168,14 +189,7 @@ fn a_program_killed_with_sigkill_is_not_called_clean_and_fails_the_gate() {
     let json = dir.path().join("again.json");
     let output = invoke(
         dir.path(),
-        &[
-            "report".as_ref(),
-            profile.as_os_str(),
-            "--format".as_ref(),
-            "json".as_ref(),
-            "--output".as_ref(),
-            json.as_os_str(),
-        ],
+        &os_args!["report", profile, "--format", "json", "--output", json],
     );
     assert_eq!(output.exit(), Exit::Code(0), "{}", output.stderr_text());
     let json = read_json(&json);
@@ -208,19 +222,8 @@ fn clean_profile(dir: &Path) -> (Vec<u8>, Vec<(u16, usize, usize)>) {
         "#include <stdlib.h>\nint main(void) { free(malloc(10)); return 0; }\n",
     );
     let profile = dir.join("clean.profile");
-    let output = invoke(
-        dir,
-        &[
-            "run".as_ref(),
-            "--keep".as_ref(),
-            profile.as_os_str(),
-            "--output".as_ref(),
-            dir.join("clean.txt").as_os_str(),
-            program.as_os_str(),
-        ],
-    );
-    assert_eq!(output.exit(), Exit::Code(0), "{}", output.stderr_text());
-    assert!(read(&dir.join("clean.txt")).contains("All heap blocks were freed"));
+    run_keeping(dir, &profile, &program, &[]);
+    assert!(read(&dir.join("report.txt")).contains("All heap blocks were freed"));
     let bytes = fs::read(&profile).unwrap();
     let found = chunks(&bytes);
     (bytes, found)
@@ -229,17 +232,9 @@ fn clean_profile(dir: &Path) -> (Vec<u8>, Vec<(u16, usize, usize)>) {
 fn report_of_bytes(dir: &Path, name: &str, bytes: &[u8]) -> (String, Value) {
     let profile = dir.join(name);
     fs::write(&profile, bytes).unwrap();
-    let text = invoke(dir, &["report".as_ref(), profile.as_os_str()]);
+    let text = invoke(dir, &os_args!["report", profile]);
     assert_eq!(text.exit(), Exit::Code(0), "{}", text.stderr_text());
-    let json = invoke(
-        dir,
-        &[
-            "report".as_ref(),
-            "--format".as_ref(),
-            "json".as_ref(),
-            profile.as_os_str(),
-        ],
-    );
+    let json = invoke(dir, &os_args!["report", "--format", "json", profile]);
     assert_eq!(json.exit(), Exit::Code(0), "{}", json.stderr_text());
     let value = serde_json::from_str(&json.stdout_text()).unwrap();
     (text.stdout_text(), value)
@@ -367,14 +362,7 @@ int main(void) {
     let report = dir.path().join("report.txt");
     let output = invoke(
         dir.path(),
-        &[
-            "run".as_ref(),
-            "--error-exitcode".as_ref(),
-            "9".as_ref(),
-            "--output".as_ref(),
-            report.as_os_str(),
-            program.as_os_str(),
-        ],
+        &os_args!["run", "--error-exitcode", "9", "--output", report, program],
     );
     assert_eq!(output.exit(), Exit::Code(0), "{}", output.stderr_text());
     assert_not_called_clean(
@@ -419,22 +407,10 @@ int main(void) {
 }
 "#,
     );
-    let report = dir.path().join("report.json");
-    let output = invoke(
-        dir.path(),
-        &[
-            "run".as_ref(),
-            "--format".as_ref(),
-            "json".as_ref(),
-            "--error-exitcode".as_ref(),
-            "9".as_ref(),
-            "--output".as_ref(),
-            report.as_os_str(),
-            program.as_os_str(),
-        ],
-    );
+    let (output, json) = Invocation::new(&program)
+        .extra(["--error-exitcode", "9"])
+        .run_json(dir.path());
     assert_eq!(output.exit(), Exit::Code(9), "{}", output.stderr_text());
-    let json = read_json(&report);
     assert_eq!(json["leak_check"]["status"], "not_run", "{json}");
     assert!(json["leak_check"]["reasons"][0]
         .as_str()
@@ -482,22 +458,10 @@ fn the_gate_counts_forked_children() {
     let dir = tempfile::tempdir().unwrap();
     let program = compile(dir.path(), "forker", FORKER);
     let gate = |mode: &str| {
-        let report = dir.path().join(format!("{mode}.json"));
-        let output = invoke(
-            dir.path(),
-            &[
-                "run".as_ref(),
-                "--format".as_ref(),
-                "json".as_ref(),
-                "--error-exitcode".as_ref(),
-                "9".as_ref(),
-                "--output".as_ref(),
-                report.as_os_str(),
-                program.as_os_str(),
-                mode.as_ref(),
-            ],
-        );
-        (output, read_json(&report))
+        Invocation::new(&program)
+            .args([mode])
+            .extra(["--error-exitcode", "9"])
+            .run_json(dir.path())
     };
     let (output, json) = gate("leak");
     assert_eq!(output.exit(), Exit::Code(9), "{}", output.stderr_text());
@@ -541,13 +505,13 @@ fn the_gate_fails_when_the_program_execs_at_once() {
     );
     let output = invoke(
         dir.path(),
-        &[
-            "run".as_ref(),
-            "--error-exitcode".as_ref(),
-            "9".as_ref(),
-            "--output".as_ref(),
-            dir.path().join("report.txt").as_os_str(),
-            program.as_os_str(),
+        &os_args![
+            "run",
+            "--error-exitcode",
+            "9",
+            "--output",
+            dir.path().join("report.txt"),
+            program
         ],
     );
     assert_eq!(output.exit(), Exit::Code(9), "{}", output.stderr_text());
@@ -581,18 +545,18 @@ fn options_after_the_program_are_the_programs() {
     let report = dir.path().join("report.json");
     let output = invoke(
         dir.path(),
-        &[
-            "run".as_ref(),
-            "--format".as_ref(),
-            "json".as_ref(),
-            "--output".as_ref(),
-            report.as_os_str(),
-            program.as_os_str(),
-            "--duration".as_ref(),
-            "5".as_ref(),
-            "-x".as_ref(),
-            "--".as_ref(),
-            "--format".as_ref(),
+        &os_args![
+            "run",
+            "--format",
+            "json",
+            "--output",
+            report,
+            program,
+            "--duration",
+            "5",
+            "-x",
+            "--",
+            "--format"
         ],
     );
     assert_eq!(output.exit(), Exit::Code(0), "{}", output.stderr_text());
@@ -606,13 +570,13 @@ fn options_after_the_program_are_the_programs() {
     // program's.
     let output = invoke(
         dir.path(),
-        &[
-            "run".as_ref(),
-            "--output".as_ref(),
-            dir.path().join("r.txt").as_os_str(),
-            "--".as_ref(),
-            program.as_os_str(),
-            "--durration".as_ref(),
+        &os_args![
+            "run",
+            "--output",
+            dir.path().join("r.txt"),
+            "--",
+            program,
+            "--durration"
         ],
     );
     assert_eq!(output.exit(), Exit::Code(0), "{}", output.stderr_text());
@@ -632,14 +596,7 @@ fn a_mistyped_option_before_the_program_is_refused_with_a_suggestion() {
     ] {
         let output = invoke(
             dir.path(),
-            &[
-                "run".as_ref(),
-                typo.as_ref(),
-                "5s".as_ref(),
-                "--".as_ref(),
-                program.as_os_str(),
-                "ran".as_ref(),
-            ],
+            &os_args!["run", typo, "5s", "--", program, "ran"],
         );
         let stderr = output.stderr_text();
         assert_eq!(output.exit(), Exit::Code(2), "{typo}: {stderr}");
@@ -654,11 +611,7 @@ fn a_mistyped_option_before_the_program_is_refused_with_a_suggestion() {
             );
         }
         assert!(!stderr.contains("cannot run"), "{stderr}");
-        assert!(
-            output.stdout.is_empty(),
-            "the program ran: {}",
-            output.stdout_text()
-        );
+        assert_program_did_not_run(&output);
     }
 }
 
@@ -699,11 +652,7 @@ fn a_bad_output_is_refused_before_the_program_runs() {
         assert!(stderr.contains(words), "{options:?}: {stderr}");
         assert_eq!(stderr.lines().count(), 1, "{stderr}");
         assert!(stderr.starts_with("leakscope: cannot "), "{stderr}");
-        assert!(
-            output.stdout.is_empty(),
-            "the program ran: {}",
-            output.stdout_text()
-        );
+        assert_program_did_not_run(&output);
     }
 }
 
@@ -713,52 +662,33 @@ fn a_bad_output_is_refused_before_the_program_runs() {
 fn sigint_or_sigterm_to_leakscope_alone_reach_the_program_once() {
     let dir = tempfile::tempdir().unwrap();
     let program = compile(dir.path(), "waiter", WAITER);
-    // A program with the default action dies of it; leakscope reports, then dies the same.
-    for sent in [libc::SIGINT, libc::SIGTERM] {
-        let report = dir.path().join(format!("default-{sent}.json"));
+    // The waiter in `mode` under `leakscope run --format json`, `sent` to leakscope alone: how
+    // leakscope ended, the rest of the program's stdout, leakscope's stderr, the report.
+    let signalled = |mode: &str, sent: i32| {
+        let report = dir.path().join(format!("{mode}-{sent}.json"));
         let mut run = Running::start(
-            &[
-                "run".as_ref(),
-                "--format".as_ref(),
-                "json".as_ref(),
-                "--output".as_ref(),
-                report.as_os_str(),
-                program.as_os_str(),
-                "wait".as_ref(),
-            ],
+            &os_args!["run", "--format", "json", "--output", report, program, mode],
             dir.path(),
         );
-        let leakscope_pid = run.leakscope_pid();
-        signal(leakscope_pid, sent);
-        let (status, _, stderr) = run.finish();
+        signal(run.leakscope_pid(), sent);
+        let (status, stdout, stderr) = run.finish();
+        (status, stdout, stderr, read_json(&report))
+    };
+    // A program with the default action dies of it; leakscope reports, then dies the same.
+    for sent in [libc::SIGINT, libc::SIGTERM] {
+        let (status, _, stderr, json) = signalled("wait", sent);
         use std::os::unix::process::ExitStatusExt;
         assert_eq!(status.signal(), Some(sent), "{stderr}");
-        let json = read_json(&report);
         assert_eq!(json["exit"]["signal"], sent, "{json}");
         assert_eq!(json["leak_check"]["status"], "complete", "{json}");
         assert_eq!(json["summary"]["definitely_lost"]["bytes"], 77, "{json}");
     }
     // A program that handles it gets it once and ends as it chooses.
     for sent in [libc::SIGINT, libc::SIGTERM] {
-        let report = dir.path().join(format!("counted-{sent}.json"));
-        let mut run = Running::start(
-            &[
-                "run".as_ref(),
-                "--format".as_ref(),
-                "json".as_ref(),
-                "--output".as_ref(),
-                report.as_os_str(),
-                program.as_os_str(),
-                "count".as_ref(),
-            ],
-            dir.path(),
-        );
-        let leakscope_pid = run.leakscope_pid();
-        signal(leakscope_pid, sent);
-        let (status, stdout, stderr) = run.finish();
+        let (status, stdout, stderr, json) = signalled("count", sent);
         assert_eq!(stdout, "got 1\n", "signal {sent}; stderr:\n{stderr}");
         assert_eq!(status.code(), Some(3), "{stderr}");
-        assert_eq!(read_json(&report)["exit"]["code"], 3);
+        assert_eq!(json["exit"]["code"], 3);
     }
 }
 
@@ -921,14 +851,7 @@ fn after_the_program_ended_sigint_stops_leakscope() {
     assert_eq!(unsafe { libc::mkfifo(name.as_ptr(), 0o600) }, 0);
     let profile = dir.path().join("p.profile");
     let mut run = Running::start(
-        &[
-            "run".as_ref(),
-            "--keep".as_ref(),
-            profile.as_os_str(),
-            "--output".as_ref(),
-            fifo.as_os_str(),
-            program.as_os_str(),
-        ],
+        &os_args!["run", "--keep", profile, "--output", fifo, program],
         dir.path(),
     );
     // leakscope appends the program's end to the profile after it has stopped passing
@@ -960,18 +883,7 @@ fn diff_rejects_moments_outside_the_profile() {
          int main(void) { for (int i = 0; i < 20; i++) { kept[i] = malloc(100); usleep(30000); } return 0; }\n",
     );
     let profile = dir.path().join("grower.profile");
-    let output = invoke(
-        dir.path(),
-        &[
-            "run".as_ref(),
-            "--keep".as_ref(),
-            profile.as_os_str(),
-            "--output".as_ref(),
-            dir.path().join("report.txt").as_os_str(),
-            program.as_os_str(),
-        ],
-    );
-    assert_eq!(output.exit(), Exit::Code(0), "{}", output.stderr_text());
+    run_keeping(dir.path(), &profile, &program, &[]);
     let end_ms = leakscope_format::read_profile(&profile)
         .unwrap()
         .snapshots
@@ -1043,19 +955,7 @@ fn profiles_are_created_with_mode_0600() {
     let dir = tempfile::tempdir().unwrap();
     let program = compile(dir.path(), "forker", FORKER);
     let profile = dir.path().join("kept.profile");
-    let output = invoke(
-        dir.path(),
-        &[
-            "run".as_ref(),
-            "--keep".as_ref(),
-            profile.as_os_str(),
-            "--output".as_ref(),
-            dir.path().join("report.txt").as_os_str(),
-            program.as_os_str(),
-            "leak".as_ref(),
-        ],
-    );
-    assert_eq!(output.exit(), Exit::Code(0), "{}", output.stderr_text());
+    run_keeping(dir.path(), &profile, &program, &["leak"]);
     let mode = |path: &Path| fs::metadata(path).unwrap().permissions().mode() & 0o7777;
     assert_eq!(mode(&profile), 0o600, "{}", profile.display());
     let children: Vec<PathBuf> = fs::read_dir(dir.path())
@@ -1098,18 +998,7 @@ fn the_run_says_which_process_it_watches() {
     let program = compile(dir.path(), "waiter", WAITER);
     let profile = dir.path().join("watched.profile");
     let report = dir.path().join("report.txt");
-    let output = invoke(
-        dir.path(),
-        &[
-            "run".as_ref(),
-            "--keep".as_ref(),
-            profile.as_os_str(),
-            "--output".as_ref(),
-            report.as_os_str(),
-            program.as_os_str(),
-        ],
-    );
-    assert_eq!(output.exit(), Exit::Code(0), "{}", output.stderr_text());
+    let output = run_keeping(dir.path(), &profile, &program, &[]);
     let pid = output.stdout_text().trim().to_owned();
     let stderr = output.stderr_text();
     let lines: Vec<&str> = stderr.lines().collect();
@@ -1172,7 +1061,7 @@ fn a_slow_report_shows_its_progress() {
         .starts_with("leakscope: reading the profile...\n"));
 
     // By default a fast report stays quiet.
-    let output = invoke(dir.path(), &["report".as_ref(), profile.as_os_str()]);
+    let output = invoke(dir.path(), &os_args!["report", profile]);
     assert_eq!(output.exit(), Exit::Code(0), "{}", output.stderr_text());
     assert_eq!(output.stderr_text(), "");
 }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use crate::harness::build::{compile_static, corpus, programs_dir};
 use crate::harness::expect::{Exit, Level};
-use crate::harness::leakscope::Invocation;
+use crate::harness::leakscope::{assert_program_did_not_run, Invocation};
 use crate::harness::process::Output;
 
 fn echo_io() -> PathBuf {
@@ -29,11 +29,7 @@ fn assert_refused(output: &Output, words: &str) {
         1,
         "leakscope should print exactly one line on stderr; stderr:\n{stderr}"
     );
-    assert!(
-        output.stdout.is_empty(),
-        "nothing should run, yet stdout has {:?}",
-        output.stdout_text()
-    );
+    assert_program_did_not_run(output);
 }
 
 #[test]

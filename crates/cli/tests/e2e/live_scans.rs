@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::harness::build::compile_file;
-use crate::harness::leakscope::{command, wait_for_profile, Invocation};
+use crate::harness::leakscope::{wait_for_profile, Invocation};
+use crate::harness::os_args;
 use crate::harness::process::{self, Guard};
 use crate::harness::report::{functions, read_json};
 
@@ -84,18 +85,12 @@ fn sigusr1_to_leakscope_asks_for_a_scan_now() {
     let flag = dir.path().join("running");
     fs::write(&flag, b"").unwrap();
     let profile = dir.path().join("run.profile");
-    let report = dir.path().join("report.json");
-    let mut command = command();
-    command
-        .args(["run", "--format", "json", "--output"])
-        .arg(&report)
-        .arg("--keep")
-        .arg(&profile)
-        .arg("--")
-        .arg(&program)
-        .arg(&flag)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
+    let invocation = Invocation::new(&program)
+        .args([&flag])
+        .extra(os_args!["--keep", profile]);
+    let report = invocation.report(dir.path());
+    let mut command = invocation.command(dir.path());
+    command.stdout(Stdio::null()).stderr(Stdio::piped());
     let mut guard = Guard::spawn(&mut command).unwrap();
     let leakscope_pid = guard.child().id() as i32;
     // The agent is ready once its writer has created the profile.

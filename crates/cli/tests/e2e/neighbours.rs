@@ -9,6 +9,7 @@ use serde_json::Value;
 use crate::harness::build::compile_text;
 use crate::harness::expect::Exit;
 use crate::harness::leakscope::Invocation;
+use crate::harness::os_args;
 use crate::harness::process::Output;
 
 const JEMALLOC: &str = "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2";
@@ -19,9 +20,9 @@ fn compile(dir: &Path, file_name: &str, source: &str, after: &[&str]) -> PathBuf
 }
 
 /// `leakscope run -- PROGRAM...` in `dir`, and its JSON report.
-fn run(dir: &Path, program: &[&OsStr]) -> (Output, Value) {
-    Invocation::new(Path::new(program[0]))
-        .args(program[1..].iter().copied())
+fn run<S: AsRef<OsStr>>(dir: &Path, program: &[S]) -> (Output, Value) {
+    Invocation::new(Path::new(&program[0]))
+        .args(program[1..].iter().map(AsRef::as_ref))
         .run_json(dir)
 }
 
@@ -238,10 +239,7 @@ int main(void) {
 #[test]
 fn a_program_killed_in_its_first_instant_still_has_a_report_that_says_so() {
     let dir = tempfile::tempdir().unwrap();
-    let (output, report) = run(
-        dir.path(),
-        &["sh".as_ref(), "-c".as_ref(), "kill -9 $$".as_ref()],
-    );
+    let (output, report) = run(dir.path(), &os_args!["sh", "-c", "kill -9 $$"]);
     assert_eq!(output.exit(), Exit::Signal(9), "{}", output.stderr_text());
     assert_eq!(report["command"][0], "sh");
     assert_eq!(report["leak_check"]["status"], "not_run");

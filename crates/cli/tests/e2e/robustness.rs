@@ -9,7 +9,8 @@ use std::process::Stdio;
 
 use crate::harness::build::{compile_file, compile_text, corpus};
 use crate::harness::expect::{Exit, Level};
-use crate::harness::leakscope::{command, invoke, wait_for_profile, Invocation};
+use crate::harness::leakscope::{invoke, wait_for_profile, Invocation};
+use crate::harness::os_args;
 use crate::harness::process;
 use crate::harness::report::read_json;
 
@@ -67,14 +68,7 @@ fn a_kept_profile_reports_the_same_again() {
     let again = dir.path().join("again.json");
     let output = invoke(
         dir.path(),
-        &[
-            "report".as_ref(),
-            profile.as_os_str(),
-            "--format".as_ref(),
-            "json".as_ref(),
-            "--output".as_ref(),
-            again.as_os_str(),
-        ],
+        &os_args!["report", profile, "--format", "json", "--output", again],
     );
     assert_eq!(output.exit(), Exit::Code(0), "{}", output.stderr_text());
     assert_eq!(read_json(&first), read_json(&again));
@@ -101,14 +95,10 @@ int main(void) {
 "#,
     );
     let profile = dir.path().join("killed.profile");
-    let report = dir.path().join("report.json");
-    let mut child = command()
-        .args(["run", "--format", "json", "--output"])
-        .arg(&report)
-        .arg("--keep")
-        .arg(&profile)
-        .arg("--")
-        .arg(&program)
+    let invocation = Invocation::new(&program).extra(os_args!["--keep", profile]);
+    let report = invocation.report(dir.path());
+    let mut child = invocation
+        .command(dir.path())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -148,7 +138,7 @@ fn damaged_profiles_say_so_and_foreign_files_are_refused() {
 
     let cut = dir.path().join("cut.profile");
     fs::write(&cut, &bytes[..bytes.len() * 2 / 3]).unwrap();
-    let output = invoke(dir.path(), &["report".as_ref(), cut.as_os_str()]);
+    let output = invoke(dir.path(), &os_args!["report", cut]);
     assert_eq!(output.exit(), Exit::Code(0), "{}", output.stderr_text());
     assert!(
         output.stdout_text().contains("cut short"),
@@ -158,7 +148,7 @@ fn damaged_profiles_say_so_and_foreign_files_are_refused() {
 
     let foreign = dir.path().join("foreign.profile");
     fs::write(&foreign, b"#!/bin/sh\necho not a profile\n").unwrap();
-    let output = invoke(dir.path(), &["report".as_ref(), foreign.as_os_str()]);
+    let output = invoke(dir.path(), &os_args!["report", foreign]);
     assert_eq!(output.exit(), Exit::Code(1));
     assert!(output.stderr_text().contains("not a leakscope profile"));
     assert_eq!(
@@ -169,7 +159,7 @@ fn damaged_profiles_say_so_and_foreign_files_are_refused() {
     );
 
     let missing = dir.path().join("missing.profile");
-    let output = invoke(dir.path(), &["report".as_ref(), missing.as_os_str()]);
+    let output = invoke(dir.path(), &os_args!["report", missing]);
     assert_eq!(output.exit(), Exit::Code(1));
     assert!(output.stderr_text().contains("no such file"));
 }
@@ -291,7 +281,7 @@ fn identical_stacks_are_stored_once() {
         .run(dir.path())
         .unwrap();
     assert_eq!(output.exit(), Exit::Code(0), "{}", output.stderr_text());
-    let dump = invoke(dir.path(), &["dump".as_ref(), profile.as_os_str()]);
+    let dump = invoke(dir.path(), &os_args!["dump", profile]);
     let stacks = dump
         .stdout_text()
         .lines()
@@ -446,15 +436,7 @@ int main(int argc, char **argv) {
     let diff_json = dir.path().join("diff.json");
     let output = invoke(
         dir.path(),
-        &[
-            "diff".as_ref(),
-            before.as_os_str(),
-            after.as_os_str(),
-            "--format".as_ref(),
-            "json".as_ref(),
-            "--output".as_ref(),
-            diff_json.as_os_str(),
-        ],
+        &os_args!["diff", before, after, "--format", "json", "--output", diff_json],
     );
     assert_eq!(output.exit(), Exit::Code(0), "{}", output.stderr_text());
     let diff = read_json(&diff_json);

@@ -75,12 +75,24 @@ impl<'a> Invocation<'a> {
 
     /// Runs leakscope; returns its output and the report file's path (which may not exist).
     pub fn run(self, dir: &Path) -> Result<(Output, PathBuf), String> {
-        let report = dir.join("report.json");
+        let mut command = self.command(dir);
+        let output = process::run(&mut command, self.stdin.as_deref(), process::TIMEOUT)?;
+        Ok((output, self.report(dir)))
+    }
+
+    /// Where the report goes when run in `dir`.
+    pub fn report(&self, dir: &Path) -> PathBuf {
+        dir.join("report.json")
+    }
+
+    /// The command, not started (for a test that signals leakscope while it runs); stdin is
+    /// the caller's to set.
+    pub fn command(&self, dir: &Path) -> Command {
         let mut command = command();
         command
             .arg("run")
             .args(["--format", "json", "--output"])
-            .arg(&report)
+            .arg(self.report(dir))
             .args(&self.extra)
             .arg("--")
             .arg(self.program)
@@ -89,8 +101,7 @@ impl<'a> Invocation<'a> {
         for (key, value) in &self.env {
             command.env(key, value);
         }
-        let output = process::run(&mut command, self.stdin.as_deref(), process::TIMEOUT)?;
-        Ok((output, report))
+        command
     }
 }
 
@@ -132,6 +143,15 @@ pub fn invoke<S: AsRef<OsStr>>(dir: &Path, args: &[S]) -> Output {
     let mut command = command();
     command.args(args).current_dir(dir);
     process::run(&mut command, None, process::TIMEOUT).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Checks that the program leakscope was asked to run never ran (it prints nothing otherwise).
+pub fn assert_program_did_not_run(output: &Output) {
+    assert!(
+        output.stdout.is_empty(),
+        "the program ran: its stdout is {:?}",
+        output.stdout_text()
+    );
 }
 
 /// Waits (at most 20 s) until the agent's writer has put its first chunks in `profile`.

@@ -12,6 +12,15 @@ pub mod process;
 pub mod report;
 pub mod valgrind;
 
+/// Arguments of mixed types (`&str`, paths, `OsString`s) as one array of `OsString`s, for the
+/// command lines the tests write out.
+macro_rules! os_args {
+    ($($arg:expr),* $(,)?) => {
+        [$(::std::ffi::OsString::from(::std::convert::AsRef::<::std::ffi::OsStr>::as_ref(&$arg))),*]
+    };
+}
+pub(crate) use os_args;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::thread;
