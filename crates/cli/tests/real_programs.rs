@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use real::case::{run_case, Case, Setup, Step};
+use real::case::{run_case, Case, Step};
 use real::servers::{background, free_port, parse_ab, parse_redis_benchmark, wait_for_port};
 use real::{
     bound, check_report_end, describe_status, environment, first_difference, read_report, record,
@@ -126,10 +126,6 @@ fn prepare(dirs: &Dirs, program: &Path, args: &[&str]) -> Result<(), String> {
     }
 }
 
-fn setup(f: impl Fn(&Dirs) -> Result<(), String> + 'static) -> Setup {
-    Box::new(f)
-}
-
 /// The directories of a case, emptied.
 fn case_dirs(name: &str) -> Dirs {
     Dirs::new(suite_dir().join("cases").join(name))
@@ -152,19 +148,22 @@ fn finish(row: Row) {
     );
 }
 
+/// The row of a case that could not run: `why` names the programs it misses.
+fn skipped(name: &str, why: String) -> Row {
+    Row {
+        skipped: Some(why),
+        ..Row::new(name)
+    }
+}
+
 /// A case made of steps (see `real::case`), with the programs it needs.
-fn short_case(name: &str, programs: &[&str], build: fn(&Dirs, &[PathBuf]) -> (Case, Vec<Guard>)) {
+fn short_case(name: &str, programs: &[&str], build: fn(&Dirs, &[PathBuf]) -> Case) {
     let row = match require(programs) {
-        Err(why) => Row {
-            skipped: Some(why),
-            ..Row::new(name)
-        },
+        Err(why) => skipped(name, why),
         Ok(paths) => {
             let dirs = case_dirs(name);
-            let (case, helpers) = build(&dirs, &paths);
-            let row = run_case(&dirs, &case);
-            drop(helpers);
-            row
+            let case = build(&dirs, &paths);
+            run_case(&dirs, &case)
         }
     };
     finish(row);
@@ -214,58 +213,52 @@ cases! {
     redis_cli: "redis-cli" needs ["redis-cli", "redis-server"] => redis_cli_case;
 }
 
-fn node_case(dirs: &Dirs, p: &[PathBuf]) -> (Case, Vec<Guard>) {
+fn node_case(dirs: &Dirs, p: &[PathBuf]) -> Case {
     let _ = dirs;
-    let case = Case {
-        name: "node",
-        setup: setup(|d| copy_file("script.js", d)),
-        steps: vec![
+    Case::new(
+        "node",
+        vec![
             Step::new(&p[0], ["script.js"]),
             Step::new(
                 &p[0],
                 ["-e", "console.log([1, 2, 3].map((x) => x * 2).join(','))"],
             ),
         ],
-        artifacts: vec![],
-    };
-    (case, vec![])
+    )
+    .setup(|d| copy_file("script.js", d))
 }
 
-fn java_case(_: &Dirs, p: &[PathBuf]) -> (Case, Vec<Guard>) {
+fn java_case(_: &Dirs, p: &[PathBuf]) -> Case {
     let javac = p[1].clone();
-    let case = Case {
-        name: "java",
-        setup: setup(move |d| {
-            copy_file("Hello.java", d)?;
-            prepare(d, &javac, &["-d", "classes", "Hello.java"])
-        }),
-        steps: vec![
+    Case::new(
+        "java",
+        vec![
             Step::new(&p[0], ["-version"]),
             Step::new(&p[0], ["-cp", "classes", "Hello"]),
         ],
-        artifacts: vec![],
-    };
-    (case, vec![])
+    )
+    .setup(move |d| {
+        copy_file("Hello.java", d)?;
+        prepare(d, &javac, &["-d", "classes", "Hello.java"])
+    })
 }
 
-fn javac_case(_: &Dirs, p: &[PathBuf]) -> (Case, Vec<Guard>) {
-    let case = Case {
-        name: "javac",
-        setup: setup(|d| copy_file("Hello.java", d)),
-        steps: vec![
+fn javac_case(_: &Dirs, p: &[PathBuf]) -> Case {
+    Case::new(
+        "javac",
+        vec![
             Step::new(&p[0], ["-d", "classes", "Hello.java"]),
             Step::new(&p[1], ["-cp", "classes", "Hello"]).untracked(),
         ],
-        artifacts: vec!["classes/Hello.class"],
-    };
-    (case, vec![])
+    )
+    .setup(|d| copy_file("Hello.java", d))
+    .artifacts(&["classes/Hello.class"])
 }
 
-fn python_case(_: &Dirs, p: &[PathBuf]) -> (Case, Vec<Guard>) {
-    let case = Case {
-        name: "python3",
-        setup: setup(|d| copy_file("script.py", d)),
-        steps: vec![
+fn python_case(_: &Dirs, p: &[PathBuf]) -> Case {
+    Case::new(
+        "python3",
+        vec![
             Step::new(&p[0], ["script.py"]),
             Step::new(
                 &p[0],
@@ -275,16 +268,14 @@ fn python_case(_: &Dirs, p: &[PathBuf]) -> (Case, Vec<Guard>) {
                 ],
             ),
         ],
-        artifacts: vec![],
-    };
-    (case, vec![])
+    )
+    .setup(|d| copy_file("script.py", d))
 }
 
-fn perl_case(_: &Dirs, p: &[PathBuf]) -> (Case, Vec<Guard>) {
-    let case = Case {
-        name: "perl",
-        setup: setup(|d| copy_file("script.pl", d)),
-        steps: vec![
+fn perl_case(_: &Dirs, p: &[PathBuf]) -> Case {
+    Case::new(
+        "perl",
+        vec![
             Step::new(&p[0], ["script.pl"]),
             Step::new(
                 &p[0],
@@ -295,16 +286,14 @@ fn perl_case(_: &Dirs, p: &[PathBuf]) -> (Case, Vec<Guard>) {
             )
             .memcheck(),
         ],
-        artifacts: vec![],
-    };
-    (case, vec![])
+    )
+    .setup(|d| copy_file("script.pl", d))
 }
 
-fn bash_case(_: &Dirs, p: &[PathBuf]) -> (Case, Vec<Guard>) {
-    let case = Case {
-        name: "bash",
-        setup: setup(|d| copy_file("script.sh", d)),
-        steps: vec![
+fn bash_case(_: &Dirs, p: &[PathBuf]) -> Case {
+    Case::new(
+        "bash",
+        vec![
             Step::new(&p[0], ["script.sh"]),
             Step::new(
                 &p[0],
@@ -316,12 +305,11 @@ fn bash_case(_: &Dirs, p: &[PathBuf]) -> (Case, Vec<Guard>) {
             )
             .memcheck(),
         ],
-        artifacts: vec![],
-    };
-    (case, vec![])
+    )
+    .setup(|d| copy_file("script.sh", d))
 }
 
-fn git_case(_: &Dirs, p: &[PathBuf]) -> (Case, Vec<Guard>) {
+fn git_case(_: &Dirs, p: &[PathBuf]) -> Case {
     let git = &p[0];
     // Fixed identities and dates make the commits' hashes the same in every pass.
     let step = |args: &[&str]| {
@@ -336,14 +324,9 @@ fn git_case(_: &Dirs, p: &[PathBuf]) -> (Case, Vec<Guard>) {
             .env("GIT_COMMITTER_DATE", "2024-01-02T03:04:05Z")
             .env("GIT_PAGER", "cat")
     };
-    let case = Case {
-        name: "git",
-        setup: setup(|d| {
-            write(&d.work.join("README.md"), "# a project\n")?;
-            write(&d.work.join("src/main.c"), "int main(void) { return 0; }\n")?;
-            write(&d.work.join("data.txt"), text_lines(2000))
-        }),
-        steps: vec![
+    Case::new(
+        "git",
+        vec![
             step(&["--version"]).memcheck(),
             step(&["init", "-b", "main", "."]),
             step(&["add", "-A"]),
@@ -357,17 +340,19 @@ fn git_case(_: &Dirs, p: &[PathBuf]) -> (Case, Vec<Guard>) {
             step(&["status", "--short", "--branch"]),
             step(&["cat-file", "-p", "HEAD^{tree}"]),
         ],
-        artifacts: vec![],
-    };
-    (case, vec![])
+    )
+    .setup(|d| {
+        write(&d.work.join("README.md"), "# a project\n")?;
+        write(&d.work.join("src/main.c"), "int main(void) { return 0; }\n")?;
+        write(&d.work.join("data.txt"), text_lines(2000))
+    })
 }
 
-fn sqlite_case(_: &Dirs, p: &[PathBuf]) -> (Case, Vec<Guard>) {
+fn sqlite_case(_: &Dirs, p: &[PathBuf]) -> Case {
     let sql = std::fs::read(files_dir().join("query.sql")).expect("query.sql");
-    let case = Case {
-        name: "sqlite3",
-        setup: setup(|_| Ok(())),
-        steps: vec![
+    Case::new(
+        "sqlite3",
+        vec![
             Step::new(&p[0], ["test.db"]).stdin(sql).memcheck(),
             Step::new(&p[0], ["test.db", ".schema"]),
             Step::new(
@@ -379,31 +364,14 @@ fn sqlite_case(_: &Dirs, p: &[PathBuf]) -> (Case, Vec<Guard>) {
                 ],
             ),
         ],
-        artifacts: vec!["test.db"],
-    };
-    (case, vec![])
+    )
+    .artifacts(&["test.db"])
 }
 
-fn jq_case(_: &Dirs, p: &[PathBuf]) -> (Case, Vec<Guard>) {
-    let case = Case {
-        name: "jq",
-        setup: setup(|d| {
-            let mut json = String::from("[");
-            for (i, line) in text_lines(3000).lines().enumerate() {
-                let words: Vec<&str> = line.split(' ').collect();
-                if i > 0 {
-                    json.push(',');
-                }
-                let _ = write!(
-                    json,
-                    "{{\"id\":{i},\"name\":\"{}\",\"n\":{},\"tags\":[\"{}\",\"{}\"]}}",
-                    words[0], words[1], words[2], words[0]
-                );
-            }
-            json.push(']');
-            write(&d.work.join("data.json"), json)
-        }),
-        steps: vec![
+fn jq_case(_: &Dirs, p: &[PathBuf]) -> Case {
+    Case::new(
+        "jq",
+        vec![
             Step::new(
                 &p[0],
                 [
@@ -425,40 +393,52 @@ fn jq_case(_: &Dirs, p: &[PathBuf]) -> (Case, Vec<Guard>) {
             Step::new(&p[0], ["-n", "[range(10)] | map(. * .) | add"]),
             Step::new(&p[0], [".[", "data.json"]),
         ],
-        artifacts: vec![],
-    };
-    (case, vec![])
+    )
+    .setup(|d| {
+        let mut json = String::from("[");
+        for (i, line) in text_lines(3000).lines().enumerate() {
+            let words: Vec<&str> = line.split(' ').collect();
+            if i > 0 {
+                json.push(',');
+            }
+            let _ = write!(
+                json,
+                "{{\"id\":{i},\"name\":\"{}\",\"n\":{},\"tags\":[\"{}\",\"{}\"]}}",
+                words[0], words[1], words[2], words[0]
+            );
+        }
+        json.push(']');
+        write(&d.work.join("data.json"), json)
+    })
 }
 
-fn xz_case(_: &Dirs, p: &[PathBuf]) -> (Case, Vec<Guard>) {
-    let case = Case {
-        name: "xz",
-        setup: setup(|d| write(&d.work.join("data.txt"), text_lines(40_000))),
-        steps: vec![
+fn xz_case(_: &Dirs, p: &[PathBuf]) -> Case {
+    Case::new(
+        "xz",
+        vec![
             Step::new(&p[0], ["-6", "-k", "data.txt"]),
             Step::new(&p[0], ["-d", "-c", "data.txt.xz"]).memcheck(),
             Step::new(&p[0], ["-l", "data.txt.xz"]),
             Step::new(&p[0], ["-t", "-v", "data.txt.xz"]),
             Step::new(&p[0], ["-9e", "-c", "data.txt"]),
         ],
-        artifacts: vec!["data.txt.xz"],
-    };
-    (case, vec![])
+    )
+    .setup(|d| write(&d.work.join("data.txt"), text_lines(40_000)))
+    .artifacts(&["data.txt.xz"])
 }
 
-fn gzip_case(_: &Dirs, p: &[PathBuf]) -> (Case, Vec<Guard>) {
-    let case = Case {
-        name: "gzip",
-        setup: setup(|d| write(&d.work.join("data.txt"), text_lines(40_000))),
-        steps: vec![
+fn gzip_case(_: &Dirs, p: &[PathBuf]) -> Case {
+    Case::new(
+        "gzip",
+        vec![
             Step::new(&p[0], ["-9", "-n", "-c", "data.txt"]),
             Step::new(&p[0], ["-6", "-n", "-k", "data.txt"]),
             Step::new(&p[0], ["-d", "-c", "data.txt.gz"]).memcheck(),
             Step::new(&p[0], ["-l", "data.txt.gz"]),
         ],
-        artifacts: vec!["data.txt.gz"],
-    };
-    (case, vec![])
+    )
+    .setup(|d| write(&d.work.join("data.txt"), text_lines(40_000)))
+    .artifacts(&["data.txt.gz"])
 }
 
 /// A small tree of files and directories (for tar and find).
@@ -473,14 +453,10 @@ fn make_tree(root: &Path) -> Result<(), String> {
     Ok(())
 }
 
-fn tar_case(_: &Dirs, p: &[PathBuf]) -> (Case, Vec<Guard>) {
-    let case = Case {
-        name: "tar",
-        setup: setup(|d| {
-            make_tree(&d.work)?;
-            std::fs::create_dir_all(d.work.join("extracted")).map_err(|e| e.to_string())
-        }),
-        steps: vec![
+fn tar_case(_: &Dirs, p: &[PathBuf]) -> Case {
+    Case::new(
+        "tar",
+        vec![
             Step::new(
                 &p[0],
                 [
@@ -500,9 +476,12 @@ fn tar_case(_: &Dirs, p: &[PathBuf]) -> (Case, Vec<Guard>) {
             Step::new(&p[0], ["-xf", "tree.tar", "-C", "extracted"]),
             Step::new(&p[0], ["--compare", "-f", "tree.tar", "-C", "extracted"]),
         ],
-        artifacts: vec!["tree.tar", "extracted/tree/dir4/sub0/file6.txt"],
-    };
-    (case, vec![])
+    )
+    .setup(|d| {
+        make_tree(&d.work)?;
+        std::fs::create_dir_all(d.work.join("extracted")).map_err(|e| e.to_string())
+    })
+    .artifacts(&["tree.tar", "extracted/tree/dir4/sub0/file6.txt"])
 }
 
 /// `python3 -m http.server` on 127.0.0.1, serving `root`, untracked: the server curl fetches
@@ -522,16 +501,15 @@ fn http_server(python: &Path, root: &Path, log: &Path) -> (Guard, u16) {
     (server, port)
 }
 
-fn curl_case(dirs: &Dirs, p: &[PathBuf]) -> (Case, Vec<Guard>) {
+fn curl_case(dirs: &Dirs, p: &[PathBuf]) -> Case {
     let served = dirs.root.join("served");
     write(&served.join("data.txt"), text_lines(20_000)).unwrap();
     write(&served.join("small.json"), "{\"hello\": \"curl\"}\n").unwrap();
     let (server, port) = http_server(&p[1], &served, &dirs.out.join("http-server.log"));
     let url = |path: &str| format!("http://127.0.0.1:{port}/{path}");
-    let case = Case {
-        name: "curl",
-        setup: setup(|_| Ok(())),
-        steps: vec![
+    Case::new(
+        "curl",
+        vec![
             Step::new(&p[0], ["-sS".to_string(), url("data.txt")]),
             Step::new(
                 &p[0],
@@ -557,46 +535,43 @@ fn curl_case(dirs: &Dirs, p: &[PathBuf]) -> (Case, Vec<Guard>) {
             ),
             Step::new(&p[0], ["-sS".to_string(), "--fail".into(), url("missing")]).stderr_varies(),
         ],
-        artifacts: vec!["small.json"],
-    };
-    (case, vec![server])
+    )
+    .artifacts(&["small.json"])
+    .helpers(vec![server])
 }
 
-fn gcc_case(_: &Dirs, p: &[PathBuf]) -> (Case, Vec<Guard>) {
-    let case = Case {
-        name: "gcc",
-        setup: setup(|d| copy_file("hello.c", d)),
-        steps: vec![
+fn gcc_case(_: &Dirs, p: &[PathBuf]) -> Case {
+    Case::new(
+        "gcc",
+        vec![
             Step::new(&p[0], ["-O2", "-S", "-o", "-", "hello.c"]),
             Step::new(&p[0], ["-O2", "-Wall", "-o", "hello", "hello.c"]),
             Step::new(Path::new("./hello"), Vec::<String>::new()).untracked(),
             Step::new(&p[0], ["-Wall", "-c", "-x", "c", "-", "-o", "bad.o"])
                 .stdin("int main(void) { return undefined_name; }\n"),
         ],
-        artifacts: vec!["hello"],
-    };
-    (case, vec![])
+    )
+    .setup(|d| copy_file("hello.c", d))
+    .artifacts(&["hello"])
 }
 
-fn make_case(_: &Dirs, p: &[PathBuf]) -> (Case, Vec<Guard>) {
-    let case = Case {
-        name: "make",
-        setup: setup(|d| copy_file("Makefile", d)),
-        steps: vec![
+fn make_case(_: &Dirs, p: &[PathBuf]) -> Case {
+    Case::new(
+        "make",
+        vec![
             Step::new(&p[0], ["-j1"]),
             Step::new(&p[0], ["-j1"]),
             Step::new(&p[0], ["-j1", "no-such-target"]),
         ],
-        artifacts: vec!["out/all.txt"],
-    };
-    (case, vec![])
+    )
+    .setup(|d| copy_file("Makefile", d))
+    .artifacts(&["out/all.txt"])
 }
 
-fn sed_case(_: &Dirs, p: &[PathBuf]) -> (Case, Vec<Guard>) {
-    let case = Case {
-        name: "sed",
-        setup: setup(|d| write(&d.work.join("data.txt"), text_lines(20_000))),
-        steps: vec![
+fn sed_case(_: &Dirs, p: &[PathBuf]) -> Case {
+    Case::new(
+        "sed",
+        vec![
             Step::new(
                 &p[0],
                 [
@@ -609,21 +584,20 @@ fn sed_case(_: &Dirs, p: &[PathBuf]) -> (Case, Vec<Guard>) {
             Step::new(&p[0], ["-n", "/fox .* dog/{=;p}", "data.txt"]),
             Step::new(&p[0], ["-i.bak", "s/leak/LEAK/g", "data.txt"]),
         ],
-        artifacts: vec!["data.txt", "data.txt.bak"],
-    };
-    (case, vec![])
+    )
+    .setup(|d| write(&d.work.join("data.txt"), text_lines(20_000)))
+    .artifacts(&["data.txt", "data.txt.bak"])
 }
 
-fn awk_case(_: &Dirs, p: &[PathBuf]) -> (Case, Vec<Guard>) {
+fn awk_case(_: &Dirs, p: &[PathBuf]) -> Case {
     let program = "{ count[$1]++; sum += $2; if ($2 > max) max = $2 } \
                    END { n = split(\"the quick brown fox jumps over lazy dog alpha beta gamma \
                    delta leak scope heap stack\", words, \" \"); \
                    for (i = 1; i <= n; i++) printf \"%s %d\\n\", words[i], count[words[i]]; \
                    printf \"sum %d max %d avg %.3f\\n\", sum, max, sum / NR }";
-    let case = Case {
-        name: "awk",
-        setup: setup(|d| write(&d.work.join("data.txt"), text_lines(20_000))),
-        steps: vec![
+    Case::new(
+        "awk",
+        vec![
             Step::new(&p[0], [program, "data.txt"]).memcheck(),
             Step::new(
                 &p[0],
@@ -635,16 +609,14 @@ fn awk_case(_: &Dirs, p: &[PathBuf]) -> (Case, Vec<Guard>) {
                 ],
             ),
         ],
-        artifacts: vec![],
-    };
-    (case, vec![])
+    )
+    .setup(|d| write(&d.work.join("data.txt"), text_lines(20_000)))
 }
 
-fn grep_case(_: &Dirs, p: &[PathBuf]) -> (Case, Vec<Guard>) {
-    let case = Case {
-        name: "grep",
-        setup: setup(|d| make_tree(&d.work)),
-        steps: vec![
+fn grep_case(_: &Dirs, p: &[PathBuf]) -> Case {
+    Case::new(
+        "grep",
+        vec![
             Step::new(
                 &p[0],
                 [
@@ -659,30 +631,27 @@ fn grep_case(_: &Dirs, p: &[PathBuf]) -> (Case, Vec<Guard>) {
             Step::new(&p[0], ["-r", "-l", "-i", "STACK 1", "tree"]),
             Step::new(&p[0], ["-q", "no such words", "tree/dir0/notes.md"]),
         ],
-        artifacts: vec![],
-    };
-    (case, vec![])
+    )
+    .setup(|d| make_tree(&d.work))
 }
 
-fn sort_case(_: &Dirs, p: &[PathBuf]) -> (Case, Vec<Guard>) {
-    let case = Case {
-        name: "sort",
-        setup: setup(|d| write(&d.work.join("data.txt"), text_lines(20_000))),
-        steps: vec![
+fn sort_case(_: &Dirs, p: &[PathBuf]) -> Case {
+    Case::new(
+        "sort",
+        vec![
             Step::new(&p[0], ["-k2,2n", "-k1,1", "-k4,4n", "data.txt"]).memcheck(),
             Step::new(&p[0], ["-u", "-t", " ", "-k3,3", "data.txt"]),
             Step::new(&p[0], ["-r", "-S", "1M", "-o", "sorted.txt", "data.txt"]),
         ],
-        artifacts: vec!["sorted.txt"],
-    };
-    (case, vec![])
+    )
+    .setup(|d| write(&d.work.join("data.txt"), text_lines(20_000)))
+    .artifacts(&["sorted.txt"])
 }
 
-fn find_case(_: &Dirs, p: &[PathBuf]) -> (Case, Vec<Guard>) {
-    let case = Case {
-        name: "find",
-        setup: setup(|d| make_tree(&d.work)),
-        steps: vec![
+fn find_case(_: &Dirs, p: &[PathBuf]) -> Case {
+    Case::new(
+        "find",
+        vec![
             Step::new(&p[0], ["tree", "-name", "*.txt", "-size", "-2k"]).memcheck(),
             Step::new(&p[0], ["tree", "-type", "d", "-printf", "%d %p\n"]),
             Step::new(
@@ -693,22 +662,14 @@ fn find_case(_: &Dirs, p: &[PathBuf]) -> (Case, Vec<Guard>) {
             ),
             Step::new(&p[0], ["no-such-dir"]),
         ],
-        artifacts: vec![],
-    };
-    (case, vec![])
+    )
+    .setup(|d| make_tree(&d.work))
 }
 
-fn gpg_case(_: &Dirs, p: &[PathBuf]) -> (Case, Vec<Guard>) {
-    let case = Case {
-        name: "gpg",
-        setup: setup(|d| {
-            let gnupg = d.home.join(".gnupg");
-            std::fs::create_dir_all(&gnupg).map_err(|e| e.to_string())?;
-            std::fs::set_permissions(&gnupg, std::fs::Permissions::from_mode(0o700))
-                .map_err(|e| e.to_string())?;
-            write(&d.work.join("data.txt"), text_lines(5000))
-        }),
-        steps: vec![
+fn gpg_case(_: &Dirs, p: &[PathBuf]) -> Case {
+    Case::new(
+        "gpg",
+        vec![
             Step::new(&p[0], ["--version"]),
             Step::new(&p[0], ["--batch", "--print-md", "SHA256", "data.txt"]),
             Step::new(
@@ -720,16 +681,21 @@ fn gpg_case(_: &Dirs, p: &[PathBuf]) -> (Case, Vec<Guard>) {
                 ["--batch", "--dearmor", "-o", "data.back", "data.asc"],
             ),
         ],
-        artifacts: vec!["data.asc", "data.back"],
-    };
-    (case, vec![])
+    )
+    .setup(|d| {
+        let gnupg = d.home.join(".gnupg");
+        std::fs::create_dir_all(&gnupg).map_err(|e| e.to_string())?;
+        std::fs::set_permissions(&gnupg, std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| e.to_string())?;
+        write(&d.work.join("data.txt"), text_lines(5000))
+    })
+    .artifacts(&["data.asc", "data.back"])
 }
 
-fn ssh_case(_: &Dirs, p: &[PathBuf]) -> (Case, Vec<Guard>) {
-    let case = Case {
-        name: "ssh",
-        setup: setup(|_| Ok(())),
-        steps: vec![
+fn ssh_case(_: &Dirs, p: &[PathBuf]) -> Case {
+    Case::new(
+        "ssh",
+        vec![
             Step::new(&p[0], ["-V"]),
             Step::new(
                 &p[0],
@@ -745,16 +711,13 @@ fn ssh_case(_: &Dirs, p: &[PathBuf]) -> (Case, Vec<Guard>) {
                 ],
             ),
         ],
-        artifacts: vec![],
-    };
-    (case, vec![])
+    )
 }
 
-fn gdb_case(_: &Dirs, p: &[PathBuf]) -> (Case, Vec<Guard>) {
-    let case = Case {
-        name: "gdb",
-        setup: setup(|_| Ok(())),
-        steps: vec![
+fn gdb_case(_: &Dirs, p: &[PathBuf]) -> Case {
+    Case::new(
+        "gdb",
+        vec![
             Step::new(&p[0], ["--batch", "--version"]),
             Step::new(
                 &p[0],
@@ -770,9 +733,7 @@ fn gdb_case(_: &Dirs, p: &[PathBuf]) -> (Case, Vec<Guard>) {
                 ],
             ),
         ],
-        artifacts: vec![],
-    };
-    (case, vec![])
+    )
 }
 
 /// Arguments of a redis-server on 127.0.0.1:`port` that keeps nothing on disk.
@@ -803,7 +764,7 @@ const REDIS_COMMANDS: &str = "FLUSHALL\nSET greeting hello\nGET greeting\nINCR c
     INCRBY counter 41\nRPUSH list a b c\nLRANGE list 0 -1\nHSET h f1 v1 f2 v2\nHGET h f2\n\
     SADD s x y z\nSCARD s\nSETEX temporary 100 value\nTTL temporary\nDBSIZE\nGET missing\n";
 
-fn redis_cli_case(dirs: &Dirs, p: &[PathBuf]) -> (Case, Vec<Guard>) {
+fn redis_cli_case(dirs: &Dirs, p: &[PathBuf]) -> Case {
     let port = free_port();
     let data = dirs.root.join("redis-data");
     std::fs::create_dir_all(&data).unwrap();
@@ -812,10 +773,9 @@ fn redis_cli_case(dirs: &Dirs, p: &[PathBuf]) -> (Case, Vec<Guard>) {
         .expect("redis-server starts");
     wait_for_port(&mut server, port, Duration::from_secs(20), &log).expect("redis-server listens");
     let port = port.to_string();
-    let case = Case {
-        name: "redis-cli",
-        setup: setup(|_| Ok(())),
-        steps: vec![
+    Case::new(
+        "redis-cli",
+        vec![
             Step::new(&p[0], ["-p", &port]).stdin(REDIS_COMMANDS),
             Step::new(
                 &p[0],
@@ -824,12 +784,12 @@ fn redis_cli_case(dirs: &Dirs, p: &[PathBuf]) -> (Case, Vec<Guard>) {
             Step::new(&p[0], ["-p", &port, "NOSUCHCOMMAND"]),
             Step::new(&p[0], ["--version"]),
         ],
-        artifacts: vec![],
-    };
-    (case, vec![server])
+    )
+    .helpers(vec![server])
 }
 
 /// How one pass of a server case went, as its clients saw it.
+#[derive(Default)]
 struct ServerPass {
     /// What the clients printed (the transcript compared between passes).
     transcript: Vec<u8>,
@@ -886,52 +846,18 @@ fn check_server_report(
 
 fn redis_pass(dirs: &Dirs, p: &[PathBuf], under_leakscope: bool) -> ServerPass {
     let (server, cli, benchmark) = (&p[0], &p[1], &p[2]);
-    let mut pass = ServerPass {
-        transcript: Vec::new(),
-        load: None,
-        status: None,
-        problems: Vec::new(),
-        remarks: Vec::new(),
-    };
+    let mut pass = ServerPass::default();
     dirs.fresh();
-    let port = free_port();
-    let args = redis_args(port, &dirs.work);
-    let mut command = if under_leakscope {
-        tracked(
-            server,
-            &args,
-            &dirs.out.join("report.json"),
-            &dirs.out.join("server.profile"),
-            &[],
-        )
-    } else {
-        let mut command = Command::new(server);
-        command.args(&args);
-        command
-    };
-    command
-        .env_clear()
-        .envs(environment(dirs))
-        .current_dir(&dirs.work);
-    let log = dirs.out.join(if under_leakscope {
-        "server.log"
-    } else {
-        "native-server.log"
-    });
-    let mut guard = match background(&mut command, &log) {
-        Ok(guard) => guard,
+    let (mut guard, port, log) = match start_redis(dirs, server, under_leakscope) {
+        Ok(started) => started,
         Err(e) => {
             pass.problems.push(e);
             return pass;
         }
     };
-    if let Err(e) = wait_for_port(&mut guard, port, Duration::from_secs(30), &log) {
-        pass.problems.push(e);
-        return pass;
-    }
-    let port = port.to_string();
+    let port_arg = port.to_string();
     let converse = |pass: &mut ServerPass, args: &[&str], stdin: Option<&[u8]>| {
-        let mut all = vec!["-p", port.as_str()];
+        let mut all = vec!["-p", port_arg.as_str()];
         all.extend_from_slice(args);
         match client(cli, &all, stdin, dirs) {
             Ok(ran) => {
@@ -945,37 +871,9 @@ fn redis_pass(dirs: &Dirs, p: &[PathBuf], under_leakscope: bool) -> ServerPass {
     };
     converse(&mut pass, &[], Some(REDIS_COMMANDS.as_bytes()));
     let start = Instant::now();
-    match client(
-        benchmark,
-        &[
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &port,
-            "-q",
-            "-n",
-            "20000",
-            "-c",
-            "20",
-            "-P",
-            "1",
-            "-t",
-            "set,get,lpush,lpop,incr",
-        ],
-        None,
-        dirs,
-    ) {
-        Ok(ran) => {
+    match redis_benchmark(benchmark, port, "20000", dirs) {
+        Ok(results) => {
             pass.load = Some(start.elapsed());
-            let out = String::from_utf8_lossy(&ran.stdout).into_owned();
-            let results = parse_redis_benchmark(&out);
-            if !ran.status.success() || results.len() != 5 || out.contains("rror") {
-                pass.problems.push(format!(
-                    "redis-benchmark ended with {} and printed:\n{out}\n{}",
-                    describe_status(ran.status),
-                    ran.stderr_text()
-                ));
-            }
             pass.remarks.push(format!(
                 "redis-benchmark (100,000 requests, 20 clients): {}",
                 results
@@ -985,7 +883,7 @@ fn redis_pass(dirs: &Dirs, p: &[PathBuf], under_leakscope: bool) -> ServerPass {
                     .join(", ")
             ));
         }
-        Err(e) => pass.problems.push(format!("redis-benchmark: {e}")),
+        Err(e) => pass.problems.push(e),
     }
     converse(&mut pass, &["GET", "greeting"], None);
     converse(&mut pass, &["DBSIZE"], None);
@@ -1019,6 +917,26 @@ fn best_of(mut first: ServerPass, again: ServerPass) -> ServerPass {
         (a, b) => a.or(b),
     };
     first
+}
+
+/// A server's case, with the programs it needs: a native pass, a tracked one, and a second
+/// native one (see `best_of`), compared into its row.
+fn server_case(
+    name: &str,
+    programs: &[&str],
+    pass: impl Fn(&Dirs, &[PathBuf], bool) -> ServerPass,
+) {
+    let row = match require(programs) {
+        Err(why) => skipped(name, why),
+        Ok(p) => {
+            let dirs = case_dirs(name);
+            let native = pass(&dirs, &p, false);
+            let under = pass(&dirs, &p, true);
+            let native = best_of(native, pass(&dirs, &p, false));
+            server_row(name, native, under)
+        }
+    };
+    finish(row);
 }
 
 /// Compares a server's native and tracked passes into a row.
@@ -1079,33 +997,18 @@ fn server_row(name: &str, native: ServerPass, under: ServerPass) -> Row {
 /// gets before and after 100,000 requests, the server's exit after SHUTDOWN, its report.
 #[test]
 fn redis_server() {
-    let row = match require(&["redis-server", "redis-cli", "redis-benchmark"]) {
-        Err(why) => Row {
-            skipped: Some(why),
-            ..Row::new("redis-server")
-        },
-        Ok(p) => {
-            let dirs = case_dirs("redis-server");
-            let native = redis_pass(&dirs, &p, false);
-            let under = redis_pass(&dirs, &p, true);
-            let native = best_of(native, redis_pass(&dirs, &p, false));
-            server_row("redis-server", native, under)
-        }
-    };
-    finish(row);
+    server_case(
+        "redis-server",
+        &["redis-server", "redis-cli", "redis-benchmark"],
+        redis_pass,
+    );
 }
 
 const NGINX_WORKERS: usize = 2;
 
 fn nginx_pass(root: &Path, dirs: &Dirs, p: &[PathBuf], under_leakscope: bool) -> ServerPass {
     let (nginx, curl, ab) = (&p[0], &p[1], &p[2]);
-    let mut pass = ServerPass {
-        transcript: Vec::new(),
-        load: None,
-        status: None,
-        problems: Vec::new(),
-        remarks: Vec::new(),
-    };
+    let mut pass = ServerPass::default();
     dirs.fresh();
     let _ = std::fs::remove_dir_all(root);
     for sub in ["logs", "html", "tmp"] {
@@ -1135,45 +1038,19 @@ fn nginx_pass(root: &Path, dirs: &Dirs, p: &[PathBuf], under_leakscope: bool) ->
     )
     .unwrap();
     let args: Vec<OsString> = vec!["-p".into(), root.into(), "-c".into(), conf.into()];
-    let mut command = if under_leakscope {
-        tracked(
-            nginx,
-            &args,
-            &dirs.out.join("report.json"),
-            &dirs.out.join("server.profile"),
-            &[],
-        )
-    } else {
-        let mut command = Command::new(nginx);
-        command.args(&args);
-        command
-    };
-    command
-        .env_clear()
-        .envs(environment(dirs))
-        .current_dir(&dirs.work);
-    let log = dirs.out.join(if under_leakscope {
-        "server.log"
-    } else {
-        "native-server.log"
-    });
-    let mut guard = match background(&mut command, &log) {
-        Ok(guard) => guard,
+    let mut guard = match start_server(dirs, nginx, &args, port, under_leakscope) {
+        Ok((guard, _)) => guard,
         Err(e) => {
-            pass.problems.push(e);
+            pass.problems.push(format!(
+                "{e}\nnginx's error log:\n{}",
+                tail(
+                    &std::fs::read_to_string(root.join("logs/error.log")).unwrap_or_default(),
+                    20
+                )
+            ));
             return pass;
         }
     };
-    if let Err(e) = wait_for_port(&mut guard, port, Duration::from_secs(30), &log) {
-        pass.problems.push(format!(
-            "{e}\nnginx's error log:\n{}",
-            tail(
-                &std::fs::read_to_string(root.join("logs/error.log")).unwrap_or_default(),
-                20
-            )
-        ));
-        return pass;
-    }
     let url = |path: &str| format!("http://127.0.0.1:{port}/{path}");
     let fetch = |pass: &mut ServerPass| {
         let (index, data, missing) = (url("index.html"), url("data.txt"), url("missing"));
@@ -1273,58 +1150,48 @@ fn nginx_pass(root: &Path, dirs: &Dirs, p: &[PathBuf], under_leakscope: bool) ->
 /// keep-alive requests from ab, stopped gracefully with SIGQUIT.
 #[test]
 fn nginx() {
-    let row = match require(&["nginx", "curl", "ab"]) {
-        Err(why) => Row {
-            skipped: Some(why),
-            ..Row::new("nginx")
-        },
-        Ok(p) => {
-            let dirs = case_dirs("nginx");
-            // The workers (www-data) must read the files: a directory under /tmp, open to all.
-            let root = tempfile::Builder::new()
-                .prefix("leakscope-real-nginx-")
-                .tempdir_in("/tmp")
-                .expect("a directory for nginx");
-            std::fs::set_permissions(root.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-            let native = nginx_pass(&root.path().join("n"), &dirs, &p, false);
-            let under = nginx_pass(&root.path().join("n"), &dirs, &p, true);
-            let native = best_of(native, nginx_pass(&root.path().join("n"), &dirs, &p, false));
-            server_row("nginx", native, under)
-        }
-    };
-    finish(row);
+    // The workers (www-data) must read the files: a directory under /tmp, open to all.
+    let root = tempfile::Builder::new()
+        .prefix("leakscope-real-nginx-")
+        .tempdir_in("/tmp")
+        .expect("a directory for nginx");
+    std::fs::set_permissions(root.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    server_case(
+        "nginx",
+        &["nginx", "curl", "ab"],
+        |dirs, p, under_leakscope| nginx_pass(&root.path().join("n"), dirs, p, under_leakscope),
+    );
 }
 
 /// The soak's length, and the requests of one redis-benchmark round (per test).
 const SOAK: Duration = Duration::from_secs(60);
 const SOAK_REQUESTS: &str = "20000";
 
-fn soak_benchmark(
+/// One round of redis-benchmark against the server on `port` (`requests` of each of five
+/// tests, 20 clients): its throughputs, or `Err` naming a client error.
+fn redis_benchmark(
     benchmark: &Path,
     port: u16,
+    requests: &str,
     dirs: &Dirs,
 ) -> Result<Vec<real::servers::Throughput>, String> {
     let port = port.to_string();
-    let ran = client(
-        benchmark,
-        &[
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &port,
-            "-q",
-            "-n",
-            SOAK_REQUESTS,
-            "-c",
-            "20",
-            "-P",
-            "1",
-            "-t",
-            "set,get,lpush,lpop,incr",
-        ],
-        None,
-        dirs,
-    )?;
+    let args = [
+        "-h",
+        "127.0.0.1",
+        "-p",
+        &port,
+        "-q",
+        "-n",
+        requests,
+        "-c",
+        "20",
+        "-P",
+        "1",
+        "-t",
+        "set,get,lpush,lpop,incr",
+    ];
+    let ran = client(benchmark, &args, None, dirs).map_err(|e| format!("redis-benchmark: {e}"))?;
     let out = String::from_utf8_lossy(&ran.stdout).into_owned();
     let results = parse_redis_benchmark(&out);
     if !ran.status.success() || results.len() != 5 || out.contains("rror") || !ran.stderr.is_empty()
@@ -1338,6 +1205,7 @@ fn soak_benchmark(
     Ok(results)
 }
 
+/// redis-server (as `redis_args` configure it, on a free port), natively or tracked, listening.
 fn start_redis(
     dirs: &Dirs,
     server: &Path,
@@ -1345,17 +1213,32 @@ fn start_redis(
 ) -> Result<(Guard, u16, PathBuf), String> {
     let port = free_port();
     let args = redis_args(port, &dirs.work);
+    let (guard, log) = start_server(dirs, server, &args, port, under_leakscope)?;
+    Ok((guard, port, log))
+}
+
+/// Starts `server ARGS` in the background in the case's environment, natively or under
+/// `leakscope run` (its report and profile in `dirs.out`), its output in `dirs.out`'s
+/// `server.log` (`native-server.log` natively), and waits (30 s at most) until it listens on
+/// `port`. Returns the server's guard and the log's path.
+fn start_server(
+    dirs: &Dirs,
+    server: &Path,
+    args: &[OsString],
+    port: u16,
+    under_leakscope: bool,
+) -> Result<(Guard, PathBuf), String> {
     let mut command = if under_leakscope {
         tracked(
             server,
-            &args,
+            args,
             &dirs.out.join("report.json"),
             &dirs.out.join("server.profile"),
             &[],
         )
     } else {
         let mut command = Command::new(server);
-        command.args(&args);
+        command.args(args);
         command
     };
     command
@@ -1369,7 +1252,7 @@ fn start_redis(
     });
     let mut guard = background(&mut command, &log)?;
     wait_for_port(&mut guard, port, Duration::from_secs(30), &log)?;
-    Ok((guard, port, log))
+    Ok((guard, log))
 }
 
 fn stop_redis(
@@ -1434,7 +1317,7 @@ fn redis_soak_60s() {
     let baseline_round = || {
         let (mut guard, port, _) = start_redis(&dirs, server, false)?;
         let start = Instant::now();
-        let results = soak_benchmark(benchmark, port, &dirs)?;
+        let results = redis_benchmark(benchmark, port, SOAK_REQUESTS, &dirs)?;
         let elapsed = start.elapsed();
         stop_redis(cli, port, &mut guard, &dirs, Duration::from_secs(30))?;
         Ok::<_, String>((results, elapsed))
@@ -1457,7 +1340,7 @@ fn redis_soak_60s() {
         let start = Instant::now();
         while start.elapsed() < SOAK && rounds.len() < 1000 {
             let round = Instant::now();
-            let results = soak_benchmark(benchmark, port, &dirs).map_err(|e| {
+            let results = redis_benchmark(benchmark, port, SOAK_REQUESTS, &dirs).map_err(|e| {
                 format!(
                     "round {} at {:.0} s: {e}",
                     rounds.len() + 1,

@@ -10,7 +10,8 @@ use std::time::Duration;
 use super::{
     bound, check_report_end, compare_summaries, describe_command, describe_status, environment,
     first_difference, kill_after, memcheck, parse_memcheck, program, read_report, run, tail,
-    tracked, without_leakscope_lines, Dirs, Output, Row, Summary, MEMCHECK_LIMIT, NATIVE_LIMIT,
+    tracked, without_leakscope_lines, Dirs, Guard, Output, Row, Summary, MEMCHECK_LIMIT,
+    NATIVE_LIMIT,
 };
 
 /// One run of a program.
@@ -89,6 +90,36 @@ pub struct Case {
     /// Files (relative to the working directory) that the steps write, which must be the same
     /// bytes natively and under leakscope.
     pub artifacts: Vec<&'static str>,
+    /// Processes the steps need (a server the client talks to), killed when the case is dropped.
+    pub helpers: Vec<Guard>,
+}
+
+impl Case {
+    /// A case of `steps`, with nothing to set up, no artifacts and no helpers.
+    pub fn new(name: &'static str, steps: Vec<Step>) -> Case {
+        Case {
+            name,
+            setup: Box::new(|_| Ok(())),
+            steps,
+            artifacts: Vec::new(),
+            helpers: Vec::new(),
+        }
+    }
+
+    pub fn setup(mut self, setup: impl Fn(&Dirs) -> Result<(), String> + 'static) -> Case {
+        self.setup = Box::new(setup);
+        self
+    }
+
+    pub fn artifacts(mut self, files: &[&'static str]) -> Case {
+        self.artifacts = files.to_vec();
+        self
+    }
+
+    pub fn helpers(mut self, helpers: Vec<Guard>) -> Case {
+        self.helpers = helpers;
+        self
+    }
 }
 
 enum Mode {
