@@ -107,13 +107,7 @@ fn text_lines(count: usize) -> String {
 
 /// Runs a program natively in a case's set-up (javac compiling the class java runs).
 fn prepare(dirs: &Dirs, program: &Path, args: &[&str]) -> Result<(), String> {
-    let mut command = Command::new(program);
-    command
-        .args(args)
-        .env_clear()
-        .envs(environment(dirs))
-        .current_dir(&dirs.work);
-    let ran = run(&mut command, None, NATIVE_LIMIT)?;
+    let ran = run_natively(program, args, None, dirs, NATIVE_LIMIT)?;
     if ran.status.success() {
         Ok(())
     } else {
@@ -800,11 +794,13 @@ struct ServerPass {
     remarks: Vec<String>,
 }
 
-fn client(
+/// Runs `program ARGS` natively to its end in the case's environment and working directory.
+fn run_natively(
     program: &Path,
     args: &[&str],
     stdin: Option<&[u8]>,
     dirs: &Dirs,
+    limit: Duration,
 ) -> Result<real::Output, String> {
     let mut command = Command::new(program);
     command
@@ -812,7 +808,17 @@ fn client(
         .env_clear()
         .envs(environment(dirs))
         .current_dir(&dirs.work);
-    run(&mut command, stdin, Duration::from_secs(120))
+    run(&mut command, stdin, limit)
+}
+
+/// A server's client (redis-cli, curl, ab), at most 120 s.
+fn client(
+    program: &Path,
+    args: &[&str],
+    stdin: Option<&[u8]>,
+    dirs: &Dirs,
+) -> Result<real::Output, String> {
+    run_natively(program, args, stdin, dirs, Duration::from_secs(120))
 }
 
 /// The report of a tracked server: it must record the end, and its notes are remarks.
