@@ -75,6 +75,16 @@ fn copy_file(name: &str, dirs: &Dirs) -> Result<(), String> {
         .map_err(|e| format!("cannot copy {name}: {e}"))
 }
 
+/// A case's set-up that copies `name` from `tests/real/files` into the working directory.
+fn copying(name: &'static str) -> impl Fn(&Dirs) -> Result<(), String> {
+    move |dirs| copy_file(name, dirs)
+}
+
+/// A case's set-up that writes `data.txt`: `count` lines of [`text_lines`].
+fn data_lines(count: usize) -> impl Fn(&Dirs) -> Result<(), String> {
+    move |dirs| write(&dirs.work.join("data.txt"), text_lines(count))
+}
+
 fn write(path: &Path, data: impl AsRef<[u8]>) -> Result<(), String> {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
@@ -219,7 +229,7 @@ fn node_case(dirs: &Dirs, p: &[PathBuf]) -> Case {
             ),
         ],
     )
-    .setup(|d| copy_file("script.js", d))
+    .setup(copying("script.js"))
 }
 
 fn java_case(_: &Dirs, p: &[PathBuf]) -> Case {
@@ -245,7 +255,7 @@ fn javac_case(_: &Dirs, p: &[PathBuf]) -> Case {
             Step::new(&p[1], ["-cp", "classes", "Hello"]).untracked(),
         ],
     )
-    .setup(|d| copy_file("Hello.java", d))
+    .setup(copying("Hello.java"))
     .artifacts(&["classes/Hello.class"])
 }
 
@@ -263,7 +273,7 @@ fn python_case(_: &Dirs, p: &[PathBuf]) -> Case {
             ),
         ],
     )
-    .setup(|d| copy_file("script.py", d))
+    .setup(copying("script.py"))
 }
 
 fn perl_case(_: &Dirs, p: &[PathBuf]) -> Case {
@@ -281,7 +291,7 @@ fn perl_case(_: &Dirs, p: &[PathBuf]) -> Case {
             .memcheck(),
         ],
     )
-    .setup(|d| copy_file("script.pl", d))
+    .setup(copying("script.pl"))
 }
 
 fn bash_case(_: &Dirs, p: &[PathBuf]) -> Case {
@@ -300,7 +310,7 @@ fn bash_case(_: &Dirs, p: &[PathBuf]) -> Case {
             .memcheck(),
         ],
     )
-    .setup(|d| copy_file("script.sh", d))
+    .setup(copying("script.sh"))
 }
 
 fn git_case(_: &Dirs, p: &[PathBuf]) -> Case {
@@ -417,7 +427,7 @@ fn xz_case(_: &Dirs, p: &[PathBuf]) -> Case {
             Step::new(&p[0], ["-9e", "-c", "data.txt"]),
         ],
     )
-    .setup(|d| write(&d.work.join("data.txt"), text_lines(40_000)))
+    .setup(data_lines(40_000))
     .artifacts(&["data.txt.xz"])
 }
 
@@ -431,7 +441,7 @@ fn gzip_case(_: &Dirs, p: &[PathBuf]) -> Case {
             Step::new(&p[0], ["-l", "data.txt.gz"]),
         ],
     )
-    .setup(|d| write(&d.work.join("data.txt"), text_lines(40_000)))
+    .setup(data_lines(40_000))
     .artifacts(&["data.txt.gz"])
 }
 
@@ -545,7 +555,7 @@ fn gcc_case(_: &Dirs, p: &[PathBuf]) -> Case {
                 .stdin("int main(void) { return undefined_name; }\n"),
         ],
     )
-    .setup(|d| copy_file("hello.c", d))
+    .setup(copying("hello.c"))
     .artifacts(&["hello"])
 }
 
@@ -558,7 +568,7 @@ fn make_case(_: &Dirs, p: &[PathBuf]) -> Case {
             Step::new(&p[0], ["-j1", "no-such-target"]),
         ],
     )
-    .setup(|d| copy_file("Makefile", d))
+    .setup(copying("Makefile"))
     .artifacts(&["out/all.txt"])
 }
 
@@ -579,7 +589,7 @@ fn sed_case(_: &Dirs, p: &[PathBuf]) -> Case {
             Step::new(&p[0], ["-i.bak", "s/leak/LEAK/g", "data.txt"]),
         ],
     )
-    .setup(|d| write(&d.work.join("data.txt"), text_lines(20_000)))
+    .setup(data_lines(20_000))
     .artifacts(&["data.txt", "data.txt.bak"])
 }
 
@@ -604,7 +614,7 @@ fn awk_case(_: &Dirs, p: &[PathBuf]) -> Case {
             ),
         ],
     )
-    .setup(|d| write(&d.work.join("data.txt"), text_lines(20_000)))
+    .setup(data_lines(20_000))
 }
 
 fn grep_case(_: &Dirs, p: &[PathBuf]) -> Case {
@@ -638,7 +648,7 @@ fn sort_case(_: &Dirs, p: &[PathBuf]) -> Case {
             Step::new(&p[0], ["-r", "-S", "1M", "-o", "sorted.txt", "data.txt"]),
         ],
     )
-    .setup(|d| write(&d.work.join("data.txt"), text_lines(20_000)))
+    .setup(data_lines(20_000))
     .artifacts(&["sorted.txt"])
 }
 
