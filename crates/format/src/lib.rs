@@ -47,8 +47,10 @@
 //! run); its blocks still count in every total.
 #![cfg_attr(not(feature = "std"), no_std)]
 
+mod chunks;
 mod encode;
-pub use encode::{ChunkEncoder, EncodeError};
+pub use chunks::*;
+pub use encode::{encode_file_header, EncodeError, Encoded};
 
 #[cfg(feature = "std")]
 mod decode;
@@ -61,8 +63,10 @@ pub use model::*;
 
 /// The first eight bytes of every profile file.
 pub const MAGIC: [u8; 8] = *b"LEAKSCOP";
-/// The version of the layout described in the crate docs. A reader refuses other versions.
-pub const FORMAT_VERSION: u32 = 1;
+/// The version of the layout described in the crate docs, which the agent writes.
+pub const FORMAT_VERSION: u32 = 2;
+/// The oldest version the reader still reads (version 1: every frame a native address).
+pub const OLDEST_FORMAT_VERSION: u32 = 1;
 /// Size of the file header in bytes.
 pub const HEADER_LEN: usize = 16;
 /// Size of a chunk header in bytes.
@@ -70,6 +74,109 @@ pub const CHUNK_HEADER_LEN: usize = 12;
 
 /// An interned call stack, as numbered by the agent. 0 is "no stack".
 pub type StackId = u32;
+/// An interned interpreter frame (the `Frames` chunk), as numbered by the agent.
+pub type FrameId = u32;
+
+/// What kind of code a frame of a stack is in.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[repr(u8)]
+pub enum FrameKind {
+    /// Machine code: the frame is a return address, symbolized offline from the modules.
+    #[default]
+    Native = 0,
+    /// A Python function (the frame is an interned [`InterpreterFrame`]).
+    Python = 1,
+    /// A JavaScript function.
+    JavaScript = 2,
+    /// A Java method.
+    Java = 3,
+}
+
+impl FrameKind {
+    /// Every kind, in value order.
+    pub const ALL: [FrameKind; 4] = [
+        FrameKind::Native,
+        FrameKind::Python,
+        FrameKind::JavaScript,
+        FrameKind::Java,
+    ];
+
+    /// The kind for a raw value.
+    pub fn from_u8(value: u8) -> Option<Self> {
+        Some(match value {
+            0 => Self::Native,
+            1 => Self::Python,
+            2 => Self::JavaScript,
+            3 => Self::Java,
+            _ => return None,
+        })
+    }
+
+    /// The name used in JSON and in the text report (`native`, `python`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Native => "native",
+            Self::Python => "python",
+            Self::JavaScript => "javascript",
+            Self::Java => "java",
+        }
+    }
+}
+
+/// One frame of an interned stack, as the file holds it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum StackFrame {
+    /// A return address (innermost frame: the caller of the allocator).
+    Native(u64),
+    /// An interpreter frame: its kind and the id of its [`InterpreterFrame`] in the `Frames`
+    /// chunks.
+    Interpreter(FrameKind, FrameId),
+}
+
+impl StackFrame {
+    /// The frame's kind.
+    pub fn kind(self) -> FrameKind {
+        match self {
+            Self::Native(_) => FrameKind::Native,
+            Self::Interpreter(kind, _) => kind,
+        }
+    }
+
+    /// The return address of a native frame.
+    pub fn address(self) -> Option<u64> {
+        match self {
+            Self::Native(address) => Some(address),
+            Self::Interpreter(..) => None,
+        }
+    }
+
+    /// The frame for one word of the agent's stack table (see [`tagged`]).
+    pub fn from_tagged(word: u64) -> Self {
+        match FrameKind::from_u8((word >> tagged::KIND_SHIFT) as u8) {
+            Some(FrameKind::Native) | None => Self::Native(word),
+            Some(kind) => Self::Interpreter(kind, word as u32),
+        }
+    }
+
+    /// The agent's stack-table word for this frame (see [`tagged`]).
+    pub fn to_tagged(self) -> u64 {
+        match self {
+            Self::Native(address) => address,
+            Self::Interpreter(kind, id) => ((kind as u64) << tagged::KIND_SHIFT) | id as u64,
+        }
+    }
+}
+
+/// How the agent's stack table, which keeps one `u64` per frame, tells an interpreter frame
+/// from a return address: the frame's [`FrameKind`] in the top byte (bits 56 to 63) and the
+/// [`FrameId`] in the low 32 bits. A native frame is the return address itself: no user-space
+/// address on x86_64 (below 2^47) has any of the top byte's bits set, so a word whose top byte
+/// is 0 is native, and a top byte that is no interpreter kind is read as native too (it
+/// cannot occur).
+pub mod tagged {
+    /// Where the kind starts.
+    pub const KIND_SHIFT: u32 = 56;
+}
 
 /// The kinds of chunk. See the crate docs for each payload.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -112,6 +219,8 @@ pub enum ChunkKind {
     /// The process started another one: time (u64 ns), how (u8, [`SpawnHow`]), its pid (u32,
     /// 0 if not known), the program or command (bytes).
     Spawn = 17,
+    /// A batch of interned interpreter frames (format version 2).
+    Frames = 18,
 }
 
 impl ChunkKind {
@@ -135,6 +244,7 @@ impl ChunkKind {
             15 => Self::Exec,
             16 => Self::ExecFailed,
             17 => Self::Spawn,
+            18 => Self::Frames,
             _ => return None,
         })
     }
@@ -318,25 +428,6 @@ pub mod process_flags {
     /// The run follows children (`--follow-children`): programs this one executes are
     /// tracked too, each with its own profile.
     pub const FOLLOWING_CHILDREN: u32 = 2;
-}
-
-/// The `Scan` chunk.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct ScanInfo {
-    /// How long the scan took (threads stopped), in nanoseconds.
-    pub duration_ns: u64,
-    /// Threads stopped for the scan (not counting the scanning thread).
-    pub threads_stopped: u32,
-    /// Threads that did not stop in time; their registers were not scanned.
-    pub threads_missed: u32,
-    /// Bytes of root memory scanned.
-    pub root_bytes: u64,
-    /// Live blocks examined.
-    pub live_blocks: u64,
-    /// Blocks owned by the C/C++ runtime and left out, as memcheck frees them at exit.
-    pub runtime_blocks: u64,
-    /// [`scan_flags`] bits.
-    pub flags: u32,
 }
 
 /// How a live scan (one made while the program runs) ended.
