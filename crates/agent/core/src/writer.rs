@@ -468,14 +468,7 @@ impl WriterState {
     fn write_stacks(&mut self) {
         let end = STACKS.next_id();
         let first = self.next_stack;
-        // A stack still being written by its thread ends the batch: it is written next time.
-        let stacks = (first..end).map_while(|id| {
-            STACKS.frames_of(id).map(|frames| Stack {
-                id,
-                frames: TaggedFrames(frames),
-            })
-        });
-        let stacks = core::cell::RefCell::new(stacks.peekable());
+        let stacks = core::cell::RefCell::new(table_stacks(first, end).peekable());
         let mut written = 0;
         self.batch(
             false,
@@ -722,6 +715,20 @@ impl ProfileWriter {
     }
 }
 
+/// The stack table's stacks `first..end` as the `Stacks` chunk encodes them. The table keeps
+/// one `u64` per frame: a return address, or an interpreter frame tagged with its kind in the
+/// top byte (`leakscope_format::tagged`; no user-space address on x86_64 has those bits), which
+/// the encoder turns into the frame's kind byte and id. A stack still being written by its
+/// thread ends the run: it is written next time.
+fn table_stacks(first: u32, end: u32) -> impl Iterator<Item = Stack<TaggedFrames<'static>>> {
+    (first..end).map_while(|id| {
+        STACKS.frames_of(id).map(|frames| Stack {
+            id,
+            frames: TaggedFrames(frames),
+        })
+    })
+}
+
 /// The scan's records as the format's leak records (a kind byte the scan never produces is
 /// left out).
 fn leak_records(records: &[crate::scan::Record]) -> impl Iterator<Item = LeakRecord> + '_ {
@@ -783,4 +790,43 @@ fn parse_decimal(text: &[u8]) -> u64 {
         .fold(0u64, |n, &b| {
             n.saturating_mul(10).saturating_add((b - b'0') as u64)
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use leakscope_format::{FrameKind, StackFrame, CHUNK_HEADER_LEN};
+
+    /// The agent writes only native frames today; the path for interpreter frames, from the
+    /// stack table's tagged words to the chunk's kind bytes, is this. (The format crate's
+    /// round-trip tests decode the same layout; here the decoder is not available, as the
+    /// agent's build of the format crate has no `std`.)
+    #[test]
+    fn tagged_interpreter_frames_in_the_stack_table_are_written_with_their_kind() {
+        let python = StackFrame::Interpreter(FrameKind::Python, 7).to_tagged();
+        let java = StackFrame::Interpreter(FrameKind::Java, u32::MAX).to_tagged();
+        let words = [0x5555_0000_1234, python, java, 0x7fff_f7da_1305];
+        let id = STACKS.intern(&words);
+        assert_ne!(id, 0);
+        let mut buf = [0u8; 512];
+        let mut stacks = table_stacks(id, id + 1).peekable();
+        let encoded = Stacks::encode(&mut buf, &mut stacks).unwrap();
+        assert_eq!(encoded.taken, 1);
+        let mut expected = [0u8; 4 + 4 + 2 + 4 * 9];
+        expected[..4].copy_from_slice(&1u32.to_le_bytes());
+        expected[4..8].copy_from_slice(&id.to_le_bytes());
+        expected[8..10].copy_from_slice(&4u16.to_le_bytes());
+        let frames: [(u8, u64); 4] = [
+            (0, 0x5555_0000_1234),
+            (1, 7),
+            (3, u32::MAX as u64),
+            (0, 0x7fff_f7da_1305),
+        ];
+        for (i, (kind, value)) in frames.into_iter().enumerate() {
+            let at = 10 + 9 * i;
+            expected[at] = kind;
+            expected[at + 1..at + 9].copy_from_slice(&value.to_le_bytes());
+        }
+        assert_eq!(&buf[CHUNK_HEADER_LEN..encoded.len], &expected[..]);
+    }
 }
