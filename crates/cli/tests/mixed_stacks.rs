@@ -13,7 +13,7 @@ fn write_profile(path: &Path) {
     let mut file = vec![0u8; HEADER_LEN];
     encode_file_header(&mut file).unwrap();
     let mut buf = vec![0u8; 4096];
-    let mut push = |len: usize, buf: &[u8], file: &mut Vec<u8>| file.extend(&buf[..len]);
+    let push = |len: usize, buf: &[u8], file: &mut Vec<u8>| file.extend(&buf[..len]);
 
     let process = Process {
         pid: 4242,
