@@ -3,7 +3,6 @@
 //! killed with `SIGKILL` leaves a file that reads up to its last whole chunk.
 
 use core::cell::UnsafeCell;
-
 use core::iter::Peekable;
 
 use leakscope_format::{
