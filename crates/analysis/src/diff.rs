@@ -5,7 +5,7 @@ use std::cmp::Reverse;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use leakscope_format::{Profile, StackId};
+use leakscope_format::{Profile, StackFrame, StackId};
 
 /// One site's live memory at two moments.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -96,17 +96,34 @@ pub fn diff_snapshots(profile: &Profile, from_s: f64, to_s: f64) -> Vec<SiteDelt
     }))
 }
 
-/// A key for a stack that holds across runs of the same binaries: each frame as the
+/// A key for a stack that holds across runs of the same binaries: each native frame as the
 /// module's path and the address's offset in the module file (`path+0x1a2b`), or the raw
-/// address for a frame in no known module, joined by `;`. None for a stack the profile does
-/// not have (such as sampling mode's stack 0, "not sampled").
+/// address for a frame in no known module; each interpreter frame as its kind, function, file
+/// and line (`python:process_request@job.py:12`), never its id, which differs between runs;
+/// joined by `;`. None for a stack the profile does not have (such as sampling mode's stack
+/// 0, "not sampled").
 pub fn stack_key(profile: &Profile, stack: StackId) -> Option<String> {
     let frames = profile.stacks.get(&stack)?;
     let mut key = String::new();
-    for (i, &address) in frames.iter().enumerate() {
+    for (i, &frame) in frames.iter().enumerate() {
         if i > 0 {
             key.push(';');
         }
+        let address = match frame {
+            StackFrame::Native(address) => address,
+            StackFrame::Interpreter(kind, id) => {
+                match profile.frames.get(&id) {
+                    Some(f) => {
+                        let _ = write!(key, "{}:{}@{}:{}", kind.name(), f.function, f.file, f.line);
+                    }
+                    // Not interned (a damaged file): the id is all there is.
+                    None => {
+                        let _ = write!(key, "{}:#{id}", kind.name());
+                    }
+                }
+                continue;
+            }
+        };
         match profile
             .modules
             .iter()
@@ -246,7 +263,8 @@ fn sorted(deltas: impl Iterator<Item = SiteDelta>) -> Vec<SiteDelta> {
 mod tests {
     use super::*;
     use leakscope_format::{
-        ExitHow, ExitInfo, LeakKind, LeakRecord, ModuleInfo, SiteLive, Snapshot,
+        Exit, ExitHow, FrameKind, InterpreterFrame, LeakKind, LeakRecord, Module, SiteLive,
+        Snapshot,
     };
 
     fn snapshot(time_ms: u64, sites: &[(StackId, u64, u64)]) -> Snapshot {
@@ -262,6 +280,66 @@ mod tests {
                 .collect(),
             ..Snapshot::default()
         }
+    }
+
+    fn natives(addresses: &[u64]) -> Vec<StackFrame> {
+        addresses.iter().map(|&a| StackFrame::Native(a)).collect()
+    }
+
+    fn python_frame(id: u32, function: &str, line: u32) -> InterpreterFrame {
+        InterpreterFrame {
+            id,
+            kind: FrameKind::Python,
+            function: function.into(),
+            file: "job.py".into(),
+            line,
+            column: 0,
+            identity: 0x7f00_0000 + id as u64,
+        }
+    }
+
+    /// Interpreter frames compare by kind, function, file and line: their ids (and the
+    /// runtime's identities) differ from run to run.
+    #[test]
+    fn interpreter_frames_key_by_function_file_and_line_not_id() {
+        let mut old = with_snapshots(vec![snapshot(0, &[(1, 100, 1)])]);
+        old.frames.insert(3, python_frame(3, "process_request", 12));
+        old.stacks.insert(
+            1,
+            vec![
+                StackFrame::Native(0x9999),
+                StackFrame::Interpreter(FrameKind::Python, 3),
+            ],
+        );
+        let mut new = with_snapshots(vec![snapshot(0, &[(4, 250, 2), (5, 7, 1)])]);
+        new.frames.insert(8, python_frame(8, "process_request", 12));
+        new.frames.insert(9, python_frame(9, "process_request", 13));
+        new.stacks.insert(
+            4,
+            vec![
+                StackFrame::Native(0x9999),
+                StackFrame::Interpreter(FrameKind::Python, 8),
+            ],
+        );
+        new.stacks.insert(
+            5,
+            vec![
+                StackFrame::Native(0x9999),
+                StackFrame::Interpreter(FrameKind::Python, 9),
+            ],
+        );
+        new.stacks
+            .insert(6, vec![StackFrame::Interpreter(FrameKind::Java, 40)]);
+        assert_eq!(
+            stack_key(&new, 4).as_deref(),
+            Some("0x9999;python:process_request@job.py:12")
+        );
+        assert_eq!(stack_key(&old, 1), stack_key(&new, 4));
+        assert_eq!(stack_key(&new, 6).as_deref(), Some("java:#40"));
+        let deltas = diff_profiles(&old, &new);
+        assert_eq!(stacks(&deltas), [(4, 150), (5, 7)]);
+        assert_eq!(deltas[0].old_stack, Some(1));
+        assert_eq!(deltas[1].old_stack, None);
     }
 
     fn with_snapshots(snapshots: Vec<Snapshot>) -> Profile {
@@ -318,8 +396,8 @@ mod tests {
         assert_eq!(order, [(1, 3), (3, 1)]);
     }
 
-    fn module(path: &str, start: u64, bias: u64) -> ModuleInfo {
-        ModuleInfo {
+    fn module(path: &str, start: u64, bias: u64) -> Module {
+        Module {
             load_bias: bias,
             start,
             end: start + 0x10000,
@@ -336,14 +414,14 @@ mod tests {
             snapshot(500, &[(1, 150, 2)]),
         ]);
         old.modules = vec![module("/bin/prog", 0x5000_0000, 0x5000_0000)];
-        old.stacks.insert(1, vec![0x5000_1234, 0x5000_2000]);
-        old.stacks.insert(2, vec![0x5000_1300, 0x5000_2000]);
+        old.stacks.insert(1, natives(&[0x5000_1234, 0x5000_2000]));
+        old.stacks.insert(2, natives(&[0x5000_1300, 0x5000_2000]));
 
         let mut new = with_snapshots(vec![snapshot(0, &[(7, 9000, 9), (8, 150, 2), (9, 10, 1)])]);
         new.modules = vec![module("/bin/prog", 0x7000_0000, 0x7000_0000)];
-        new.stacks.insert(7, vec![0x7000_1300, 0x7000_2000]); // old 2
-        new.stacks.insert(8, vec![0x7000_1234, 0x7000_2000]); // old 1, unchanged
-        new.stacks.insert(9, vec![0x7000_1400, 0x9999]); // new site, one frame outside
+        new.stacks.insert(7, natives(&[0x7000_1300, 0x7000_2000])); // old 2
+        new.stacks.insert(8, natives(&[0x7000_1234, 0x7000_2000])); // old 1, unchanged
+        new.stacks.insert(9, natives(&[0x7000_1400, 0x9999])); // new site, one frame outside
 
         assert_eq!(
             stack_key(&new, 9).as_deref(),
@@ -452,7 +530,7 @@ mod tests {
     #[test]
     fn the_exit_snapshot_counts_only_when_it_is_the_only_one() {
         let exit = |ms: u64| {
-            Some(ExitInfo {
+            Some(Exit {
                 how: ExitHow::Exit,
                 code: 0,
                 signal: 0,

@@ -175,7 +175,11 @@ pub fn growth(profile: &Profile) -> Vec<GrowthFinding> {
     let ages = &profile.site_ages;
     let end_ns = last_ns.max(ages.time_ns);
     let run_length_s = seconds(end_ns);
-    let oldest: BTreeMap<StackId, u64> = ages.oldest.iter().copied().collect();
+    let oldest: BTreeMap<StackId, u64> = ages
+        .oldest
+        .iter()
+        .map(|age| (age.stack, age.oldest_ns))
+        .collect();
     let available = profile
         .snapshots
         .iter()

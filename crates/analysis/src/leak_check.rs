@@ -297,10 +297,10 @@ pub fn leak_check(profile: &Profile) -> LeakCheck {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use leakscope_format::{ExitHow, ExitInfo, RunResult, ScanInfo};
+    use leakscope_format::{Exit, ExitHow, RunResult, Scan};
 
-    fn exited() -> Option<ExitInfo> {
-        Some(ExitInfo {
+    fn exited() -> Option<Exit> {
+        Some(Exit {
             how: ExitHow::Exit,
             code: 0,
             signal: 0,
@@ -311,10 +311,10 @@ mod tests {
     fn whole(flags: u32, threads_missed: u32) -> Profile {
         Profile {
             exit: exited(),
-            scan: Some(ScanInfo {
+            scan: Some(Scan {
                 flags,
                 threads_missed,
-                ..ScanInfo::default()
+                ..Scan::default()
             }),
             complete: true,
             ..Profile::default()

@@ -206,9 +206,9 @@ mod tests {
     fn profile(leaks: Vec<LeakRecord>) -> Profile {
         Profile {
             leaks,
-            scan: Some(leakscope_format::ScanInfo::default()),
+            scan: Some(leakscope_format::Scan::default()),
             complete: true,
-            exit: Some(leakscope_format::ExitInfo {
+            exit: Some(leakscope_format::Exit {
                 how: leakscope_format::ExitHow::Exit,
                 code: 0,
                 signal: 0,

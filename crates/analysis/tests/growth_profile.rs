@@ -2,7 +2,11 @@
 //! site ages, available memory.
 
 use leakscope_analysis::{growth, timeline, Verdict};
-use leakscope_format::{ExitHow, ExitInfo, Profile, SiteAges, SiteLive, Snapshot, StackId};
+use leakscope_format::{Exit, ExitHow, Profile, SiteAge, SiteAges, SiteLive, Snapshot, StackId};
+
+fn age(stack: StackId, oldest_ns: u64) -> SiteAge {
+    SiteAge { stack, oldest_ns }
+}
 
 const MS: u64 = 1_000_000;
 const GIB: u64 = 1 << 30;
@@ -76,7 +80,12 @@ fn every_verdict_in_one_profile_in_report_order() {
     );
     profile.site_ages = SiteAges {
         time_ns: 6000 * MS,
-        oldest: vec![(1, 100 * MS), (2, 150 * MS), (3, 5950 * MS), (4, 2000 * MS)],
+        oldest: vec![
+            age(1, 100 * MS),
+            age(2, 150 * MS),
+            age(3, 5950 * MS),
+            age(4, 2000 * MS),
+        ],
     };
     let findings = growth(&profile);
     let order: Vec<(StackId, Verdict)> = findings.iter().map(|f| (f.stack, f.verdict)).collect();
@@ -136,7 +145,7 @@ fn the_age_counts_for_more_blocks_not_for_bigger_ones() {
     let mut profile = profile(50, &[(1, &buffer), (2, &backlog)]);
     profile.site_ages = SiteAges {
         time_ns: 5000 * MS,
-        oldest: vec![(1, 4950 * MS), (2, 4800 * MS)],
+        oldest: vec![age(1, 4950 * MS), age(2, 4800 * MS)],
     };
     let findings = growth(&profile);
     let verdicts: Vec<(StackId, Verdict)> = findings.iter().map(|f| (f.stack, f.verdict)).collect();
@@ -162,7 +171,7 @@ fn teardown_at_exit_is_not_given_back() {
         }],
         ..Snapshot::default()
     });
-    profile.exit = Some(ExitInfo {
+    profile.exit = Some(Exit {
         how: ExitHow::Exit,
         code: 0,
         signal: 0,

@@ -2,13 +2,13 @@
 //! a cut-off or damaged tail and never panicking on bad input.
 
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::model::*;
-use crate::ScanInfo;
 use crate::{
-    checksum, ChunkKind, ExitHow, LeakKind, LiveScanOutcome, LiveScanTrigger, CHUNK_HEADER_LEN,
-    FORMAT_VERSION, HEADER_LEN, MAGIC,
+    checksum, ChunkKind, DecodeError, End, Exec, ExecFailed, Exit, Frames, LeakEstimates, Leaks,
+    LiveScan, Module, Process, RunResult, Sampling, Scan, SiteAges, Snapshot, Spawn, Stacks,
+    Warning, CHUNK_HEADER_LEN, FORMAT_VERSION, HEADER_LEN, MAGIC, OLDEST_FORMAT_VERSION,
 };
 
 /// Why a file could not be read at all. (A file that is merely cut short is not an error: the
@@ -19,35 +19,65 @@ pub enum ReadError {
     Io(std::io::Error),
     /// The file does not start with the leakscope magic bytes.
     NotAProfile,
-    /// The file was written by a different version of the format.
+    /// The file was written by a version of the format this reader does not read.
     UnsupportedVersion(u32),
     /// The file is shorter than its header.
     Empty,
+    /// One of the above, in the file at `path` (what [`read_profile`] returns).
+    InFile {
+        /// The file.
+        path: PathBuf,
+        /// What was wrong with it.
+        error: Box<ReadError>,
+    },
+}
+
+impl ReadError {
+    /// What was wrong, whichever file it was in.
+    pub fn problem(&self) -> &ReadError {
+        match self {
+            ReadError::InFile { error, .. } => error.problem(),
+            other => other,
+        }
+    }
 }
 
 impl fmt::Display for ReadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ReadError::Io(err) => write!(f, "{err}"),
-            ReadError::NotAProfile => write!(f, "not a leakscope profile (wrong magic bytes)"),
+            ReadError::NotAProfile => write!(
+                f,
+                "not a leakscope profile (wrong magic bytes at byte 0)"
+            ),
             ReadError::UnsupportedVersion(v) => write!(
                 f,
-                "profile format version {v} is not supported (this leakscope reads version {FORMAT_VERSION})"
+                "profile format version {v} (at byte 8) is not supported (this leakscope reads versions {OLDEST_FORMAT_VERSION} to {FORMAT_VERSION})"
             ),
             ReadError::Empty => write!(
                 f,
-                "the profile is empty or shorter than its header (the program may have been killed before it started)"
+                "the profile is empty or shorter than its {HEADER_LEN}-byte header (the program may have been killed before it started)"
             ),
+            ReadError::InFile { path, error } => write!(f, "{}: {error}", path.display()),
         }
     }
 }
 
 impl std::error::Error for ReadError {}
 
-/// Read a profile file from disk.
+/// Read a profile file from disk. Errors, and the profile's [`Profile::damage`], name the
+/// file.
 pub fn read_profile(path: &Path) -> Result<Profile, ReadError> {
-    let bytes = std::fs::read(path).map_err(ReadError::Io)?;
-    read_profile_bytes(&bytes)
+    let in_file = |error| ReadError::InFile {
+        path: path.to_path_buf(),
+        error: Box::new(error),
+    };
+    let bytes = std::fs::read(path).map_err(|err| in_file(ReadError::Io(err)))?;
+    let mut profile = read_profile_bytes(&bytes).map_err(in_file)?;
+    if let Some(damage) = &mut profile.damage {
+        *damage = format!("{}: {damage}", path.display());
+    }
+    Ok(profile)
 }
 
 /// Read a profile from its bytes.
@@ -61,12 +91,15 @@ pub fn read_profile_bytes(bytes: &[u8]) -> Result<Profile, ReadError> {
     if bytes[..8] != MAGIC {
         return Err(ReadError::NotAProfile);
     }
-    let version = u32::from_le_bytes(bytes[8..12].try_into().unwrap_or_default());
-    if version != FORMAT_VERSION {
+    let version = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
+    if !(OLDEST_FORMAT_VERSION..=FORMAT_VERSION).contains(&version) {
         return Err(ReadError::UnsupportedVersion(version));
     }
 
-    let mut profile = Profile::default();
+    let mut profile = Profile {
+        version,
+        ..Profile::default()
+    };
     let mut offset = HEADER_LEN;
     while offset < bytes.len() {
         let rest = &bytes[offset..];
@@ -79,7 +112,7 @@ pub fn read_profile_bytes(bytes: &[u8]) -> Result<Profile, ReadError> {
         let kind = u16::from_le_bytes([rest[0], rest[1]]);
         let len = u32::from_le_bytes([rest[4], rest[5], rest[6], rest[7]]) as usize;
         let crc = u32::from_le_bytes([rest[8], rest[9], rest[10], rest[11]]);
-        let Some(payload) = rest.get(CHUNK_HEADER_LEN..CHUNK_HEADER_LEN + len) else {
+        let Some(payload) = rest[CHUNK_HEADER_LEN..].get(..len) else {
             profile.damage = Some(format!(
                 "the file ends inside a chunk at byte {offset} (cut short: {} of {len} payload bytes present)",
                 rest.len() - CHUNK_HEADER_LEN
@@ -92,9 +125,11 @@ pub fn read_profile_bytes(bytes: &[u8]) -> Result<Profile, ReadError> {
             ));
             break;
         }
-        if let Err(what) = apply_chunk(&mut profile, kind, payload) {
+        if let Err(error) = apply_chunk(&mut profile, kind, payload) {
             profile.damage = Some(format!(
-                "the chunk at byte {offset} is malformed ({what}); nothing after it was read"
+                "the chunk at byte {offset} is malformed ({} at byte {}); nothing after it was read",
+                error.what,
+                offset + CHUNK_HEADER_LEN + error.at
             ));
             break;
         }
@@ -103,37 +138,11 @@ pub fn read_profile_bytes(bytes: &[u8]) -> Result<Profile, ReadError> {
     Ok(profile)
 }
 
-fn apply_chunk(profile: &mut Profile, kind: u16, payload: &[u8]) -> Result<(), &'static str> {
-    let mut r = Reader { bytes: payload };
+fn apply_chunk(profile: &mut Profile, kind: u16, payload: &[u8]) -> Result<(), DecodeError> {
     match ChunkKind::from_u16(kind) {
-        Some(ChunkKind::Process) => {
-            let mut info = ProcessInfo {
-                pid: r.u32()?,
-                ppid: r.u32()?,
-                start_unix_ns: r.u64()?,
-                max_frames: r.u32()?,
-                flags: r.u32()?,
-                ..ProcessInfo::default()
-            };
-            let argc = r.u32()?;
-            for _ in 0..argc {
-                info.argv.push(r.string()?);
-            }
-            info.exe = r.string()?;
-            info.agent_version = r.string()?;
-            if !r.bytes.is_empty() {
-                info.kernel_start_ticks = Some(r.u64()?);
-            }
-            profile.process = Some(info);
-        }
+        Some(ChunkKind::Process) => profile.process = Some(Process::decode(payload)?),
         Some(ChunkKind::Module) => {
-            let module = ModuleInfo {
-                load_bias: r.u64()?,
-                start: r.u64()?,
-                end: r.u64()?,
-                path: r.string()?,
-                build_id: r.bytes()?.to_vec(),
-            };
+            let module = Module::decode(payload)?;
             // A module reported again (after a fork, say) replaces the old entry.
             if let Some(existing) = profile
                 .modules
@@ -146,73 +155,26 @@ fn apply_chunk(profile: &mut Profile, kind: u16, payload: &[u8]) -> Result<(), &
             }
         }
         Some(ChunkKind::Stacks) => {
-            let count = r.u32()?;
-            for _ in 0..count {
-                let id = r.u32()?;
-                let frames = r.u16()? as usize;
-                let mut stack = Vec::with_capacity(frames);
-                for _ in 0..frames {
-                    stack.push(r.u64()?);
-                }
-                profile.stacks.insert(id, stack);
+            for stack in Stacks::decode(payload, profile.version)?.0 {
+                profile.stacks.insert(stack.id, stack.frames);
             }
         }
-        Some(ChunkKind::Exit) => {
-            let how = ExitHow::from_u8(r.u8()?).ok_or("unknown exit kind")?;
-            profile.exit = Some(ExitInfo {
-                how,
-                code: r.i32()?,
-                signal: r.i32()?,
-                time_ns: r.u64()?,
-            });
-        }
-        Some(ChunkKind::Leaks) => {
-            let count = r.u32()?;
-            for _ in 0..count {
-                let stack = r.u32()?;
-                let kind = LeakKind::from_u8(r.u8()?).ok_or("unknown leak kind")?;
-                profile.leaks.push(LeakRecord {
-                    stack,
-                    kind,
-                    bytes: r.u64()?,
-                    blocks: r.u64()?,
-                });
+        Some(ChunkKind::Frames) => {
+            for frame in Frames::decode(payload)?.0 {
+                profile.frames.insert(frame.id, frame);
             }
         }
+        Some(ChunkKind::Exit) => profile.exit = Some(Exit::decode(payload)?),
+        Some(ChunkKind::Leaks) => profile.leaks.append(&mut Leaks::decode(payload)?.0),
         Some(ChunkKind::Sampling) => {
-            let rate = r.u64()?;
+            let rate = Sampling::decode(payload)?.rate_bytes;
             profile.sample_rate = (rate > 0).then_some(rate);
         }
-        Some(ChunkKind::LeakEstimates) => {
-            let count = r.u32()?;
-            for _ in 0..count {
-                let stack = r.u32()?;
-                let kind = LeakKind::from_u8(r.u8()?).ok_or("unknown leak kind")?;
-                profile.leak_estimates.push(LeakRecord {
-                    stack,
-                    kind,
-                    bytes: r.u64()?,
-                    blocks: r.u64()?,
-                });
-            }
-        }
+        Some(ChunkKind::LeakEstimates) => profile
+            .leak_estimates
+            .append(&mut LeakEstimates::decode(payload)?.0),
         Some(ChunkKind::Snapshot) => {
-            let mut snapshot = Snapshot {
-                time_ns: r.u64()?,
-                rss_bytes: r.u64()?,
-                available_bytes: r.u64()?,
-                live_bytes: r.u64()?,
-                live_blocks: r.u64()?,
-                sites: Vec::new(),
-            };
-            let count = r.u32()?;
-            for _ in 0..count {
-                snapshot.sites.push(SiteLive {
-                    stack: r.u32()?,
-                    live_bytes: r.u64()?,
-                    live_blocks: r.u64()?,
-                });
-            }
+            let mut snapshot = Snapshot::decode(payload)?;
             // A snapshot too large for one chunk continues in chunks with the same time.
             match profile.snapshots.last_mut() {
                 Some(last) if last.time_ns == snapshot.time_ns => {
@@ -224,274 +186,52 @@ fn apply_chunk(profile: &mut Profile, kind: u16, payload: &[u8]) -> Result<(), &
             }
         }
         Some(ChunkKind::SiteAges) => {
-            let mut ages = SiteAges {
-                time_ns: r.u64()?,
-                oldest: Vec::new(),
-            };
-            let count = r.u32()?;
-            for _ in 0..count {
-                ages.oldest.push((r.u32()?, r.u64()?));
+            let mut ages = SiteAges::decode(payload)?;
+            // Ages too many for one chunk continue in chunks with the same time; a later
+            // time replaces them.
+            if profile.site_ages.time_ns == ages.time_ns {
+                profile.site_ages.oldest.append(&mut ages.oldest);
+            } else {
+                profile.site_ages = ages;
             }
-            profile.site_ages = ages;
         }
         Some(ChunkKind::LiveScan) => {
-            let time_ns = r.u64()?;
-            let pause_ns = r.u64()?;
-            let duration_ns = r.u64()?;
-            let threads_stopped = r.u32()?;
-            let threads_missed = r.u32()?;
-            let outcome = LiveScanOutcome::from_u8(r.u8()?).ok_or("unknown live scan outcome")?;
-            let trigger = LiveScanTrigger::from_u8(r.u8()?).ok_or("unknown live scan trigger")?;
-            let live_blocks = r.u64()?;
-            let mut totals = [(0, 0); 4];
-            for total in &mut totals {
-                *total = (r.u64()?, r.u64()?);
-            }
-            let count = r.u32()?;
-            let mut records = Vec::new();
-            for _ in 0..count {
-                let stack = r.u32()?;
-                let kind = LeakKind::from_u8(r.u8()?).ok_or("unknown leak kind")?;
-                records.push(LeakRecord {
-                    stack,
-                    kind,
-                    bytes: r.u64()?,
-                    blocks: r.u64()?,
-                });
-            }
+            let mut scan = LiveScan::decode(payload)?;
             // A scan with too many records for one chunk continues with the same time.
             match profile.live_scans.last_mut() {
-                Some(last) if last.time_ns == time_ns => last.records.append(&mut records),
-                _ => profile.live_scans.push(LiveScan {
-                    time_ns,
-                    pause_ns,
-                    duration_ns,
-                    threads_stopped,
-                    threads_missed,
-                    outcome,
-                    trigger,
-                    live_blocks,
-                    totals,
-                    records,
-                }),
+                Some(last) if last.time_ns == scan.time_ns => {
+                    last.records.append(&mut scan.records)
+                }
+                _ => profile.live_scans.push(scan),
             }
         }
-        Some(ChunkKind::Scan) => {
-            profile.scan = Some(ScanInfo {
-                duration_ns: r.u64()?,
-                threads_stopped: r.u32()?,
-                threads_missed: r.u32()?,
-                root_bytes: r.u64()?,
-                live_blocks: r.u64()?,
-                runtime_blocks: r.u64()?,
-                flags: r.u32()?,
-            });
-        }
-        Some(ChunkKind::Warning) => profile.warnings.push(r.string()?),
+        Some(ChunkKind::Scan) => profile.scan = Some(Scan::decode(payload)?),
+        Some(ChunkKind::Warning) => profile.warnings.push(Warning::decode(payload)?.0),
         Some(ChunkKind::Exec) => {
-            let time_ns = r.u64()?;
-            let call = crate::ExecCall::from_u8(r.u8()?).ok_or("unknown exec function")?;
-            let path = r.string()?;
-            let argc = r.u32()?;
-            let mut argv = Vec::new();
-            for _ in 0..argc {
-                argv.push(r.string()?);
-            }
+            let exec = Exec::decode(payload)?;
             profile.execs.push(ExecEvent {
-                time_ns,
-                call,
-                path,
-                argv,
+                time_ns: exec.time_ns,
+                call: exec.call,
+                path: exec.path,
+                argv: exec.argv,
                 failed: None,
             });
         }
         Some(ChunkKind::ExecFailed) => {
-            let _time_ns = r.u64()?;
-            let errno = r.i32()?;
-            let exec = profile
-                .execs
-                .last_mut()
-                .ok_or("an exec failure without an exec")?;
-            exec.failed = Some(errno);
+            let failed = ExecFailed::decode(payload)?;
+            let exec = profile.execs.last_mut().ok_or(DecodeError {
+                at: 0,
+                what: "an exec failure without an exec",
+            })?;
+            exec.failed = Some(failed.errno);
         }
-        Some(ChunkKind::Spawn) => {
-            let time_ns = r.u64()?;
-            let how = crate::SpawnHow::from_u8(r.u8()?).ok_or("unknown spawn kind")?;
-            let pid = r.u32()?;
-            profile.spawns.push(SpawnEvent {
-                time_ns,
-                how,
-                pid: (pid != 0).then_some(pid),
-                program: r.string()?,
-            });
+        Some(ChunkKind::Spawn) => profile.spawns.push(Spawn::decode(payload)?),
+        Some(ChunkKind::End) => {
+            End::decode(payload)?;
+            profile.complete = true;
         }
-        Some(ChunkKind::End) => profile.complete = true,
-        Some(ChunkKind::RunResult) => {
-            let code = r.i32()?;
-            let signal = r.i32()?;
-            profile.run_result = Some(RunResult {
-                code: (code >= 0).then_some(code),
-                signal: (signal > 0).then_some(signal),
-                wall_ns: r.u64()?,
-            });
-        }
+        Some(ChunkKind::RunResult) => profile.run_result = Some(RunResult::decode(payload)?),
         None => {} // a kind from a later version: skip it
     }
     Ok(())
-}
-
-struct Reader<'a> {
-    bytes: &'a [u8],
-}
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], &'static str> {
-        if self.bytes.len() < n {
-            return Err("field runs past the end of the chunk");
-        }
-        let (head, tail) = self.bytes.split_at(n);
-        self.bytes = tail;
-        Ok(head)
-    }
-    fn u8(&mut self) -> Result<u8, &'static str> {
-        Ok(self.take(1)?[0])
-    }
-    fn u16(&mut self) -> Result<u16, &'static str> {
-        let b = self.take(2)?;
-        Ok(u16::from_le_bytes([b[0], b[1]]))
-    }
-    fn u32(&mut self) -> Result<u32, &'static str> {
-        let b = self.take(4)?;
-        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-    }
-    fn i32(&mut self) -> Result<i32, &'static str> {
-        Ok(self.u32()? as i32)
-    }
-    fn u64(&mut self) -> Result<u64, &'static str> {
-        let b = self.take(8)?;
-        let mut a = [0u8; 8];
-        a.copy_from_slice(b);
-        Ok(u64::from_le_bytes(a))
-    }
-    fn bytes(&mut self) -> Result<&'a [u8], &'static str> {
-        let len = self.u32()? as usize;
-        self.take(len)
-    }
-    fn string(&mut self) -> Result<String, &'static str> {
-        Ok(String::from_utf8_lossy(self.bytes()?).into_owned())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::ChunkEncoder;
-
-    fn sample_file() -> Vec<u8> {
-        let mut out = vec![0u8; 4096];
-        let mut pos = ChunkEncoder::file_header(&mut out).unwrap();
-
-        let mut c = ChunkEncoder::new(&mut out[pos..], ChunkKind::Process);
-        c.put_u32(42);
-        c.put_u32(1);
-        c.put_u64(7);
-        c.put_u32(64);
-        c.put_u32(0);
-        c.put_u32(2);
-        c.put_bytes(b"./prog");
-        c.put_bytes(b"arg");
-        c.put_bytes(b"/bin/prog");
-        c.put_bytes(b"0.1.0");
-        pos += c.finish().unwrap();
-
-        let mut c = ChunkEncoder::new(&mut out[pos..], ChunkKind::Stacks);
-        c.put_u32(1);
-        c.put_u32(5);
-        c.put_u16(2);
-        c.put_u64(0x1000);
-        c.put_u64(0x2000);
-        pos += c.finish().unwrap();
-
-        let mut c = ChunkEncoder::new(&mut out[pos..], ChunkKind::Leaks);
-        c.put_u32(1);
-        c.put_u32(5);
-        c.put_u8(LeakKind::DefinitelyLost as u8);
-        c.put_u64(4096);
-        c.put_u64(1);
-        pos += c.finish().unwrap();
-
-        let c = ChunkEncoder::new(&mut out[pos..], ChunkKind::End);
-        pos += c.finish().unwrap();
-        out.truncate(pos);
-        out
-    }
-
-    #[test]
-    fn round_trip() {
-        let profile = read_profile_bytes(&sample_file()).unwrap();
-        let process = profile.process.unwrap();
-        assert_eq!(process.pid, 42);
-        assert_eq!(process.argv, vec!["./prog", "arg"]);
-        assert_eq!(profile.stacks[&5], vec![0x1000, 0x2000]);
-        assert_eq!(profile.leaks.len(), 1);
-        assert_eq!(profile.leaks[0].bytes, 4096);
-        assert!(profile.complete);
-        assert!(profile.damage.is_none());
-    }
-
-    #[test]
-    fn every_truncation_keeps_the_whole_chunks_before_it() {
-        let file = sample_file();
-        let mut boundaries = vec![HEADER_LEN];
-        let mut at = HEADER_LEN;
-        while at < file.len() {
-            let len = u32::from_le_bytes(file[at + 4..at + 8].try_into().unwrap()) as usize;
-            at += CHUNK_HEADER_LEN + len;
-            boundaries.push(at);
-        }
-        for cut in HEADER_LEN..file.len() {
-            let profile = read_profile_bytes(&file[..cut]).unwrap();
-            assert!(!profile.complete, "cut at {cut}");
-            // A cut between chunks is indistinguishable from a finished write; any other cut
-            // is reported.
-            assert_eq!(
-                profile.damage.is_none(),
-                boundaries.contains(&cut),
-                "cut at {cut}"
-            );
-        }
-        // Cut right after the Process chunk: the process survives, nothing else.
-        let process_end = HEADER_LEN + CHUNK_HEADER_LEN + 4 + 4 + 8 + 4 + 4 + 4 + 10 + 7 + 13 + 9;
-        let profile = read_profile_bytes(&file[..process_end]).unwrap();
-        assert_eq!(profile.process.unwrap().pid, 42);
-        assert!(profile.stacks.is_empty());
-        assert!(profile.damage.is_none());
-    }
-
-    #[test]
-    fn a_flipped_byte_is_damage_not_a_panic() {
-        let file = sample_file();
-        for at in HEADER_LEN..file.len() {
-            let mut bad = file.clone();
-            bad[at] ^= 0x5a;
-            let profile = read_profile_bytes(&bad).unwrap();
-            assert!(profile.damage.is_some(), "byte {at}");
-            assert!(!profile.complete, "byte {at}");
-        }
-    }
-
-    #[test]
-    fn refuses_other_files() {
-        assert!(matches!(
-            read_profile_bytes(b"#!/bin/sh\necho hello world\n"),
-            Err(ReadError::NotAProfile)
-        ));
-        assert!(matches!(read_profile_bytes(b""), Err(ReadError::Empty)));
-        let mut file = sample_file();
-        file[8] = 99;
-        assert!(matches!(
-            read_profile_bytes(&file),
-            Err(ReadError::UnsupportedVersion(99))
-        ));
-    }
 }

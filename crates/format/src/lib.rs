@@ -8,29 +8,33 @@
 //! A 16-byte header, then chunks, each complete in itself:
 //!
 //! ```text
-//! header:  magic "LEAKSCOP" (8 bytes) | format version u32 | reserved u32 (0)
+//! header:  magic "LEAKSCOP" (8 bytes) | format version u32 (2) | reserved u32 (0)
 //! chunk:   kind u16 | reserved u16 | payload length u32 | CRC-32 u32 | payload
 //! ```
 //!
 //! The CRC-32 covers the kind, reserved and length fields and the payload.
 //!
-//! ```text
-//! ```
-//!
 //! All integers are little-endian. Strings are a `u32` byte length followed by UTF-8 bytes
 //! (paths may hold any bytes; the reader replaces invalid UTF-8). A reader stops at the first
-//! chunk that is cut short or whose checksum does not match, and keeps everything before it: a
-//! target killed with `SIGKILL` leaves a file that still reads up to its last whole chunk.
-//! Unknown chunk kinds are skipped, so that later versions can add kinds without breaking
-//! older readers. The file never holds memory contents: only addresses, sizes and counts.
+//! chunk that is cut short, whose checksum does not match or whose payload does not decode,
+//! keeps everything before it, and says where (the byte offset) and why in
+//! [`Profile::damage`]: a target killed with `SIGKILL` leaves a file that still reads up to its
+//! last whole chunk. Unknown chunk kinds are skipped, and bytes after a payload's last known
+//! field are ignored, so that later versions can add kinds and fields without breaking older
+//! readers. A count is checked against the bytes its chunk holds before anything is allocated
+//! for it. The file never holds memory contents: only addresses, sizes and counts.
+//!
+//! Every chunk kind has one typed struct (its name is the chunk's: [`Process`], [`Stacks`],
+//! [`Exit`], ...) with one `encode` (no allocation, `no_std`: the agent calls it) and one
+//! `decode`: nothing outside this crate spells out fields.
 //!
 //! # Chunk kinds and payloads
 //!
 //! | kind | name | payload |
 //! |---|---|---|
-//! | 1 | [`ChunkKind::Process`] | pid u32, ppid u32, start time (ns since the Unix epoch) u64, max frames u32, flags u32, argc u32, argv strings, executable path string, agent version string |
+//! | 1 | [`ChunkKind::Process`] | pid u32, ppid u32, start time (ns since the Unix epoch) u64, max frames u32, flags u32 ([`process_flags`]), argc u32, argv strings, executable path string, agent version string, kernel start ticks u64 (absent in files of older agents) |
 //! | 2 | [`ChunkKind::Module`] | load bias u64, mapped start u64, mapped end u64, path string, build id (u32 length + bytes) |
-//! | 3 | [`ChunkKind::Stacks`] | count u32, then per stack: id u32, frame count u16, frames u64 each (return addresses, innermost first) |
+//! | 3 | [`ChunkKind::Stacks`] | count u32, then per stack: id u32, frame count u16, then per frame (innermost first): kind u8 ([`FrameKind`]) and value u64: for a native frame its return address, for an interpreter frame the id of its interned frame (a `Frames` record; below 2^32) |
 //! | 4 | [`ChunkKind::Exit`] | how u8 ([`ExitHow`]), exit code i32, signal i32, time (ns since start) u64 |
 //! | 5 | [`ChunkKind::Leaks`] | count u32, then per record: stack id u32, kind u8 ([`LeakKind`]), bytes u64, blocks u64 |
 //! | 6 | [`ChunkKind::Scan`] | duration ns u64, threads stopped u32, threads not stopped u32, root bytes scanned u64, live blocks u64, runtime blocks left out u64, flags u32 ([`scan_flags`]) |
@@ -39,16 +43,33 @@
 //! | 9 | [`ChunkKind::RunResult`] | exit code i32 (-1 if none), signal i32 (0 if none), wall time ns u64: appended by `leakscope run` after the process ended, as the parent saw it |
 //! | 10 | [`ChunkKind::Sampling`] | sample rate in bytes u64: only allocations chosen by Poisson sampling at this mean distance in bytes have a stack; all others are recorded with stack 0 |
 //! | 11 | [`ChunkKind::LeakEstimates`] | count u32, then per record: stack id u32, kind u8, estimated bytes u64, estimated blocks u64 (sampling only: what the sampled blocks of that stack stand for) |
-//! | 12 | [`ChunkKind::Snapshot`] | time (ns since start) u64, process RSS bytes u64, machine's available memory bytes u64 (`MemAvailable`, 0 if unknown), live bytes u64, live blocks u64, site count u32, then per site that changed since the previous snapshot: stack id u32, live bytes u64, live blocks u64 (absolute values, so a lost chunk loses no later state) |
-//! | 13 | [`ChunkKind::SiteAges`] | time (ns since start) u64, count u32, then per site with live blocks: stack id u32, allocation time of its oldest live block (ns since start) u64 |
+//! | 12 | [`ChunkKind::Snapshot`] | time (ns since start) u64, process RSS bytes u64, machine's available memory bytes u64 (`MemAvailable`, 0 if unknown), live bytes u64, live blocks u64, site count u32, then per site that changed since the previous snapshot: stack id u32, live bytes u64, live blocks u64 (absolute values, so a lost chunk loses no later state). A snapshot with more sites than fit one chunk continues in chunks with the same time, which the reader merges. |
+//! | 13 | [`ChunkKind::SiteAges`] | time (ns since start) u64, count u32, then per site with live blocks: stack id u32, allocation time of its oldest live block (ns since start) u64. Continued like a snapshot. |
 //! | 14 | [`ChunkKind::LiveScan`] | time (ns since start) u64, pause ns u64 (how long the program's threads were stopped), duration ns u64 (the whole scan), threads stopped u32, threads not stopped u32, outcome u8 ([`LiveScanOutcome`]), trigger u8 ([`LiveScanTrigger`]), live blocks u64, then per kind in [`LeakKind`] order: bytes u64, blocks u64; then count u32 and per record of a lost kind: stack id u32, kind u8, bytes u64, blocks u64. A scan with more records than fit one chunk continues in chunks with the same time, which the reader merges. |
+//! | 15 | [`ChunkKind::Exec`] | time (ns since start) u64, function u8 ([`ExecCall`]), program path string, argc u32, argument strings (as many as fit one chunk) |
+//! | 16 | [`ChunkKind::ExecFailed`] | time (ns since start) u64, errno i32: the `exec` of the previous `Exec` chunk failed |
+//! | 17 | [`ChunkKind::Spawn`] | time (ns since start) u64, how u8 ([`SpawnHow`]), child pid u32 (0 if not known), program or command string (at most 4096 bytes) |
+//! | 18 | [`ChunkKind::Frames`] | count u32, then per interned interpreter frame: id u32, kind u8 ([`FrameKind`], never native), function string, file string, line u32 (0: unknown), column u32 (0: unknown), identity u64 (what the runtime identifies the code by: a code object's address, a method id; 0 if none). The writer writes each frame once, before the first stack that uses it. |
 //!
 //! Stack id 0 means "no stack was recorded" (an allocation made while the unwinder could not
 //! run); its blocks still count in every total.
+//!
+//! # Versions
+//!
+//! - **2** (written since issue 11): frames carry a kind; the `Frames` chunk.
+//! - **1**: the same chunks except `Frames`, and a `Stacks` chunk without kind bytes: per stack
+//!   id u32, frame count u16, frames u64 each, every one a return address. The reader reads
+//!   version 1 files as stacks of native frames. Other versions are refused
+//!   ([`ReadError::UnsupportedVersion`]).
+//!
+//! In the agent's stack table a frame is one `u64`; an interpreter frame carries its kind in
+//! the top byte (see [`tagged`]).
 #![cfg_attr(not(feature = "std"), no_std)]
 
+mod chunks;
 mod encode;
-pub use encode::{ChunkEncoder, EncodeError};
+pub use chunks::*;
+pub use encode::{encode_file_header, EncodeError, Encoded};
 
 #[cfg(feature = "std")]
 mod decode;
@@ -61,8 +82,10 @@ pub use model::*;
 
 /// The first eight bytes of every profile file.
 pub const MAGIC: [u8; 8] = *b"LEAKSCOP";
-/// The version of the layout described in the crate docs. A reader refuses other versions.
-pub const FORMAT_VERSION: u32 = 1;
+/// The version of the layout described in the crate docs, which the agent writes.
+pub const FORMAT_VERSION: u32 = 2;
+/// The oldest version the reader still reads (version 1: every frame a native address).
+pub const OLDEST_FORMAT_VERSION: u32 = 1;
 /// Size of the file header in bytes.
 pub const HEADER_LEN: usize = 16;
 /// Size of a chunk header in bytes.
@@ -70,6 +93,109 @@ pub const CHUNK_HEADER_LEN: usize = 12;
 
 /// An interned call stack, as numbered by the agent. 0 is "no stack".
 pub type StackId = u32;
+/// An interned interpreter frame (the `Frames` chunk), as numbered by the agent.
+pub type FrameId = u32;
+
+/// What kind of code a frame of a stack is in.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[repr(u8)]
+pub enum FrameKind {
+    /// Machine code: the frame is a return address, symbolized offline from the modules.
+    #[default]
+    Native = 0,
+    /// A Python function (the frame is an interned [`InterpreterFrame`]).
+    Python = 1,
+    /// A JavaScript function.
+    JavaScript = 2,
+    /// A Java method.
+    Java = 3,
+}
+
+impl FrameKind {
+    /// Every kind, in value order.
+    pub const ALL: [FrameKind; 4] = [
+        FrameKind::Native,
+        FrameKind::Python,
+        FrameKind::JavaScript,
+        FrameKind::Java,
+    ];
+
+    /// The kind for a raw value.
+    pub fn from_u8(value: u8) -> Option<Self> {
+        Some(match value {
+            0 => Self::Native,
+            1 => Self::Python,
+            2 => Self::JavaScript,
+            3 => Self::Java,
+            _ => return None,
+        })
+    }
+
+    /// The name used in JSON and in the text report (`native`, `python`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Native => "native",
+            Self::Python => "python",
+            Self::JavaScript => "javascript",
+            Self::Java => "java",
+        }
+    }
+}
+
+/// One frame of an interned stack, as the file holds it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum StackFrame {
+    /// A return address (innermost frame: the caller of the allocator).
+    Native(u64),
+    /// An interpreter frame: its kind and the id of its [`InterpreterFrame`] in the `Frames`
+    /// chunks.
+    Interpreter(FrameKind, FrameId),
+}
+
+impl StackFrame {
+    /// The frame's kind.
+    pub fn kind(self) -> FrameKind {
+        match self {
+            Self::Native(_) => FrameKind::Native,
+            Self::Interpreter(kind, _) => kind,
+        }
+    }
+
+    /// The return address of a native frame.
+    pub fn address(self) -> Option<u64> {
+        match self {
+            Self::Native(address) => Some(address),
+            Self::Interpreter(..) => None,
+        }
+    }
+
+    /// The frame for one word of the agent's stack table (see [`tagged`]).
+    pub fn from_tagged(word: u64) -> Self {
+        match FrameKind::from_u8((word >> tagged::KIND_SHIFT) as u8) {
+            Some(FrameKind::Native) | None => Self::Native(word),
+            Some(kind) => Self::Interpreter(kind, word as u32),
+        }
+    }
+
+    /// The agent's stack-table word for this frame (see [`tagged`]).
+    pub fn to_tagged(self) -> u64 {
+        match self {
+            Self::Native(address) => address,
+            Self::Interpreter(kind, id) => ((kind as u64) << tagged::KIND_SHIFT) | id as u64,
+        }
+    }
+}
+
+/// How the agent's stack table, which keeps one `u64` per frame, tells an interpreter frame
+/// from a return address: the frame's [`FrameKind`] in the top byte (bits 56 to 63) and the
+/// [`FrameId`] in the low 32 bits. A native frame is the return address itself: no user-space
+/// address on x86_64 (below 2^47) has any of the top byte's bits set, so a word whose top byte
+/// is 0 is native, and a top byte that is no interpreter kind is read as native too (it
+/// cannot occur).
+pub mod tagged {
+    /// Where the kind starts.
+    pub const KIND_SHIFT: u32 = 56;
+}
 
 /// The kinds of chunk. See the crate docs for each payload.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -112,6 +238,8 @@ pub enum ChunkKind {
     /// The process started another one: time (u64 ns), how (u8, [`SpawnHow`]), its pid (u32,
     /// 0 if not known), the program or command (bytes).
     Spawn = 17,
+    /// A batch of interned interpreter frames (format version 2).
+    Frames = 18,
 }
 
 impl ChunkKind {
@@ -135,6 +263,7 @@ impl ChunkKind {
             15 => Self::Exec,
             16 => Self::ExecFailed,
             17 => Self::Spawn,
+            18 => Self::Frames,
             _ => return None,
         })
     }
@@ -318,25 +447,6 @@ pub mod process_flags {
     /// The run follows children (`--follow-children`): programs this one executes are
     /// tracked too, each with its own profile.
     pub const FOLLOWING_CHILDREN: u32 = 2;
-}
-
-/// The `Scan` chunk.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct ScanInfo {
-    /// How long the scan took (threads stopped), in nanoseconds.
-    pub duration_ns: u64,
-    /// Threads stopped for the scan (not counting the scanning thread).
-    pub threads_stopped: u32,
-    /// Threads that did not stop in time; their registers were not scanned.
-    pub threads_missed: u32,
-    /// Bytes of root memory scanned.
-    pub root_bytes: u64,
-    /// Live blocks examined.
-    pub live_blocks: u64,
-    /// Blocks owned by the C/C++ runtime and left out, as memcheck frees them at exit.
-    pub runtime_blocks: u64,
-    /// [`scan_flags`] bits.
-    pub flags: u32,
 }
 
 /// How a live scan (one made while the program runs) ended.

@@ -2,19 +2,26 @@
 
 use std::collections::BTreeMap;
 
-use crate::{ExitHow, LeakKind, ScanInfo, StackId};
+use crate::{
+    Exit, FrameId, FrameKind, InterpreterFrame, LeakRecord, LiveScan, Module, Process, RunResult,
+    Scan, SiteAges, Snapshot, Spawn, StackFrame, StackId,
+};
 
 /// Everything read from one profile file.
 #[derive(Clone, Debug, Default)]
 pub struct Profile {
     /// Who the process was (absent only if the file was cut before the first chunk).
-    pub process: Option<ProcessInfo>,
+    pub process: Option<Process>,
+    /// The format version of the file (1 or 2).
+    pub version: u32,
     /// Loaded modules, in the order the agent saw them.
-    pub modules: Vec<ModuleInfo>,
-    /// Interned stacks: raw return addresses, innermost first.
-    pub stacks: BTreeMap<StackId, Vec<u64>>,
+    pub modules: Vec<Module>,
+    /// Interned stacks: their frames, innermost first.
+    pub stacks: BTreeMap<StackId, Vec<StackFrame>>,
+    /// Interned interpreter frames, which stacks' [`StackFrame::Interpreter`] frames name.
+    pub frames: BTreeMap<FrameId, InterpreterFrame>,
     /// How the process ended, if the agent saw it end.
-    pub exit: Option<ExitInfo>,
+    pub exit: Option<Exit>,
     /// Leak records from the exit scan, one per (stack, kind): exact bytes and blocks.
     pub leaks: Vec<LeakRecord>,
     /// Sampling mode's rate in bytes, if the agent sampled.
@@ -23,7 +30,7 @@ pub struct Profile {
     /// are estimates). Empty when not sampling.
     pub leak_estimates: Vec<LeakRecord>,
     /// Facts about the exit scan.
-    pub scan: Option<ScanInfo>,
+    pub scan: Option<Scan>,
     /// Warnings the agent wrote into the file.
     pub warnings: Vec<String>,
     /// Live memory over time, oldest first. Each snapshot lists only the sites that changed
@@ -38,43 +45,11 @@ pub struct Profile {
     /// Calls of `exec` (the last one, unless it failed, ended this image).
     pub execs: Vec<ExecEvent>,
     /// Processes this image started.
-    pub spawns: Vec<SpawnEvent>,
+    pub spawns: Vec<Spawn>,
     /// The agent wrote its end marker: the file is whole.
     pub complete: bool,
     /// Why reading stopped early, if it did (the file was cut short or damaged).
     pub damage: Option<String>,
-}
-
-/// The `Process` chunk.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ProcessInfo {
-    /// Process id.
-    pub pid: u32,
-    /// Parent process id.
-    pub ppid: u32,
-    /// When the agent started, in nanoseconds since the Unix epoch.
-    pub start_unix_ns: u64,
-    /// The `--max-frames` setting the agent ran with.
-    pub max_frames: u32,
-    /// Reserved flags.
-    pub flags: u32,
-    /// The command line.
-    pub argv: Vec<String>,
-    /// The executable's path.
-    pub exe: String,
-    /// The agent's version.
-    pub agent_version: String,
-    /// When the process started, in clock ticks since boot (`/proc/self/stat`'s `starttime`):
-    /// the same in every image of one process (`exec` keeps it), different for a later
-    /// process that reuses the pid. (Absent in profiles of older agents.)
-    pub kernel_start_ticks: Option<u64>,
-}
-
-impl ProcessInfo {
-    /// Did this image begin as a `fork` of its parent's?
-    pub fn forked(&self) -> bool {
-        self.flags & crate::process_flags::FORKED != 0
-    }
 }
 
 /// An `Exec` chunk, with the outcome the `ExecFailed` chunk after it gives.
@@ -92,73 +67,14 @@ pub struct ExecEvent {
     pub failed: Option<i32>,
 }
 
-/// A `Spawn` chunk.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SpawnEvent {
-    /// When, in ns since the agent started.
-    pub time_ns: u64,
-    /// How.
-    pub how: crate::SpawnHow,
-    /// The child's pid, if known (`fork`, `posix_spawn`).
-    pub pid: Option<u32>,
-    /// The program (`posix_spawn`) or the shell command (`system`, `popen`); empty for
-    /// `fork`.
-    pub program: String,
-}
-
-/// A `Module` chunk: one executable or shared library mapped into the process.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ModuleInfo {
-    /// Difference between the addresses in the process and those in the file (`dlpi_addr`).
-    pub load_bias: u64,
-    /// First mapped address.
-    pub start: u64,
-    /// One past the last mapped address.
-    pub end: u64,
-    /// Path of the file.
-    pub path: String,
-    /// GNU build id, if the module has one.
-    pub build_id: Vec<u8>,
-}
-
-impl ModuleInfo {
-    /// Does this module's mapping contain `address`?
-    pub fn contains(&self, address: u64) -> bool {
-        self.start <= address && address < self.end
-    }
-}
-
-/// The `Exit` chunk.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ExitInfo {
-    /// How the process ended.
-    pub how: ExitHow,
-    /// The exit code (for `exit` and `_exit`).
-    pub code: i32,
-    /// The signal number (for [`ExitHow::Signal`]).
-    pub signal: i32,
-    /// Nanoseconds since the agent started.
-    pub time_ns: u64,
-}
-
-/// One record of the `Leaks` chunk: the blocks of one kind allocated at one stack.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct LeakRecord {
-    /// Where the blocks were allocated.
-    pub stack: StackId,
-    /// What the scan found them to be.
-    pub kind: LeakKind,
-    /// Total bytes.
-    pub bytes: u64,
-    /// Number of blocks.
-    pub blocks: u64,
-}
-
 /// One frame of a symbolized stack, as reports show it. A stack lists the allocating frame
 /// first (the caller of `malloc`), outermost last; inlined functions come before the function
 /// they were inlined into, with `inlined: true`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Frame {
+    /// What kind of code the frame is in. For an interpreter frame, `address` is 0 and
+    /// `module` is `None`.
+    pub kind: FrameKind,
     /// The return address (or, for inlined frames, the address of the call site they share).
     pub address: u64,
     /// Demangled function name, if known.
@@ -173,55 +89,6 @@ pub struct Frame {
     pub module_offset: Option<u64>,
     /// This frame was inlined into the next one.
     pub inlined: bool,
-}
-
-/// The `RunResult` chunk.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct RunResult {
-    /// Exit code, if the process exited.
-    pub code: Option<i32>,
-    /// Signal, if a signal killed it.
-    pub signal: Option<i32>,
-    /// Wall time from start to end, in nanoseconds.
-    pub wall_ns: u64,
-}
-
-/// A `Snapshot` chunk.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Snapshot {
-    /// Nanoseconds since the agent started.
-    pub time_ns: u64,
-    /// The process's resident set size, in bytes.
-    pub rss_bytes: u64,
-    /// The machine's available memory (`MemAvailable`), in bytes; 0 if unknown.
-    pub available_bytes: u64,
-    /// Live heap bytes of the whole process.
-    pub live_bytes: u64,
-    /// Live heap blocks of the whole process.
-    pub live_blocks: u64,
-    /// The sites whose live bytes or blocks changed since the previous snapshot, with their
-    /// new (absolute) values.
-    pub sites: Vec<SiteLive>,
-}
-
-/// One site's live memory in a snapshot.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct SiteLive {
-    /// The allocation stack (the site).
-    pub stack: StackId,
-    /// Live bytes allocated there.
-    pub live_bytes: u64,
-    /// Live blocks allocated there.
-    pub live_blocks: u64,
-}
-
-/// A `SiteAges` chunk.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct SiteAges {
-    /// When the ages were taken, in nanoseconds since the agent started.
-    pub time_ns: u64,
-    /// (site, allocation time of its oldest live block in ns since start).
-    pub oldest: Vec<(StackId, u64)>,
 }
 
 impl Profile {
@@ -258,29 +125,4 @@ pub fn site_series(snapshots: &[Snapshot]) -> BTreeMap<StackId, Vec<(u64, u64, u
         }
     }
     series
-}
-
-/// One reachability scan made while the program ran.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LiveScan {
-    /// When it began, in ns since start.
-    pub time_ns: u64,
-    /// How long the program's threads were stopped.
-    pub pause_ns: u64,
-    /// The whole scan, from the first stop signal to the last record.
-    pub duration_ns: u64,
-    /// Threads stopped.
-    pub threads_stopped: u32,
-    /// Threads that did not stop in time.
-    pub threads_missed: u32,
-    /// How the scan ended.
-    pub outcome: crate::LiveScanOutcome,
-    /// Why it ran.
-    pub trigger: crate::LiveScanTrigger,
-    /// Blocks classified.
-    pub live_blocks: u64,
-    /// Per kind, in `LeakKind` order: (bytes, blocks).
-    pub totals: [(u64, u64); 4],
-    /// Per (stack, lost kind): bytes and blocks. Still reachable blocks are only in `totals`.
-    pub records: Vec<LeakRecord>,
 }

@@ -6,7 +6,7 @@
 use serde::Serialize;
 
 use leakscope_analysis::{Amount, LossRecord, Summary};
-use leakscope_format::Frame;
+use leakscope_format::{Frame, FrameKind};
 
 use crate::Report;
 
@@ -194,7 +194,10 @@ struct Leak<'a> {
 
 #[derive(Serialize)]
 pub(crate) struct FrameJson<'a> {
-    address: String,
+    /// `native`, `python`, `javascript` or `java`.
+    kind: &'static str,
+    /// The return address of a native frame; `null` for an interpreter frame.
+    address: Option<String>,
     function: Option<&'a str>,
     file: Option<&'a str>,
     line: Option<u32>,
@@ -206,7 +209,8 @@ pub(crate) struct FrameJson<'a> {
 impl<'a> From<&'a Frame> for FrameJson<'a> {
     fn from(frame: &'a Frame) -> Self {
         FrameJson {
-            address: format!("{:#x}", frame.address),
+            kind: frame.kind.name(),
+            address: (frame.kind == FrameKind::Native).then(|| format!("{:#x}", frame.address)),
             function: frame.function.as_deref(),
             file: frame.file.as_deref(),
             line: frame.line,

@@ -24,7 +24,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use leakscope_analysis::{Amount, LeakCheckStatus, LossRecord};
-use leakscope_format::{Frame, LeakKind};
+use leakscope_format::{Frame, FrameKind, LeakKind};
 
 use crate::{ExitStatus, Report, StartedBy, TextOptions};
 
@@ -239,6 +239,12 @@ pub(crate) fn render_frames(out: &mut String, frames: &[Frame], style: &Style) {
     }
     for (index, frame) in frames.iter().enumerate() {
         let lead = if index == 0 { "at" } else { "by" };
+        if frame.kind != FrameKind::Native {
+            // An interpreter frame has no address: its function and source, then its kind.
+            let kind = style.paint(Style::DIM, &format!("[{}]", frame.kind.name()));
+            let _ = writeln!(out, "   {lead} {} {kind}", describe_frame(frame, style));
+            continue;
+        }
         // Upper-case hex digits after a lower-case 0x, as memcheck prints addresses.
         let _ = writeln!(
             out,
@@ -603,6 +609,7 @@ mod tests {
                 module: module.map(String::from),
                 module_offset: module.map(|_| 0x10),
                 inlined: false,
+                ..Frame::default()
             };
         let cases = [
             (
@@ -627,6 +634,40 @@ mod tests {
         for (frame, expected) in cases {
             assert_eq!(describe_frame(&frame, &plain), expected);
         }
+    }
+
+    #[test]
+    fn interpreter_frames_show_function_source_and_kind_and_no_address() {
+        let plain = Style { color: false };
+        let python = Frame {
+            kind: FrameKind::Python,
+            function: Some("process_request".into()),
+            file: Some("/srv/app/job.py".into()),
+            line: Some(12),
+            ..Frame::default()
+        };
+        let java = Frame {
+            kind: FrameKind::Java,
+            function: Some("Main.run".into()),
+            ..Frame::default()
+        };
+        let unknown = Frame {
+            kind: FrameKind::JavaScript,
+            ..Frame::default()
+        };
+        let native = Frame {
+            address: 0x4011ab,
+            function: Some("main".into()),
+            file: Some("/src/leak.c".into()),
+            line: Some(9),
+            ..Frame::default()
+        };
+        let mut out = String::new();
+        render_frames(&mut out, &[python, native, java, unknown], &plain);
+        assert_eq!(
+            out,
+            "   at process_request (job.py:12) [python]\n   by 0x4011AB: main (leak.c:9)\n   by Main.run [java]\n   by ??? [javascript]\n"
+        );
     }
 
     #[test]

@@ -26,7 +26,7 @@ use std::path::PathBuf;
 
 use blazesym::symbolize::source::{Elf, Source};
 use blazesym::symbolize::{Input, Reason, Sym, Symbolized};
-use leakscope_format::{Frame, ModuleInfo, Profile, StackId};
+use leakscope_format::{Frame, InterpreterFrame, Module, Profile, StackFrame, StackId};
 
 use allocator_frames::drop_leading_allocator_frames;
 pub use sources::DEFAULT_DEBUG_DIRS;
@@ -77,7 +77,8 @@ impl Symbolizer {
     ///
     /// Each return address becomes one frame, or several where functions were inlined at
     /// that address (innermost first, `inlined: true`, then the function they were inlined
-    /// into). Leading allocator frames are dropped.
+    /// into). Each interpreter frame becomes one frame of its kind, with the function, file
+    /// and line its runtime gave. Leading allocator frames are dropped.
     pub fn symbolize(
         &mut self,
         profile: &Profile,
@@ -85,7 +86,8 @@ impl Symbolizer {
     ) -> BTreeMap<StackId, Vec<Frame>> {
         let mut addresses_by_module: BTreeMap<usize, BTreeSet<u64>> = BTreeMap::new();
         for stack in stacks {
-            for &address in profile.stacks.get(stack).into_iter().flatten() {
+            let frames = profile.stacks.get(stack).into_iter().flatten();
+            for address in frames.filter_map(|frame| frame.address()) {
                 if let Some(index) = module_index(&profile.modules, address) {
                     addresses_by_module
                         .entry(index)
@@ -110,9 +112,14 @@ impl Symbolizer {
                     .get(&stack)
                     .into_iter()
                     .flatten()
-                    .flat_map(|address| match frames_by_address.get(address) {
-                        Some(frames) => frames.clone(),
-                        None => vec![unmapped_frame(*address)],
+                    .flat_map(|&frame| match frame {
+                        StackFrame::Native(address) => match frames_by_address.get(&address) {
+                            Some(frames) => frames.clone(),
+                            None => vec![unmapped_frame(address)],
+                        },
+                        StackFrame::Interpreter(kind, id) => {
+                            vec![interpreter_frame(kind, profile.frames.get(&id))]
+                        }
                     })
                     .collect();
                 drop_leading_allocator_frames(&mut frames);
@@ -133,7 +140,7 @@ impl Symbolizer {
     /// The sources are tried best first (see [`symbol_sources`]); an address whose lookup
     /// failed with an error in one source is tried again in the next, so that damaged debug
     /// info still leaves the symbol table's names.
-    fn resolve_module(&mut self, module: &ModuleInfo, addresses: &[u64]) -> Vec<Vec<Frame>> {
+    fn resolve_module(&mut self, module: &Module, addresses: &[u64]) -> Vec<Vec<Frame>> {
         // A return address is the instruction after the call; the call itself, whose line
         // and inlining the user wants, ends one byte earlier.
         let lookup_offsets: Vec<u64> = addresses
@@ -246,7 +253,7 @@ impl Default for Symbolizer {
 /// How the file at `module.path` differs from the one that ran, if it was replaced since:
 /// only a build id that was recorded and now differs says so. A file that cannot be read is
 /// left for the lookup to report.
-fn module_file_change(module: &ModuleInfo) -> Option<String> {
+fn module_file_change(module: &Module) -> Option<String> {
     if module.build_id.is_empty() {
         return None;
     }
@@ -267,13 +274,13 @@ fn module_file_change(module: &ModuleInfo) -> Option<String> {
 }
 
 /// The first module whose mapping holds `address`.
-fn module_index(modules: &[ModuleInfo], address: u64) -> Option<usize> {
+fn module_index(modules: &[Module], address: u64) -> Option<usize> {
     modules.iter().position(|module| module.contains(address))
 }
 
 /// The frames for one return address: inlined callees innermost first, then the function
 /// they were inlined into. All share the return address.
-fn frames_for(address: u64, module: &ModuleInfo, symbol: &Symbolized<'_>) -> Vec<Frame> {
+fn frames_for(address: u64, module: &Module, symbol: &Symbolized<'_>) -> Vec<Frame> {
     let Symbolized::Sym(sym) = symbol else {
         return vec![module_frame(address, module)];
     };
@@ -299,7 +306,7 @@ fn frames_for(address: u64, module: &ModuleInfo, symbol: &Symbolized<'_>) -> Vec
     frames
 }
 
-fn outer_frame(address: u64, module: &ModuleInfo, sym: &Sym<'_>) -> Frame {
+fn outer_frame(address: u64, module: &Module, sym: &Sym<'_>) -> Frame {
     Frame {
         function: function_name(&sym.name),
         file: sym.code_info.as_deref().map(file_of),
@@ -312,7 +319,7 @@ fn outer_frame(address: u64, module: &ModuleInfo, sym: &Sym<'_>) -> Frame {
 }
 
 /// A frame that knows only which module holds the address.
-fn module_frame(address: u64, module: &ModuleInfo) -> Frame {
+fn module_frame(address: u64, module: &Module) -> Frame {
     Frame {
         address,
         module: Some(module.path.clone()),
@@ -326,6 +333,28 @@ fn module_frame(address: u64, module: &ModuleInfo) -> Frame {
 fn unmapped_frame(address: u64) -> Frame {
     Frame {
         address,
+        ..Frame::default()
+    }
+}
+
+/// The frame for an interpreter frame (`None`: the profile does not hold the interned frame,
+/// which only a damaged file can do: the frame shows its kind and nothing else).
+fn interpreter_frame(
+    kind: leakscope_format::FrameKind,
+    interned: Option<&InterpreterFrame>,
+) -> Frame {
+    let Some(interned) = interned else {
+        return Frame {
+            kind,
+            ..Frame::default()
+        };
+    };
+    let known = |text: &str| (!text.is_empty()).then(|| text.to_string());
+    Frame {
+        kind,
+        function: known(&interned.function),
+        file: known(&interned.file),
+        line: (interned.line != 0).then_some(interned.line),
         ..Frame::default()
     }
 }
@@ -355,14 +384,80 @@ fn hex(bytes: &[u8]) -> String {
 mod tests {
     use super::*;
 
-    fn module(path: &str, start: u64, end: u64) -> ModuleInfo {
-        ModuleInfo {
+    fn module(path: &str, start: u64, end: u64) -> Module {
+        Module {
             load_bias: start,
             start,
             end,
             path: path.to_owned(),
             build_id: Vec::new(),
         }
+    }
+
+    fn natives(addresses: &[u64]) -> Vec<StackFrame> {
+        addresses.iter().map(|&a| StackFrame::Native(a)).collect()
+    }
+
+    #[test]
+    fn a_mixed_stack_gives_interpreter_frames_their_function_file_and_line() {
+        use leakscope_format::FrameKind;
+        let mut profile = Profile::default();
+        profile.frames.insert(
+            4,
+            InterpreterFrame {
+                id: 4,
+                kind: FrameKind::Python,
+                function: "process_request".into(),
+                file: "job.py".into(),
+                line: 12,
+                column: 5,
+                identity: 0x7f00_1000,
+            },
+        );
+        profile.frames.insert(
+            9,
+            InterpreterFrame {
+                id: 9,
+                kind: FrameKind::Java,
+                function: "Main.run".into(),
+                file: String::new(),
+                line: 0,
+                column: 0,
+                identity: 0,
+            },
+        );
+        profile.stacks.insert(
+            1,
+            vec![
+                StackFrame::Native(0x9999),
+                StackFrame::Interpreter(FrameKind::Python, 4),
+                StackFrame::Interpreter(FrameKind::Java, 9),
+                StackFrame::Interpreter(FrameKind::JavaScript, 77), // not interned
+            ],
+        );
+        let frames = Symbolizer::new().symbolize(&profile, &[1]);
+        assert_eq!(
+            frames[&1],
+            [
+                unmapped_frame(0x9999),
+                Frame {
+                    kind: FrameKind::Python,
+                    function: Some("process_request".into()),
+                    file: Some("job.py".into()),
+                    line: Some(12),
+                    ..Frame::default()
+                },
+                Frame {
+                    kind: FrameKind::Java,
+                    function: Some("Main.run".into()),
+                    ..Frame::default()
+                },
+                Frame {
+                    kind: FrameKind::JavaScript,
+                    ..Frame::default()
+                },
+            ]
+        );
     }
 
     #[test]
@@ -380,7 +475,7 @@ mod tests {
         profile
             .modules
             .push(module("/nonexistent/lib.so", 0x1000, 0x2000));
-        profile.stacks.insert(1, vec![0x9999]);
+        profile.stacks.insert(1, natives(&[0x9999]));
         let frames = Symbolizer::new().symbolize(&profile, &[1]);
         assert_eq!(frames[&1], [unmapped_frame(0x9999)]);
         assert_eq!(frames[&1][0].module, None);
@@ -392,8 +487,10 @@ mod tests {
         profile
             .modules
             .push(module("/nonexistent/libgone.so", 0x7000_0000, 0x7010_0000));
-        profile.stacks.insert(1, vec![0x7000_1234, 0x7000_5678]);
-        profile.stacks.insert(2, vec![0x7000_1234]);
+        profile
+            .stacks
+            .insert(1, natives(&[0x7000_1234, 0x7000_5678]));
+        profile.stacks.insert(2, natives(&[0x7000_1234]));
         let mut symbolizer = Symbolizer::new();
         let frames = symbolizer.symbolize(&profile, &[1, 2]);
         let first = &frames[&1][0];

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use leakscope_format::ModuleInfo;
+use leakscope_format::Module;
 
 /// The directories searched for separate debug info when none are given, as GDB and
 /// blazesym search them.
@@ -21,7 +21,7 @@ pub(crate) struct SymbolSource {
 }
 
 /// The places to try for `module`'s symbols, best first.
-pub(crate) fn symbol_sources(module: &ModuleInfo, debug_dirs: &[PathBuf]) -> Vec<SymbolSource> {
+pub(crate) fn symbol_sources(module: &Module, debug_dirs: &[PathBuf]) -> Vec<SymbolSource> {
     let mut sources: Vec<SymbolSource> = build_id_debug_files(&module.build_id, debug_dirs)
         .into_iter()
         .filter(|path| path.is_file())
@@ -84,10 +84,10 @@ mod tests {
 
     #[test]
     fn without_a_debug_file_the_module_is_tried_with_then_without_debug_info() {
-        let module = ModuleInfo {
+        let module = Module {
             path: "/bin/prog".into(),
             build_id: vec![1, 2, 3, 4],
-            ..ModuleInfo::default()
+            ..Module::default()
         };
         let sources = symbol_sources(&module, &[PathBuf::from("/nonexistent-debug-dir")]);
         assert_eq!(

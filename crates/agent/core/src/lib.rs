@@ -491,8 +491,8 @@ fn live_scan(trigger: LiveScanTrigger) {
         began_ns: began,
         threads_stopped,
         threads_missed: stopped.missed,
-        outcome: outcome as u8,
-        trigger: trigger as u8,
+        outcome,
+        trigger,
         live_blocks: output.as_ref().map_or(0, |o| o.live_blocks),
         totals: output.as_ref().map_or([(0, 0); 4], |o| o.totals),
         records: output.as_ref().map_or(&[][..], |o| o.records),
@@ -693,7 +693,7 @@ pub fn finish(ending: &Ending<'_>) {
         Some(out) => (
             out.records,
             out.site_ages,
-            leakscope_format::ScanInfo {
+            leakscope_format::Scan {
                 duration_ns,
                 threads_stopped: stopped.threads.len() as u32,
                 threads_missed: stopped.missed,
@@ -706,16 +706,16 @@ pub fn finish(ending: &Ending<'_>) {
         None => (
             &[][..],
             &[][..],
-            leakscope_format::ScanInfo {
+            leakscope_format::Scan {
                 threads_stopped: stopped.threads.len() as u32,
                 threads_missed: stopped.missed,
                 flags: flags | scan_flags::NOT_RUN_NO_MEMORY,
-                ..leakscope_format::ScanInfo::default()
+                ..leakscope_format::Scan::default()
             },
         ),
     };
     writer::WRITER.finish(&writer::FinalRecords {
-        how: ending.how as u8,
+        how: ending.how,
         code: ending.code,
         signal: ending.signal,
         time_ns: sys::monotonic_ns().saturating_sub(START_NS.load(Ordering::Relaxed)),

@@ -3,8 +3,14 @@
 //! killed with `SIGKILL` leaves a file that reads up to its last whole chunk.
 
 use core::cell::UnsafeCell;
+use core::iter::Peekable;
 
-use leakscope_format::{ChunkEncoder, ChunkKind};
+use leakscope_format::{
+    encode_file_header, EncodeError, Encoded, End, Exec, ExecCall, ExecFailed, Exit, ExitHow,
+    LeakEstimates, LeakKind, LeakRecord, Leaks, LiveScan, LiveScanOutcome, LiveScanTrigger, Module,
+    NulSeparated, OnePass, Process, Sampling, Scan, SiteAge, SiteAges, SiteLive, Snapshot, Spawn,
+    SpawnHow, Stack, Stacks, TaggedFrames, Warning,
+};
 
 use crate::modules::MODULES;
 use crate::settings;
@@ -81,8 +87,8 @@ pub static WRITER: ProfileWriter = ProfileWriter {
 
 /// What the exit path hands the writer to finish the file.
 pub struct FinalRecords<'a> {
-    /// `ExitHow` as a byte.
-    pub how: u8,
+    /// How the process ended.
+    pub how: ExitHow,
     /// Exit code.
     pub code: i32,
     /// Signal number.
@@ -90,7 +96,7 @@ pub struct FinalRecords<'a> {
     /// Nanoseconds since start.
     pub time_ns: u64,
     /// The scan chunk's fields.
-    pub scan: leakscope_format::ScanInfo,
+    pub scan: Scan,
     /// Leak records.
     pub leaks: &'a [crate::scan::Record],
     /// Sampling mode's rate (0: not sampling; no estimates are written).
@@ -113,10 +119,10 @@ pub struct LiveScanRecords<'a> {
     pub threads_stopped: u32,
     /// Threads that did not stop in time.
     pub threads_missed: u32,
-    /// `LiveScanOutcome` as a byte.
-    pub outcome: u8,
-    /// `LiveScanTrigger` as a byte.
-    pub trigger: u8,
+    /// How the scan ended.
+    pub outcome: LiveScanOutcome,
+    /// Why it ran.
+    pub trigger: LiveScanTrigger,
     /// Blocks classified.
     pub live_blocks: u64,
     /// Per kind: (bytes, blocks).
@@ -239,14 +245,13 @@ impl WriterState {
         true
     }
 
-    /// Encode one chunk with `fill`; drains the buffer and retries once if it was full.
-    fn chunk(&mut self, kind: ChunkKind, fill: &mut dyn FnMut(&mut ChunkEncoder<'_>)) {
+    /// Encode one chunk with `encode` (a typed chunk's `encode`, given the free part of the
+    /// buffer); drains the buffer and retries once if it was full.
+    fn chunk(&mut self, encode: &mut dyn FnMut(&mut [u8]) -> Result<usize, EncodeError>) {
         for _ in 0..2 {
             let pos = self.pos;
             let Some(buf) = self.buffer() else { return };
-            let mut encoder = ChunkEncoder::new(&mut buf[pos..], kind);
-            fill(&mut encoder);
-            if let Ok(len) = encoder.finish() {
+            if let Ok(len) = encode(&mut buf[pos..]) {
                 self.pos += len;
                 if self.pos > BUFFER_LEN / 2 {
                     self.drain();
@@ -257,6 +262,39 @@ impl WriterState {
         }
     }
 
+    /// Encode batch chunks with `encode` (a batch chunk's `encode`, which takes records from
+    /// an iterator the closure holds) until it takes none: every record is written, or one
+    /// does not fit an empty buffer. With `at_least_one`, a chunk is written even when there is
+    /// no record (a snapshot's or the ages' time and totals).
+    fn batch(
+        &mut self,
+        at_least_one: bool,
+        encode: &mut dyn FnMut(&mut [u8]) -> Result<Encoded, EncodeError>,
+        more: &mut dyn FnMut() -> bool,
+    ) {
+        let mut first = true;
+        loop {
+            let records_left = more();
+            if !(records_left || first && at_least_one) {
+                break;
+            }
+            first = false;
+            let mut taken = 0;
+            self.chunk(&mut |buf| {
+                let encoded = encode(buf)?;
+                if encoded.taken == 0 && records_left {
+                    // Not even one record fitted what is left of the buffer: drain and retry.
+                    return Err(EncodeError);
+                }
+                taken = encoded.taken;
+                Ok(encoded.len)
+            });
+            if taken == 0 {
+                break;
+            }
+        }
+    }
+
     fn start(&mut self) {
         if self.started {
             return;
@@ -264,7 +302,7 @@ impl WriterState {
         self.started = true;
         let pos = self.pos;
         let Some(buf) = self.buffer() else { return };
-        if let Ok(len) = ChunkEncoder::file_header(&mut buf[pos..]) {
+        if let Ok(len) = encode_file_header(&mut buf[pos..]) {
             self.pos += len;
         }
         let mut cmdline = [0u8; 8192];
@@ -289,65 +327,40 @@ impl WriterState {
             flags |= leakscope_format::process_flags::FOLLOWING_CHILDREN;
         }
         let kernel_start_ticks = kernel_start_ticks();
-        self.chunk(ChunkKind::Process, &mut |c| {
-            c.put_u32(sys::getpid() as u32);
-            c.put_u32(sys::getppid() as u32);
-            c.put_u64(start_ns);
-            c.put_u32(max_frames);
-            c.put_u32(flags);
-            let args = cmdline[..cmdline_len]
-                .strip_suffix(&[0])
-                .unwrap_or(&cmdline[..cmdline_len]);
-            let argc = if cmdline_len == 0 {
-                0
-            } else {
-                args.split(|&b| b == 0).count()
-            };
-            c.put_u32(argc as u32);
-            if argc > 0 {
-                for arg in args.split(|&b| b == 0) {
-                    c.put_bytes(arg);
-                }
-            }
-            c.put_bytes(&exe[..exe_len]);
-            c.put_bytes(env!("CARGO_PKG_VERSION").as_bytes());
-            c.put_u64(kernel_start_ticks);
-        });
+        let process = Process {
+            pid: sys::getpid() as u32,
+            ppid: sys::getppid() as u32,
+            start_unix_ns: start_ns,
+            max_frames,
+            flags,
+            argv: NulSeparated(&cmdline[..cmdline_len]),
+            exe: &exe[..exe_len],
+            agent_version: env!("CARGO_PKG_VERSION").as_bytes(),
+            kernel_start_ticks: Some(kernel_start_ticks),
+        };
+        self.chunk(&mut |buf| process.encode(buf));
         let sample_rate = settings::get().map_or(0, |s| s.sample_rate);
         if sample_rate > 0 {
-            self.chunk(ChunkKind::Sampling, &mut |c| c.put_u64(sample_rate));
+            let sampling = Sampling {
+                rate_bytes: sample_rate,
+            };
+            self.chunk(&mut |buf| sampling.encode(buf));
         }
     }
 
-    /// Write `records` as chunks of `kind`, as many as needed; `put` encodes one record's
-    /// fields after its stack id and kind.
-    fn leak_chunks(
+    /// Write `records` as chunks of leak records, as many as needed, with `encode` (the
+    /// `Leaks` or `LeakEstimates` chunk's encoder).
+    fn leak_chunks<I: Iterator<Item = LeakRecord>>(
         &mut self,
-        kind: ChunkKind,
-        records: &[crate::scan::Record],
-        put: &dyn Fn(&mut ChunkEncoder<'_>, &crate::scan::Record),
+        records: &mut Peekable<I>,
+        encode: fn(&mut [u8], &mut Peekable<I>) -> Result<Encoded, EncodeError>,
     ) {
-        let mut at = 0;
-        while at < records.len() {
-            let mut next = at;
-            self.chunk(kind, &mut |c| {
-                next = at;
-                c.put_u32(0);
-                let mut count = 0u32;
-                while next < records.len() && c.remaining() >= 32 {
-                    c.put_u32(records[next].stack);
-                    c.put_u8(records[next].kind);
-                    put(c, &records[next]);
-                    count += 1;
-                    next += 1;
-                }
-                c.patch_u32(0, count);
-            });
-            if next == at {
-                break;
-            }
-            at = next;
-        }
+        let records = core::cell::RefCell::new(records);
+        self.batch(
+            false,
+            &mut |buf| encode(buf, &mut records.borrow_mut()),
+            &mut || records.borrow_mut().peek().is_some(),
+        );
     }
 
     fn write_modules(&mut self, wait_for_lock: bool) {
@@ -359,13 +372,14 @@ impl WriterState {
         let Some(modules) = modules else { return };
         while self.modules_written < modules.records.len() {
             let record = &modules.records[self.modules_written];
-            self.chunk(ChunkKind::Module, &mut |c| {
-                c.put_u64(record.load_bias);
-                c.put_u64(record.start);
-                c.put_u64(record.end);
-                c.put_bytes(record.path.as_bytes());
-                c.put_bytes(&record.build_id);
-            });
+            let module = Module {
+                load_bias: record.load_bias,
+                start: record.start,
+                end: record.end,
+                path: record.path.as_bytes(),
+                build_id: &record.build_id[..],
+            };
+            self.chunk(&mut |buf| module.encode(buf));
             self.modules_written += 1;
         }
     }
@@ -373,12 +387,13 @@ impl WriterState {
     /// Record the programs `vfork` children executed (see `children::drain_vfork_execs`).
     fn write_vfork_execs(&mut self, time_ns: u64) {
         crate::children::drain_vfork_execs(|pid, path| {
-            self.chunk(ChunkKind::Spawn, &mut |c| {
-                c.put_u64(time_ns);
-                c.put_u8(leakscope_format::SpawnHow::VforkExec as u8);
-                c.put_u32(pid);
-                c.put_bytes(path);
-            });
+            let spawn = Spawn {
+                time_ns,
+                how: SpawnHow::VforkExec,
+                pid: (pid != 0).then_some(pid),
+                program: path,
+            };
+            self.chunk(&mut |buf| spawn.encode(buf));
         });
     }
 
@@ -426,66 +441,44 @@ impl WriterState {
         let (rss, available) = (resident_bytes(), available_memory_bytes());
         // A snapshot too large for one chunk continues in chunks with the same time, which the
         // reader merges.
-        let mut at = 0;
-        loop {
-            let mut next = at;
-            self.chunk(ChunkKind::Snapshot, &mut |c| {
-                next = at;
-                c.put_u64(time_ns);
-                c.put_u64(rss);
-                c.put_u64(available);
-                c.put_u64(live_bytes);
-                c.put_u64(live_blocks);
-                c.put_u32(0);
-                let mut n = 0u32;
-                while next < changes.len() && c.remaining() >= 24 {
-                    let (site, bytes, blocks) = changes[next];
-                    c.put_u32(site);
-                    c.put_u64(bytes);
-                    c.put_u64(blocks);
-                    n += 1;
-                    next += 1;
-                }
-                c.patch_u32(40, n);
+        let snapshot = Snapshot {
+            time_ns,
+            rss_bytes: rss,
+            available_bytes: available,
+            live_bytes,
+            live_blocks,
+            sites: (),
+        };
+        let sites = changes
+            .iter()
+            .map(|&(stack, live_bytes, live_blocks)| SiteLive {
+                stack,
+                live_bytes,
+                live_blocks,
             });
-            if next >= changes.len() || next == at {
-                break;
-            }
-            at = next;
-        }
+        let sites = core::cell::RefCell::new(sites.peekable());
+        self.batch(
+            true,
+            &mut |buf| snapshot.encode(buf, &mut sites.borrow_mut()),
+            &mut || sites.borrow_mut().peek().is_some(),
+        );
     }
 
     fn write_stacks(&mut self) {
         let end = STACKS.next_id();
-        while self.next_stack < end {
-            let first = self.next_stack;
-            let mut next = first;
-            self.chunk(ChunkKind::Stacks, &mut |c| {
-                next = first;
-                c.put_u32(0);
-                let mut count = 0u32;
-                while next < end {
-                    let Some(frames) = STACKS.frames_of(next) else {
-                        break; // still being written by its thread; next time
-                    };
-                    if c.remaining() < 6 + 8 * frames.len() + 16 {
-                        break;
-                    }
-                    c.put_u32(next);
-                    c.put_u16(frames.len() as u16);
-                    for &f in frames {
-                        c.put_u64(f);
-                    }
-                    count += 1;
-                    next += 1;
-                }
-                c.patch_u32(0, count);
-            });
-            if next == first {
-                break;
-            }
-            self.next_stack = next;
-        }
+        let first = self.next_stack;
+        let stacks = core::cell::RefCell::new(table_stacks(first, end).peekable());
+        let mut written = 0;
+        self.batch(
+            false,
+            &mut |buf| {
+                let encoded = Stacks::encode(buf, &mut stacks.borrow_mut())?;
+                written += encoded.taken as u32;
+                Ok(encoded)
+            },
+            &mut || stacks.borrow_mut().peek().is_some(),
+        );
+        self.next_stack = first + written;
     }
 }
 
@@ -523,55 +516,32 @@ impl ProfileWriter {
     /// Write a live scan's results (and everything new, so that its stacks are in the file).
     /// Called by the writer thread after the world resumed.
     pub fn write_live_scan(&self, scan: &LiveScanRecords<'_>) {
-        use leakscope_format::LeakKind;
         let _guard = self.lock.lock();
         // SAFETY: the lock is held.
         let state = unsafe { &mut *self.state.get() };
         state.start();
         state.write_modules(true);
         state.write_stacks();
-        let still_reachable = LeakKind::StillReachable as u8;
-        let lost = |r: &crate::scan::Record| r.kind != still_reachable;
-        let mut at = 0;
-        loop {
-            let mut next = at;
-            let duration_ns = sys::monotonic_ns().saturating_sub(scan.began_ns);
-            state.chunk(ChunkKind::LiveScan, &mut |c| {
-                next = at;
-                c.put_u64(scan.time_ns);
-                c.put_u64(scan.pause_ns);
-                c.put_u64(duration_ns);
-                c.put_u32(scan.threads_stopped);
-                c.put_u32(scan.threads_missed);
-                c.put_u8(scan.outcome);
-                c.put_u8(scan.trigger);
-                c.put_u64(scan.live_blocks);
-                for &(bytes, blocks) in &scan.totals {
-                    c.put_u64(bytes);
-                    c.put_u64(blocks);
-                }
-                let count_at = c.payload_len();
-                c.put_u32(0);
-                let mut n = 0u32;
-                while next < scan.records.len() && c.remaining() >= 32 {
-                    let record = &scan.records[next];
-                    next += 1;
-                    if !lost(record) {
-                        continue;
-                    }
-                    c.put_u32(record.stack);
-                    c.put_u8(record.kind);
-                    c.put_u64(record.bytes);
-                    c.put_u64(record.blocks);
-                    n += 1;
-                }
-                c.patch_u32(count_at, n);
-            });
-            if next >= scan.records.len() || next == at {
-                break;
-            }
-            at = next;
-        }
+        let header = LiveScan {
+            time_ns: scan.time_ns,
+            pause_ns: scan.pause_ns,
+            duration_ns: sys::monotonic_ns().saturating_sub(scan.began_ns),
+            threads_stopped: scan.threads_stopped,
+            threads_missed: scan.threads_missed,
+            outcome: scan.outcome,
+            trigger: scan.trigger,
+            live_blocks: scan.live_blocks,
+            totals: scan.totals,
+            records: (),
+        };
+        // Only the lost kinds' records are written; still reachable blocks are in the totals.
+        let lost = leak_records(scan.records).filter(|r| r.kind != LeakKind::StillReachable);
+        let records = core::cell::RefCell::new(lost.peekable());
+        state.batch(
+            true,
+            &mut |buf| header.encode(buf, &mut records.borrow_mut()),
+            &mut || records.borrow_mut().peek().is_some(),
+        );
         state.drain();
     }
 
@@ -588,63 +558,46 @@ impl ProfileWriter {
         state.write_stacks();
         state.snapshot(records.time_ns);
         for warning in records.warnings {
-            state.chunk(ChunkKind::Warning, &mut |c| c.put_bytes(warning.as_bytes()));
+            let warning = Warning(warning.as_bytes());
+            state.chunk(&mut |buf| warning.encode(buf));
         }
-        state.chunk(ChunkKind::Exit, &mut |c| {
-            c.put_u8(records.how);
-            c.put_i32(records.code);
-            c.put_i32(records.signal);
-            c.put_u64(records.time_ns);
-        });
-        let scan = &records.scan;
-        state.chunk(ChunkKind::Scan, &mut |c| {
-            c.put_u64(scan.duration_ns);
-            c.put_u32(scan.threads_stopped);
-            c.put_u32(scan.threads_missed);
-            c.put_u64(scan.root_bytes);
-            c.put_u64(scan.live_blocks);
-            c.put_u64(scan.runtime_blocks);
-            c.put_u32(scan.flags);
-        });
-        state.leak_chunks(ChunkKind::Leaks, records.leaks, &|c, r| {
-            c.put_u64(r.bytes);
-            c.put_u64(r.blocks);
-        });
+        let exit = Exit {
+            how: records.how,
+            code: records.code,
+            signal: records.signal,
+            time_ns: records.time_ns,
+        };
+        state.chunk(&mut |buf| exit.encode(buf));
+        state.chunk(&mut |buf| records.scan.encode(buf));
+        state.leak_chunks(&mut leak_records(records.leaks).peekable(), Leaks::encode);
         if records.sample_rate > 0 {
             // Sampled sites only: stack 0 holds the blocks that were not sampled.
             let sampled_from = records.leaks.partition_point(|r| r.stack == 0);
-            state.leak_chunks(
-                ChunkKind::LeakEstimates,
-                &records.leaks[sampled_from..],
-                &|c, r| {
-                    c.put_u64(libm::round(r.estimated_bytes) as u64);
-                    c.put_u64(libm::round(r.estimated_blocks) as u64);
-                },
-            );
-        }
-        let ages = records.site_ages;
-        let mut at = 0;
-        while at < ages.len() || at == 0 {
-            let mut next = at;
-            state.chunk(ChunkKind::SiteAges, &mut |c| {
-                next = at;
-                c.put_u64(records.time_ns);
-                c.put_u32(0);
-                let mut n = 0u32;
-                while next < ages.len() && c.remaining() >= 12 {
-                    c.put_u32(ages[next].0);
-                    c.put_u64(ages[next].1);
-                    n += 1;
-                    next += 1;
-                }
-                c.patch_u32(8, n);
+            let estimates = records.leaks[sampled_from..].iter().filter_map(|r| {
+                Some(LeakRecord {
+                    stack: r.stack,
+                    kind: LeakKind::from_u8(r.kind)?,
+                    bytes: libm::round(r.estimated_bytes) as u64,
+                    blocks: libm::round(r.estimated_blocks) as u64,
+                })
             });
-            if next >= ages.len() || next == at {
-                break;
-            }
-            at = next;
+            state.leak_chunks(&mut estimates.peekable(), LeakEstimates::encode);
         }
-        state.chunk(ChunkKind::End, &mut |_| {});
+        let ages = SiteAges {
+            time_ns: records.time_ns,
+            oldest: (),
+        };
+        let oldest = records
+            .site_ages
+            .iter()
+            .map(|&(stack, oldest_ns)| SiteAge { stack, oldest_ns });
+        let oldest = core::cell::RefCell::new(oldest.peekable());
+        state.batch(
+            true,
+            &mut |buf| ages.encode(buf, &mut oldest.borrow_mut()),
+            &mut || oldest.borrow_mut().peek().is_some(),
+        );
+        state.chunk(&mut |buf| End.encode(buf));
         state.drain();
         drop(guard);
     }
@@ -700,7 +653,7 @@ impl ProfileWriter {
     pub fn exec_starting(
         &self,
         time_ns: u64,
-        call: leakscope_format::ExecCall,
+        call: ExecCall,
         path: &[u8],
         argv: &mut dyn Iterator<Item = &[u8]>,
     ) -> crate::sync::SpinGuard<'_> {
@@ -711,22 +664,16 @@ impl ProfileWriter {
         state.write_modules(false);
         state.write_stacks();
         state.snapshot(time_ns);
-        state.chunk(ChunkKind::Exec, &mut |c| {
-            c.put_u64(time_ns);
-            c.put_u8(call as u8);
-            c.put_bytes(path);
-            let count_at = c.payload_len();
-            c.put_u32(0);
-            let mut n = 0u32;
-            for arg in &mut *argv {
-                if c.remaining() < arg.len() + 64 {
-                    break;
-                }
-                c.put_bytes(arg);
-                n += 1;
-            }
-            c.patch_u32(count_at, n);
-        });
+        // The buffer is drained first, so that the chunk is encoded once: `argv` can be
+        // walked only once.
+        state.drain();
+        let exec = Exec {
+            time_ns,
+            call,
+            path,
+            argv: OnePass(core::cell::RefCell::new(argv)),
+        };
+        state.chunk(&mut |buf| exec.encode(buf));
         state.drain();
         guard
     }
@@ -735,27 +682,25 @@ impl ProfileWriter {
     pub fn exec_failed(&self, guard: crate::sync::SpinGuard<'_>, time_ns: u64, errno: i32) {
         // SAFETY: the lock is held (the guard).
         let state = unsafe { &mut *self.state.get() };
-        state.chunk(ChunkKind::ExecFailed, &mut |c| {
-            c.put_u64(time_ns);
-            c.put_i32(errno);
-        });
+        let failed = ExecFailed { time_ns, errno };
+        state.chunk(&mut |buf| failed.encode(buf));
         state.drain();
         drop(guard);
     }
 
     /// Record that this image started another process.
-    pub fn spawned(&self, time_ns: u64, how: leakscope_format::SpawnHow, pid: u32, program: &[u8]) {
+    pub fn spawned(&self, time_ns: u64, how: SpawnHow, pid: u32, program: &[u8]) {
         let _guard = self.lock.lock();
         // SAFETY: the lock is held.
         let state = unsafe { &mut *self.state.get() };
         state.start();
-        state.chunk(ChunkKind::Spawn, &mut |c| {
-            c.put_u64(time_ns);
-            c.put_u8(how as u8);
-            c.put_u32(pid);
-            let room = c.remaining().saturating_sub(16);
-            c.put_bytes(&program[..program.len().min(room).min(4096)]);
-        });
+        let spawn = Spawn {
+            time_ns,
+            how,
+            pid: (pid != 0).then_some(pid),
+            program,
+        };
+        state.chunk(&mut |buf| spawn.encode(buf));
     }
 
     /// Take the lock before `fork`.
@@ -767,6 +712,33 @@ impl ProfileWriter {
     pub fn unlock_after_fork(&self) {
         self.lock.force_unlock();
     }
+}
+
+/// The stack table's stacks `first..end` as the `Stacks` chunk encodes them. The table keeps
+/// one `u64` per frame: a return address, or an interpreter frame tagged with its kind in the
+/// top byte (`leakscope_format::tagged`; no user-space address on x86_64 has those bits), which
+/// the encoder turns into the frame's kind byte and id. A stack still being written by its
+/// thread ends the run: it is written next time.
+fn table_stacks(first: u32, end: u32) -> impl Iterator<Item = Stack<TaggedFrames<'static>>> {
+    (first..end).map_while(|id| {
+        STACKS.frames_of(id).map(|frames| Stack {
+            id,
+            frames: TaggedFrames(frames),
+        })
+    })
+}
+
+/// The scan's records as the format's leak records (a kind byte the scan never produces is
+/// left out).
+fn leak_records(records: &[crate::scan::Record]) -> impl Iterator<Item = LeakRecord> + '_ {
+    records.iter().filter_map(|r| {
+        Some(LeakRecord {
+            stack: r.stack,
+            kind: LeakKind::from_u8(r.kind)?,
+            bytes: r.bytes,
+            blocks: r.blocks,
+        })
+    })
 }
 
 /// When the process started, in clock ticks since boot: field 22 of `/proc/self/stat` (0 if
@@ -817,4 +789,43 @@ fn parse_decimal(text: &[u8]) -> u64 {
         .fold(0u64, |n, &b| {
             n.saturating_mul(10).saturating_add((b - b'0') as u64)
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use leakscope_format::{FrameKind, StackFrame, CHUNK_HEADER_LEN};
+
+    /// The agent writes only native frames today; the path for interpreter frames, from the
+    /// stack table's tagged words to the chunk's kind bytes, is this. (The format crate's
+    /// round-trip tests decode the same layout; here the decoder is not available, as the
+    /// agent's build of the format crate has no `std`.)
+    #[test]
+    fn tagged_interpreter_frames_in_the_stack_table_are_written_with_their_kind() {
+        let python = StackFrame::Interpreter(FrameKind::Python, 7).to_tagged();
+        let java = StackFrame::Interpreter(FrameKind::Java, u32::MAX).to_tagged();
+        let words = [0x5555_0000_1234, python, java, 0x7fff_f7da_1305];
+        let id = STACKS.intern(&words);
+        assert_ne!(id, 0);
+        let mut buf = [0u8; 512];
+        let mut stacks = table_stacks(id, id + 1).peekable();
+        let encoded = Stacks::encode(&mut buf, &mut stacks).unwrap();
+        assert_eq!(encoded.taken, 1);
+        let mut expected = [0u8; 4 + 4 + 2 + 4 * 9];
+        expected[..4].copy_from_slice(&1u32.to_le_bytes());
+        expected[4..8].copy_from_slice(&id.to_le_bytes());
+        expected[8..10].copy_from_slice(&4u16.to_le_bytes());
+        let frames: [(u8, u64); 4] = [
+            (0, 0x5555_0000_1234),
+            (1, 7),
+            (3, u32::MAX as u64),
+            (0, 0x7fff_f7da_1305),
+        ];
+        for (i, (kind, value)) in frames.into_iter().enumerate() {
+            let at = 10 + 9 * i;
+            expected[at] = kind;
+            expected[at + 1..at + 9].copy_from_slice(&value.to_le_bytes());
+        }
+        assert_eq!(&buf[CHUNK_HEADER_LEN..encoded.len], &expected[..]);
+    }
 }

@@ -10,6 +10,7 @@ use crate::error::Failure;
 pub fn dump(path: &Path) -> Result<i32, Failure> {
     let profile = leakscope_format::read_profile(path)
         .with_context(|| format!("cannot read the profile '{}'", path.display()))?;
+    println!("format version: {}", profile.version);
     if let Some(process) = &profile.process {
         println!("process: {process:?}");
     }
@@ -28,8 +29,28 @@ pub fn dump(path: &Path) -> Result<i32, Failure> {
         );
     }
     for (id, frames) in &profile.stacks {
-        let frames: Vec<String> = frames.iter().map(|f| format!("{f:#x}")).collect();
+        let frames: Vec<String> = frames
+            .iter()
+            .map(|frame| match frame {
+                leakscope_format::StackFrame::Native(address) => format!("{address:#x}"),
+                leakscope_format::StackFrame::Interpreter(kind, id) => {
+                    format!("{}#{id}", kind.name())
+                }
+            })
+            .collect();
         println!("stack {id}: {}", frames.join(" "));
+    }
+    for frame in profile.frames.values() {
+        println!(
+            "frame {}: {} {} ({}:{}:{}) identity {:#x}",
+            frame.id,
+            frame.kind.name(),
+            frame.function,
+            frame.file,
+            frame.line,
+            frame.column,
+            frame.identity
+        );
     }
     for snapshot in &profile.snapshots {
         let sites: Vec<String> = snapshot
@@ -52,7 +73,7 @@ pub fn dump(path: &Path) -> Result<i32, Failure> {
             .site_ages
             .oldest
             .iter()
-            .map(|(stack, born)| format!("{stack}@{:.2}s", *born as f64 / 1e9))
+            .map(|age| format!("{}@{:.2}s", age.stack, age.oldest_ns as f64 / 1e9))
             .collect();
         println!("oldest live block per site: {}", ages.join(" "));
     }

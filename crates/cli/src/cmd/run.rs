@@ -8,7 +8,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use leakscope_format::settings as names;
-use leakscope_format::{ChunkEncoder, ChunkKind};
+use leakscope_format::RunResult;
 
 use crate::args::RunArgs;
 use crate::cmd::{emit, DefaultSink};
@@ -333,11 +333,12 @@ fn remove_old_profiles(path: &Path) {
 fn append_run_result(path: &Path, code: Option<i32>, signal: Option<i32>, wall_ns: u64) {
     use std::io::Write;
     let mut buf = [0u8; 64];
-    let mut chunk = ChunkEncoder::new(&mut buf, ChunkKind::RunResult);
-    chunk.put_i32(code.unwrap_or(-1));
-    chunk.put_i32(signal.unwrap_or(0));
-    chunk.put_u64(wall_ns);
-    if let Ok(len) = chunk.finish() {
+    let result = RunResult {
+        code,
+        signal,
+        wall_ns,
+    };
+    if let Ok(len) = result.encode(&mut buf) {
         if let Ok(mut file) = std::fs::OpenOptions::new().append(true).open(path) {
             let _ = file.write_all(&buf[..len]);
         }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use leakscope_analysis::analyze;
 use leakscope_analysis::{LeakCheck, Shortfall};
 use leakscope_format::{
-    scan_flags, ExitHow, ExitInfo, Frame, LeakKind, LeakRecord, Profile, ScanInfo, StackId,
+    scan_flags, Exit, ExitHow, Frame, LeakKind, LeakRecord, Profile, Scan, StackId,
 };
 use leakscope_report::{ExitStatus, Report};
 
@@ -23,6 +23,7 @@ fn frame(address: u64, function: &str, file: &str, line: u32) -> Frame {
         module: Some(PROGRAM.to_owned()),
         module_offset: Some(address - 0x5555_0000_0000),
         inlined: false,
+        ..Frame::default()
     }
 }
 
@@ -37,15 +38,15 @@ fn inlined(frame: Frame) -> Frame {
 fn report_of(pid: u32, command: &[&str], exit: ExitStatus, leaks: &[LeakRecord]) -> Report {
     let profile = Profile {
         leaks: leaks.to_vec(),
-        exit: Some(ExitInfo {
+        exit: Some(Exit {
             how: ExitHow::Exit,
             code: exit.code.unwrap_or(0),
             signal: 0,
             time_ns: 1_250_000_000,
         }),
-        scan: Some(ScanInfo {
+        scan: Some(Scan {
             flags: scan_flags::LIBC_FREERES,
-            ..ScanInfo::default()
+            ..Scan::default()
         }),
         complete: true,
         ..Profile::default()

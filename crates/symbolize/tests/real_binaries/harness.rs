@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use leakscope_format::{Frame, ModuleInfo, Profile, StackId};
+use leakscope_format::{Frame, Module, Profile, StackFrame, StackId};
 use tempfile::TempDir;
 
 /// Where the fixture sources live.
@@ -199,8 +199,8 @@ pub fn build_id(binary: &Path) -> Vec<u8> {
 
 /// A module as the agent would record it: loaded at `load_bias`, with a mapping large enough
 /// for any test binary.
-pub fn module_at(path: &Path, load_bias: u64, build_id: Vec<u8>) -> ModuleInfo {
-    ModuleInfo {
+pub fn module_at(path: &Path, load_bias: u64, build_id: Vec<u8>) -> Module {
+    Module {
         load_bias,
         start: load_bias,
         end: load_bias + 0x1000_0000,
@@ -214,12 +214,16 @@ pub const PROGRAM_BIAS: u64 = 0x5555_0000_0000;
 pub const LIBRARY_BIAS: u64 = 0x7f00_0000_0000;
 
 /// A profile holding `modules` and `stacks` (stack ids from 1), with nothing else.
-pub fn profile_with(modules: Vec<ModuleInfo>, stacks: &[Vec<u64>]) -> Profile {
+pub fn profile_with(modules: Vec<Module>, stacks: &[Vec<u64>]) -> Profile {
     Profile {
         modules,
         stacks: (1..)
-            .zip(stacks.iter().cloned())
-            .collect::<BTreeMap<StackId, Vec<u64>>>(),
+            .zip(
+                stacks
+                    .iter()
+                    .map(|addresses| addresses.iter().map(|&a| StackFrame::Native(a)).collect()),
+            )
+            .collect::<BTreeMap<StackId, Vec<StackFrame>>>(),
         ..Profile::default()
     }
 }
