@@ -8,7 +8,7 @@ use serde::Serialize;
 use leakscope_analysis::{Amount, LossRecord, Summary};
 use leakscope_format::Frame;
 
-use crate::Report;
+use crate::{ProcessReport, Report};
 
 /// The `format_version` of the JSON report this crate writes.
 pub const JSON_FORMAT_VERSION: u32 = 1;
@@ -218,46 +218,52 @@ impl<'a> From<&'a Frame> for FrameJson<'a> {
 }
 
 pub(crate) fn render(report: &Report) -> String {
-    let mut json = serde_json::to_string_pretty(&document(report))
+    let mut json = serde_json::to_string_pretty(&document(&ProcessReport::root(report)))
         .expect("the report model serializes to JSON: no maps with non-string keys");
     json.push('\n');
     json
 }
 
-fn document(report: &Report) -> Document<'_> {
+fn document<'a>(report: &ProcessReport<'a>) -> Document<'a> {
     Document {
         format_version: JSON_FORMAT_VERSION,
         tool: Tool {
             name: "leakscope",
             version: env!("CARGO_PKG_VERSION"),
         },
-        pid: report.pid,
-        command: &report.command,
-        started_by: report.started_by.json_name(),
+        pid: report.findings.pid,
+        command: &report.findings.command,
+        started_by: report.findings.started_by.json_name(),
         exit: Exit {
-            code: report.exit.code,
-            signal: report.exit.signal,
+            code: report.findings.exit.code,
+            signal: report.findings.exit.signal,
         },
         // JSON has no NaN or infinity; a duration that is not a real one is unknown.
-        duration_s: (report.duration_s.is_finite() && report.duration_s >= 0.0)
-            .then_some(report.duration_s),
+        duration_s: (report.findings.duration_s.is_finite() && report.findings.duration_s >= 0.0)
+            .then_some(report.findings.duration_s),
         leak_check: LeakCheckJson {
-            status: report.findings.leak_check.status().json_name(),
-            reasons: report.findings.leak_check.reasons(),
+            status: report.findings.leaks.leak_check.status().json_name(),
+            reasons: report.findings.leaks.leak_check.reasons(),
         },
-        summary: (&report.findings.summary).into(),
-        sampling: report.findings.sample_rate.map(|rate_bytes| Sampling {
-            rate_bytes,
-            unsampled: report.findings.unsampled.into(),
-        }),
+        summary: (&report.findings.leaks.summary).into(),
+        sampling: report
+            .findings
+            .leaks
+            .sample_rate
+            .map(|rate_bytes| Sampling {
+                rate_bytes,
+                unsampled: report.findings.leaks.unsampled.into(),
+            }),
         leaks: report
             .findings
+            .leaks
             .records
             .iter()
             .enumerate()
             .map(|(index, record)| leak(report, record, index + 1))
             .collect(),
         growth: report
+            .findings
             .growth
             .iter()
             .map(|finding| GrowthJson {
@@ -274,6 +280,7 @@ fn document(report: &Report) -> Document<'_> {
             })
             .collect(),
         timeline: report
+            .findings
             .timeline
             .iter()
             .map(|point| TimelineJson {
@@ -284,12 +291,14 @@ fn document(report: &Report) -> Document<'_> {
             })
             .collect(),
         live_scans: report
+            .findings
             .live_scans
             .points
             .iter()
             .map(live_scan_json)
             .collect(),
         lost_growth: report
+            .findings
             .live_scans
             .lost_growing
             .iter()
@@ -309,12 +318,12 @@ fn document(report: &Report) -> Document<'_> {
                 stack: frames_of(report, growth.stack),
             })
             .collect(),
-        notes: &report.notes,
-        children: report.children.iter().map(document).collect(),
+        notes: &report.findings.notes,
+        children: report.children().map(|child| document(&child)).collect(),
     }
 }
 
-fn leak<'a>(report: &'a Report, record: &LossRecord, loss_record: usize) -> Leak<'a> {
+fn leak<'a>(report: &ProcessReport<'a>, record: &LossRecord, loss_record: usize) -> Leak<'a> {
     Leak {
         kind: record.kind.json_name(),
         bytes: record.amount.bytes,
@@ -325,12 +334,13 @@ fn leak<'a>(report: &'a Report, record: &LossRecord, loss_record: usize) -> Leak
     }
 }
 
-fn frames_of(report: &Report, stack: leakscope_format::StackId) -> Vec<FrameJson<'_>> {
+fn frames_of<'a>(
+    report: &ProcessReport<'a>,
+    stack: leakscope_format::StackId,
+) -> Vec<FrameJson<'a>> {
     report
-        .frames
-        .get(&stack)
-        .into_iter()
-        .flatten()
+        .frames_of(stack)
+        .iter()
         .map(FrameJson::from)
         .collect()
 }

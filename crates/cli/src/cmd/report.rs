@@ -23,7 +23,7 @@ pub fn report(args: ReportArgs) -> Result<i32, Failure> {
     let progress = Progress::start();
     progress.stage("reading the profile...");
     let tree = pipeline::read_tree(&args.file)?;
-    let report = pipeline::build_report(&tree, &progress);
+    let (report, _gate) = pipeline::build_report(&tree, &progress);
     progress.stage("writing the report...");
     emit(&report, &args.output, DefaultSink::Stdout)?;
     progress.finish();
