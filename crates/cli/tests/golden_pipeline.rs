@@ -277,11 +277,17 @@ fn a_lost_tree_gives_one_definitely_and_fourteen_indirectly_lost_blocks() {
     let report = check(&TREE_ROOT_LOST);
     let summary = report.findings.leaks.summary;
     assert_eq!(
-        (summary.definitely_lost.bytes, summary.definitely_lost.blocks),
+        (
+            summary.definitely_lost.bytes,
+            summary.definitely_lost.blocks
+        ),
         (24, 1)
     );
     assert_eq!(
-        (summary.indirectly_lost.bytes, summary.indirectly_lost.blocks),
+        (
+            summary.indirectly_lost.bytes,
+            summary.indirectly_lost.blocks
+        ),
         (336, 14)
     );
 }
