@@ -20,12 +20,12 @@ struct Document<'a> {
     pid: u32,
     command: &'a [String],
     started_by: &'static str,
-    exit: Exit,
+    exit: ExitJson,
     duration_s: Option<f64>,
     leak_check: LeakCheckJson,
     summary: SummaryJson,
     sampling: Option<Sampling>,
-    leaks: Vec<Leak<'a>>,
+    leaks: Vec<LeakJson<'a>>,
     growth: Vec<GrowthJson<'a>>,
     timeline: Vec<TimelineJson>,
     live_scans: Vec<LiveScanJson>,
@@ -41,7 +41,7 @@ struct Tool {
 }
 
 #[derive(Serialize)]
-struct Exit {
+struct ExitJson {
     code: Option<i32>,
     signal: Option<i32>,
 }
@@ -183,7 +183,7 @@ struct Sampling {
 }
 
 #[derive(Serialize)]
-struct Leak<'a> {
+struct LeakJson<'a> {
     kind: &'static str,
     bytes: u64,
     blocks: u64,
@@ -234,7 +234,7 @@ fn document<'a>(report: &ProcessReport<'a>) -> Document<'a> {
         pid: report.findings.pid,
         command: &report.findings.command,
         started_by: report.findings.started_by.json_name(),
-        exit: Exit {
+        exit: ExitJson {
             code: report.findings.exit.code,
             signal: report.findings.exit.signal,
         },
@@ -266,17 +266,17 @@ fn document<'a>(report: &ProcessReport<'a>) -> Document<'a> {
             .findings
             .growth
             .iter()
-            .map(|finding| GrowthJson {
-                verdict: finding.verdict.json_name(),
-                bytes_per_s: finite(finding.bytes_per_s, 1),
-                live_bytes_first: finding.live_bytes_first,
-                live_bytes_last: finding.live_bytes_last,
-                live_bytes_peak: finding.live_bytes_peak,
-                live_blocks_last: finding.live_blocks_last,
-                confidence: finite(finding.confidence, 3),
-                oldest_block_age_s: finding.oldest_block_age_s.map(|s| finite(s, 3)),
-                exhaustion_s: finding.exhaustion_s.map(|s| finite(s, 0)),
-                stack: frames_of(report, finding.stack),
+            .map(|site| GrowthJson {
+                verdict: site.verdict.json_name(),
+                bytes_per_s: finite(site.bytes_per_s, 1),
+                live_bytes_first: site.live_bytes_first,
+                live_bytes_last: site.live_bytes_last,
+                live_bytes_peak: site.live_bytes_peak,
+                live_blocks_last: site.live_blocks_last,
+                confidence: finite(site.confidence, 3),
+                oldest_block_age_s: site.oldest_block_age_s.map(|s| finite(s, 3)),
+                exhaustion_s: site.exhaustion_s.map(|s| finite(s, 0)),
+                stack: frames_of(report, site.stack),
             })
             .collect(),
         timeline: report
@@ -323,8 +323,8 @@ fn document<'a>(report: &ProcessReport<'a>) -> Document<'a> {
     }
 }
 
-fn leak<'a>(report: &ProcessReport<'a>, record: &LossRecord, loss_record: usize) -> Leak<'a> {
-    Leak {
+fn leak<'a>(report: &ProcessReport<'a>, record: &LossRecord, loss_record: usize) -> LeakJson<'a> {
+    LeakJson {
         kind: record.kind.json_name(),
         bytes: record.amount.bytes,
         blocks: record.amount.blocks,

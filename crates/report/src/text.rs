@@ -355,30 +355,29 @@ fn render_growth(out: &mut String, report: &ProcessReport, style: &Style) {
             report.timeline.len()
         );
     }
-    for finding in &growing {
+    for site in &growing {
         let _ = writeln!(
             out,
             "{} at {}/s (confidence {:.2}): {} bytes in {} blocks live at the end{}",
             style.paint(Style::RED, "GROWING"),
-            human_bytes(finding.bytes_per_s),
-            finding.confidence,
-            thousands(finding.live_bytes_last),
-            thousands(finding.live_blocks_last),
-            finding
-                .oldest_block_age_s
+            human_bytes(site.bytes_per_s),
+            site.confidence,
+            thousands(site.live_bytes_last),
+            thousands(site.live_blocks_last),
+            site.oldest_block_age_s
                 .map(|age| format!(
                     ", the oldest allocated {} before the end",
                     human_duration(age)
                 ))
                 .unwrap_or_default(),
         );
-        render_stack(out, report, finding.stack, style);
-        if let Some(seconds) = finding.exhaustion_s {
-            let available = seconds * finding.bytes_per_s;
+        render_stack(out, report, site.stack, style);
+        if let Some(seconds) = site.exhaustion_s {
+            let available = seconds * site.bytes_per_s;
             let _ = writeln!(
                 out,
                 "   At {}/s this site would use up the machine's {} of available memory in {}.",
-                human_bytes(finding.bytes_per_s),
+                human_bytes(site.bytes_per_s),
                 human_bytes(available),
                 human_duration(seconds)
             );
