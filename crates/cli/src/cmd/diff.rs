@@ -11,7 +11,7 @@ use leakscope_report::{render_diff_json, render_diff_text, DiffReport};
 use leakscope_symbolize::Symbolizer;
 
 use crate::args::{DiffArgs, Format};
-use crate::cmd::{write_out, DefaultSink};
+use crate::cmd::{require_profile, write_out, DefaultSink};
 use crate::error::{ExitCode, Failure};
 
 /// Run the subcommand; returns the exit code.
@@ -66,12 +66,7 @@ pub fn diff(args: DiffArgs) -> Result<i32, Failure> {
 }
 
 fn read(path: &Path) -> Result<Profile, Failure> {
-    if !path.exists() {
-        return Err(Failure::new(
-            ExitCode::Failed,
-            format!("cannot read the profile '{}': no such file", path.display()),
-        ));
-    }
+    require_profile(path)?;
     Ok(read_profile(path)
         .with_context(|| format!("cannot read the profile '{}'", path.display()))?)
 }
