@@ -17,10 +17,11 @@ pub struct Analysis {
 }
 
 impl Analysis {
-    /// Every stack to symbolize, per profile of the tree (indexed as
-    /// [`ProfileTree::profiles`]).
-    pub fn stacks(&self, profiles: usize) -> Vec<Vec<leakscope_format::StackId>> {
-        let mut stacks = vec![Vec::new(); profiles];
+    /// Every stack to symbolize, per profile of a tree of `profile_count` profiles (indexed
+    /// as [`ProfileTree::profiles`]). An image that is not shown (a fork that only executed
+    /// another program) names none.
+    pub fn stacks(&self, profile_count: usize) -> Vec<Vec<leakscope_format::StackId>> {
+        let mut stacks = vec![Vec::new(); profile_count];
         for findings in self.root.processes() {
             if let Some(slot) = stacks.get_mut(findings.profile) {
                 *slot = findings.stacks();
