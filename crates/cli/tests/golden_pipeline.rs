@@ -7,7 +7,9 @@
 //! The cases, each a fixture of the corpus recorded by `leakscope run`:
 //! - `tree_root_lost`: a definitely lost block with 14 indirectly lost blocks below it;
 //! - `fork_child_leak`: a forked child that leaks (its own profile, `NAME.profile.PID`);
-//! - `memo_cache`: a growth series (`tests/growth/`), one growing site among bounded ones;
+//! - `memo_cache`: a growth series (`tests/growth/`), one growing site among bounded ones,
+//!   and the diff of its first and last snapshot (`memo_cache.diff.txt`, `leakscope diff`'s
+//!   pipeline);
 //! - `lost_over_time`: live scans (`--scan-every 300ms`) whose lost bytes rise.
 //!
 //! **Why the binaries are rebuilt.** Symbolization needs the executable that ran, and binaries
@@ -313,6 +315,40 @@ fn a_memo_cache_is_growing() {
         .growth
         .iter()
         .any(|site| site.verdict == leakscope_analysis::Verdict::Growing));
+}
+
+/// `leakscope diff FILE`'s pipeline over the growth series: compare its first and last
+/// snapshot, symbolize the stacks the diff shows, render.
+#[test]
+fn the_diff_of_a_memo_cache_s_first_and_last_snapshot_puts_the_cache_first() {
+    use leakscope_analysis::{compare, Comparison, DiffSide};
+    let dir = tempfile::tempdir().unwrap();
+    let binary = build(&MEMO_CACHE, dir.path());
+    let mut profile =
+        leakscope_format::read_profile(&golden_dir().join("memo_cache.profile")).unwrap();
+    only_the_fixture(&mut profile, &MEMO_CACHE, &binary);
+    let comparison = Comparison::Moments {
+        profile: &profile,
+        from: None,
+        to: None,
+    };
+    let diff = compare(comparison, 5).unwrap();
+    let old_frames = Symbolizer::new().symbolize(&profile, &diff.stacks(DiffSide::Old));
+    assert!(diff.stacks(DiffSide::New).is_empty());
+    let report = leakscope_report::DiffReport {
+        old_name: "memo_cache.profile".to_owned(),
+        new_name: None,
+        diff,
+        old_frames,
+        new_frames: Default::default(),
+    };
+    let text = leakscope_report::render_diff_text(&report);
+    check_golden(
+        "memo_cache.diff.txt",
+        &redact(&text, dir.path(), &BTreeMap::new()),
+    );
+    let first = &report.diff.sites[0];
+    assert!(first.delta.bytes_delta > 1_000_000, "{first:?}");
 }
 
 #[test]
