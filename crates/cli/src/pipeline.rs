@@ -35,7 +35,7 @@ pub fn build_report(tree: &ProfileTree, progress: &Progress) -> (Report, Gate) {
         1 => "analysing the profile...".to_owned(),
         n => format!("analysing {n} profiles..."),
     });
-    let mut analysis = leakscope_analysis::analyze(tree);
+    let analysis = leakscope_analysis::analyze(tree);
     let stacks = analysis.stacks(profiles.len());
     let count: usize = stacks.iter().map(Vec::len).sum();
     progress.stage(format!("symbolizing {count} stacks..."));
@@ -45,12 +45,6 @@ pub fn build_report(tree: &ProfileTree, progress: &Progress) -> (Report, Gate) {
         .zip(&stacks)
         .map(|(profile, stacks)| symbolizer.symbolize(profile, stacks))
         .collect();
-    for note in symbolizer.notes() {
-        analysis.root.add_note(note);
-    }
-    let report = Report {
-        findings: analysis.root,
-        frames,
-    };
+    let report = Report::new(analysis.root, frames, symbolizer.notes());
     (report, analysis.gate)
 }

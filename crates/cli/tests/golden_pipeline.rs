@@ -160,7 +160,7 @@ fn only_the_fixture(profile: &mut Profile, case: &Case, binary: &Path) {
 /// without its progress messages).
 fn report_of(tree: &ProfileTree) -> Report {
     let profiles = tree.profiles();
-    let mut analysis = leakscope_analysis::analyze(tree);
+    let analysis = leakscope_analysis::analyze(tree);
     let stacks = analysis.stacks(profiles.len());
     let mut symbolizer = Symbolizer::new();
     let frames = profiles
@@ -168,13 +168,7 @@ fn report_of(tree: &ProfileTree) -> Report {
         .zip(&stacks)
         .map(|(profile, stacks)| symbolizer.symbolize(profile, stacks))
         .collect();
-    for note in symbolizer.notes() {
-        analysis.root.add_note(note);
-    }
-    Report {
-        findings: analysis.root,
-        frames,
-    }
+    Report::new(analysis.root, frames, symbolizer.notes())
 }
 
 /// Addresses, pids, the run's duration, the fresh binary's directory and the tool's version

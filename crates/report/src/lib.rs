@@ -32,6 +32,18 @@ pub struct Report {
     pub frames: Vec<Frames>,
 }
 
+impl Report {
+    /// The report of a run's findings, with the frames of each profile of the tree (indexed
+    /// by [`Findings::profile`]) and the symbolizer's notes, which go to the root's notes
+    /// (each once).
+    pub fn new(mut findings: Findings, frames: Vec<Frames>, symbol_notes: &[String]) -> Report {
+        for note in symbol_notes {
+            findings.add_note(note);
+        }
+        Report { findings, frames }
+    }
+}
+
 /// One process image's part of a report: its findings and its profile's frames.
 #[derive(Clone, Copy)]
 pub(crate) struct ProcessReport<'a> {
