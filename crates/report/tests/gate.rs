@@ -111,3 +111,14 @@ fn every_reason_is_given() {
     let failure = gate_failure(&gate_of(&root)).unwrap();
     assert!(failure.contains("definitely or indirectly lost in 1 process; in process 6000, the leak check did not run"), "{failure}");
 }
+
+#[test]
+fn a_run_without_a_profile_fails_because_nothing_was_checked() {
+    let gate = Gate::without_profile();
+    assert!(!gate.passes());
+    assert!(gate.lost.is_zero());
+    assert_eq!(
+        gate_failure(&gate).as_deref(),
+        Some("the leak check did not run")
+    );
+}
