@@ -17,7 +17,8 @@ use crate::Frames;
 pub struct DiffReport {
     /// The old profile (or the only one), as the report names it.
     pub old_name: String,
-    /// The new profile, when two profiles were compared.
+    /// The new profile: given when two profiles were compared ([`Compared::Ends`]; a report
+    /// without it names the new profile `?`).
     pub new_name: Option<String>,
     /// What the analysis found.
     pub diff: Diff,
