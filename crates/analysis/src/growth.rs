@@ -87,7 +87,7 @@ impl Verdict {
 
 /// One site's verdict and the numbers behind it.
 #[derive(Clone, Debug, PartialEq)]
-pub struct GrowthFinding {
+pub struct SiteGrowth {
     /// The site.
     pub stack: StackId,
     /// What its live memory did.
@@ -166,7 +166,7 @@ pub fn life_snapshots(profile: &Profile) -> &[Snapshot] {
 /// The series are those of the program's life ([`life_snapshots`]). A site's series starts
 /// at the snapshot before the one that first mentions it, at zero live bytes (it held
 /// nothing then), unless it is in the very first snapshot.
-pub fn growth(profile: &Profile) -> Vec<GrowthFinding> {
+pub fn growth(profile: &Profile) -> Vec<SiteGrowth> {
     let life = life_snapshots(profile);
     let times: Vec<u64> = life.iter().map(|s| s.time_ns).collect();
     let Some(&last_ns) = times.last() else {
@@ -226,7 +226,7 @@ pub fn growth(profile: &Profile) -> Vec<GrowthFinding> {
             }
             _ => None,
         };
-        findings.push(GrowthFinding {
+        findings.push(SiteGrowth {
             stack,
             verdict: assessment.verdict,
             bytes_per_s: assessment.slope,

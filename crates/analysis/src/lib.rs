@@ -1,16 +1,32 @@
-//! Turns a [`Profile`] into [`Findings`]: loss records grouped by stack and kind, sorted
-//! largest first, and the totals per kind; judges each site's growth over time ([`mod@growth`])
-//! and compares profiles ([`mod@diff`]). No I/O, no printing, no symbols.
+//! Every judgement of leakscope, and no I/O, no printing, no symbols.
+//!
+//! [`analyze`] is the entry point: it turns a profile tree (the root profile and the profiles
+//! of every other process image of the run) into an [`Analysis`], the complete, unrendered
+//! result that the reports render: per image its [`Findings`] (loss records and totals,
+//! site growth, timeline, live scans, exit status, notes, how it started, the images shown
+//! under it) and the [`Gate`] of `--error-exitcode` over the whole tree. [`compare`] is the
+//! entry point of `leakscope diff`. The parts: [`Leaks::of`] (loss records grouped by stack and
+//! kind, sorted largest first, and the totals per kind), [`mod@growth`] (each site's growth
+//! over time), [`mod@live_scans`], [`mod@leak_check`] and [`mod@diff`].
+//!
+//! The words are those of `docs/glossary.md`.
 
+pub mod compare;
 pub mod diff;
+mod findings;
+mod gate;
 pub mod growth;
 pub mod leak_check;
 pub mod live_scans;
+mod tree;
+
+pub use compare::{compare, Compared, Comparison, Diff, DiffRefusal, DiffSide, DiffSite};
+pub use findings::{ExitStatus, Findings, StartedBy, BOUNDED_SITES_SHOWN};
+pub use gate::Gate;
+pub use tree::{analyze, Analysis};
 
 pub use diff::{diff_profiles, diff_profiles_by, diff_snapshots, stack_key, SiteDelta};
-pub use growth::{
-    classify, growth, life_snapshots, timeline, GrowthFinding, TimelinePoint, Verdict,
-};
+pub use growth::{classify, growth, life_snapshots, timeline, SiteGrowth, TimelinePoint, Verdict};
 pub use leak_check::{leak_check, LeakCheck, LeakCheckStatus, Shortfall};
 pub use live_scans::{live_scans, LiveScanPoint, LiveScans, LostGrowth};
 
@@ -102,9 +118,10 @@ impl Summary {
     }
 }
 
-/// What the analysis found in one profile.
+/// The leaks of one process image: its loss records, their totals, and whether its leak
+/// check ran over everything.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Findings {
+pub struct Leaks {
     /// Loss records, largest first.
     pub records: Vec<LossRecord>,
     /// Totals per kind (always exact, also in sampling mode).
@@ -119,7 +136,7 @@ pub struct Findings {
     pub leak_check: LeakCheck,
 }
 
-impl Findings {
+impl Leaks {
     /// Definitely plus indirectly lost: what `--error-exitcode` counts.
     pub fn lost(&self) -> Amount {
         self.summary
@@ -128,49 +145,51 @@ impl Findings {
     }
 }
 
-/// Group, total and sort the leak records of a profile.
-///
-/// Records with the same stack and kind are merged (the agent may write a site's blocks in
-/// more than one record); records with no blocks are left out. The order is fixed so that
-/// reports are reproducible: most bytes first, then most blocks, then memcheck's order of
-/// kinds (definitely, indirectly, possibly lost, still reachable), then stack id.
-pub fn analyze(profile: &Profile) -> Findings {
-    let mut findings = Findings {
-        sample_rate: profile.sample_rate,
-        leak_check: leak_check(profile),
-        ..Findings::default()
-    };
-    // The totals come from the exact records, whatever the mode.
-    for ((stack, kind), amount) in merge(&profile.leaks) {
-        let total = findings.summary.of_mut(kind);
-        *total = total.plus(amount);
-        if profile.sample_rate.is_some() && stack == 0 {
-            findings.unsampled = findings.unsampled.plus(amount);
+impl Leaks {
+    /// Group, total and sort the leak records of a profile.
+    ///
+    /// Records with the same stack and kind are merged (the agent may write a site's blocks in
+    /// more than one record); records with no blocks are left out. The order is fixed so that
+    /// reports are reproducible: most bytes first, then most blocks, then memcheck's order of
+    /// kinds (definitely, indirectly, possibly lost, still reachable), then stack id.
+    pub fn of(profile: &Profile) -> Leaks {
+        let mut leaks = Leaks {
+            sample_rate: profile.sample_rate,
+            leak_check: leak_check(profile),
+            ..Leaks::default()
+        };
+        // The totals come from the exact records, whatever the mode.
+        for ((stack, kind), amount) in merge(&profile.leaks) {
+            let total = leaks.summary.of_mut(kind);
+            *total = total.plus(amount);
+            if profile.sample_rate.is_some() && stack == 0 {
+                leaks.unsampled = leaks.unsampled.plus(amount);
+            }
         }
-    }
-    // The loss records: exact, or in sampling mode the estimates of the sampled sites (the
-    // blocks not sampled have no stack to show; they count in the totals only).
-    let (records, estimated) = match profile.sample_rate {
-        Some(_) => (&profile.leak_estimates, true),
-        None => (&profile.leaks, false),
-    };
-    for ((stack, kind), amount) in merge(records) {
-        findings.records.push(LossRecord {
-            kind,
-            stack,
-            amount,
-            estimated,
+        // The loss records: exact, or in sampling mode the estimates of the sampled sites (the
+        // blocks not sampled have no stack to show; they count in the totals only).
+        let (records, estimated) = match profile.sample_rate {
+            Some(_) => (&profile.leak_estimates, true),
+            None => (&profile.leaks, false),
+        };
+        for ((stack, kind), amount) in merge(records) {
+            leaks.records.push(LossRecord {
+                kind,
+                stack,
+                amount,
+                estimated,
+            });
+        }
+        leaks.records.sort_by_key(|record| {
+            (
+                Reverse(record.amount.bytes),
+                Reverse(record.amount.blocks),
+                record.kind,
+                record.stack,
+            )
         });
+        leaks
     }
-    findings.records.sort_by_key(|record| {
-        (
-            Reverse(record.amount.bytes),
-            Reverse(record.amount.blocks),
-            record.kind,
-            record.stack,
-        )
-    });
-    findings
 }
 
 /// Add up records of the same (stack, kind); drop empty ones.
@@ -240,24 +259,24 @@ mod tests {
             leak_estimates: vec![leak(7, DefinitelyLost, 9800, 98)],
             ..Profile::default()
         };
-        let findings = analyze(&profile);
-        assert_eq!(findings.sample_rate, Some(4096));
+        let leaks = Leaks::of(&profile);
+        assert_eq!(leaks.sample_rate, Some(4096));
         assert_eq!(
-            findings.unsampled,
+            leaks.unsampled,
             Amount {
                 bytes: 9000,
                 blocks: 90
             }
         );
         assert_eq!(
-            findings.summary.definitely_lost,
+            leaks.summary.definitely_lost,
             Amount {
                 bytes: 10_000,
                 blocks: 100
             }
         );
         assert_eq!(
-            findings.records,
+            leaks.records,
             vec![LossRecord {
                 estimated: true,
                 ..record(DefinitelyLost, 7, 9800, 98)
@@ -267,35 +286,35 @@ mod tests {
 
     #[test]
     fn a_profile_without_leaks_finds_nothing() {
-        let findings = analyze(&profile(Vec::new()));
+        let leaks = Leaks::of(&profile(Vec::new()));
         assert_eq!(
-            findings,
-            Findings {
+            leaks,
+            Leaks {
                 leak_check: LeakCheck::complete(),
-                ..Findings::default()
+                ..Leaks::default()
             }
         );
-        assert!(findings.summary.unfreed().is_zero());
-        assert!(findings.lost().is_zero());
+        assert!(leaks.summary.unfreed().is_zero());
+        assert!(leaks.lost().is_zero());
     }
 
     #[test]
     fn a_profile_without_a_scan_found_nothing_because_nothing_was_checked() {
-        let findings = analyze(&Profile::default());
-        assert_eq!(findings.leak_check.status(), LeakCheckStatus::NotRun);
+        let leaks = Leaks::of(&Profile::default());
+        assert_eq!(leaks.leak_check.status(), LeakCheckStatus::NotRun);
     }
 
     /// Counts far beyond 32 bits pass through the analysis unchanged.
     #[test]
     fn counts_are_64_bit_end_to_end() {
         let big = 5_000_000_000u64; // more than u32::MAX
-        let findings = analyze(&profile(vec![
+        let leaks = Leaks::of(&profile(vec![
             leak(1, DefinitelyLost, big * 16, big),
             leak(2, IndirectlyLost, big * 32, big),
         ]));
-        assert_eq!(findings.records[0].amount.blocks, big);
+        assert_eq!(leaks.records[0].amount.blocks, big);
         assert_eq!(
-            findings.lost(),
+            leaks.lost(),
             Amount {
                 bytes: big * 48,
                 blocks: 2 * big
@@ -305,7 +324,7 @@ mod tests {
 
     #[test]
     fn repeated_records_of_one_stack_and_kind_are_merged() {
-        let findings = analyze(&profile(vec![
+        let leaks = Leaks::of(&profile(vec![
             leak(3, DefinitelyLost, 100, 1),
             leak(4, DefinitelyLost, 50, 2),
             leak(3, DefinitelyLost, 28, 3),
@@ -313,7 +332,7 @@ mod tests {
             leak(3, StillReachable, 7, 1),
         ]));
         assert_eq!(
-            findings.records,
+            leaks.records,
             [
                 record(DefinitelyLost, 3, 128, 4),
                 record(DefinitelyLost, 4, 50, 2),
@@ -324,7 +343,7 @@ mod tests {
 
     #[test]
     fn summary_totals_each_kind_and_leaves_suppressed_at_zero() {
-        let findings = analyze(&profile(vec![
+        let leaks = Leaks::of(&profile(vec![
             leak(1, DefinitelyLost, 4096, 1),
             leak(2, DefinitelyLost, 10, 2),
             leak(2, IndirectlyLost, 64, 4),
@@ -332,7 +351,7 @@ mod tests {
             leak(6, StillReachable, 1000, 10),
             leak(7, StillReachable, 24, 1),
         ]));
-        let summary = findings.summary;
+        let summary = leaks.summary;
         assert_eq!(
             summary.definitely_lost,
             Amount {
@@ -374,7 +393,7 @@ mod tests {
 
     #[test]
     fn records_sort_by_bytes_then_blocks_then_kind_then_stack() {
-        let findings = analyze(&profile(vec![
+        let leaks = Leaks::of(&profile(vec![
             leak(9, StillReachable, 100, 1),
             leak(8, PossiblyLost, 100, 1),
             leak(2, DefinitelyLost, 100, 1),
@@ -384,7 +403,7 @@ mod tests {
             leak(5, StillReachable, 5000, 1),
             leak(4, DefinitelyLost, 1, 1),
         ]));
-        let order: Vec<(LeakKind, StackId)> = findings
+        let order: Vec<(LeakKind, StackId)> = leaks
             .records
             .iter()
             .map(|record| (record.kind, record.stack))
@@ -406,26 +425,26 @@ mod tests {
 
     #[test]
     fn the_order_does_not_depend_on_the_order_of_the_file() {
-        let leaks = vec![
+        let records = vec![
             leak(1, DefinitelyLost, 10, 1),
             leak(2, DefinitelyLost, 10, 1),
             leak(3, PossiblyLost, 10, 1),
             leak(1, StillReachable, 10, 1),
         ];
-        let mut reversed = leaks.clone();
+        let mut reversed = records.clone();
         reversed.reverse();
-        assert_eq!(analyze(&profile(leaks)), analyze(&profile(reversed)));
+        assert_eq!(Leaks::of(&profile(records)), Leaks::of(&profile(reversed)));
     }
 
     #[test]
     fn zero_byte_blocks_count_but_empty_records_do_not() {
-        let findings = analyze(&profile(vec![
+        let leaks = Leaks::of(&profile(vec![
             leak(1, DefinitelyLost, 0, 2),
             leak(2, DefinitelyLost, 0, 0),
         ]));
-        assert_eq!(findings.records, [record(DefinitelyLost, 1, 0, 2)]);
+        assert_eq!(leaks.records, [record(DefinitelyLost, 1, 0, 2)]);
         assert_eq!(
-            findings.summary.definitely_lost,
+            leaks.summary.definitely_lost,
             Amount {
                 bytes: 0,
                 blocks: 2
@@ -435,10 +454,10 @@ mod tests {
 
     #[test]
     fn blocks_without_a_stack_still_count() {
-        let findings = analyze(&profile(vec![leak(0, DefinitelyLost, 48, 3)]));
-        assert_eq!(findings.records, [record(DefinitelyLost, 0, 48, 3)]);
+        let leaks = Leaks::of(&profile(vec![leak(0, DefinitelyLost, 48, 3)]));
+        assert_eq!(leaks.records, [record(DefinitelyLost, 0, 48, 3)]);
         assert_eq!(
-            findings.summary.definitely_lost,
+            leaks.summary.definitely_lost,
             Amount {
                 bytes: 48,
                 blocks: 3
@@ -448,12 +467,12 @@ mod tests {
 
     #[test]
     fn totals_saturate_instead_of_wrapping() {
-        let findings = analyze(&profile(vec![
+        let leaks = Leaks::of(&profile(vec![
             leak(1, DefinitelyLost, u64::MAX, 1),
             leak(1, DefinitelyLost, 10, 1),
         ]));
         assert_eq!(
-            findings.records[0].amount,
+            leaks.records[0].amount,
             Amount {
                 bytes: u64::MAX,
                 blocks: 2

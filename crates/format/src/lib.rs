@@ -79,6 +79,8 @@ mod model;
 pub use decode::{read_profile, read_profile_bytes, ReadError};
 #[cfg(feature = "std")]
 pub use model::*;
+#[cfg(feature = "std")]
+pub mod tree;
 
 /// The first eight bytes of every profile file.
 pub const MAGIC: [u8; 8] = *b"LEAKSCOP";

@@ -6,28 +6,66 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use leakscope_analysis::diff::SiteDelta;
+use leakscope_analysis::{Compared, Diff, DiffSide};
 use leakscope_format::Frame;
 
 use crate::text::{render_frames, thousands, Style};
+use crate::Frames;
 
 /// What the diff report shows.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct DiffReport {
-    /// What was compared, in words ("a.profile at its end → b.profile at its end").
-    pub compared: String,
-    /// The sites, largest growth first, each with its symbolized stack.
-    pub sites: Vec<(SiteDelta, Vec<Frame>)>,
+    /// The old profile (or the only one), as the report names it.
+    pub old_name: String,
+    /// The new profile: given when two profiles were compared ([`Compared::Ends`]; a report
+    /// without it names the new profile `?`).
+    pub new_name: Option<String>,
+    /// What the analysis found.
+    pub diff: Diff,
+    /// The frames of the stacks the diff shows from the old profile.
+    pub old_frames: Frames,
+    /// The frames of the stacks the diff shows from the new profile.
+    pub new_frames: Frames,
+}
+
+impl DiffReport {
+    /// What was compared, in words ("a.profile at its end -> b.profile at its end").
+    fn compared(&self) -> String {
+        match (self.diff.compared, &self.new_name) {
+            (Compared::Moments { from_s, to_s }, _) => format!(
+                "{} from {from_s:.1} s to {to_s:.1} s (largest growth first)",
+                self.old_name
+            ),
+            (Compared::Ends, new_name) => format!(
+                "{} at its end -> {} at its end (largest growth first)",
+                self.old_name,
+                new_name.as_deref().unwrap_or("?")
+            ),
+        }
+    }
+
+    /// The sites, each with its frames.
+    fn sites(&self) -> impl Iterator<Item = (&SiteDelta, &[Frame])> {
+        self.diff.sites.iter().map(|site| {
+            let frames = match site.shown {
+                Some((DiffSide::Old, stack)) => self.old_frames.get(&stack),
+                Some((DiffSide::New, stack)) => self.new_frames.get(&stack),
+                None => None,
+            };
+            (&site.delta, frames.map_or(&[][..], Vec::as_slice))
+        })
+    }
 }
 
 /// The text form.
 pub fn render_diff_text(report: &DiffReport) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "Live memory per site: {}", report.compared);
-    if report.sites.is_empty() {
+    let _ = writeln!(out, "Live memory per site: {}", report.compared());
+    if report.diff.sites.is_empty() {
         let _ = writeln!(out, "No site's live memory changed.");
         return out;
     }
-    for (delta, frames) in &report.sites {
+    for (delta, frames) in report.sites() {
         out.push('\n');
         let _ = writeln!(
             out,
@@ -47,7 +85,7 @@ pub fn render_diff_text(report: &DiffReport) -> String {
 #[derive(Serialize)]
 struct DiffDocument<'a> {
     format_version: u32,
-    compared: &'a str,
+    compared: String,
     sites: Vec<SiteJson<'a>>,
 }
 
@@ -66,10 +104,9 @@ struct SiteJson<'a> {
 pub fn render_diff_json(report: &DiffReport) -> String {
     let document = DiffDocument {
         format_version: crate::json::JSON_FORMAT_VERSION,
-        compared: &report.compared,
+        compared: report.compared(),
         sites: report
-            .sites
-            .iter()
+            .sites()
             .map(|(delta, frames)| SiteJson {
                 bytes_before: delta.bytes_before,
                 bytes_after: delta.bytes_after,

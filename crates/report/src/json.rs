@@ -8,7 +8,7 @@ use serde::Serialize;
 use leakscope_analysis::{Amount, LossRecord, Summary};
 use leakscope_format::{Frame, FrameKind};
 
-use crate::Report;
+use crate::{ProcessReport, Report};
 
 /// The `format_version` of the JSON report this crate writes.
 pub const JSON_FORMAT_VERSION: u32 = 1;
@@ -20,12 +20,12 @@ struct Document<'a> {
     pid: u32,
     command: &'a [String],
     started_by: &'static str,
-    exit: Exit,
+    exit: ExitJson,
     duration_s: Option<f64>,
     leak_check: LeakCheckJson,
     summary: SummaryJson,
     sampling: Option<Sampling>,
-    leaks: Vec<Leak<'a>>,
+    leaks: Vec<LeakJson<'a>>,
     growth: Vec<GrowthJson<'a>>,
     timeline: Vec<TimelineJson>,
     live_scans: Vec<LiveScanJson>,
@@ -41,7 +41,7 @@ struct Tool {
 }
 
 #[derive(Serialize)]
-struct Exit {
+struct ExitJson {
     code: Option<i32>,
     signal: Option<i32>,
 }
@@ -183,7 +183,7 @@ struct Sampling {
 }
 
 #[derive(Serialize)]
-struct Leak<'a> {
+struct LeakJson<'a> {
     kind: &'static str,
     bytes: u64,
     blocks: u64,
@@ -222,62 +222,69 @@ impl<'a> From<&'a Frame> for FrameJson<'a> {
 }
 
 pub(crate) fn render(report: &Report) -> String {
-    let mut json = serde_json::to_string_pretty(&document(report))
+    let mut json = serde_json::to_string_pretty(&document(&ProcessReport::root(report)))
         .expect("the report model serializes to JSON: no maps with non-string keys");
     json.push('\n');
     json
 }
 
-fn document(report: &Report) -> Document<'_> {
+fn document<'a>(report: &ProcessReport<'a>) -> Document<'a> {
     Document {
         format_version: JSON_FORMAT_VERSION,
         tool: Tool {
             name: "leakscope",
             version: env!("CARGO_PKG_VERSION"),
         },
-        pid: report.pid,
-        command: &report.command,
-        started_by: report.started_by.json_name(),
-        exit: Exit {
-            code: report.exit.code,
-            signal: report.exit.signal,
+        pid: report.findings.pid,
+        command: &report.findings.command,
+        started_by: report.findings.started_by.json_name(),
+        exit: ExitJson {
+            code: report.findings.exit.code,
+            signal: report.findings.exit.signal,
         },
         // JSON has no NaN or infinity; a duration that is not a real one is unknown.
-        duration_s: (report.duration_s.is_finite() && report.duration_s >= 0.0)
-            .then_some(report.duration_s),
+        duration_s: (report.findings.duration_s.is_finite() && report.findings.duration_s >= 0.0)
+            .then_some(report.findings.duration_s),
         leak_check: LeakCheckJson {
-            status: report.findings.leak_check.status().json_name(),
-            reasons: report.findings.leak_check.reasons(),
+            status: report.findings.leaks.leak_check.status().json_name(),
+            reasons: report.findings.leaks.leak_check.reasons(),
         },
-        summary: (&report.findings.summary).into(),
-        sampling: report.findings.sample_rate.map(|rate_bytes| Sampling {
-            rate_bytes,
-            unsampled: report.findings.unsampled.into(),
-        }),
+        summary: (&report.findings.leaks.summary).into(),
+        sampling: report
+            .findings
+            .leaks
+            .sample_rate
+            .map(|rate_bytes| Sampling {
+                rate_bytes,
+                unsampled: report.findings.leaks.unsampled.into(),
+            }),
         leaks: report
             .findings
+            .leaks
             .records
             .iter()
             .enumerate()
             .map(|(index, record)| leak(report, record, index + 1))
             .collect(),
         growth: report
+            .findings
             .growth
             .iter()
-            .map(|finding| GrowthJson {
-                verdict: finding.verdict.json_name(),
-                bytes_per_s: finite(finding.bytes_per_s, 1),
-                live_bytes_first: finding.live_bytes_first,
-                live_bytes_last: finding.live_bytes_last,
-                live_bytes_peak: finding.live_bytes_peak,
-                live_blocks_last: finding.live_blocks_last,
-                confidence: finite(finding.confidence, 3),
-                oldest_block_age_s: finding.oldest_block_age_s.map(|s| finite(s, 3)),
-                exhaustion_s: finding.exhaustion_s.map(|s| finite(s, 0)),
-                stack: frames_of(report, finding.stack),
+            .map(|site| GrowthJson {
+                verdict: site.verdict.json_name(),
+                bytes_per_s: finite(site.bytes_per_s, 1),
+                live_bytes_first: site.live_bytes_first,
+                live_bytes_last: site.live_bytes_last,
+                live_bytes_peak: site.live_bytes_peak,
+                live_blocks_last: site.live_blocks_last,
+                confidence: finite(site.confidence, 3),
+                oldest_block_age_s: site.oldest_block_age_s.map(|s| finite(s, 3)),
+                exhaustion_s: site.exhaustion_s.map(|s| finite(s, 0)),
+                stack: frames_of(report, site.stack),
             })
             .collect(),
         timeline: report
+            .findings
             .timeline
             .iter()
             .map(|point| TimelineJson {
@@ -288,12 +295,14 @@ fn document(report: &Report) -> Document<'_> {
             })
             .collect(),
         live_scans: report
+            .findings
             .live_scans
             .points
             .iter()
             .map(live_scan_json)
             .collect(),
         lost_growth: report
+            .findings
             .live_scans
             .lost_growing
             .iter()
@@ -313,13 +322,13 @@ fn document(report: &Report) -> Document<'_> {
                 stack: frames_of(report, growth.stack),
             })
             .collect(),
-        notes: &report.notes,
-        children: report.children.iter().map(document).collect(),
+        notes: &report.findings.notes,
+        children: report.children().map(|child| document(&child)).collect(),
     }
 }
 
-fn leak<'a>(report: &'a Report, record: &LossRecord, loss_record: usize) -> Leak<'a> {
-    Leak {
+fn leak<'a>(report: &ProcessReport<'a>, record: &LossRecord, loss_record: usize) -> LeakJson<'a> {
+    LeakJson {
         kind: record.kind.json_name(),
         bytes: record.amount.bytes,
         blocks: record.amount.blocks,
@@ -329,12 +338,13 @@ fn leak<'a>(report: &'a Report, record: &LossRecord, loss_record: usize) -> Leak
     }
 }
 
-fn frames_of(report: &Report, stack: leakscope_format::StackId) -> Vec<FrameJson<'_>> {
+fn frames_of<'a>(
+    report: &ProcessReport<'a>,
+    stack: leakscope_format::StackId,
+) -> Vec<FrameJson<'a>> {
     report
-        .frames
-        .get(&stack)
-        .into_iter()
-        .flatten()
+        .frames_of(stack)
+        .iter()
         .map(FrameJson::from)
         .collect()
 }

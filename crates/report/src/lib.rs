@@ -1,5 +1,7 @@
-//! Renders findings, frames and run metadata as terminal text or JSON. No classification, no
-//! symbolization, no file access: everything arrives in a [`Report`].
+//! Renders the analysis's findings and their frames as terminal text or JSON. No
+//! classification, no symbolization, no file access: everything arrives in a [`Report`]; the
+//! decisions (what is shown, the cap on bounded sites, the exit status, the gate) were made
+//! by `leakscope-analysis`.
 //!
 //! Both renderers are deterministic: the same report gives the same bytes, with records in
 //! the order the findings hold them and no clock read.
@@ -12,71 +14,79 @@ pub use diff::{render_diff_json, render_diff_text, DiffReport};
 
 use std::collections::BTreeMap;
 
-use leakscope_analysis::growth::{GrowthFinding, TimelinePoint};
-use leakscope_analysis::{Amount, Findings, LiveScans};
+use leakscope_analysis::{Findings, Gate};
 use leakscope_format::{Frame, StackId};
 
 pub use json::JSON_FORMAT_VERSION;
 
-/// How the process ended, as the report shows it.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct ExitStatus {
-    /// Exit code, if it exited.
-    pub code: Option<i32>,
-    /// Signal number, if a signal ended it.
-    pub signal: Option<i32>,
-}
+/// The symbolized frames of the stacks one profile's findings name.
+pub type Frames = BTreeMap<StackId, Vec<Frame>>;
 
-/// Everything one report shows about one process.
+/// What a report shows: the findings of a whole run and the frames of the stacks they name.
 #[derive(Clone, Debug, Default)]
 pub struct Report {
-    /// Process id.
-    pub pid: u32,
-    /// The command line.
-    pub command: Vec<String>,
-    /// How it ended.
-    pub exit: ExitStatus,
-    /// Seconds from start to exit.
-    pub duration_s: f64,
-    /// What the analysis found.
+    /// The root image's findings, with the images under it.
     pub findings: Findings,
-    /// Symbolized frames for every stack the findings and growth verdicts name.
-    pub frames: BTreeMap<StackId, Vec<Frame>>,
-    /// Verdicts on each site's live memory over time, growing sites first.
-    pub growth: Vec<GrowthFinding>,
-    /// The process's live memory over time.
-    pub timeline: Vec<TimelinePoint>,
-    /// Reachability scans made while the program ran.
-    pub live_scans: LiveScans,
-    /// Notes for the reader (a damaged profile, threads that could not be stopped...).
-    pub notes: Vec<String>,
-    /// Processes forked by this one, and programs it executed, each with its own report.
-    pub children: Vec<Report>,
-    /// How this process image came to be.
-    pub started_by: StartedBy,
+    /// Per profile of the run (indexed by [`Findings::profile`]), the symbolized frames of
+    /// every stack its findings name. A stack with no frames here is shown without frames.
+    pub frames: Vec<Frames>,
 }
 
-/// How a process image came to be.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum StartedBy {
-    /// `leakscope run` started it.
-    #[default]
-    Run,
-    /// Its parent forked it: it runs the parent's program, with a copy of its blocks.
-    Fork,
-    /// A program executed by its parent (an `exec` in place, with the same pid, or in a new
-    /// process: `fork` then `exec`, `posix_spawn`, `system`, `popen`).
-    Exec,
-}
-
-impl StartedBy {
-    /// The name used in JSON: `run`, `fork`, `exec`.
-    pub fn json_name(self) -> &'static str {
-        match self {
-            Self::Run => "run",
-            Self::Fork => "fork",
-            Self::Exec => "exec",
+impl Report {
+    /// The report of a run's findings, with the frames of each profile of the tree (indexed
+    /// by [`Findings::profile`]) and the symbolizer's notes, which go to the root's notes
+    /// (each once).
+    pub fn new(mut findings: Findings, frames: Vec<Frames>, symbol_notes: &[String]) -> Report {
+        for note in symbol_notes {
+            findings.add_note(note);
         }
+        Report { findings, frames }
+    }
+}
+
+/// One process image's part of a report: its findings and its profile's frames.
+#[derive(Clone, Copy)]
+pub(crate) struct ProcessReport<'a> {
+    pub(crate) findings: &'a Findings,
+    pub(crate) frames: &'a Frames,
+    every_frames: &'a [Frames],
+}
+
+impl<'a> ProcessReport<'a> {
+    /// The root's part of `report`.
+    pub(crate) fn root(report: &'a Report) -> Self {
+        Self::of(&report.findings, &report.frames)
+    }
+
+    fn of(findings: &'a Findings, every_frames: &'a [Frames]) -> Self {
+        static NO_FRAMES: Frames = BTreeMap::new();
+        ProcessReport {
+            findings,
+            frames: every_frames.get(findings.profile).unwrap_or(&NO_FRAMES),
+            every_frames,
+        }
+    }
+
+    /// The parts of the images shown under this one.
+    pub(crate) fn children(&self) -> impl Iterator<Item = ProcessReport<'a>> + 'a {
+        let every_frames = self.every_frames;
+        self.findings
+            .children
+            .iter()
+            .map(move |child| Self::of(child, every_frames))
+    }
+
+    /// The frames of one stack (none if it was not symbolized).
+    pub(crate) fn frames_of(&self, stack: StackId) -> &'a [Frame] {
+        self.frames.get(&stack).map_or(&[][..], Vec::as_slice)
+    }
+}
+
+impl std::ops::Deref for ProcessReport<'_> {
+    type Target = Findings;
+
+    fn deref(&self) -> &Findings {
+        self.findings
     }
 }
 
@@ -101,85 +111,32 @@ pub fn render_json(report: &Report) -> String {
     json::render(report)
 }
 
-impl Report {
-    /// This process and every process below it, parents before their children.
-    pub fn processes(&self) -> Vec<&Report> {
-        let mut all = vec![self];
-        let mut at = 0;
-        while at < all.len() {
-            let report = all[at];
-            all.extend(report.children.iter());
-            at += 1;
-        }
-        all
+/// Why the gate of `--error-exitcode` fails, in one sentence; `None` when it passes.
+pub fn gate_failure(gate: &Gate) -> Option<String> {
+    if gate.no_profile {
+        return Some("the leak check did not run".to_owned());
     }
-}
-
-/// The rule of `--error-exitcode`, over a whole report tree: a run fails when any of its
-/// processes lost blocks (definitely or indirectly lost), or when the leak check of any of
-/// them did not run or may be missing lost blocks (see
-/// [`leakscope_analysis::LeakCheck::may_hide_lost_blocks`]). A gate never passes on a check
-/// that did not happen. An incomplete check that can only over-report (threads not stopped,
-/// memory not read) counts as it is: its lost blocks fail the run, its zero passes.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Gate {
-    /// Definitely and indirectly lost, added up over every process.
-    pub lost: Amount,
-    /// How many processes lost blocks.
-    pub processes_that_lost: usize,
-    /// The processes whose leak check did not run or may be missing lost blocks: pid, and
-    /// why ("the leak check did not run: ...").
-    pub unchecked: Vec<(u32, String)>,
-}
-
-impl Gate {
-    /// Judge a report and its children.
-    pub fn of(report: &Report) -> Gate {
-        let mut gate = Gate::default();
-        for process in report.processes() {
-            let findings = &process.findings;
-            let lost = findings.lost();
-            if !lost.is_zero() {
-                gate.lost = gate.lost.plus(lost);
-                gate.processes_that_lost += 1;
+    let mut parts = Vec::new();
+    if !gate.lost.is_zero() {
+        parts.push(format!(
+            "{} {} ({} bytes) definitely or indirectly lost in {} {}",
+            text::thousands(gate.lost.blocks),
+            if gate.lost.blocks == 1 {
+                "block"
+            } else {
+                "blocks"
+            },
+            text::thousands(gate.lost.bytes),
+            gate.processes_that_lost,
+            if gate.processes_that_lost == 1 {
+                "process"
+            } else {
+                "processes"
             }
-            if findings.leak_check.may_hide_lost_blocks() {
-                let why = findings.leak_check.sentence().unwrap_or_default();
-                gate.unchecked.push((process.pid, why));
-            }
-        }
-        gate
+        ));
     }
-
-    /// Nothing lost, and every process checked.
-    pub fn passes(&self) -> bool {
-        self.lost.is_zero() && self.unchecked.is_empty()
+    for (pid, why) in &gate.unchecked {
+        parts.push(format!("in process {pid}, {why}"));
     }
-
-    /// Why the gate fails, in one sentence; `None` when it passes.
-    pub fn failure(&self) -> Option<String> {
-        let mut parts = Vec::new();
-        if !self.lost.is_zero() {
-            parts.push(format!(
-                "{} {} ({} bytes) definitely or indirectly lost in {} {}",
-                text::thousands(self.lost.blocks),
-                if self.lost.blocks == 1 {
-                    "block"
-                } else {
-                    "blocks"
-                },
-                text::thousands(self.lost.bytes),
-                self.processes_that_lost,
-                if self.processes_that_lost == 1 {
-                    "process"
-                } else {
-                    "processes"
-                }
-            ));
-        }
-        for (pid, why) in &self.unchecked {
-            parts.push(format!("in process {pid}, {why}"));
-        }
-        (!parts.is_empty()).then(|| parts.join("; "))
-    }
+    (!parts.is_empty()).then(|| parts.join("; "))
 }

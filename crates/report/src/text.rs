@@ -26,7 +26,9 @@ use std::path::Path;
 use leakscope_analysis::{Amount, LeakCheckStatus, LossRecord};
 use leakscope_format::{Frame, FrameKind, LeakKind};
 
-use crate::{ExitStatus, Report, StartedBy, TextOptions};
+use leakscope_analysis::{ExitStatus, StartedBy};
+
+use crate::{ProcessReport, Report, TextOptions};
 
 /// ANSI escapes, or nothing when colour is off.
 pub(crate) struct Style {
@@ -66,15 +68,16 @@ pub(crate) fn render(report: &Report, options: TextOptions) -> String {
         color: options.color,
     };
     let mut out = String::new();
+    let report = ProcessReport::root(report);
     let heading = format!("Process {}: {}", report.pid, command_line(&report.command));
-    render_process(&mut out, report, &heading, &style);
+    render_process(&mut out, &report, &heading, &style);
     out
 }
 
-fn render_process(out: &mut String, report: &Report, heading: &str, style: &Style) {
+fn render_process(out: &mut String, report: &ProcessReport, heading: &str, style: &Style) {
     let _ = writeln!(out, "{}", style.paint(Style::BOLD, heading));
     let _ = writeln!(out, "{}", exit_sentence(report.exit));
-    let check = &report.findings.leak_check;
+    let check = &report.leaks.leak_check;
     if let Some(sentence) = check.sentence() {
         let _ = writeln!(
             out,
@@ -82,7 +85,7 @@ fn render_process(out: &mut String, report: &Report, heading: &str, style: &Styl
             style.paint(check_colour(check.status()), &capitalized(&sentence))
         );
     }
-    if let Some(rate) = report.findings.sample_rate {
+    if let Some(rate) = report.leaks.sample_rate {
         let _ = writeln!(
             out,
             "Sampling: on average one allocation in every {} bytes has a stack. The bytes and \
@@ -94,14 +97,14 @@ fn render_process(out: &mut String, report: &Report, heading: &str, style: &Styl
     render_growth(out, report, style);
     render_live_scans(out, report, style);
 
-    let records = &report.findings.records;
+    let records = &report.leaks.records;
     for (index, record) in records.iter().enumerate() {
         out.push('\n');
         render_record(out, report, record, index + 1, records.len(), style);
     }
 
-    let unsampled = report.findings.unsampled;
-    if report.findings.sample_rate.is_some() && !unsampled.is_zero() {
+    let unsampled = report.leaks.unsampled;
+    if report.leaks.sample_rate.is_some() && !unsampled.is_zero() {
         let _ = writeln!(
             out,
             "\n{} bytes in {} blocks were not sampled: they have no stack, and count only in the \
@@ -121,7 +124,7 @@ fn render_process(out: &mut String, report: &Report, heading: &str, style: &Styl
         }
     }
 
-    for child in &report.children {
+    for child in report.children() {
         out.push('\n');
         let heading = match child.started_by {
             StartedBy::Exec if child.pid == report.pid => format!(
@@ -142,16 +145,16 @@ fn render_process(out: &mut String, report: &Report, heading: &str, style: &Styl
                 command_line(&child.command)
             ),
         };
-        render_process(out, child, &heading, style);
+        render_process(out, &child, &heading, style);
     }
 }
 
 /// memcheck's LEAK SUMMARY, or its "All heap blocks were freed" line, which only a complete
 /// leak check may say. A check that did not run gives no figures (there are none: zeros would
 /// read as "nothing lost"); an incomplete one gives them after saying why they may be off.
-fn render_summary(out: &mut String, report: &Report, style: &Style) {
-    let summary = &report.findings.summary;
-    let check = &report.findings.leak_check;
+fn render_summary(out: &mut String, report: &ProcessReport, style: &Style) {
+    let summary = &report.leaks.summary;
+    let check = &report.leaks.leak_check;
     let Some(sentence) = check.sentence() else {
         if summary.unfreed().is_zero() {
             let _ = writeln!(out, "All heap blocks were freed -- no leaks are possible");
@@ -176,8 +179,8 @@ fn render_summary(out: &mut String, report: &Report, style: &Style) {
     }
 }
 
-fn render_summary_lines(out: &mut String, report: &Report, style: &Style) {
-    let summary = &report.findings.summary;
+fn render_summary_lines(out: &mut String, report: &ProcessReport, style: &Style) {
+    let summary = &report.leaks.summary;
     for kind in LeakKind::ALL {
         render_summary_line(out, kind.words(), summary.of(kind), Some(kind), style);
     }
@@ -203,7 +206,7 @@ fn capitalized(sentence: &str) -> String {
 
 fn render_record(
     out: &mut String,
-    report: &Report,
+    report: &ProcessReport,
     record: &LossRecord,
     number: usize,
     count: usize,
@@ -224,11 +227,11 @@ fn render_record(
 /// A stack, memcheck style: `at` the allocating frame, `by` each caller.
 fn render_stack(
     out: &mut String,
-    report: &Report,
+    report: &ProcessReport,
     stack: leakscope_format::StackId,
     style: &Style,
 ) {
-    let frames = report.frames.get(&stack).map_or(&[][..], Vec::as_slice);
+    let frames = report.frames_of(stack);
     render_frames(out, frames, style);
 }
 
@@ -257,7 +260,7 @@ pub(crate) fn render_frames(out: &mut String, frames: &[Frame], style: &Style) {
 
 /// The live scans: how many, their pauses, lost bytes first and last, and every site whose
 /// lost bytes kept rising.
-fn render_live_scans(out: &mut String, report: &Report, style: &Style) {
+fn render_live_scans(out: &mut String, report: &ProcessReport, style: &Style) {
     let scans = &report.live_scans;
     let Some((median_pause, longest_pause)) = scans.pauses() else {
         return;
@@ -324,7 +327,7 @@ fn human_seconds(seconds: f64) -> String {
 }
 
 /// The growth verdicts: every growing site with its stack, then a line for the others.
-fn render_growth(out: &mut String, report: &Report, style: &Style) {
+fn render_growth(out: &mut String, report: &ProcessReport, style: &Style) {
     use leakscope_analysis::growth::Verdict;
     let growing: Vec<_> = report
         .growth
@@ -358,30 +361,29 @@ fn render_growth(out: &mut String, report: &Report, style: &Style) {
             report.timeline.len()
         );
     }
-    for finding in &growing {
+    for site in &growing {
         let _ = writeln!(
             out,
             "{} at {}/s (confidence {:.2}): {} bytes in {} blocks live at the end{}",
             style.paint(Style::RED, "GROWING"),
-            human_bytes(finding.bytes_per_s),
-            finding.confidence,
-            thousands(finding.live_bytes_last),
-            thousands(finding.live_blocks_last),
-            finding
-                .oldest_block_age_s
+            human_bytes(site.bytes_per_s),
+            site.confidence,
+            thousands(site.live_bytes_last),
+            thousands(site.live_blocks_last),
+            site.oldest_block_age_s
                 .map(|age| format!(
                     ", the oldest allocated {} before the end",
                     human_duration(age)
                 ))
                 .unwrap_or_default(),
         );
-        render_stack(out, report, finding.stack, style);
-        if let Some(seconds) = finding.exhaustion_s {
-            let available = seconds * finding.bytes_per_s;
+        render_stack(out, report, site.stack, style);
+        if let Some(seconds) = site.exhaustion_s {
+            let available = seconds * site.bytes_per_s;
             let _ = writeln!(
                 out,
                 "   At {}/s this site would use up the machine's {} of available memory in {}.",
-                human_bytes(finding.bytes_per_s),
+                human_bytes(site.bytes_per_s),
                 human_bytes(available),
                 human_duration(seconds)
             );

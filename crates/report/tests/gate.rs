@@ -1,44 +1,49 @@
-//! The rule of `--error-exitcode` ([`leakscope_report::Gate`]): lost blocks anywhere in the
-//! tree fail the run, and so does a leak check that did not happen.
+//! The rule of `--error-exitcode` ([`leakscope_analysis::Gate`]) over the shared reports' findings,
+//! and its sentence ([`leakscope_report::gate_failure`]): lost blocks anywhere in the tree
+//! fail the run, and so does a leak check that did not happen.
 
 #[allow(dead_code)] // each test file uses some of the shared reports
 mod common;
 
-use leakscope_analysis::{LeakCheck, Shortfall};
-use leakscope_report::Gate;
+use leakscope_analysis::{Gate, LeakCheck, Shortfall};
+use leakscope_report::{gate_failure, Report};
+
+fn gate_of(report: &Report) -> Gate {
+    Gate::of(&report.findings)
+}
 
 #[test]
 fn a_clean_complete_run_passes() {
-    let gate = Gate::of(&common::clean());
+    let gate = gate_of(&common::clean());
     assert!(gate.passes(), "{gate:?}");
-    assert_eq!(gate.failure(), None);
+    assert_eq!(gate_failure(&gate), None);
 }
 
 #[test]
 fn lost_blocks_fail_and_still_reachable_or_possibly_lost_do_not() {
-    let gate = Gate::of(&common::leaky());
+    let gate = gate_of(&common::leaky());
     assert!(!gate.passes());
     // 1 definitely lost block of 4096 bytes and 4 indirectly lost of 64 in all.
     assert_eq!(gate.lost.blocks, 5);
     assert_eq!(gate.lost.bytes, 4160);
     assert_eq!(
-        gate.failure().unwrap(),
+        gate_failure(&gate).unwrap(),
         "5 blocks (4,160 bytes) definitely or indirectly lost in 1 process"
     );
 
     let mut reachable_only = common::leaky();
-    let findings = &mut reachable_only.findings;
-    findings.summary.definitely_lost = Default::default();
-    findings.summary.indirectly_lost = Default::default();
-    assert!(Gate::of(&reachable_only).passes());
+    let leaks = &mut reachable_only.findings.leaks;
+    leaks.summary.definitely_lost = Default::default();
+    leaks.summary.indirectly_lost = Default::default();
+    assert!(gate_of(&reachable_only).passes());
 }
 
 #[test]
 fn a_check_that_did_not_run_fails_even_with_nothing_lost() {
-    let gate = Gate::of(&common::not_run());
+    let gate = gate_of(&common::not_run());
     assert!(!gate.passes());
     assert!(gate.lost.is_zero());
-    let failure = gate.failure().unwrap();
+    let failure = gate_failure(&gate).unwrap();
     assert!(
         failure.starts_with(
             "in process 6000, the leak check did not run: the process was killed by SIGKILL"
@@ -52,9 +57,9 @@ fn the_whole_tree_counts_not_only_the_root() {
     // A clean root whose forked child lost a block.
     let mut root = common::clean();
     let mut child = common::leaky();
-    child.pid = 8;
-    root.children = vec![child];
-    let gate = Gate::of(&root);
+    child.findings.pid = 8;
+    common::adopt(&mut root, vec![child]);
+    let gate = gate_of(&root);
     assert!(!gate.passes());
     assert_eq!(gate.lost.blocks, 5);
     assert_eq!(gate.processes_that_lost, 1);
@@ -63,16 +68,16 @@ fn the_whole_tree_counts_not_only_the_root() {
     let mut root = common::clean();
     let mut child = common::clean();
     let mut grandchild = common::not_run();
-    grandchild.pid = 10;
-    child.children = vec![grandchild];
-    root.children = vec![child];
-    let gate = Gate::of(&root);
+    grandchild.findings.pid = 10;
+    common::adopt(&mut child, vec![grandchild]);
+    common::adopt(&mut root, vec![child]);
+    let gate = gate_of(&root);
     assert!(!gate.passes());
     assert_eq!(gate.unchecked.len(), 1);
     assert_eq!(gate.unchecked[0].0, 10);
 
     // The root not checked, the children fine.
-    let gate = Gate::of(&common::not_run_with_children());
+    let gate = gate_of(&common::not_run_with_children());
     assert_eq!(gate.unchecked.len(), 1, "{gate:?}");
     assert_eq!(gate.unchecked[0].0, 7);
 }
@@ -81,28 +86,39 @@ fn the_whole_tree_counts_not_only_the_root() {
 fn an_incomplete_check_counts_as_it_is_unless_records_may_be_missing() {
     // Threads not stopped, memory not read: lost figures can only be too high.
     let mut report = common::clean();
-    report.findings.leak_check = LeakCheck {
+    report.findings.leaks.leak_check = LeakCheck {
         shortfalls: vec![
             Shortfall::ThreadsMissed { threads: 1 },
             Shortfall::UnreadableMemory,
         ],
     };
-    assert!(Gate::of(&report).passes());
-    assert!(!Gate::of(&common::incomplete()).passes());
+    assert!(gate_of(&report).passes());
+    assert!(!gate_of(&common::incomplete()).passes());
 
     // Cut short after the scan: lost records may be missing, so a zero proves nothing.
-    report.findings.leak_check = LeakCheck {
+    report.findings.leaks.leak_check = LeakCheck {
         shortfalls: vec![Shortfall::EndsAfterScan { damage: None }],
     };
-    let gate = Gate::of(&report);
+    let gate = gate_of(&report);
     assert!(!gate.passes());
-    assert!(gate.failure().unwrap().contains("may be missing"));
+    assert!(gate_failure(&gate).unwrap().contains("may be missing"));
 }
 
 #[test]
 fn every_reason_is_given() {
     let mut root = common::leaky();
-    root.children = vec![common::not_run()];
-    let failure = Gate::of(&root).failure().unwrap();
+    common::adopt(&mut root, vec![common::not_run()]);
+    let failure = gate_failure(&gate_of(&root)).unwrap();
     assert!(failure.contains("definitely or indirectly lost in 1 process; in process 6000, the leak check did not run"), "{failure}");
+}
+
+#[test]
+fn a_run_without_a_profile_fails_because_nothing_was_checked() {
+    let gate = Gate::without_profile();
+    assert!(!gate.passes());
+    assert!(gate.lost.is_zero());
+    assert_eq!(
+        gate_failure(&gate).as_deref(),
+        Some("the leak check did not run")
+    );
 }

@@ -214,8 +214,8 @@ fn counts_beyond_32_bits_are_written_exactly() {
         bytes: u64::MAX,
         blocks: 9_000_000_000,
     };
-    report.findings.summary.definitely_lost = big;
-    report.findings.records = vec![leakscope_analysis::LossRecord {
+    report.findings.leaks.summary.definitely_lost = big;
+    report.findings.leaks.records = vec![leakscope_analysis::LossRecord {
         kind: leakscope_format::LeakKind::DefinitelyLost,
         stack: 0,
         amount: big,

@@ -21,6 +21,17 @@ pub enum DefaultSink {
     Stderr,
 }
 
+/// A profile named on the command line must exist (a clearer message than the reader's).
+pub fn require_profile(path: &Path) -> Result<(), Failure> {
+    if path.exists() {
+        return Ok(());
+    }
+    Err(Failure::new(
+        crate::error::ExitCode::Failed,
+        format!("cannot read the profile '{}': no such file", path.display()),
+    ))
+}
+
 /// Render `report` as asked and write it out.
 pub fn emit(report: &Report, output: &OutputArgs, sink: DefaultSink) -> Result<(), Failure> {
     let to_terminal = output.output.is_none()

@@ -1,29 +1,21 @@
 //! `leakscope report FILE`: print the report of a kept profile again.
 
 use crate::args::ReportArgs;
-use crate::cmd::{emit, DefaultSink};
+use crate::cmd::{emit, require_profile, DefaultSink};
 use crate::error::Failure;
 use crate::pipeline;
 use crate::progress::Progress;
 
 /// Run the subcommand; returns the exit code.
 pub fn report(args: ReportArgs) -> Result<i32, Failure> {
-    if !args.file.exists() {
-        return Err(Failure::new(
-            crate::error::ExitCode::Failed,
-            format!(
-                "cannot read the profile '{}': no such file",
-                args.file.display()
-            ),
-        ));
-    }
+    require_profile(&args.file)?;
     if let Some(output) = &args.output.output {
         crate::preflight::check_output(output, "write the report to")?;
     }
     let progress = Progress::start();
     progress.stage("reading the profile...");
     let tree = pipeline::read_tree(&args.file)?;
-    let report = pipeline::build_report(&tree, &progress);
+    let (report, _gate) = pipeline::build_report(&tree, &progress);
     progress.stage("writing the report...");
     emit(&report, &args.output, DefaultSink::Stdout)?;
     progress.finish();

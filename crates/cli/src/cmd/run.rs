@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
+use leakscope_analysis::Gate;
 use leakscope_format::settings as names;
 use leakscope_format::RunResult;
 
@@ -135,10 +136,7 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
             Path::new(&program).display()
         );
         if let Some(error_code) = args.error_exitcode {
-            eprintln!(
-                "leakscope: exit code {error_code} (--error-exitcode): the leak check did not run"
-            );
-            return Ok(error_code);
+            return Ok(gated(error_code, &Gate::without_profile()).unwrap_or(error_code));
         }
         return Ok(finish_like(code, signal));
     }
@@ -146,7 +144,7 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
     let progress = Progress::start();
     progress.stage("reading the profile...");
     let tree = pipeline::read_tree(&profile_path)?;
-    let report = pipeline::build_report(&tree, &progress);
+    let (report, gate) = pipeline::build_report(&tree, &progress);
     progress.stage("writing the report...");
     emit(&report, &args.output, DefaultSink::Stderr)?;
     progress.finish();
@@ -156,17 +154,21 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
         profile_path.display()
     );
 
-    if let Some(error_code) = args.error_exitcode {
-        if let Some(why) = leakscope_report::Gate::of(&report).failure() {
-            eprintln!("leakscope: exit code {error_code} (--error-exitcode): {why}");
-            return Ok(error_code);
-        }
+    if let Some(error_code) = args.error_exitcode.and_then(|code| gated(code, &gate)) {
+        return Ok(error_code);
     }
     if stopped_by_duration && signal == Some(libc::SIGTERM) {
         // The end leakscope asked for, not a failure of the program.
         return Ok(0);
     }
     Ok(finish_like(code, signal))
+}
+
+/// `--error-exitcode`'s code if the gate fails, saying why.
+fn gated(error_code: i32, gate: &Gate) -> Option<i32> {
+    let why = leakscope_report::gate_failure(gate)?;
+    eprintln!("leakscope: exit code {error_code} (--error-exitcode): {why}");
+    Some(error_code)
 }
 
 /// How long a program stopped by `--duration` has to end after SIGTERM before SIGKILL.
@@ -324,7 +326,7 @@ fn create_profile(path: &Path) -> Result<(), Failure> {
 /// A kept profile from an earlier run would be appended to: remove it and its children.
 fn remove_old_profiles(path: &Path) {
     let _ = std::fs::remove_file(path);
-    for child in pipeline::child_profile_paths(path) {
+    for child in leakscope_format::tree::child_profile_paths(path) {
         let _ = std::fs::remove_file(child);
     }
 }

@@ -3,12 +3,11 @@
 
 use std::collections::BTreeMap;
 
-use leakscope_analysis::analyze;
-use leakscope_analysis::{LeakCheck, Shortfall};
+use leakscope_analysis::{ExitStatus, Findings, LeakCheck, Leaks, Shortfall, StartedBy};
 use leakscope_format::{
     scan_flags, Exit, ExitHow, Frame, LeakKind, LeakRecord, Profile, Scan, StackId,
 };
-use leakscope_report::{ExitStatus, Report};
+use leakscope_report::{Frames, Report};
 
 const PROGRAM: &str = "/home/dev/leaky/prog";
 const LIBC: &str = "/usr/lib/x86_64-linux-gnu/libc.so.6";
@@ -52,12 +51,31 @@ fn report_of(pid: u32, command: &[&str], exit: ExitStatus, leaks: &[LeakRecord])
         ..Profile::default()
     };
     Report {
-        pid,
-        command: command.iter().map(|word| word.to_string()).collect(),
-        exit,
-        duration_s: 1.25,
-        findings: analyze(&profile),
-        ..Report::default()
+        findings: Findings {
+            pid,
+            command: command.iter().map(|word| word.to_string()).collect(),
+            exit,
+            duration_s: 1.25,
+            leaks: Leaks::of(&profile),
+            ..Findings::default()
+        },
+        frames: vec![Frames::new()],
+    }
+}
+
+/// Place `children` under `parent`: their findings under its findings, their frames after
+/// its own (each child's profiles renumbered to follow the parent's).
+pub fn adopt(parent: &mut Report, children: Vec<Report>) {
+    fn renumber(findings: &mut Findings, by: usize) {
+        findings.profile += by;
+        for child in &mut findings.children {
+            renumber(child, by);
+        }
+    }
+    for mut child in children {
+        renumber(&mut child.findings, parent.frames.len());
+        parent.frames.append(&mut child.frames);
+        parent.findings.children.push(child.findings);
     }
 }
 
@@ -72,9 +90,9 @@ fn leak(stack: StackId, kind: LeakKind, bytes: u64, blocks: u64) -> LeakRecord {
 
 /// The leaky process watched over time: one growing site, one plateau, one bounded.
 pub fn watched() -> Report {
-    use leakscope_analysis::growth::{GrowthFinding, TimelinePoint, Verdict};
+    use leakscope_analysis::growth::{SiteGrowth, TimelinePoint, Verdict};
     let mut report = leaky();
-    let finding = |stack, verdict, bytes_per_s: f64, last, exhaustion_s| GrowthFinding {
+    let finding = |stack, verdict, bytes_per_s: f64, last, exhaustion_s| SiteGrowth {
         stack,
         verdict,
         bytes_per_s,
@@ -86,12 +104,12 @@ pub fn watched() -> Report {
         oldest_block_age_s: Some(3.9),
         exhaustion_s,
     };
-    report.growth = vec![
+    report.findings.growth = vec![
         finding(1, Verdict::Growing, 12_595.2, 49_152, Some(1_746_000.0)),
         finding(2, Verdict::Plateau, 0.0, 64_000, None),
         finding(3, Verdict::Bounded, -10.5, 0, None),
     ];
-    report.timeline = (0..4)
+    report.findings.timeline = (0..4)
         .map(|i| TimelinePoint {
             t_s: 0.1 * (i + 1) as f64,
             live_bytes: 1000 * (i + 1),
@@ -99,7 +117,7 @@ pub fn watched() -> Report {
             rss_bytes: 3_000_000,
         })
         .collect();
-    report.live_scans = live_scans();
+    report.findings.live_scans = live_scans();
     report
 }
 
@@ -152,12 +170,12 @@ fn live_scans() -> leakscope_analysis::LiveScans {
 /// The leaky process, as a run in sampling mode reports it: estimated loss records.
 pub fn sampled() -> Report {
     let mut report = leaky();
-    report.findings.sample_rate = Some(524_288);
-    report.findings.unsampled = leakscope_analysis::Amount {
+    report.findings.leaks.sample_rate = Some(524_288);
+    report.findings.leaks.unsampled = leakscope_analysis::Amount {
         bytes: 1200,
         blocks: 3,
     };
-    for record in &mut report.findings.records {
+    for record in &mut report.findings.leaks.records {
         record.estimated = true;
     }
     report
@@ -179,7 +197,7 @@ pub fn leaky() -> Report {
             leak(0, LeakKind::StillReachable, 24, 1),
         ],
     );
-    report.frames = BTreeMap::from([
+    report.frames[0] = BTreeMap::from([
         (0, Vec::new()),
         (
             1,
@@ -235,7 +253,7 @@ pub fn leaky() -> Report {
             ],
         ),
     ]);
-    report.notes = vec![
+    report.findings.notes = vec![
         "the agent's stack walks were cut short in 3 allocations (no unwind info)".to_owned(),
         "could not read symbols from /opt/plugins/libplugin.so (failed to stat `/opt/plugins/libplugin.so`); its frames show as module+offset".to_owned(),
     ];
@@ -266,7 +284,7 @@ pub fn with_children() -> Report {
         },
         &[leak(1, LeakKind::DefinitelyLost, 100, 2)],
     );
-    parent.frames = BTreeMap::from([(
+    parent.frames[0] = BTreeMap::from([(
         1,
         vec![frame(
             0x5555_0000_1000,
@@ -277,18 +295,18 @@ pub fn with_children() -> Report {
     )]);
 
     let mut worker = not_run();
-    worker.pid = 5001;
-    worker.started_by = leakscope_report::StartedBy::Fork;
-    worker.command = vec!["./server".to_owned(), "--worker".to_owned()];
+    worker.findings.pid = 5001;
+    worker.findings.started_by = StartedBy::Fork;
+    worker.findings.command = vec!["./server".to_owned(), "--worker".to_owned()];
 
     let mut logger = clean();
-    logger.pid = 5002;
-    logger.started_by = leakscope_report::StartedBy::Exec;
-    logger.command = vec!["./server".to_owned(), "--logger".to_owned()];
-    logger.exit = ExitStatus::default();
-    logger.duration_s = f64::NAN;
+    logger.findings.pid = 5002;
+    logger.findings.started_by = StartedBy::Exec;
+    logger.findings.command = vec!["./server".to_owned(), "--logger".to_owned()];
+    logger.findings.exit = ExitStatus::default();
+    logger.findings.duration_s = f64::NAN;
 
-    parent.children = vec![worker, logger];
+    adopt(&mut parent, vec![worker, logger]);
     parent
 }
 
@@ -303,26 +321,26 @@ pub fn not_run() -> Report {
         },
         &[],
     );
-    report.findings.leak_check = LeakCheck {
+    report.findings.leaks.leak_check = LeakCheck {
         shortfalls: vec![Shortfall::NotFinished {
             signal: Some(9),
             code: None,
         }],
     };
-    report.notes = vec!["the process did not finish normally (it was killed with SIGKILL, or replaced itself with exec), so there was no leak check at its end".to_owned()];
+    report.findings.notes = vec!["the process did not finish normally (it was killed with SIGKILL, or replaced itself with exec), so there was no leak check at its end".to_owned()];
     report
 }
 
 /// The leaky process, whose exit scan missed two threads and could not read some memory.
 pub fn incomplete() -> Report {
     let mut report = leaky();
-    report.findings.leak_check = LeakCheck {
+    report.findings.leaks.leak_check = LeakCheck {
         shortfalls: vec![
             Shortfall::ThreadsMissed { threads: 2 },
             Shortfall::UnreadableMemory,
         ],
     };
-    report.notes.insert(
+    report.findings.notes.insert(
         0,
         "some threads did not stop for the leak scan; their registers were not scanned, so blocks only they point to may be reported as lost".to_owned(),
     );
@@ -333,18 +351,18 @@ pub fn incomplete() -> Report {
 /// whose scan missed a thread but found nothing lost.
 pub fn not_run_with_children() -> Report {
     let mut report = clean();
-    report.findings.leak_check = LeakCheck {
+    report.findings.leaks.leak_check = LeakCheck {
         shortfalls: vec![Shortfall::NoMemory],
     };
     let mut checked = clean();
-    checked.pid = 8;
-    checked.started_by = leakscope_report::StartedBy::Fork;
+    checked.findings.pid = 8;
+    checked.findings.started_by = StartedBy::Fork;
     let mut partly = clean();
-    partly.pid = 9;
-    partly.started_by = leakscope_report::StartedBy::Fork;
-    partly.findings.leak_check = LeakCheck {
+    partly.findings.pid = 9;
+    partly.findings.started_by = StartedBy::Fork;
+    partly.findings.leaks.leak_check = LeakCheck {
         shortfalls: vec![Shortfall::ThreadsMissed { threads: 1 }],
     };
-    report.children = vec![checked, partly];
+    adopt(&mut report, vec![checked, partly]);
     report
 }
