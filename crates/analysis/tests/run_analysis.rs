@@ -5,8 +5,8 @@
 use leakscope_analysis::{analyze, ExitStatus, StartedBy, Verdict, BOUNDED_SITES_SHOWN};
 use leakscope_format::tree::ProfileTree;
 use leakscope_format::{
-    process_flags, ExitHow, Exit, LeakKind, LeakRecord, Process, Profile, RunResult,
-    Scan, SiteLive, Snapshot, Spawn, SpawnHow, StackId,
+    process_flags, Exit, ExitHow, LeakKind, LeakRecord, Process, Profile, RunResult, Scan,
+    SiteLive, Snapshot, Spawn, SpawnHow, StackId,
 };
 
 /// A whole profile of process `pid` (forked from `ppid` if given) whose exit scan ran and
