@@ -17,12 +17,11 @@ use crate::progress::Progress;
 /// skipped with a warning.
 pub fn read_tree(path: &Path) -> Result<ProfileTree> {
     let tree = leakscope_format::tree::read_tree(path)
-        .with_context(|| format!("cannot read the profile '{}'", path.display()))?;
-    for (child_path, error) in &tree.unreadable {
-        eprintln!(
-            "leakscope: skipping the child profile '{}': {error}",
-            child_path.display()
-        );
+        // The reader's error names the file.
+        .context("cannot read the profile")?;
+    // The reader's error names the file.
+    for (_, error) in &tree.unreadable {
+        eprintln!("leakscope: skipping a child profile: {error}");
     }
     Ok(tree)
 }

@@ -68,5 +68,6 @@ pub fn diff(args: DiffArgs) -> Result<i32, Failure> {
 fn read(path: &Path) -> Result<Profile, Failure> {
     require_profile(path)?;
     Ok(read_profile(path)
-        .with_context(|| format!("cannot read the profile '{}'", path.display()))?)
+        // The reader's error names the file.
+        .context("cannot read the profile")?)
 }

@@ -9,7 +9,8 @@ use crate::error::Failure;
 /// Run the subcommand; returns the exit code.
 pub fn dump(path: &Path) -> Result<i32, Failure> {
     let profile = leakscope_format::read_profile(path)
-        .with_context(|| format!("cannot read the profile '{}'", path.display()))?;
+        // The reader's error names the file.
+        .context("cannot read the profile")?;
     println!("format version: {}", profile.version);
     if let Some(process) = &profile.process {
         println!("process: {process:?}");
