@@ -15,9 +15,9 @@ use leakscope_format::settings as names;
 use leakscope_format::{ExecCall, SpawnHow};
 
 use crate::settings;
-use crate::sync::SpinGuard;
 use crate::sys;
 use crate::thread::AgentSection;
+use crate::writer::WriterGuard;
 
 /// Is the agent recording in this process (and is this the process it belongs to, not a
 /// `vfork` child running in its memory)?
@@ -179,7 +179,7 @@ pub unsafe fn environment_for_child(envp: *const *const c_char) -> Option<ChildE
 /// An `exec` in progress, recorded in the profile: the writer stays locked (see
 /// `ProfileWriter::exec_starting`) and the thread in agent code until [`exec_failed`].
 pub struct ExecInProgress {
-    guard: SpinGuard<'static>,
+    guard: WriterGuard<'static>,
     _section: AgentSection,
 }
 

@@ -33,6 +33,7 @@ pub mod stacks;
 pub mod stop;
 pub mod sync;
 pub mod sys;
+pub mod table;
 pub mod thread;
 pub mod unwind;
 pub mod writer;
@@ -794,12 +795,16 @@ pub fn before_fork() {
 /// After `fork`, in the parent.
 pub fn after_fork_in_parent() {
     if recording() {
-        sys::OWN_MAPPINGS.unlock_after_fork();
-        thread::STARTS.unlock_after_fork();
-        LIVE.unlock_after_fork();
-        stacks::STACKS.unlock_after_fork();
-        modules::MODULES.unlock_after_fork();
-        writer::WRITER.unlock_after_fork();
+        // SAFETY: `before_fork` took every one of these locks on this thread (recording does
+        // not change between the two: activation happens before the program can fork).
+        unsafe {
+            sys::OWN_MAPPINGS.unlock_after_fork();
+            thread::STARTS.unlock_after_fork();
+            LIVE.unlock_after_fork();
+            stacks::STACKS.unlock_after_fork();
+            modules::MODULES.unlock_after_fork();
+            writer::WRITER.unlock_after_fork();
+        }
     }
     AgentSection::leave_span();
 }
@@ -812,11 +817,15 @@ pub fn after_fork_in_child() {
         AgentSection::leave_span();
         return;
     }
-    sys::OWN_MAPPINGS.reset_after_fork();
-    thread::STARTS.unlock_after_fork();
-    LIVE.unlock_after_fork();
-    stacks::STACKS.unlock_after_fork();
-    modules::MODULES.unlock_after_fork();
+    // SAFETY: this is the child of the `fork` for which the parent's `before_fork` took every
+    // one of these locks: the tables are whole, and their holder is not in this process.
+    unsafe {
+        sys::OWN_MAPPINGS.reset_in_child();
+        thread::STARTS.reset_in_child();
+        LIVE.reset_in_child();
+        stacks::STACKS.reset_in_child();
+        modules::MODULES.reset_in_child();
+    }
     stop::AGENT_THREAD_TID.store(0, Ordering::Release);
     OWNER_PID.store(sys::getpid() as u32, Ordering::Relaxed);
     writer::WRITER.restart_in_child();

@@ -1,19 +1,13 @@
 //! The live table: every block the program holds, keyed by address.
 //!
-//! 64 shards, each an open-addressing hash table with linear probing and backward-shift
-//! deletion (no tombstones), in memory the agent maps itself. A shard is chosen by the
-//! address's hash, so threads allocating at the same time rarely meet on a lock; there is no
-//! global lock on the path of `malloc` or `free`.
-
-use core::cell::UnsafeCell;
+//! A [`ShardedTable`] of 64 shards keyed by the block's address, so threads allocating at the
+//! same time rarely meet on a lock; there is no global lock on the path of `malloc` or `free`.
 
 use leakscope_format::StackId;
 
-use crate::sync::SpinLock;
-use crate::sys;
+use crate::table::{ShardedTable, TableSlot};
 
 const SHARDS: usize = 64;
-const INITIAL_SLOTS: usize = 512;
 
 /// One live block.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -29,37 +23,33 @@ pub struct LiveBlock {
     pub born: u32,
 }
 
-#[repr(align(64))]
-struct Shard {
-    lock: SpinLock,
-    slots: UnsafeCell<*mut LiveBlock>,
-    capacity: UnsafeCell<usize>,
-    len: UnsafeCell<usize>,
+impl TableSlot for LiveBlock {
+    const EMPTY: LiveBlock = LiveBlock {
+        address: 0,
+        size: 0,
+        stack: 0,
+        born: 0,
+    };
+    const INITIAL_SLOTS: usize = 512;
+
+    #[inline(always)]
+    fn is_empty(&self) -> bool {
+        self.address == 0
+    }
+
+    #[inline(always)]
+    fn hash(&self) -> u64 {
+        hash(self.address)
+    }
 }
 
-// SAFETY: the cells are only touched with the shard's lock held (or, in the exit scan, with
-// every other thread stopped).
-unsafe impl Sync for Shard {}
-
-/// The live table. (It keeps no global count: one counter written by every `malloc` and
-/// `free` would be a cache line bouncing between all threads; [`LiveTable::len_unlocked`] sums
-/// the shards instead.)
+/// The live table. (It keeps no global count; [`LiveTable::len_unlocked`] sums the shards.)
 pub struct LiveTable {
-    shards: [Shard; SHARDS],
+    blocks: ShardedTable<LiveBlock, SHARDS>,
 }
-
-#[allow(clippy::declare_interior_mutable_const)]
-const EMPTY_SHARD: Shard = Shard {
-    lock: SpinLock::new(),
-    slots: UnsafeCell::new(core::ptr::null_mut()),
-    capacity: UnsafeCell::new(0),
-    len: UnsafeCell::new(0),
-};
 
 /// The process's live blocks.
-pub static LIVE: LiveTable = LiveTable {
-    shards: [EMPTY_SHARD; SHARDS],
-};
+pub static LIVE: LiveTable = LiveTable::new();
 
 #[inline(always)]
 fn hash(address: u64) -> u64 {
@@ -67,182 +57,80 @@ fn hash(address: u64) -> u64 {
 }
 
 impl LiveTable {
-    #[inline(always)]
-    fn shard_of(&self, h: u64) -> &Shard {
-        &self.shards[(h >> 58) as usize % SHARDS]
+    /// An empty table.
+    pub const fn new() -> Self {
+        LiveTable {
+            blocks: ShardedTable::new(),
+        }
     }
 
     /// Record a new block. Returns false only if the agent ran out of memory for its table.
+    /// A block already recorded at the same address is replaced: the program freed it behind
+    /// our back (a free we did not see, say from a static copy of libc).
+    #[inline(always)]
     pub fn insert(&self, block: LiveBlock) -> bool {
         let h = hash(block.address);
-        let shard = self.shard_of(h);
-        let _guard = shard.lock.lock();
-        // SAFETY: the shard lock is held.
-        unsafe {
-            if (*shard.len.get() + 1) * 4 > *shard.capacity.get() * 3 && !grow(shard) {
-                return false;
-            }
-            let slots = *shard.slots.get();
-            let mask = *shard.capacity.get() - 1;
-            let mut i = (h as usize) & mask;
-            loop {
-                let slot = &mut *slots.add(i);
-                if slot.address == 0 {
-                    *slot = block;
-                    *shard.len.get() += 1;
-                    return true;
-                }
-                if slot.address == block.address {
-                    // The program freed this address behind our back (a free we did not see,
-                    // say from a static copy of libc); the new block replaces the old.
-                    *slot = block;
-                    return true;
-                }
-                i = (i + 1) & mask;
-            }
-        }
+        self.blocks
+            .shard(h)
+            .insert_or_replace(h, block, |slot| slot.address == block.address)
     }
 
     /// Forget a block; returns it if it was in the table.
+    #[inline(always)]
     pub fn remove(&self, address: u64) -> Option<LiveBlock> {
         let h = hash(address);
-        let shard = self.shard_of(h);
-        let _guard = shard.lock.lock();
-        // SAFETY: the shard lock is held.
-        unsafe {
-            let slots = *shard.slots.get();
-            if slots.is_null() {
-                return None;
-            }
-            let mask = *shard.capacity.get() - 1;
-            let mut i = (h as usize) & mask;
-            loop {
-                let slot = *slots.add(i);
-                if slot.address == 0 {
-                    return None;
-                }
-                if slot.address == address {
-                    break;
-                }
-                i = (i + 1) & mask;
-            }
-            let removed = *slots.add(i);
-            // Backward-shift deletion: move later members of the probe run into the hole.
-            let mut hole = i;
-            let mut j = (i + 1) & mask;
-            loop {
-                let candidate = *slots.add(j);
-                if candidate.address == 0 {
-                    break;
-                }
-                let home = (hash(candidate.address) as usize) & mask;
-                // Can `candidate` move to `hole`? Yes if its home is not cyclically in
-                // (hole, j].
-                let between = if hole <= j {
-                    hole < home && home <= j
-                } else {
-                    hole < home || home <= j
-                };
-                if !between {
-                    *slots.add(hole) = candidate;
-                    hole = j;
-                }
-                j = (j + 1) & mask;
-            }
-            *slots.add(hole) = LiveBlock::default();
-            *shard.len.get() -= 1;
-            Some(removed)
-        }
+        self.blocks
+            .shard(h)
+            .remove(h, |slot| slot.address == address)
     }
 
-    /// How many blocks the table holds. Only for the exit scan, with every other thread
-    /// stopped (it reads the shards without their locks).
-    pub fn len_unlocked(&self) -> usize {
-        // SAFETY: a racy read of plain counters is what the caller asked for; with the other
-        // threads stopped it is exact.
-        self.shards
-            .iter()
-            .map(|shard| unsafe { *shard.len.get() })
-            .sum()
-    }
-
-    /// Call `f` for every live block. Only for the exit scan, with every other thread stopped:
-    /// it takes no locks (a thread stopped forever might hold one).
+    /// How many blocks the table holds. Only for scans, with every other thread stopped (it
+    /// reads the shards without their locks).
     ///
     /// # Safety
     /// No other thread may be changing the table.
-    pub unsafe fn for_each_unlocked(&self, mut f: impl FnMut(&LiveBlock)) {
-        for shard in &self.shards {
-            // SAFETY: the caller guarantees nobody else changes the table.
-            unsafe {
-                let slots = *shard.slots.get();
-                if slots.is_null() {
-                    continue;
-                }
-                for i in 0..*shard.capacity.get() {
-                    let block = &*slots.add(i);
-                    if block.address != 0 {
-                        f(block);
-                    }
-                }
-            }
-        }
+    pub unsafe fn len_unlocked(&self) -> usize {
+        // SAFETY: the caller's promise.
+        unsafe { self.blocks.len_unlocked() }
+    }
+
+    /// Call `f` for every live block. Only for scans, with every other thread stopped: it
+    /// takes no locks (a thread stopped forever might hold one).
+    ///
+    /// # Safety
+    /// No other thread may be changing the table.
+    pub unsafe fn for_each_unlocked(&self, f: impl FnMut(&LiveBlock)) {
+        // SAFETY: the caller's promise.
+        unsafe { self.blocks.for_each_unlocked(f) }
     }
 
     /// Take every shard lock before `fork`.
     pub fn lock_for_fork(&self) {
-        for shard in &self.shards {
-            shard.lock.lock_forever();
-        }
+        self.blocks.lock_for_fork();
     }
 
-    /// Release them after `fork`.
-    pub fn unlock_after_fork(&self) {
-        for shard in &self.shards {
-            shard.lock.force_unlock();
-        }
+    /// Release them in the parent after `fork`.
+    ///
+    /// # Safety
+    /// The calling thread took them with [`LiveTable::lock_for_fork`].
+    pub unsafe fn unlock_after_fork(&self) {
+        // SAFETY: the caller's promise.
+        unsafe { self.blocks.unlock_after_fork() }
+    }
+
+    /// Release them in the child after `fork`.
+    ///
+    /// # Safety
+    /// Only in the child of a `fork` whose parent called [`LiveTable::lock_for_fork`].
+    pub unsafe fn reset_in_child(&self) {
+        // SAFETY: the caller's promise.
+        unsafe { self.blocks.reset_in_child() }
     }
 }
 
-/// Double a shard's capacity (or create it).
-///
-/// # Safety
-/// The shard's lock must be held.
-unsafe fn grow(shard: &Shard) -> bool {
-    // SAFETY: the caller holds the lock.
-    unsafe {
-        let old = *shard.slots.get();
-        let old_capacity = *shard.capacity.get();
-        let capacity = if old.is_null() {
-            INITIAL_SLOTS
-        } else {
-            old_capacity * 2
-        };
-        let slots = sys::map_anonymous(capacity * core::mem::size_of::<LiveBlock>(), false)
-            as *mut LiveBlock;
-        if slots.is_null() {
-            return false;
-        }
-        let mask = capacity - 1;
-        for j in 0..old_capacity {
-            let block = *old.add(j);
-            if block.address != 0 {
-                let mut i = (hash(block.address) as usize) & mask;
-                while (*slots.add(i)).address != 0 {
-                    i = (i + 1) & mask;
-                }
-                *slots.add(i) = block;
-            }
-        }
-        *shard.slots.get() = slots;
-        *shard.capacity.get() = capacity;
-        if !old.is_null() {
-            sys::unmap(
-                old as *mut u8,
-                old_capacity * core::mem::size_of::<LiveBlock>(),
-            );
-        }
-        true
+impl Default for LiveTable {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
@@ -254,9 +142,7 @@ mod tests {
     /// Random inserts and removes, checked against a HashMap, across several growths.
     #[test]
     fn matches_a_hash_map_through_growth_and_deletion() {
-        let table = LiveTable {
-            shards: [EMPTY_SHARD; SHARDS],
-        };
+        let table = LiveTable::new();
         let mut model = HashMap::new();
         let mut state = 0x2545_f491_4f6c_dd1du64;
         for step in 0..400_000u64 {
@@ -281,10 +167,12 @@ mod tests {
                 model.insert(address, step);
             }
         }
-        assert_eq!(table.len_unlocked(), model.len());
+        // SAFETY: no other thread uses the table.
+        assert_eq!(unsafe { table.len_unlocked() }, model.len());
         for (&address, &size) in &model {
             assert_eq!(table.remove(address).map(|b| b.size), Some(size));
         }
-        assert_eq!(table.len_unlocked(), 0);
+        // SAFETY: as above.
+        assert_eq!(unsafe { table.len_unlocked() }, 0);
     }
 }

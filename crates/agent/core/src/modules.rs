@@ -104,7 +104,7 @@ pub struct ModuleTable {
 /// The process's modules.
 pub struct Modules {
     /// Serialises refreshes (readers never take it).
-    refresh_lock: SpinLock,
+    refresh_lock: SpinLock<()>,
     /// The current snapshot (null before the first refresh).
     current: AtomicPtr<ModuleTable>,
     /// `dlpi_adds + dlpi_subs` when the table was last built.
@@ -115,7 +115,7 @@ pub struct Modules {
 
 /// The process's modules.
 pub static MODULES: Modules = Modules {
-    refresh_lock: SpinLock::new(),
+    refresh_lock: SpinLock::new(()),
     current: AtomicPtr::new(core::ptr::null_mut()),
     generation: AtomicU64::new(u64::MAX),
     last_check_ns: AtomicU64::new(0),
@@ -173,12 +173,25 @@ impl Modules {
 
     /// Take the refresh lock before `fork`.
     pub fn lock_for_fork(&self) {
-        self.refresh_lock.lock_forever();
+        self.refresh_lock.lock_for_fork();
     }
 
-    /// Release it after `fork` (parent and child).
-    pub fn unlock_after_fork(&self) {
-        self.refresh_lock.force_unlock();
+    /// Release it in the parent after `fork`.
+    ///
+    /// # Safety
+    /// The calling thread took it with [`Modules::lock_for_fork`].
+    pub unsafe fn unlock_after_fork(&self) {
+        // SAFETY: the caller's promise.
+        unsafe { self.refresh_lock.unlock_after_fork() };
+    }
+
+    /// Release it in the child after `fork`.
+    ///
+    /// # Safety
+    /// Only in the child of a `fork` whose parent called [`Modules::lock_for_fork`].
+    pub unsafe fn reset_in_child(&self) {
+        // SAFETY: the caller's promise: no refresh was halfway.
+        unsafe { self.refresh_lock.reset_in_child() };
     }
 
     fn refresh(&self) {

@@ -197,7 +197,8 @@ struct Scanner<'a> {
 ///
 /// Returns `None` only if the agent could not map memory for the scan.
 pub fn scan(input: &ScanInput<'_>) -> Option<ScanOutput> {
-    let capacity = crate::live::LIVE.len_unlocked() + 1024;
+    // SAFETY: every other thread is stopped (the scan's precondition).
+    let capacity = unsafe { crate::live::LIVE.len_unlocked() } + 1024;
     let mut arena = Arena::new(arena_len(capacity))?;
 
     // 1. The live blocks, by address, minus the runtime's own.

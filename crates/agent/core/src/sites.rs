@@ -44,7 +44,9 @@ pub struct Sites {
     /// The wide counters could not be mapped: not tried again (from every later `malloc`).
     wide_failed: core::sync::atomic::AtomicBool,
     next_stripe: AtomicU32,
-    init_lock: SpinLock,
+    /// Serialises the mappings (the pointers are published with Release: readers take no
+    /// lock).
+    init_lock: SpinLock<()>,
 }
 
 /// The process's per-site counters.
@@ -66,7 +68,7 @@ impl Sites {
             wide: AtomicPtr::new(core::ptr::null_mut()),
             wide_failed: core::sync::atomic::AtomicBool::new(false),
             next_stripe: AtomicU32::new(0),
-            init_lock: SpinLock::new(),
+            init_lock: SpinLock::new(()),
         }
     }
 

@@ -2,20 +2,19 @@
 //!
 //! Frames live in one large append-only array and each stack's place in it in another,
 //! indexed by id; both are reserved up front with `MAP_NORESERVE` so that they never move and
-//! only the pages used cost memory. A sharded hash index maps a stack's hash to its id.
+//! only the pages used cost memory. A [`ShardedTable`] indexes the stacks by hash.
 
-use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
 
 use leakscope_format::StackId;
 
 use crate::sync::SpinLock;
 use crate::sys;
+use crate::table::{ShardedTable, TableSlot};
 
 const MAX_STACKS: usize = 1 << 24;
 const MAX_FRAME_WORDS: usize = 1 << 29;
 const SHARDS: usize = 16;
-const INITIAL_SLOTS: usize = 1024;
 
 #[repr(C)]
 struct StackRecord {
@@ -24,6 +23,7 @@ struct StackRecord {
     ready: AtomicU32,
 }
 
+/// One entry of the index: a stack's hash and its id (0 marks an empty slot).
 #[derive(Clone, Copy)]
 #[repr(C)]
 struct IndexSlot {
@@ -32,47 +32,37 @@ struct IndexSlot {
     _pad: u32,
 }
 
-#[repr(align(64))]
-struct Shard {
-    lock: SpinLock,
-    slots: UnsafeCell<*mut IndexSlot>,
-    capacity: UnsafeCell<usize>,
-    len: UnsafeCell<usize>,
-}
+impl TableSlot for IndexSlot {
+    const EMPTY: IndexSlot = IndexSlot {
+        hash: 0,
+        id: 0,
+        _pad: 0,
+    };
+    const INITIAL_SLOTS: usize = 1024;
 
-// SAFETY: the UnsafeCells are only touched with the shard's lock held.
-unsafe impl Sync for Shard {}
+    fn is_empty(&self) -> bool {
+        self.id == 0
+    }
+
+    fn hash(&self) -> u64 {
+        self.hash
+    }
+}
 
 /// The stack table.
 pub struct StackTable {
-    shards: [Shard; SHARDS],
+    index: ShardedTable<IndexSlot, SHARDS>,
     records: AtomicPtr<StackRecord>,
     frames: AtomicPtr<u64>,
     frames_used: AtomicU64,
     next_id: AtomicU32,
-    init_lock: SpinLock,
+    /// Serialises the mapping of `records` and `frames` (the pointers are published with
+    /// Release, so readers need no lock).
+    init_lock: SpinLock<()>,
 }
 
-// SAFETY: see the fields: atomics, or cells guarded by locks.
-unsafe impl Sync for StackTable {}
-
-#[allow(clippy::declare_interior_mutable_const)]
-const EMPTY_SHARD: Shard = Shard {
-    lock: SpinLock::new(),
-    slots: UnsafeCell::new(core::ptr::null_mut()),
-    capacity: UnsafeCell::new(0),
-    len: UnsafeCell::new(0),
-};
-
 /// The process's stacks.
-pub static STACKS: StackTable = StackTable {
-    shards: [EMPTY_SHARD; SHARDS],
-    records: AtomicPtr::new(core::ptr::null_mut()),
-    frames: AtomicPtr::new(core::ptr::null_mut()),
-    frames_used: AtomicU64::new(0),
-    next_id: AtomicU32::new(1),
-    init_lock: SpinLock::new(),
-};
+pub static STACKS: StackTable = StackTable::new();
 
 fn hash_frames(frames: &[u64]) -> u64 {
     let mut h: u64 = 0x9e37_79b9_7f4a_7c15 ^ frames.len() as u64;
@@ -83,6 +73,18 @@ fn hash_frames(frames: &[u64]) -> u64 {
 }
 
 impl StackTable {
+    /// An empty table (its storage is mapped at the first interning).
+    pub const fn new() -> Self {
+        StackTable {
+            index: ShardedTable::new(),
+            records: AtomicPtr::new(core::ptr::null_mut()),
+            frames: AtomicPtr::new(core::ptr::null_mut()),
+            frames_used: AtomicU64::new(0),
+            next_id: AtomicU32::new(1),
+            init_lock: SpinLock::new(()),
+        }
+    }
+
     fn ensure_storage(&self) -> bool {
         if !self.records.load(Ordering::Acquire).is_null() {
             return true;
@@ -117,43 +119,22 @@ impl StackTable {
         if frames.is_empty() || !self.ensure_storage() {
             return 0;
         }
-        let shard = &self.shards[(hash >> 60) as usize % SHARDS];
-        let _guard = shard.lock.lock();
-        // SAFETY: the shard lock is held for the rest of this function.
-        unsafe {
-            if (*shard.slots.get()).is_null() && !grow(shard) {
-                return 0;
-            }
-            let mut mask = *shard.capacity.get() - 1;
-            let mut i = (hash as usize) & mask;
-            loop {
-                let slot = &*(*shard.slots.get()).add(i);
-                if slot.id == 0 {
-                    break;
-                }
-                if slot.hash == hash && self.frames_equal(slot.id, frames) {
-                    return slot.id;
-                }
-                i = (i + 1) & mask;
-            }
-            let id = self.append(frames);
-            if id == 0 {
-                return 0;
-            }
-            if (*shard.len.get() + 1) * 4 > *shard.capacity.get() * 3 {
-                if !grow(shard) {
-                    return id;
-                }
-                mask = *shard.capacity.get() - 1;
-                i = (hash as usize) & mask;
-                while (*(*shard.slots.get()).add(i)).id != 0 {
-                    i = (i + 1) & mask;
-                }
-            }
-            *(*shard.slots.get()).add(i) = IndexSlot { hash, id, _pad: 0 };
-            *shard.len.get() += 1;
-            id
+        let mut shard = self.index.shard(hash);
+        if !shard.ensure_slots() {
+            return 0;
         }
+        if let Some(slot) = shard.find(hash, |slot| {
+            slot.hash == hash && self.frames_equal(slot.id, frames)
+        }) {
+            return slot.id;
+        }
+        let id = self.append(frames);
+        if id != 0 {
+            // If the index cannot grow, the stack keeps its id but is not found again: a
+            // repeat gets another id, which costs room, not correctness.
+            shard.insert_new(hash, IndexSlot { hash, id, _pad: 0 });
+        }
+        id
     }
 
     fn append(&self, frames: &[u64]) -> StackId {
@@ -217,61 +198,39 @@ impl StackTable {
         self.next_id.load(Ordering::Acquire).min(MAX_STACKS as u32)
     }
 
-    /// Take every shard lock before `fork`.
+    /// Take every lock before `fork`.
     pub fn lock_for_fork(&self) {
-        self.init_lock.lock_forever();
-        for shard in &self.shards {
-            shard.lock.lock_forever();
+        self.init_lock.lock_for_fork();
+        self.index.lock_for_fork();
+    }
+
+    /// Release the locks in the parent after `fork`.
+    ///
+    /// # Safety
+    /// The calling thread took them with [`StackTable::lock_for_fork`].
+    pub unsafe fn unlock_after_fork(&self) {
+        // SAFETY: the caller took both with lock_for_fork.
+        unsafe {
+            self.index.unlock_after_fork();
+            self.init_lock.unlock_after_fork();
         }
     }
 
-    /// Release the locks after `fork`.
-    pub fn unlock_after_fork(&self) {
-        for shard in &self.shards {
-            shard.lock.force_unlock();
+    /// Release the locks in the child after `fork`.
+    ///
+    /// # Safety
+    /// Only in the child of a `fork` whose parent called [`StackTable::lock_for_fork`].
+    pub unsafe fn reset_in_child(&self) {
+        // SAFETY: the parent took both before forking: the table is whole.
+        unsafe {
+            self.index.reset_in_child();
+            self.init_lock.reset_in_child();
         }
-        self.init_lock.force_unlock();
     }
 }
 
-/// Double a shard's index (or create it).
-///
-/// # Safety
-/// The shard's lock must be held.
-unsafe fn grow(shard: &Shard) -> bool {
-    // SAFETY: the caller holds the lock, so the cells are ours.
-    unsafe {
-        let old = *shard.slots.get();
-        let old_capacity = *shard.capacity.get();
-        let capacity = if old.is_null() {
-            INITIAL_SLOTS
-        } else {
-            old_capacity * 2
-        };
-        let slots = sys::map_anonymous(capacity * core::mem::size_of::<IndexSlot>(), false)
-            as *mut IndexSlot;
-        if slots.is_null() {
-            return false;
-        }
-        let mask = capacity - 1;
-        for j in 0..old_capacity {
-            let slot = *old.add(j);
-            if slot.id != 0 {
-                let mut i = (slot.hash as usize) & mask;
-                while (*slots.add(i)).id != 0 {
-                    i = (i + 1) & mask;
-                }
-                *slots.add(i) = slot;
-            }
-        }
-        *shard.slots.get() = slots;
-        *shard.capacity.get() = capacity;
-        if !old.is_null() {
-            sys::unmap(
-                old as *mut u8,
-                old_capacity * core::mem::size_of::<IndexSlot>(),
-            );
-        }
-        true
+impl Default for StackTable {
+    fn default() -> Self {
+        Self::new()
     }
 }

@@ -23,45 +23,38 @@ pub const MAX_OWN_MAPPINGS: usize = 4096;
 
 /// The address ranges of every mapping the agent made for itself.
 pub struct OwnMappings {
-    lock: SpinLock,
-    count: core::cell::UnsafeCell<usize>,
-    ranges: core::cell::UnsafeCell<[(usize, usize); MAX_OWN_MAPPINGS]>,
+    ranges: SpinLock<MappingRanges>,
 }
 
-// SAFETY: `count` and `ranges` are only touched with `lock` held.
-unsafe impl Sync for OwnMappings {}
+struct MappingRanges {
+    count: usize,
+    ranges: [(usize, usize); MAX_OWN_MAPPINGS],
+}
 
 /// The registry of the agent's own mappings.
 pub static OWN_MAPPINGS: OwnMappings = OwnMappings {
-    lock: SpinLock::new(),
-    count: core::cell::UnsafeCell::new(0),
-    ranges: core::cell::UnsafeCell::new([(0, 0); MAX_OWN_MAPPINGS]),
+    ranges: SpinLock::new(MappingRanges {
+        count: 0,
+        ranges: [(0, 0); MAX_OWN_MAPPINGS],
+    }),
 };
 
 impl OwnMappings {
     fn add(&self, start: usize, len: usize) {
-        let _guard = self.lock.lock();
-        // SAFETY: the lock is held, so nobody else touches the registry.
-        unsafe {
-            let count = &mut *self.count.get();
-            let ranges = &mut *self.ranges.get();
-            if *count < MAX_OWN_MAPPINGS {
-                ranges[*count] = (start, start + len);
-                *count += 1;
-            }
+        let mut registry = self.ranges.lock();
+        let count = registry.count;
+        if count < MAX_OWN_MAPPINGS {
+            registry.ranges[count] = (start, start + len);
+            registry.count += 1;
         }
     }
 
     fn remove(&self, start: usize) {
-        let _guard = self.lock.lock();
-        // SAFETY: the lock is held, so nobody else touches the registry.
-        unsafe {
-            let count = &mut *self.count.get();
-            let ranges = &mut *self.ranges.get();
-            if let Some(i) = ranges[..*count].iter().position(|r| r.0 == start) {
-                ranges[i] = ranges[*count - 1];
-                *count -= 1;
-            }
+        let mut registry = self.ranges.lock();
+        let count = registry.count;
+        if let Some(i) = registry.ranges[..count].iter().position(|r| r.0 == start) {
+            registry.ranges[i] = registry.ranges[count - 1];
+            registry.count -= 1;
         }
     }
 
@@ -69,34 +62,42 @@ impl OwnMappings {
     /// scan while every other thread is stopped; `try_lock` because a thread stopped by a
     /// fatal signal inside `add` must not hang the scan.
     pub fn snapshot(&self, out: &mut [(usize, usize)]) -> usize {
-        let guard = self.lock.try_lock_for_a_while();
-        // SAFETY: with the lock held (or, failing that, with every other thread stopped) the
-        // registry is not changing under us; we only read it.
-        let n = unsafe {
-            let count = *self.count.get();
-            let ranges = &*self.ranges.get();
-            let n = count.min(out.len());
-            out[..n].copy_from_slice(&ranges[..n]);
-            n
+        let guard = self.ranges.try_lock_for_a_while();
+        let registry: &MappingRanges = match &guard {
+            Some(guard) => guard,
+            // SAFETY: the holder never let go: it is stopped for good (the scan runs with
+            // every other thread stopped), so the registry does not change under us; we only
+            // read it, and this thread holds no guard.
+            None => unsafe { self.ranges.get_unlocked() },
         };
+        let n = registry.count.min(out.len());
+        out[..n].copy_from_slice(&registry.ranges[..n]);
         drop(guard);
         out[..n].sort_unstable();
         n
     }
 
     /// Reset the lock in a forked child (the parent's holder does not exist there).
-    pub fn reset_after_fork(&self) {
-        self.lock.force_unlock();
+    ///
+    /// # Safety
+    /// Only in the child of a `fork` whose parent called [`OwnMappings::lock_for_fork`].
+    pub unsafe fn reset_in_child(&self) {
+        // SAFETY: the caller's promise: the registry is whole.
+        unsafe { self.ranges.reset_in_child() };
     }
 
     /// Take the lock before `fork`, so that the child gets a consistent registry.
     pub fn lock_for_fork(&self) {
-        self.lock.lock_forever();
+        self.ranges.lock_for_fork();
     }
 
     /// Release the lock taken by [`OwnMappings::lock_for_fork`] in the parent.
-    pub fn unlock_after_fork(&self) {
-        self.lock.force_unlock();
+    ///
+    /// # Safety
+    /// The calling thread took it with [`OwnMappings::lock_for_fork`].
+    pub unsafe fn unlock_after_fork(&self) {
+        // SAFETY: the caller's promise.
+        unsafe { self.ranges.unlock_after_fork() };
     }
 }
 

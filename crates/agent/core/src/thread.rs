@@ -181,17 +181,20 @@ pub struct Start {
 
 /// Free [`Start`] entries, in slabs the agent maps (and never unmaps).
 pub struct StartPool {
-    lock: crate::sync::SpinLock,
-    free: core::cell::UnsafeCell<*mut Start>,
+    /// The head of the free list (null: empty).
+    free: crate::sync::SpinLock<FreeStarts>,
 }
 
-// SAFETY: `free` is only touched with `lock` held.
-unsafe impl Sync for StartPool {}
+/// The free list of a [`StartPool`].
+struct FreeStarts(*mut Start);
+
+// SAFETY: the entries are agent mappings, tied to no thread; the list is only reached through
+// the pool's lock.
+unsafe impl Send for FreeStarts {}
 
 /// The process's pool of [`Start`] entries.
 pub static STARTS: StartPool = StartPool {
-    lock: crate::sync::SpinLock::new(),
-    free: core::cell::UnsafeCell::new(core::ptr::null_mut()),
+    free: crate::sync::SpinLock::new(FreeStarts(core::ptr::null_mut())),
 };
 
 /// Entries per slab (64 KiB).
@@ -201,12 +204,11 @@ impl StartPool {
     /// An entry holding `routine` and `arg` (null if no memory could be mapped). Call inside an
     /// agent section.
     pub fn take(&self, routine: StartRoutine, arg: *mut libc::c_void) -> *mut Start {
-        let _guard = self.lock.lock();
-        // SAFETY: the lock is held; entries on the free list are ours and unused; a new slab is
-        // a fresh mapping of STARTS_PER_SLAB entries.
+        let mut free = self.free.lock();
+        // SAFETY: the lock is held (the guard); entries on the free list are ours and unused; a
+        // new slab is a fresh mapping of STARTS_PER_SLAB entries.
         unsafe {
-            let free = &mut *self.free.get();
-            if free.is_null() {
+            if free.0.is_null() {
                 let slab = crate::sys::map_anonymous(
                     STARTS_PER_SLAB * core::mem::size_of::<Start>(),
                     false,
@@ -221,10 +223,10 @@ impl StartPool {
                         core::ptr::null_mut()
                     };
                 }
-                *free = slab;
+                free.0 = slab;
             }
-            let entry = *free;
-            *free = (*entry).next;
+            let entry = free.0;
+            free.0 = (*entry).next;
             (*entry).routine = routine;
             (*entry).arg = arg;
             entry
@@ -237,22 +239,32 @@ impl StartPool {
     /// # Safety
     /// `entry` must come from [`StartPool::take`], be given back once, and not be used after.
     pub unsafe fn give_back(&self, entry: *mut Start) {
-        let _guard = self.lock.lock();
-        // SAFETY: the lock is held; `entry` came from `take` and is no longer used (the
-        // caller's promise).
-        unsafe {
-            (*entry).next = *self.free.get();
-            *self.free.get() = entry;
-        }
+        let mut free = self.free.lock();
+        // SAFETY: `entry` came from `take` and is no longer used (the caller's promise).
+        unsafe { (*entry).next = free.0 };
+        free.0 = entry;
     }
 
     /// Take the lock before `fork`, so that the child gets a consistent free list.
     pub fn lock_for_fork(&self) {
-        self.lock.lock_forever();
+        self.free.lock_for_fork();
     }
 
-    /// Release it after `fork` (parent and child).
-    pub fn unlock_after_fork(&self) {
-        self.lock.force_unlock();
+    /// Release it in the parent after `fork`.
+    ///
+    /// # Safety
+    /// The calling thread took it with [`StartPool::lock_for_fork`].
+    pub unsafe fn unlock_after_fork(&self) {
+        // SAFETY: the caller's promise.
+        unsafe { self.free.unlock_after_fork() };
+    }
+
+    /// Release it in the child after `fork`.
+    ///
+    /// # Safety
+    /// Only in the child of a `fork` whose parent called [`StartPool::lock_for_fork`].
+    pub unsafe fn reset_in_child(&self) {
+        // SAFETY: the caller's promise: the list is whole.
+        unsafe { self.free.reset_in_child() };
     }
 }

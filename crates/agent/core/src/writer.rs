@@ -2,7 +2,6 @@
 //! file by the writer thread (every interval) and by the exit path (at the end). A process
 //! killed with `SIGKILL` leaves a file that reads up to its last whole chunk.
 
-use core::cell::UnsafeCell;
 use core::iter::Peekable;
 
 use leakscope_format::{
@@ -15,7 +14,7 @@ use leakscope_format::{
 use crate::modules::MODULES;
 use crate::settings;
 use crate::stacks::STACKS;
-use crate::sync::SpinLock;
+use crate::sync::{SpinGuard, SpinLock};
 use crate::sys;
 
 const BUFFER_LEN: usize = 1 << 20;
@@ -51,19 +50,21 @@ struct WriterState {
     kept_file: (u64, u64),
 }
 
+// SAFETY: the pointers are the writer's own mappings, tied to no thread; the state is only
+// reached through the writer's lock.
+unsafe impl Send for WriterState {}
+
 /// The profile writer.
 pub struct ProfileWriter {
-    lock: SpinLock,
-    state: UnsafeCell<WriterState>,
+    state: SpinLock<WriterState>,
 }
 
-// SAFETY: `state` is only touched with `lock` held.
-unsafe impl Sync for ProfileWriter {}
+/// The writer locked (see [`ProfileWriter::exec_starting`]).
+pub struct WriterGuard<'a>(SpinGuard<'a, WriterState>);
 
 /// The process's profile writer.
 pub static WRITER: ProfileWriter = ProfileWriter {
-    lock: SpinLock::new(),
-    state: UnsafeCell::new(WriterState {
+    state: SpinLock::new(WriterState {
         buf: core::ptr::null_mut(),
         pos: 0,
         last_written: core::ptr::null_mut(),
@@ -485,16 +486,12 @@ impl WriterState {
 impl ProfileWriter {
     /// Remember when the process started (for the Process chunk).
     pub fn set_start_time(&self, unix_ns: u64) {
-        let _guard = self.lock.lock();
-        // SAFETY: the lock is held.
-        unsafe { (*self.state.get()).start_unix_ns = unix_ns };
+        self.state.lock().start_unix_ns = unix_ns;
     }
 
     /// Take a snapshot and write it with everything new. Called by the writer thread.
     pub fn snapshot_and_flush(&self, time_ns: u64) {
-        let _guard = self.lock.lock();
-        // SAFETY: the lock is held.
-        let state = unsafe { &mut *self.state.get() };
+        let mut state = self.state.lock();
         state.start();
         state.write_modules(true);
         state.write_stacks();
@@ -504,9 +501,7 @@ impl ProfileWriter {
 
     /// Write everything new (modules, stacks) to the file. Called by the writer thread.
     pub fn flush(&self) {
-        let _guard = self.lock.lock();
-        // SAFETY: the lock is held.
-        let state = unsafe { &mut *self.state.get() };
+        let mut state = self.state.lock();
         state.start();
         state.write_modules(true);
         state.write_stacks();
@@ -516,9 +511,7 @@ impl ProfileWriter {
     /// Write a live scan's results (and everything new, so that its stacks are in the file).
     /// Called by the writer thread after the world resumed.
     pub fn write_live_scan(&self, scan: &LiveScanRecords<'_>) {
-        let _guard = self.lock.lock();
-        // SAFETY: the lock is held.
-        let state = unsafe { &mut *self.state.get() };
+        let mut state = self.state.lock();
         state.start();
         state.write_modules(true);
         state.write_stacks();
@@ -549,10 +542,14 @@ impl ProfileWriter {
     /// the exit path, possibly from a signal handler with other threads stopped, so it only
     /// waits a bounded time for locks.
     pub fn finish(&self, records: &FinalRecords<'_>) {
-        let guard = self.lock.try_lock_for_a_while();
-        // SAFETY: the lock is held, or its holder is stopped for good (the exit path runs
-        // with every other thread stopped), so nothing else touches the state.
-        let state = unsafe { &mut *self.state.get() };
+        let mut guard = self.state.try_lock_for_a_while();
+        let state: &mut WriterState = match &mut guard {
+            Some(guard) => guard,
+            // SAFETY: the holder never let go: it is stopped for good (the exit path runs with
+            // every other thread stopped), so nothing else touches the state, and this thread
+            // holds no guard.
+            None => unsafe { self.state.get_unlocked() },
+        };
         state.start();
         state.write_modules(false);
         state.write_stacks();
@@ -605,9 +602,10 @@ impl ProfileWriter {
     /// In a forked child: start a new file of its own (claimed at its first write), rewriting
     /// the process, modules and every stack so that the child's file stands alone.
     pub fn restart_in_child(&self) {
-        self.lock.force_unlock();
-        // SAFETY: single-threaded child, lock just reset.
-        let state = unsafe { &mut *self.state.get() };
+        // SAFETY: in the forked child (single-threaded), whose parent took the lock before
+        // forking (`lock_for_fork`): the state is whole.
+        unsafe { self.state.reset_in_child() };
+        let mut state = self.state.lock();
         state.pos = 0; // the parent's unwritten bytes belong to the parent's file
         state.started = false;
         state.modules_written = 0;
@@ -627,9 +625,7 @@ impl ProfileWriter {
     /// (a directory the new user may not enter no longer matters), and the file is given to the
     /// new ids (so that opening it by path works too).
     pub fn before_credentials_change(&self, uid: Option<u32>, gid: Option<u32>) {
-        let _guard = self.lock.lock();
-        // SAFETY: the lock is held.
-        let state = unsafe { &mut *self.state.get() };
+        let mut state = self.state.lock();
         state.start();
         state.drain();
         if !state.claimed || state.failed {
@@ -656,10 +652,8 @@ impl ProfileWriter {
         call: ExecCall,
         path: &[u8],
         argv: &mut dyn Iterator<Item = &[u8]>,
-    ) -> crate::sync::SpinGuard<'_> {
-        let guard = self.lock.lock();
-        // SAFETY: the lock is held (by the guard returned).
-        let state = unsafe { &mut *self.state.get() };
+    ) -> WriterGuard<'_> {
+        let mut state = self.state.lock();
         state.start();
         state.write_modules(false);
         state.write_stacks();
@@ -675,24 +669,20 @@ impl ProfileWriter {
         };
         state.chunk(&mut |buf| exec.encode(buf));
         state.drain();
-        guard
+        WriterGuard(state)
     }
 
     /// The `exec` announced by [`ProfileWriter::exec_starting`] failed with `errno`.
-    pub fn exec_failed(&self, guard: crate::sync::SpinGuard<'_>, time_ns: u64, errno: i32) {
-        // SAFETY: the lock is held (the guard).
-        let state = unsafe { &mut *self.state.get() };
+    pub fn exec_failed(&self, guard: WriterGuard<'_>, time_ns: u64, errno: i32) {
+        let mut state = guard.0;
         let failed = ExecFailed { time_ns, errno };
         state.chunk(&mut |buf| failed.encode(buf));
         state.drain();
-        drop(guard);
     }
 
     /// Record that this image started another process.
     pub fn spawned(&self, time_ns: u64, how: SpawnHow, pid: u32, program: &[u8]) {
-        let _guard = self.lock.lock();
-        // SAFETY: the lock is held.
-        let state = unsafe { &mut *self.state.get() };
+        let mut state = self.state.lock();
         state.start();
         let spawn = Spawn {
             time_ns,
@@ -705,12 +695,16 @@ impl ProfileWriter {
 
     /// Take the lock before `fork`.
     pub fn lock_for_fork(&self) {
-        self.lock.lock_forever();
+        self.state.lock_for_fork();
     }
 
     /// Release it in the parent after `fork`.
-    pub fn unlock_after_fork(&self) {
-        self.lock.force_unlock();
+    ///
+    /// # Safety
+    /// The calling thread took it with [`ProfileWriter::lock_for_fork`].
+    pub unsafe fn unlock_after_fork(&self) {
+        // SAFETY: the caller's promise.
+        unsafe { self.state.unlock_after_fork() };
     }
 }
 
