@@ -93,7 +93,7 @@ pub fn quick_exit(code: c_int) -> ! {
 
 extern "C" fn at_quick_exit_handler() {
     let sp = stack_pointer();
-    core_::finish(&core_::Ending {
+    core_::finish(&core_::ExitContext {
         how: ExitHow::QuickExit,
         code: QUICK_EXIT_CODE.load(Ordering::Acquire),
         signal: 0,
@@ -156,7 +156,7 @@ extern "C" fn constructor() {
 
 extern "C" fn on_exit_handler(status: c_int, _arg: *mut c_void) {
     let sp = stack_pointer();
-    core_::finish(&core_::Ending {
+    core_::finish(&core_::ExitContext {
         how: ExitHow::Exit,
         code: status,
         signal: 0,
@@ -177,7 +177,7 @@ fn stack_pointer() -> u64 {
 /// `_exit`: scan here (no handler will run), then end the process.
 pub fn finish_at_underscore_exit(code: c_int) -> ! {
     let sp = stack_pointer();
-    core_::finish(&core_::Ending {
+    core_::finish(&core_::ExitContext {
         how: ExitHow::UnderscoreExit,
         code,
         signal: 0,
@@ -399,7 +399,7 @@ extern "C" fn on_fatal_signal(signal: c_int, _info: *mut libc::siginfo_t, contex
         sp = outer.sp;
         not_roots = outer.not_roots;
     }
-    core_::finish(&core_::Ending {
+    core_::finish(&core_::ExitContext {
         how: ExitHow::Signal,
         code: 0,
         signal,

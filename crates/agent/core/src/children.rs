@@ -22,7 +22,7 @@ use crate::writer::WriterGuard;
 /// Is the agent recording in this process (and is this the process it belongs to, not a
 /// `vfork` child running in its memory)?
 fn recording_here() -> bool {
-    crate::recording() && crate::is_owner_process()
+    crate::activation::recording() && crate::activation::is_owner_process()
 }
 
 /// Is `--follow-children` on?
@@ -90,7 +90,7 @@ unsafe fn entries(
 /// `envp` must be null or a valid `NULL`-terminated array of C strings.
 pub unsafe fn environment_for_child(envp: *const *const c_char) -> Option<ChildEnvironment> {
     // (A vfork child may build one too: it only reads the settings and maps memory.)
-    if !following() || !crate::recording() {
+    if !following() || !crate::activation::recording() {
         return None;
     }
     let agent = agent_path()?;
@@ -192,10 +192,10 @@ pub unsafe fn exec_starting(
     path: *const c_char,
     argv: *const *const c_char,
 ) -> Option<ExecInProgress> {
-    if !crate::recording() {
+    if !crate::activation::recording() {
         return None;
     }
-    if !crate::is_owner_process() {
+    if !crate::activation::is_owner_process() {
         // A vfork child, in its parent's memory: it must not touch the parent's writer. It
         // leaves the record where the parent's writer finds it.
         if !path.is_null() {
@@ -213,7 +213,8 @@ pub unsafe fn exec_starting(
     };
     // SAFETY: the caller's promise about `argv`.
     let mut args = unsafe { entries(argv) }.map(|(_, arg)| arg);
-    let guard = crate::writer::WRITER.exec_starting(crate::now_ns(), call, path, &mut args);
+    let guard =
+        crate::writer::WRITER.exec_starting(crate::activation::now_ns(), call, path, &mut args);
     Some(ExecInProgress {
         guard,
         _section: section,
@@ -223,7 +224,7 @@ pub unsafe fn exec_starting(
 /// The `exec` recorded by [`exec_starting`] returned: it failed with `errno`.
 pub fn exec_failed(exec: Option<ExecInProgress>, errno: i32) {
     if let Some(exec) = exec {
-        crate::writer::WRITER.exec_failed(exec.guard, crate::now_ns(), errno);
+        crate::writer::WRITER.exec_failed(exec.guard, crate::activation::now_ns(), errno);
     }
 }
 
@@ -247,7 +248,7 @@ pub unsafe fn spawned(how: SpawnHow, pid: i32, program: *const c_char) {
         // SAFETY: the caller's promise.
         unsafe { CStr::from_ptr(program) }.to_bytes()
     };
-    crate::writer::WRITER.spawned(crate::now_ns(), how, pid.max(0) as u32, program);
+    crate::writer::WRITER.spawned(crate::activation::now_ns(), how, pid.max(0) as u32, program);
 }
 
 /// The process is about to change its effective user or group to `uid` or `gid` (`None`:

@@ -257,23 +257,8 @@ fn has_stopped(tid: i32, slots: *mut StoppedThread) -> bool {
 /// Does thread `tid` block the stop signal? From `SigBlk:` in `/proc/self/task/TID/status`
 /// (hexadecimal, signal n is bit n - 1).
 fn blocks_stop_signal(tid: i32) -> bool {
-    let mut path = [0u8; 64];
-    let mut text = sys::TextBuffer::new(&mut path);
-    text.push_str("/proc/self/task/");
-    text.push_u64(tid as u64);
-    text.push_str("/status\0");
-    let len = text.len();
-    let mut status = [0u8; 4096];
-    let Some(read) = sys::read_file(&path[..len], &mut status) else {
-        return false;
-    };
-    let Some(mask) = status[..read]
-        .split(|&b| b == b'\n')
-        .find_map(|line| line.strip_prefix(b"SigBlk:"))
-    else {
-        return false;
-    };
-    sys::parse_hex(mask.trim_ascii()) & (1u64 << (stop_signal() - 1)) != 0
+    sys::procfs::thread_blocked_signals(tid)
+        .is_some_and(|mask| mask & (1u64 << (stop_signal() - 1)) != 0)
 }
 
 /// Let the stopped threads run again.
@@ -303,55 +288,11 @@ fn install_handler() {
         action.sa_sigaction = on_stop_signal as *const () as usize;
         action.sa_flags = libc::SA_SIGINFO | libc::SA_RESTART;
         libc::sigfillset(&mut action.sa_mask);
-        crate::real_sigaction(stop_signal(), &action, core::ptr::null_mut());
+        crate::sys::real_sigaction(stop_signal(), &action, core::ptr::null_mut());
     }
 }
 
-/// Call `f` with the id of every thread of this process, from `/proc/self/task`.
-pub fn for_each_task(mut f: impl FnMut(i32)) {
-    // SAFETY: opening a directory read-only.
-    let fd = unsafe {
-        libc::open(
-            c"/proc/self/task".as_ptr(),
-            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
-        )
-    };
-    if fd < 0 {
-        return;
-    }
-    let mut buf = [0u8; 4096];
-    loop {
-        // SAFETY: getdents64 writes at most `buf.len()` bytes into `buf`.
-        let n = unsafe { libc::syscall(libc::SYS_getdents64, fd, buf.as_mut_ptr(), buf.len()) };
-        if n <= 0 {
-            break;
-        }
-        let mut at = 0usize;
-        while at + 19 <= n as usize {
-            let reclen = u16::from_le_bytes([buf[at + 16], buf[at + 17]]) as usize;
-            if reclen == 0 {
-                break;
-            }
-            let name = &buf[at + 19..(at + reclen).min(n as usize)];
-            let mut tid = 0i32;
-            let mut digits = 0;
-            for &b in name {
-                if b.is_ascii_digit() {
-                    tid = tid * 10 + (b - b'0') as i32;
-                    digits += 1;
-                } else {
-                    break;
-                }
-            }
-            if digits > 0 {
-                f(tid);
-            }
-            at += reclen;
-        }
-    }
-    // SAFETY: closing the descriptor opened above.
-    unsafe { libc::close(fd) };
-}
+pub use sys::procfs::for_each_task;
 
 /// How many threads the process has, not counting the caller and the agent's thread.
 pub fn other_thread_count() -> usize {

@@ -663,7 +663,7 @@ pub fn own_stack() -> (u64, u64) {
     if high != 0 {
         return (state.stack_low.load(Ordering::Relaxed), high);
     }
-    if !crate::is_main_thread() {
+    if !crate::activation::is_main_thread() {
         return (0, 0);
     }
     let _errno = crate::sys::ErrnoGuard::new();
