@@ -43,25 +43,10 @@ fn stack_mapping_low(sp: u64) -> Option<u64> {
     }
     // SAFETY: our own fresh mapping of LEN bytes.
     let text = unsafe { core::slice::from_raw_parts_mut(buf, LEN) };
-    let len = crate::sys::read_file(b"/proc/self/maps\0", text).unwrap_or(0);
-    let mut found = None;
-    for line in text[..len].split(|&b| b == b'\n') {
-        let Some(dash) = line.iter().position(|&b| b == b'-') else {
-            continue;
-        };
-        let Some(space) = line.iter().position(|&b| b == b' ') else {
-            continue;
-        };
-        if space <= dash {
-            continue;
-        }
-        let start = crate::sys::parse_hex(&line[..dash]);
-        let end = crate::sys::parse_hex(&line[dash + 1..space]);
-        if start <= sp && sp < end {
-            found = Some(start);
-            break;
-        }
-    }
+    let len = crate::sys::procfs::read_maps(text);
+    let found = crate::sys::procfs::maps_entries(&text[..len])
+        .find(|entry| entry.start <= sp && sp < entry.end)
+        .map(|entry| entry.start);
     // SAFETY: mapped above, not used after this.
     unsafe { crate::sys::unmap(buf, LEN) };
     found
@@ -87,15 +72,8 @@ pub fn zero_dead_thread_stack() {
     let mut resident = [0u8; 64];
     while page < end {
         let pages = (((end - page) / crate::sys::PAGE as u64) as usize).min(resident.len());
-        // SAFETY: mincore only fills `resident` (one byte per page) for a page-aligned range
-        // of this thread's stack mapping.
-        let known = unsafe {
-            libc::mincore(
-                page as *mut libc::c_void,
-                pages * crate::sys::PAGE,
-                resident.as_mut_ptr(),
-            )
-        } == 0;
+        // SAFETY: a page-aligned range of this thread's stack mapping.
+        let known = unsafe { crate::sys::resident_pages(page, &mut resident[..pages]) };
         for (i, &flags) in resident[..pages].iter().enumerate() {
             if known && flags & 1 != 0 {
                 // SAFETY: a resident page of this thread's own stack, wholly below its stack

@@ -532,16 +532,9 @@ unsafe fn gnu_build_id(notes: *const u8, len: usize) -> Vec<u8> {
 /// The main executable's path, from `/proc/self/exe`.
 fn main_executable_path() -> String {
     let mut buf = [0u8; 4096];
-    // SAFETY: the path is NUL-terminated and the buffer is writable for its length.
-    let n = unsafe {
-        libc::readlink(
-            c"/proc/self/exe".as_ptr(),
-            buf.as_mut_ptr() as *mut libc::c_char,
-            buf.len(),
-        )
-    };
-    if n <= 0 {
+    let n = sys::procfs::own_executable(&mut buf);
+    if n == 0 {
         return String::from("[main executable]");
     }
-    String::from_utf8_lossy(&buf[..n as usize]).into_owned()
+    String::from_utf8_lossy(&buf[..n]).into_owned()
 }

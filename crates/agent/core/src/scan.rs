@@ -238,7 +238,7 @@ pub fn scan(input: &ScanInput<'_>) -> Option<ScanOutput> {
 
     // 2. The mappings, and what in them is not a root.
     let maps_text = arena.take::<u8>(MAPS_TEXT_LEN)?;
-    let maps_len = sys::read_file(b"/proc/self/maps\0", maps_text).unwrap_or(0);
+    let maps_len = sys::procfs::read_maps(maps_text);
     let mappings = arena.take::<Mapping>(MAX_MAPPINGS)?;
     let mapping_count = parse_maps(&maps_text[..maps_len], mappings);
     let mappings = &mut mappings[..mapping_count];
@@ -471,42 +471,20 @@ fn mark_heap_arenas(mappings: &mut [Mapping], blocks: &[Block]) {
     }
 }
 
-/// Parse `/proc/self/maps`.
+/// The mappings of a `/proc/self/maps` text, as the scan sees them, into `out`; how many.
 fn parse_maps(text: &[u8], out: &mut [Mapping]) -> usize {
     let mut n = 0;
-    for line in text.split(|&b| b == b'\n') {
-        if line.is_empty() || n >= out.len() {
-            continue;
-        }
-        let mut fields = line.split(|&b| b == b' ').filter(|f| !f.is_empty());
-        let (Some(range), Some(perms), Some(_offset), Some(_dev), Some(inode)) = (
-            fields.next(),
-            fields.next(),
-            fields.next(),
-            fields.next(),
-            fields.next(),
-        ) else {
-            continue;
-        };
-        let path = fields.next().unwrap_or(b"");
-        let Some(dash) = range.iter().position(|&b| b == b'-') else {
-            continue;
-        };
-        let perms = [
-            perms.first().copied().unwrap_or(b'-'),
-            perms.get(1).copied().unwrap_or(b'-'),
-            perms.get(2).copied().unwrap_or(b'-'),
-        ];
-        let file_backed = inode != b"0";
+    for entry in sys::procfs::maps_entries(text).take(out.len()) {
+        let path = entry.path;
         let device = path.starts_with(b"/dev/") && path != b"/dev/zero";
         let special = path == b"[heap]" || path == b"[vvar]" || path == b"[vsyscall]";
         out[n] = Mapping {
-            start: sys::parse_hex(&range[..dash]),
-            end: sys::parse_hex(&range[dash + 1..]),
-            readable: perms[0] == b'r',
-            writable: perms[1] == b'w',
-            executable: perms[2] == b'x',
-            file_backed,
+            start: entry.start,
+            end: entry.end,
+            readable: entry.readable,
+            writable: entry.writable,
+            executable: entry.executable,
+            file_backed: entry.file_backed,
             skip: device || special,
         };
         n += 1;

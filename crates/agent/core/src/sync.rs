@@ -154,8 +154,7 @@ fn backoff(spins: &mut u32) {
     if *spins < 64 {
         core::hint::spin_loop();
     } else {
-        // SAFETY: sched_yield has no preconditions.
-        unsafe { libc::sched_yield() };
+        crate::sys::yield_now();
     }
 }
 

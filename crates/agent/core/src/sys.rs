@@ -10,6 +10,10 @@ use core::sync::atomic::{AtomicU32, Ordering};
 
 use crate::sync::SpinLock;
 
+pub mod procfs;
+
+pub use procfs::{parse_decimal, parse_hex};
+
 /// Size of a page. x86_64 Linux only uses 4 KiB base pages for anonymous mappings.
 pub const PAGE: usize = 4096;
 
@@ -617,18 +621,84 @@ pub fn for_each_populated_run(from: u64, to: u64, mut f: impl FnMut(u64, u64)) {
     unsafe { libc::close(fd) };
 }
 
-/// The hexadecimal number at the start of `text` (as `/proc` writes them: addresses in
-/// `maps`, signal masks in `status`), up to its first other character.
-pub fn parse_hex(text: &[u8]) -> u64 {
-    let mut value = 0u64;
-    for &c in text {
-        let digit = match c {
-            b'0'..=b'9' => c - b'0',
-            b'a'..=b'f' => c - b'a' + 10,
-            b'A'..=b'F' => c - b'A' + 10,
-            _ => break,
-        };
-        value = (value << 4) | digit as u64;
+extern "C" {
+    /// glibc's own `sigaction`, which the agent uses because it interposes `sigaction`.
+    fn __sigaction(
+        signal: libc::c_int,
+        action: *const libc::sigaction,
+        old: *mut libc::sigaction,
+    ) -> libc::c_int;
+}
+
+/// glibc's `sigaction`, bypassing the agent's interposed one.
+///
+/// # Safety
+/// As `sigaction(2)`.
+pub unsafe fn real_sigaction(
+    signal: libc::c_int,
+    action: *const libc::sigaction,
+    old: *mut libc::sigaction,
+) -> libc::c_int {
+    // SAFETY: forwarded as is; the caller upholds sigaction's contract.
+    unsafe { __sigaction(signal, action, old) }
+}
+
+/// Block every signal for the calling thread (the writer thread must not receive the
+/// program's signals).
+pub fn block_all_signals() {
+    // SAFETY: blocks every signal for this thread only, with a valid full set.
+    unsafe {
+        let mut all: libc::sigset_t = core::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::syscall(libc::SYS_rt_sigprocmask, libc::SIG_BLOCK, &all, 0usize, 8);
     }
-    value
+}
+
+/// Which of the `out.len()` pages from the page-aligned `start` are resident (bit 0 of each
+/// byte); false if the kernel could not tell.
+///
+/// # Safety
+/// `[start, start + out.len() pages)` must be mapped.
+pub unsafe fn resident_pages(start: u64, out: &mut [u8]) -> bool {
+    // SAFETY: mincore only fills `out` (one byte per page) for a page-aligned mapped range
+    // (the caller's promise).
+    unsafe {
+        libc::mincore(
+            start as *mut libc::c_void,
+            out.len() * PAGE,
+            out.as_mut_ptr(),
+        ) == 0
+    }
+}
+
+/// Start a detached thread running `main` on `stack` (an agent mapping of `stack_len` bytes,
+/// whose lowest page becomes a guard page). False if it could not be created.
+///
+/// # Safety
+/// `stack` must be the caller's own mapping of `stack_len` bytes, used by that thread only and
+/// never unmapped (the thread is detached and may live as long as the process).
+pub unsafe fn spawn_detached_thread(
+    main: extern "C" fn(*mut libc::c_void) -> *mut libc::c_void,
+    stack: *mut u8,
+    stack_len: usize,
+) -> bool {
+    // SAFETY: the stack is the caller's mapping (its promise); the attribute object is
+    // initialised before use and destroyed after.
+    unsafe {
+        libc::mprotect(stack as *mut libc::c_void, PAGE, libc::PROT_NONE);
+        let mut attr: libc::pthread_attr_t = core::mem::zeroed();
+        libc::pthread_attr_init(&mut attr);
+        libc::pthread_attr_setdetachstate(&mut attr, libc::PTHREAD_CREATE_DETACHED);
+        libc::pthread_attr_setstack(&mut attr, stack as *mut libc::c_void, stack_len);
+        let mut thread: libc::pthread_t = 0;
+        let created = libc::pthread_create(&mut thread, &attr, main, core::ptr::null_mut());
+        libc::pthread_attr_destroy(&mut attr);
+        created == 0
+    }
+}
+
+/// Yield the CPU.
+pub fn yield_now() {
+    // SAFETY: sched_yield has no preconditions.
+    unsafe { libc::sched_yield() };
 }

@@ -735,55 +735,7 @@ fn leak_records(records: &[crate::scan::Record]) -> impl Iterator<Item = LeakRec
     })
 }
 
-/// When the process started, in clock ticks since boot: field 22 of `/proc/self/stat` (0 if
-/// unreadable). The name (field 2) is in parentheses and may hold spaces, so fields are
-/// counted after its closing parenthesis.
-fn kernel_start_ticks() -> u64 {
-    let mut buf = [0u8; 1024];
-    let len = sys::read_file(b"/proc/self/stat\0", &mut buf).unwrap_or(0);
-    let text = &buf[..len];
-    let Some(close) = text.iter().rposition(|&b| b == b')') else {
-        return 0;
-    };
-    // After ") ": field 3 (state) is the first; starttime is field 22, the 20th.
-    text[close + 1..]
-        .split(|&b| b == b' ')
-        .filter(|f| !f.is_empty())
-        .nth(19)
-        .map_or(0, parse_decimal)
-}
-
-/// The process's resident set size, from `/proc/self/statm` (0 if unreadable).
-fn resident_bytes() -> u64 {
-    let mut buf = [0u8; 256];
-    let len = sys::read_file(b"/proc/self/statm\0", &mut buf).unwrap_or(0);
-    // "size resident shared ...", in pages.
-    buf[..len]
-        .split(|&b| b == b' ')
-        .nth(1)
-        .map_or(0, |field| parse_decimal(field) * sys::PAGE as u64)
-}
-
-/// The machine's available memory, `MemAvailable` in `/proc/meminfo` (0 if unknown).
-fn available_memory_bytes() -> u64 {
-    let mut buf = [0u8; 4096];
-    let len = sys::read_file(b"/proc/meminfo\0", &mut buf).unwrap_or(0);
-    buf[..len]
-        .split(|&b| b == b'\n')
-        .find_map(|line| line.strip_prefix(b"MemAvailable:"))
-        .map_or(0, |rest| {
-            let digits: &[u8] = rest.trim_ascii_start();
-            parse_decimal(digits) * 1024
-        })
-}
-
-fn parse_decimal(text: &[u8]) -> u64 {
-    text.iter()
-        .take_while(|b| b.is_ascii_digit())
-        .fold(0u64, |n, &b| {
-            n.saturating_mul(10).saturating_add((b - b'0') as u64)
-        })
-}
+use sys::procfs::{available_memory_bytes, kernel_start_ticks, resident_bytes};
 
 #[cfg(test)]
 mod tests {
