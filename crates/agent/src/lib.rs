@@ -24,6 +24,7 @@ mod init;
 mod neighbours;
 mod spawn;
 mod symbols;
+mod test_hooks;
 mod threads;
 
 // The prebuilt `core` and `alloc` refer to Rust's unwinding personality and to
@@ -75,6 +76,7 @@ struct LibcAllocator;
 // SAFETY: forwards to glibc's allocator, which honours size and (through memalign) alignment.
 unsafe impl GlobalAlloc for LibcAllocator {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        leakscope_agent_core::thread::note_agent_heap_allocation();
         // SAFETY: plain calls into glibc's allocator.
         unsafe {
             if layout.align() <= 16 {
@@ -86,6 +88,7 @@ unsafe impl GlobalAlloc for LibcAllocator {
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        leakscope_agent_core::thread::note_agent_heap_allocation();
         // SAFETY: as above; memalign'd memory is zeroed by hand.
         unsafe {
             if layout.align() <= 16 {
@@ -106,6 +109,7 @@ unsafe impl GlobalAlloc for LibcAllocator {
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        leakscope_agent_core::thread::note_agent_heap_allocation();
         // SAFETY: `ptr` came from glibc; alignment above 16 needs a fresh block.
         unsafe {
             if layout.align() <= 16 {

@@ -22,7 +22,7 @@ pub fn on_alloc(address: *mut libc::c_void, size: usize, caller: unwind::CallerF
     if address.is_null() {
         return;
     }
-    let Some(_section) = AgentSection::enter() else {
+    let Some(_section) = AgentSection::enter_hook() else {
         return; // the agent's own allocation (or libc's, on its behalf)
     };
     if !is_active() {
@@ -54,7 +54,7 @@ pub fn on_free(address: *mut libc::c_void) -> bool {
     }
     if recording() {
         // Frees are honoured even inside agent code: forgetting a block is always right.
-        let _section = AgentSection::enter_nested();
+        let _section = AgentSection::enter_nested_hook();
         if let Some(block) = LIVE.remove(address as u64) {
             sites::SITES.add(block.stack, -(block.size as i64), -1);
         }
@@ -69,7 +69,7 @@ pub fn on_realloc_start(address: *mut libc::c_void) -> Option<LiveBlock> {
     if address.is_null() || !recording() {
         return None;
     }
-    let _section = AgentSection::enter_nested();
+    let _section = AgentSection::enter_nested_hook();
     let block = LIVE.remove(address as u64)?;
     sites::SITES.add(block.stack, -(block.size as i64), -1);
     // Until the new block is recorded, its contents (pointers included) are only here.
@@ -83,7 +83,7 @@ pub fn on_realloc_start(address: *mut libc::c_void) -> Option<LiveBlock> {
 pub fn on_realloc_failed(old: Option<LiveBlock>) {
     thread::current().moving_block.store(0, Ordering::Relaxed);
     if let Some(block) = old {
-        let _section = AgentSection::enter_nested();
+        let _section = AgentSection::enter_nested_hook();
         LIVE.insert(block);
         sites::SITES.add(block.stack, block.size as i64, 1);
     }

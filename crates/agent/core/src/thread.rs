@@ -19,7 +19,10 @@ use core::sync::atomic::{AtomicI64, AtomicPtr, AtomicU32, AtomicU64, Ordering};
 pub struct ThreadState {
     /// Depth of agent code on this thread's stack. Non-zero means: allocations made now are
     /// the agent's own (or libc's on its behalf) and are not tracked, and a stop request must
-    /// wait until the agent code is done (it may hold a lock the scan needs).
+    /// wait until the agent code is done (it may hold a lock the scan needs). The low 16 bits
+    /// count every agent section, the bits above the allocation hooks' among them (each adds
+    /// [`HOOK_SECTION`]), so that an allocation made from inside a hook can be told apart and
+    /// counted ([`ALLOCATIONS_IN_HOOKS`]) at no cost to the hook itself.
     pub depth: AtomicU32,
     /// A stop request arrived while `depth` was non-zero; honour it when leaving.
     pub stop_deferred: AtomicU32,
@@ -74,9 +77,43 @@ pub fn current() -> &'static ThreadState {
     unsafe { &*((tcb + STATE_OFFSET) as *const ThreadState) }
 }
 
+/// What an allocation hook's section adds to [`ThreadState::depth`] beyond its count of one.
+pub const HOOK_SECTION: u32 = 1 << 16;
+
+/// Allocations that reached the agent's `malloc` family while the thread was inside an
+/// allocation hook (the hook, or something it called, allocated through the program's
+/// allocator). The hooks must never allocate: this stays 0 (checked by
+/// `crates/cli/tests/agent_hooks.rs`).
+pub static ALLOCATIONS_IN_HOOKS: AtomicU64 = AtomicU64::new(0);
+
+/// Allocations from the agent's own heap (glibc's allocator called directly, see the cdylib's
+/// `LibcAllocator`) made while the thread was inside an allocation hook. Only a module-table
+/// refresh after the stack walk met code loaded since the last refresh (a `dlopen`) does so.
+pub static AGENT_HEAP_ALLOCATIONS_IN_HOOKS: AtomicU64 = AtomicU64::new(0);
+
+/// Is the calling thread inside an allocation hook?
+pub fn inside_hook() -> bool {
+    current().depth.load(Ordering::Relaxed) >= HOOK_SECTION
+}
+
+/// The agent's heap is about to allocate: count it if a hook is doing so.
+pub fn note_agent_heap_allocation() {
+    if inside_hook() {
+        AGENT_HEAP_ALLOCATIONS_IN_HOOKS.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn note_allocation_in_hook() {
+    ALLOCATIONS_IN_HOOKS.fetch_add(1, Ordering::Relaxed);
+}
+
 /// Marks the calling thread as running agent code for as long as the guard lives.
 pub struct AgentSection {
     outermost: bool,
+    /// What the section added to the depth (1, or 1 + [`HOOK_SECTION`] for a hook's).
+    weight: u32,
 }
 
 impl AgentSection {
@@ -93,15 +130,51 @@ impl AgentSection {
         // Order the store before any lock the section takes, as seen by a signal handler on
         // this same thread (a compiler fence is enough: the handler runs on this thread).
         core::sync::atomic::compiler_fence(Ordering::SeqCst);
-        Some(AgentSection { outermost: true })
+        Some(AgentSection {
+            outermost: true,
+            weight: 1,
+        })
+    }
+
+    /// [`AgentSection::enter`] for an allocation hook (the hot path of `malloc` and the
+    /// functions that allocate). A re-entry from inside a hook is counted in
+    /// [`ALLOCATIONS_IN_HOOKS`].
+    #[inline(always)]
+    pub fn enter_hook() -> Option<AgentSection> {
+        let state = current();
+        let depth = state.depth.load(Ordering::Relaxed);
+        if depth != 0 {
+            if depth >= HOOK_SECTION {
+                note_allocation_in_hook();
+            }
+            return None;
+        }
+        state.depth.store(1 + HOOK_SECTION, Ordering::Relaxed);
+        // As in `enter`.
+        core::sync::atomic::compiler_fence(Ordering::SeqCst);
+        Some(AgentSection {
+            outermost: true,
+            weight: 1 + HOOK_SECTION,
+        })
     }
 
     /// Enter agent code even if already inside (used by exit paths, which must run).
     pub fn enter_nested() -> AgentSection {
+        Self::enter_nested_weighing(1)
+    }
+
+    /// [`AgentSection::enter_nested`] for the hooks of `free` and `realloc`.
+    #[inline(always)]
+    pub fn enter_nested_hook() -> AgentSection {
+        Self::enter_nested_weighing(1 + HOOK_SECTION)
+    }
+
+    #[inline(always)]
+    fn enter_nested_weighing(weight: u32) -> AgentSection {
         let state = current();
-        let outermost = state.depth.fetch_add(1, Ordering::Relaxed) == 0;
+        let outermost = state.depth.fetch_add(weight, Ordering::Relaxed) == 0;
         core::sync::atomic::compiler_fence(Ordering::SeqCst);
-        AgentSection { outermost }
+        AgentSection { outermost, weight }
     }
 }
 
@@ -118,6 +191,7 @@ impl AgentSection {
         if depth > 0 {
             drop(AgentSection {
                 outermost: depth == 1,
+                weight: 1,
             });
         }
     }
@@ -128,7 +202,7 @@ impl Drop for AgentSection {
     fn drop(&mut self) {
         let state = current();
         core::sync::atomic::compiler_fence(Ordering::SeqCst);
-        state.depth.fetch_sub(1, Ordering::Relaxed);
+        state.depth.fetch_sub(self.weight, Ordering::Relaxed);
         if self.outermost && state.stop_deferred.load(Ordering::Relaxed) != 0 {
             state.stop_deferred.store(0, Ordering::Relaxed);
             crate::stop::stop_now_deferred();
