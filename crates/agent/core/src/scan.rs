@@ -14,6 +14,8 @@
 //! become *indirectly lost* (an unreached "clique leader" reached later is demoted too); what
 //! remains unreached is *definitely lost*.
 
+use leakscope_format::LeakKind;
+
 use crate::stop::StoppedThread;
 use crate::sys;
 
@@ -38,13 +40,14 @@ pub struct ScanInput<'a> {
     pub sample_rate: u64,
 }
 
-/// One leak record: the blocks of one kind allocated at one stack.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Record {
+/// One leak record: the blocks of one kind allocated at one stack (encoded as a record of the
+/// profile's `Leaks`, `LeakEstimates` and `LiveScan` chunks).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LeakRecord {
     /// Stack id.
     pub stack: u32,
-    /// `LeakKind` as a byte.
-    pub kind: u8,
+    /// Its blocks' kind.
+    pub kind: LeakKind,
     /// Exact bytes.
     pub bytes: u64,
     /// Exact blocks.
@@ -58,7 +61,7 @@ pub struct Record {
 /// What the scan found.
 pub struct ScanOutput {
     /// Records, one per (stack, kind).
-    pub records: &'static [Record],
+    pub records: &'static [LeakRecord],
     /// Root bytes scanned.
     pub root_bytes: u64,
     /// Blocks classified.
@@ -115,7 +118,7 @@ fn arena_len(capacity: usize) -> usize {
         (MAX_OWN_MAPPINGS + 3 + capacity) * size_of::<(usize, usize)>(),
         BOUNCE_WORDS * 8,
         mark_stack_len(capacity) * 4,
-        capacity * size_of::<Record>(),
+        capacity * size_of::<LeakRecord>(),
         capacity * size_of::<(u32, u64)>(),
     ];
     // Each take is aligned to 16 bytes.
@@ -271,20 +274,7 @@ pub fn scan(input: &ScanInput<'_>) -> Option<ScanOutput> {
 
     let bounce = arena.take::<u64>(BOUNCE_WORDS)?;
     let mark_stack = arena.take::<u32>(mark_stack_len(capacity))?;
-    let (lowest, highest) = match (blocks.first(), blocks.iter().map(|b| b.end).max()) {
-        (Some(first), Some(end)) => (first.start, end),
-        _ => (u64::MAX, 0),
-    };
-    let mut scanner = Scanner {
-        blocks,
-        mark_stack,
-        mark_len: 0,
-        mappings,
-        lowest,
-        highest,
-        bounce,
-        unreadable_bytes: 0,
-    };
+    let mut scanner = Scanner::new(blocks, mark_stack, mappings, bounce);
 
     // 3. Mark from the roots.
     let mut root_bytes = 0u64;
@@ -344,19 +334,14 @@ pub fn scan(input: &ScanInput<'_>) -> Option<ScanOutput> {
     }
 
     // 4. Cliques: what each unreached block reaches is indirectly lost.
-    for i in 0..scanner.blocks.len() {
-        if scanner.blocks[i].state == UNREACHED {
-            scanner.push(i);
-            scanner.process_clique(i);
-        }
-    }
+    scanner.mark_cliques();
 
     // 5. Records per (stack, kind).
     let live_blocks = scanner.blocks.len() as u64;
     let unreadable_bytes = scanner.unreadable_bytes;
     let blocks = scanner.blocks;
     blocks.sort_unstable_by_key(|b| (b.stack, kind_of(b.state)));
-    let records = arena.take::<Record>(capacity)?;
+    let records = arena.take::<LeakRecord>(capacity)?;
     let site_ages = arena.take::<(u32, u64)>(capacity)?;
     let mut age_count = 0;
     for block in blocks.iter() {
@@ -380,10 +365,13 @@ pub fn scan(input: &ScanInput<'_>) -> Option<ScanOutput> {
         }
         if count == 0 || records[count - 1].stack != block.stack || records[count - 1].kind != kind
         {
-            records[count] = Record {
+            records[count] = LeakRecord {
                 stack: block.stack,
                 kind,
-                ..Record::default()
+                bytes: 0,
+                blocks: 0,
+                estimated_bytes: 0.0,
+                estimated_blocks: 0.0,
             };
             count += 1;
         }
@@ -408,14 +396,13 @@ pub fn scan(input: &ScanInput<'_>) -> Option<ScanOutput> {
     })
 }
 
-fn kind_of(state: u8) -> u8 {
-    use leakscope_format::LeakKind;
-    (match state {
+fn kind_of(state: u8) -> LeakKind {
+    match state {
         UNREACHED => LeakKind::DefinitelyLost,
         INDIRECT => LeakKind::IndirectlyLost,
         POSSIBLE => LeakKind::PossiblyLost,
         _ => LeakKind::StillReachable,
-    }) as u8
+    }
 }
 
 /// The mapping that contains `address`, if any (`mappings` sorted by start, as the kernel
@@ -492,7 +479,43 @@ fn parse_maps(text: &[u8], out: &mut [Mapping]) -> usize {
     n
 }
 
-impl Scanner<'_> {
+impl<'a> Scanner<'a> {
+    /// A scanner over `blocks` (sorted by start, all unreached, their flags set by
+    /// [`classify_block_memory`]) that lie in `mappings` (sorted by start).
+    fn new(
+        blocks: &'a mut [Block],
+        mark_stack: &'a mut [u32],
+        mappings: &'a [Mapping],
+        bounce: &'a mut [u64],
+    ) -> Self {
+        let (lowest, highest) = match (blocks.first(), blocks.iter().map(|b| b.end).max()) {
+            (Some(first), Some(end)) => (first.start, end),
+            _ => (u64::MAX, 0),
+        };
+        Scanner {
+            blocks,
+            mark_stack,
+            mark_len: 0,
+            mappings,
+            lowest,
+            highest,
+            bounce,
+            unreadable_bytes: 0,
+        }
+    }
+
+    /// After the roots: every block still unreached leads a clique, in address order; the
+    /// unreached blocks it reaches are indirectly lost (memcheck's `lc_process_markstack` with
+    /// a clique).
+    fn mark_cliques(&mut self) {
+        for i in 0..self.blocks.len() {
+            if self.blocks[i].state == UNREACHED {
+                self.push(i);
+                self.process_clique(i);
+            }
+        }
+    }
+
     fn find(&self, pointer: u64) -> Option<usize> {
         if pointer < self.lowest || pointer >= self.highest {
             return None;
@@ -771,5 +794,175 @@ impl Scanner<'_> {
             }
         }
         false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BLOCK_WORDS: usize = 8;
+    /// Blocks sit every 16 words of the synthetic heap (the gap stands for chunk headers).
+    const STRIDE_WORDS: usize = 16;
+
+    /// A synthetic heap of `count` blocks of 64 bytes, each with the stack id of its index, in
+    /// memory of this test, and roots that are plain words.
+    struct Heap {
+        memory: Vec<u64>,
+        count: usize,
+    }
+
+    impl Heap {
+        fn new(count: usize) -> Heap {
+            Heap {
+                memory: vec![0; (count + 1) * STRIDE_WORDS],
+                count,
+            }
+        }
+
+        fn address(&self, block: usize) -> u64 {
+            self.memory.as_ptr() as u64 + ((block + 1) * STRIDE_WORDS * 8) as u64
+        }
+
+        /// Block `from`'s word `word` points at `to`'s start plus `offset` bytes.
+        fn link(&mut self, from: usize, word: usize, to: usize, offset: u64) {
+            assert!(word < BLOCK_WORDS);
+            let target = self.address(to) + offset;
+            self.memory[(from + 1) * STRIDE_WORDS + word] = target;
+        }
+
+        fn set_word(&mut self, block: usize, word: usize, value: u64) {
+            self.memory[(block + 1) * STRIDE_WORDS + word] = value;
+        }
+
+        /// Classify with `roots` as root words: each block's kind.
+        fn classify(&self, roots: &[u64]) -> Vec<LeakKind> {
+            let mut blocks: Vec<Block> = (0..self.count)
+                .map(|i| Block {
+                    start: self.address(i),
+                    end: self.address(i) + (BLOCK_WORDS * 8) as u64,
+                    size: (BLOCK_WORDS * 8) as u64,
+                    stack: i as u32,
+                    state: UNREACHED,
+                    flags: 0,
+                    _pad: [0; 2],
+                    born: 0,
+                })
+                .collect();
+            let start = self.memory.as_ptr() as u64;
+            let mappings = [Mapping {
+                start,
+                end: start + (self.memory.len() * 8) as u64,
+                readable: true,
+                writable: true,
+                executable: false,
+                file_backed: false,
+                skip: false,
+            }];
+            // As `classify_block_memory` finds them, without its look at glibc's header.
+            for block in &mut blocks {
+                block.flags = block_flags::PLAIN;
+            }
+            let mut mark_stack = vec![0u32; mark_stack_len(self.count)];
+            let mut bounce = vec![0u64; BOUNCE_WORDS];
+            let mut scanner = Scanner::new(&mut blocks, &mut mark_stack, &mappings, &mut bounce);
+            let root_range = roots.as_ptr() as u64;
+            scanner.scan_root_range(root_range, root_range + (roots.len() * 8) as u64, false);
+            scanner.mark_cliques();
+            blocks.iter().map(|b| kind_of(b.state)).collect()
+        }
+    }
+
+    use LeakKind::{DefinitelyLost as Definite, IndirectlyLost as Indirect};
+    use LeakKind::{PossiblyLost as Possible, StillReachable as Reachable};
+
+    #[test]
+    fn a_chain_from_a_root_is_still_reachable_and_one_from_nothing_is_lost() {
+        let mut heap = Heap::new(5);
+        heap.link(0, 3, 1, 0); // root -> 0 -> 1
+        heap.link(2, 0, 3, 0); // nothing -> 2 -> 3 -> 4
+        heap.link(3, 7, 4, 0);
+        let roots = [0, heap.address(0), 7];
+        assert_eq!(
+            heap.classify(&roots),
+            [Reachable, Reachable, Definite, Indirect, Indirect]
+        );
+    }
+
+    #[test]
+    fn an_unreached_cycle_has_its_first_block_definitely_and_the_rest_indirectly_lost() {
+        let mut heap = Heap::new(4);
+        // 1 -> 2 -> 3 -> 1, and 0 -> 3: leaders go in address order, so 0 leads first and
+        // takes 3, then 1 and 2 through the cycle: all but 0 are indirectly lost.
+        heap.link(1, 0, 2, 0);
+        heap.link(2, 0, 3, 0);
+        heap.link(3, 0, 1, 0);
+        heap.link(0, 0, 3, 0);
+        assert_eq!(heap.classify(&[]), [Definite, Indirect, Indirect, Indirect]);
+        // Without 0's pointer the cycle's lowest block leads.
+        let mut heap = Heap::new(3);
+        heap.link(0, 0, 1, 0);
+        heap.link(1, 0, 2, 0);
+        heap.link(2, 0, 0, 0);
+        assert_eq!(heap.classify(&[]), [Definite, Indirect, Indirect]);
+    }
+
+    #[test]
+    fn a_leader_reached_from_a_later_clique_is_demoted_to_indirect() {
+        let mut heap = Heap::new(2);
+        heap.link(1, 0, 0, 0); // 1 -> 0: 0 leads first, then 1's clique takes it
+        assert_eq!(heap.classify(&[]), [Indirect, Definite]);
+    }
+
+    #[test]
+    fn a_reachable_cycle_is_still_reachable() {
+        let mut heap = Heap::new(3);
+        heap.link(0, 1, 1, 0);
+        heap.link(1, 1, 0, 0);
+        let roots = [heap.address(1)];
+        assert_eq!(heap.classify(&roots), [Reachable, Reachable, Definite]);
+    }
+
+    #[test]
+    fn an_interior_pointer_makes_a_block_possibly_lost_and_so_what_it_reaches() {
+        let mut heap = Heap::new(4);
+        heap.link(0, 0, 1, 0); // 0 -> 1 (to its start)
+        heap.link(1, 0, 2, 40); // 1 -> inside 2
+        heap.link(3, 0, 1, 0); // unreached 3 -> 1 changes nothing: 1 was reached first
+        let roots = [heap.address(0) + 16];
+        assert_eq!(
+            heap.classify(&roots),
+            [Possible, Possible, Possible, Definite]
+        );
+    }
+
+    #[test]
+    fn a_pointer_past_a_block_reaches_nothing() {
+        let heap = Heap::new(2);
+        // The byte after block 0's end, and the gap before block 1: in no block.
+        let roots = [heap.address(0) + 64, heap.address(1) - 8];
+        assert_eq!(heap.classify(&roots), [Definite, Definite]);
+    }
+
+    #[test]
+    fn memchecks_length64_and_new_array_heuristics_make_interior_pointers_reachable() {
+        let mut heap = Heap::new(3);
+        heap.set_word(0, 0, 64 - 8); // length64: the rest of the block's size
+        heap.set_word(1, 0, 7); // new[]: 56 bytes of 7 elements of 8
+        heap.set_word(2, 0, 5); // neither: 56 is no multiple of 5
+        let roots = [
+            heap.address(0) + 8,
+            heap.address(1) + 8,
+            heap.address(2) + 8,
+        ];
+        assert_eq!(heap.classify(&roots), [Reachable, Reachable, Possible]);
+    }
+
+    #[test]
+    fn an_interior_root_then_a_start_root_makes_the_block_reachable() {
+        let mut heap = Heap::new(2);
+        heap.link(0, 0, 1, 0);
+        let roots = [heap.address(0) + 16, heap.address(0)];
+        assert_eq!(heap.classify(&roots), [Reachable, Reachable]);
     }
 }

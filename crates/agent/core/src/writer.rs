@@ -99,7 +99,7 @@ pub struct FinalRecords<'a> {
     /// The scan chunk's fields.
     pub scan: Scan,
     /// Leak records.
-    pub leaks: &'a [crate::scan::Record],
+    pub leaks: &'a [crate::scan::LeakRecord],
     /// Sampling mode's rate (0: not sampling; no estimates are written).
     pub sample_rate: u64,
     /// Warnings to record.
@@ -129,7 +129,7 @@ pub struct LiveScanRecords<'a> {
     /// Per kind: (bytes, blocks).
     pub totals: [(u64, u64); 4],
     /// All records of the scan; those of lost kinds are written.
-    pub records: &'a [crate::scan::Record],
+    pub records: &'a [crate::scan::LeakRecord],
 }
 
 impl WriterState {
@@ -570,13 +570,11 @@ impl ProfileWriter {
         if records.sample_rate > 0 {
             // Sampled sites only: stack 0 holds the blocks that were not sampled.
             let sampled_from = records.leaks.partition_point(|r| r.stack == 0);
-            let estimates = records.leaks[sampled_from..].iter().filter_map(|r| {
-                Some(LeakRecord {
-                    stack: r.stack,
-                    kind: LeakKind::from_u8(r.kind)?,
-                    bytes: libm::round(r.estimated_bytes) as u64,
-                    blocks: libm::round(r.estimated_blocks) as u64,
-                })
+            let estimates = records.leaks[sampled_from..].iter().map(|r| LeakRecord {
+                stack: r.stack,
+                kind: r.kind,
+                bytes: libm::round(r.estimated_bytes) as u64,
+                blocks: libm::round(r.estimated_blocks) as u64,
             });
             state.leak_chunks(&mut estimates.peekable(), LeakEstimates::encode);
         }
@@ -722,16 +720,13 @@ fn table_stacks(first: u32, end: u32) -> impl Iterator<Item = Stack<TaggedFrames
     })
 }
 
-/// The scan's records as the format's leak records (a kind byte the scan never produces is
-/// left out).
-fn leak_records(records: &[crate::scan::Record]) -> impl Iterator<Item = LeakRecord> + '_ {
-    records.iter().filter_map(|r| {
-        Some(LeakRecord {
-            stack: r.stack,
-            kind: LeakKind::from_u8(r.kind)?,
-            bytes: r.bytes,
-            blocks: r.blocks,
-        })
+/// The scan's records as the format's leak records.
+fn leak_records(records: &[crate::scan::LeakRecord]) -> impl Iterator<Item = LeakRecord> + '_ {
+    records.iter().map(|r| LeakRecord {
+        stack: r.stack,
+        kind: r.kind,
+        bytes: r.bytes,
+        blocks: r.blocks,
     })
 }
 
