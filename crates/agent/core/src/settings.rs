@@ -6,6 +6,7 @@ use core::sync::atomic::{AtomicU32, Ordering};
 
 use leakscope_format::settings as names;
 
+use crate::sys::parse_decimal;
 use crate::unwind::MAX_FRAMES_LIMIT;
 
 /// Longest profile path the agent accepts.
@@ -40,7 +41,12 @@ unsafe impl Sync for SettingsCell {}
 
 static SETTINGS: SettingsCell = SettingsCell {
     state: AtomicU32::new(0),
-    settings: UnsafeCell::new(Settings {
+    settings: UnsafeCell::new(Settings::DEFAULT),
+};
+
+impl Settings {
+    /// The settings of an environment without the agent's variables.
+    pub const DEFAULT: Settings = Settings {
         profile_path: [0; MAX_PATH],
         profile_path_len: 0,
         max_frames: names::DEFAULT_MAX_FRAMES as usize,
@@ -48,8 +54,8 @@ static SETTINGS: SettingsCell = SettingsCell {
         interval_ms: names::DEFAULT_INTERVAL_MS,
         scan_every_ms: 0,
         follow_children: false,
-    }),
-};
+    };
+}
 
 extern "C" {
     static mut environ: *mut *mut libc::c_char;
@@ -91,6 +97,9 @@ fn value_of<'a>(entry: &'a [u8], name: &str) -> Option<&'a [u8]> {
     rest.strip_prefix(b"=")
 }
 
+/// Apply one environment entry (`NAME=value`): one of the agent's variables sets its setting;
+/// anything else is ignored. A number is read as `sys::parse_decimal` reads it (up to its first
+/// other character).
 fn apply(settings: &mut Settings, entry: &[u8]) {
     if let Some(path) = value_of(entry, names::PROFILE) {
         let n = path.len().min(MAX_PATH - 1);
@@ -108,15 +117,6 @@ fn apply(settings: &mut Settings, entry: &[u8]) {
     } else if let Some(value) = value_of(entry, names::FOLLOW_CHILDREN) {
         settings.follow_children = value == b"1";
     }
-}
-
-fn parse_decimal(value: &[u8]) -> u64 {
-    value
-        .iter()
-        .take_while(|b| b.is_ascii_digit())
-        .fold(0u64, |n, &b| {
-            n.saturating_mul(10).saturating_add((b - b'0') as u64)
-        })
 }
 
 /// # Safety
@@ -264,5 +264,82 @@ pub unsafe fn scrub_environment() {
             write += 1;
         }
         *env.add(write) = core::ptr::null_mut();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings_of(entries: &[&str]) -> Settings {
+        let mut settings = Settings::DEFAULT;
+        for entry in entries {
+            apply(&mut settings, entry.as_bytes());
+        }
+        settings
+    }
+
+    #[test]
+    fn an_environment_without_the_agents_variables_keeps_the_defaults() {
+        let settings = settings_of(&["PATH=/usr/bin", "LEAKSCOPE_PROFILEX=/tmp/p", "HOME=/root"]);
+        assert_eq!(settings.profile_path_len, 0);
+        assert_eq!(settings.max_frames, names::DEFAULT_MAX_FRAMES as usize);
+        assert_eq!(settings.sample_rate, 0);
+        assert_eq!(settings.interval_ms, names::DEFAULT_INTERVAL_MS);
+        assert_eq!(settings.scan_every_ms, 0);
+        assert!(!settings.follow_children);
+    }
+
+    #[test]
+    fn every_variable_sets_its_setting() {
+        let settings = settings_of(&[
+            "LEAKSCOPE_PROFILE=/tmp/run.profile",
+            "LEAKSCOPE_MAX_FRAMES=24",
+            "LEAKSCOPE_SAMPLE_RATE=524288",
+            "LEAKSCOPE_INTERVAL_MS=250",
+            "LEAKSCOPE_SCAN_EVERY_MS=1000",
+            "LEAKSCOPE_FOLLOW_CHILDREN=1",
+        ]);
+        assert_eq!(
+            &settings.profile_path[..settings.profile_path_len + 1],
+            b"/tmp/run.profile\0"
+        );
+        assert_eq!(settings.max_frames, 24);
+        assert_eq!(settings.sample_rate, 524_288);
+        assert_eq!(settings.interval_ms, 250);
+        assert_eq!(settings.scan_every_ms, 1000);
+        assert!(settings.follow_children);
+    }
+
+    #[test]
+    fn bad_values_are_bounded_not_fatal() {
+        let settings = settings_of(&[
+            "LEAKSCOPE_MAX_FRAMES=0",
+            "LEAKSCOPE_INTERVAL_MS=0",
+            "LEAKSCOPE_SAMPLE_RATE=12abc",
+            "LEAKSCOPE_SCAN_EVERY_MS=soon",
+            "LEAKSCOPE_FOLLOW_CHILDREN=yes",
+        ]);
+        assert_eq!(settings.max_frames, 1, "at least one frame");
+        assert_eq!(settings.interval_ms, 1, "at least a millisecond");
+        assert_eq!(settings.sample_rate, 12, "read up to the first non-digit");
+        assert_eq!(settings.scan_every_ms, 0);
+        assert!(!settings.follow_children, "only 1 turns it on");
+        let settings = settings_of(&["LEAKSCOPE_MAX_FRAMES=99999999999999999999999"]);
+        assert_eq!(settings.max_frames, MAX_FRAMES_LIMIT);
+    }
+
+    #[test]
+    fn a_profile_path_longer_than_the_limit_is_cut_and_stays_nul_terminated() {
+        let long = format!("LEAKSCOPE_PROFILE={}", "p".repeat(MAX_PATH + 10));
+        let settings = settings_of(&[&long]);
+        assert_eq!(settings.profile_path_len, MAX_PATH - 1);
+        assert_eq!(settings.profile_path[MAX_PATH - 1], 0);
+    }
+
+    #[test]
+    fn a_later_entry_wins() {
+        let settings = settings_of(&["LEAKSCOPE_SAMPLE_RATE=1", "LEAKSCOPE_SAMPLE_RATE=2"]);
+        assert_eq!(settings.sample_rate, 2);
     }
 }

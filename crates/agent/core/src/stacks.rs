@@ -234,3 +234,92 @@ impl Default for StackTable {
         Self::new()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_stable_and_duplicates_share_one() {
+        let table = StackTable::new();
+        let a = table.intern(&[0x1000, 0x2000, 0x3000]);
+        let b = table.intern(&[0x1000, 0x2000]);
+        let c = table.intern(&[0x2000, 0x1000]);
+        assert_eq!((a, b, c), (1, 2, 3), "ids are handed out in order from 1");
+        assert_eq!(table.intern(&[0x1000, 0x2000, 0x3000]), a);
+        assert_eq!(table.intern(&[0x2000, 0x1000]), c);
+        assert_eq!(table.frames_of(a), Some(&[0x1000, 0x2000, 0x3000][..]));
+        assert_eq!(table.frames_of(b), Some(&[0x1000, 0x2000][..]));
+        assert_eq!(table.frames_of(0), None);
+        assert_eq!(table.frames_of(4), None);
+        assert_eq!(table.next_id(), 4);
+    }
+
+    #[test]
+    fn an_empty_stack_has_no_id() {
+        let table = StackTable::new();
+        assert_eq!(table.intern(&[]), 0);
+        assert_eq!(table.next_id(), 1);
+    }
+
+    #[test]
+    fn stacks_whose_hashes_collide_keep_their_own_ids() {
+        let table = StackTable::new();
+        let hash = 0x5555_0000_0000_0001;
+        let a = table.intern_hashed(&[1, 2], hash);
+        let b = table.intern_hashed(&[3, 4], hash);
+        assert_ne!(a, b);
+        assert_eq!(table.intern_hashed(&[1, 2], hash), a);
+        assert_eq!(table.intern_hashed(&[3, 4], hash), b);
+    }
+
+    /// Thousands of stacks, many past the index's first growth, stay findable.
+    #[test]
+    fn many_stacks_survive_the_index_growing() {
+        let table = StackTable::new();
+        let ids: Vec<StackId> = (0..20_000u64)
+            .map(|i| table.intern(&[i, i * 3, 0xdead]))
+            .collect();
+        for (i, &id) in ids.iter().enumerate() {
+            let i = i as u64;
+            assert_eq!(id, i as u32 + 1);
+            assert_eq!(table.intern(&[i, i * 3, 0xdead]), id);
+        }
+    }
+
+    /// Four threads intern the same 2,000 stacks at once, in different orders: every stack
+    /// gets one id, all threads see the same one, and no id is handed out twice.
+    #[test]
+    fn concurrent_interning_gives_each_stack_one_id() {
+        let table = StackTable::new();
+        let per_thread: Vec<Vec<StackId>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..4u64)
+                .map(|t| {
+                    let table = &table;
+                    scope.spawn(move || {
+                        let mut ids = vec![0; 2_000];
+                        for k in 0..2_000u64 {
+                            // Each thread walks the stacks from another starting point.
+                            let i = (k + t * 500) % 2_000;
+                            ids[i as usize] = table.intern(&[0x4000 + i, 0x8000 + i % 7]);
+                        }
+                        ids
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        for ids in &per_thread[1..] {
+            assert_eq!(ids, &per_thread[0]);
+        }
+        let mut sorted = per_thread[0].clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted.len(), 2_000, "no two stacks share an id");
+        assert_eq!(table.next_id(), 2_001, "no id was handed out and lost");
+        for (i, &id) in per_thread[0].iter().enumerate() {
+            let i = i as u64;
+            assert_eq!(table.frames_of(id), Some(&[0x4000 + i, 0x8000 + i % 7][..]));
+        }
+    }
+}
