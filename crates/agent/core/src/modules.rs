@@ -198,15 +198,11 @@ impl Modules {
         let _errno = sys::ErrnoGuard::new();
         let mut found: Vec<FoundObject> = Vec::new();
         let mut generation = 0u64;
-        let mut context = (&mut found, &mut generation);
-        // SAFETY: the callback only reads the `dl_phdr_info` it is given and pushes into the
-        // Vec passed through `data`, which outlives the call.
-        unsafe {
-            libc::dl_iterate_phdr(
-                Some(collect_object),
-                &mut context as *mut _ as *mut libc::c_void,
-            );
-        }
+        sys::for_each_loaded_object(|info| {
+            generation = info.dlpi_adds.wrapping_add(info.dlpi_subs);
+            collect_object(info, &mut found);
+            false
+        });
 
         let _guard = self.refresh_lock.lock();
         let mut table = match self.try_read() {
@@ -265,23 +261,11 @@ impl Modules {
 
 /// `dlpi_adds + dlpi_subs`: changes whenever an object is loaded or unloaded.
 fn loaded_objects_generation() -> u64 {
-    unsafe extern "C" fn first_only(
-        info: *mut libc::dl_phdr_info,
-        _size: usize,
-        data: *mut libc::c_void,
-    ) -> libc::c_int {
-        // SAFETY: dl_iterate_phdr passes a valid info; `data` is the u64 below.
-        unsafe { *(data as *mut u64) = (*info).dlpi_adds.wrapping_add((*info).dlpi_subs) };
-        1 // stop after the first object: the counters are the same in every callback
-    }
     let mut generation = 0u64;
-    // SAFETY: the callback writes only to `generation`, which outlives the call.
-    unsafe {
-        libc::dl_iterate_phdr(
-            Some(first_only),
-            &mut generation as *mut u64 as *mut libc::c_void,
-        )
-    };
+    sys::for_each_loaded_object(|info| {
+        generation = info.dlpi_adds.wrapping_add(info.dlpi_subs);
+        true // stop after the first object: the counters are the same in every callback
+    });
     generation
 }
 
@@ -289,24 +273,14 @@ fn loaded_objects_generation() -> u64 {
 fn agent_code_range() -> (u64, u64) {
     let probe = agent_code_range as *const () as u64;
     let mut range = (probe, probe + 1);
-    unsafe extern "C" fn find(
-        info: *mut libc::dl_phdr_info,
-        _size: usize,
-        data: *mut libc::c_void,
-    ) -> libc::c_int {
-        // SAFETY: `data` is the (u64, u64) below; `info` is valid for the callback.
-        unsafe {
-            let range = &mut *(data as *mut (u64, u64));
-            let (start, end) = load_range(&*info);
-            if start <= range.0 && range.0 < end {
-                *range = (start, end);
-                return 1;
-            }
+    sys::for_each_loaded_object(|info| {
+        let (start, end) = load_range(info);
+        let found = start <= probe && probe < end;
+        if found {
+            range = (start, end);
         }
-        0
-    }
-    // SAFETY: the callback writes only to `range`, which outlives the call.
-    unsafe { libc::dl_iterate_phdr(Some(find), &mut range as *mut _ as *mut libc::c_void) };
+        found
+    });
     range
 }
 
@@ -347,19 +321,11 @@ fn phdrs(info: &libc::dl_phdr_info) -> &[libc::Elf64_Phdr] {
     unsafe { core::slice::from_raw_parts(info.dlpi_phdr, info.dlpi_phnum as usize) }
 }
 
-unsafe extern "C" fn collect_object(
-    info: *mut libc::dl_phdr_info,
-    _size: usize,
-    data: *mut libc::c_void,
-) -> libc::c_int {
-    // SAFETY: `data` is the context tuple built in `refresh`; `info` is valid for the call.
-    let (found, generation) = unsafe { &mut *(data as *mut (&mut Vec<FoundObject>, &mut u64)) };
-    // SAFETY: as above.
-    let info = unsafe { &*info };
-    **generation = info.dlpi_adds.wrapping_add(info.dlpi_subs);
+/// Add the loaded object `info` describes to `found` (if it has a load segment).
+fn collect_object(info: &libc::dl_phdr_info, found: &mut Vec<FoundObject>) {
     let (start, end) = load_range(info);
     if start >= end {
-        return 0;
+        return;
     }
     let name = if info.dlpi_name.is_null() {
         &[][..]
@@ -405,7 +371,6 @@ unsafe extern "C" fn collect_object(
         }
     }
     found.push(object);
-    0
 }
 
 impl FoundObject {

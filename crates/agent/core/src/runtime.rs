@@ -219,40 +219,32 @@ fn in_libc_data(address: usize) -> bool {
 
 /// The range of libc.so.6's writable `PT_LOAD` segment (its `.data` and `.bss`).
 fn libc_data_range() -> Option<(usize, usize)> {
-    unsafe extern "C" fn find(
-        info: *mut libc::dl_phdr_info,
-        _size: usize,
-        data: *mut libc::c_void,
-    ) -> libc::c_int {
-        // SAFETY: `info` is valid for the callback; `data` is the range below.
-        unsafe {
-            let range = &mut *(data as *mut (usize, usize));
-            let info = &*info;
-            if info.dlpi_name.is_null() || info.dlpi_phdr.is_null() {
-                return 0;
-            }
-            let path = core::ffi::CStr::from_ptr(info.dlpi_name).to_bytes();
-            let name = path.rsplit(|&b| b == b'/').next().unwrap_or(path);
-            if name != b"libc.so.6" {
-                return 0;
-            }
-            let phdrs = core::slice::from_raw_parts(info.dlpi_phdr, info.dlpi_phnum as usize);
-            for ph in phdrs {
-                if ph.p_type == libc::PT_LOAD && ph.p_flags & libc::PF_W != 0 {
-                    let start = (info.dlpi_addr as usize).wrapping_add(ph.p_vaddr as usize);
-                    *range = (start, start.saturating_add(ph.p_memsz as usize));
-                }
-            }
-            1
-        }
-    }
     let cached = LIBC_DATA.0.load(Ordering::Acquire);
     if cached != 0 {
         return Some((cached, LIBC_DATA.1.load(Ordering::Acquire)));
     }
     let mut range = (0usize, 0usize);
-    // SAFETY: the callback only reads the info and writes `range`, which outlives the call.
-    unsafe { libc::dl_iterate_phdr(Some(find), &mut range as *mut _ as *mut libc::c_void) };
+    crate::sys::for_each_loaded_object(|info| {
+        if info.dlpi_name.is_null() || info.dlpi_phdr.is_null() {
+            return false;
+        }
+        // SAFETY: the dynamic linker's name of the object, a NUL-terminated string.
+        let path = unsafe { core::ffi::CStr::from_ptr(info.dlpi_name) }.to_bytes();
+        let name = path.rsplit(|&b| b == b'/').next().unwrap_or(path);
+        if name != b"libc.so.6" {
+            return false;
+        }
+        // SAFETY: the dynamic linker gives `dlpi_phnum` program headers at `dlpi_phdr`.
+        let phdrs =
+            unsafe { core::slice::from_raw_parts(info.dlpi_phdr, info.dlpi_phnum as usize) };
+        for ph in phdrs {
+            if ph.p_type == libc::PT_LOAD && ph.p_flags & libc::PF_W != 0 {
+                let start = (info.dlpi_addr as usize).wrapping_add(ph.p_vaddr as usize);
+                range = (start, start.saturating_add(ph.p_memsz as usize));
+            }
+        }
+        true
+    });
     if range.0 == 0 || range.1 <= range.0 {
         return None;
     }
@@ -266,9 +258,8 @@ static LIBC_DATA: (AtomicUsize, AtomicUsize) = (AtomicUsize::new(0), AtomicUsize
 
 /// Look up the runtime functions the exit path may call. Call once at start.
 pub fn resolve() {
-    // SAFETY: dlsym with a NUL-terminated name; the result is only stored.
-    let f = unsafe { libc::dlsym(libc::RTLD_DEFAULT, c"_ZN9__gnu_cxx9__freeresEv".as_ptr()) };
-    CXX_FREERES.store(f as usize, Ordering::Release);
+    let f = crate::sys::symbol_address(c"_ZN9__gnu_cxx9__freeresEv");
+    CXX_FREERES.store(f, Ordering::Release);
 }
 
 /// Free libstdc++'s emergency exception pool, as memcheck does.

@@ -42,17 +42,9 @@ const REG_RSP: usize = 15;
 /// interrupted) lies there, the context where the thread left its own stack.
 pub fn outermost_on_own_stack(sp: u64) -> Option<OuterContext> {
     let _errno = sys::ErrnoGuard::new();
-    // SAFETY: sigaltstack with a null new stack only reports the current one into `current`.
-    let current = unsafe {
-        let mut current: libc::stack_t = core::mem::zeroed();
-        if libc::sigaltstack(core::ptr::null(), &mut current) != 0 {
-            return None;
-        }
-        current
-    };
-    let base = current.ss_sp as u64;
-    let top = base.checked_add(current.ss_size as u64)?;
-    if current.ss_flags & libc::SS_ONSTACK == 0 || !(base <= sp && sp < top) {
+    let (base, size) = sys::current_alternate_stack()?;
+    let top = base.checked_add(size)?;
+    if !(base <= sp && sp < top) {
         return None;
     }
     let (own_low, own_high) = crate::unwind::own_stack();
@@ -72,7 +64,7 @@ pub fn outermost_on_own_stack(sp: u64) -> Option<OuterContext> {
         }
         let flags = words[UC_STACK_FLAGS / 8] as u32 as i32;
         if words[UC_LINK / 8] != 0
-            || words[UC_STACK_SIZE / 8] != current.ss_size as u64
+            || words[UC_STACK_SIZE / 8] != size
             || flags & libc::SS_ONSTACK != 0
         {
             continue;

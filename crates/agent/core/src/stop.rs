@@ -281,15 +281,7 @@ pub fn reset_after_fork() {
 }
 
 fn install_handler() {
-    // SAFETY: installs a handler for our private signal; the sigaction struct is fully
-    // initialised (zeroed, then the fields we use).
-    unsafe {
-        let mut action: libc::sigaction = core::mem::zeroed();
-        action.sa_sigaction = on_stop_signal as *const () as usize;
-        action.sa_flags = libc::SA_SIGINFO | libc::SA_RESTART;
-        libc::sigfillset(&mut action.sa_mask);
-        crate::sys::real_sigaction(stop_signal(), &action, core::ptr::null_mut());
-    }
+    sys::install_signal_handler(stop_signal(), on_stop_signal);
 }
 
 pub use sys::procfs::for_each_task;

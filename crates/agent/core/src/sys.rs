@@ -702,3 +702,94 @@ pub fn yield_now() {
     // SAFETY: sched_yield has no preconditions.
     unsafe { libc::sched_yield() };
 }
+
+/// Call `visit` with every loaded object (the dynamic linker's `dl_iterate_phdr`, which takes
+/// the loader's lock) until it returns true.
+pub fn for_each_loaded_object(mut visit: impl FnMut(&libc::dl_phdr_info) -> bool) {
+    unsafe extern "C" fn trampoline(
+        info: *mut libc::dl_phdr_info,
+        _size: usize,
+        data: *mut libc::c_void,
+    ) -> libc::c_int {
+        // SAFETY: `data` is the `&mut dyn FnMut` below, alive for the whole iteration; the
+        // dynamic linker passes an `info` valid for this call.
+        unsafe {
+            let visit = &mut *(data as *mut &mut dyn FnMut(&libc::dl_phdr_info) -> bool);
+            visit(&*info) as libc::c_int
+        }
+    }
+    let mut visit: &mut dyn FnMut(&libc::dl_phdr_info) -> bool = &mut visit;
+    // SAFETY: the callback only calls `visit`, through a pointer to it that outlives the call.
+    unsafe {
+        libc::dl_iterate_phdr(
+            Some(trampoline),
+            &mut visit as *mut &mut dyn FnMut(&libc::dl_phdr_info) -> bool as *mut libc::c_void,
+        )
+    };
+}
+
+/// The address of the global symbol `name` (0 if none), from `dlsym(RTLD_DEFAULT, name)`.
+pub fn symbol_address(name: &core::ffi::CStr) -> usize {
+    // SAFETY: dlsym with a NUL-terminated name; the result is only returned as a number.
+    unsafe { libc::dlsym(libc::RTLD_DEFAULT, name.as_ptr()) as usize }
+}
+
+/// The calling thread's alternate signal stack, `(base, size)`, if it is running on it now.
+pub fn current_alternate_stack() -> Option<(u64, u64)> {
+    // SAFETY: sigaltstack with a null new stack only reports the current one into `current`.
+    let current = unsafe {
+        let mut current: libc::stack_t = core::mem::zeroed();
+        if libc::sigaltstack(core::ptr::null(), &mut current) != 0 {
+            return None;
+        }
+        current
+    };
+    (current.ss_flags & libc::SS_ONSTACK != 0)
+        .then_some((current.ss_sp as u64, current.ss_size as u64))
+}
+
+/// Install `handler` (an `SA_SIGINFO` handler, restarting interrupted calls, with every signal
+/// blocked while it runs) for `signal`, through glibc's own `sigaction`.
+pub fn install_signal_handler(
+    signal: i32,
+    handler: extern "C" fn(i32, *mut libc::siginfo_t, *mut libc::c_void),
+) {
+    // SAFETY: the sigaction struct is fully initialised (zeroed, then the fields we use), and
+    // the handler has the SA_SIGINFO signature.
+    unsafe {
+        let mut action: libc::sigaction = core::mem::zeroed();
+        action.sa_sigaction = handler as *const () as usize;
+        action.sa_flags = libc::SA_SIGINFO | libc::SA_RESTART;
+        libc::sigfillset(&mut action.sa_mask);
+        real_sigaction(signal, &action, core::ptr::null_mut());
+    }
+}
+
+/// The calling thread's stack, `(low, high)`, as glibc knows it (`pthread_getattr_np`, which
+/// allocates and takes the thread's lock: never from inside `malloc`).
+pub fn own_thread_stack() -> Option<(u64, u64)> {
+    // SAFETY: pthread_getattr_np fills the attribute object for the calling thread; it is
+    // destroyed after.
+    unsafe {
+        let mut attr: libc::pthread_attr_t = core::mem::zeroed();
+        if libc::pthread_getattr_np(libc::pthread_self(), &mut attr) != 0 {
+            return None;
+        }
+        let mut addr: *mut libc::c_void = core::ptr::null_mut();
+        let mut size: usize = 0;
+        let ok = libc::pthread_attr_getstack(&attr, &mut addr, &mut size) == 0;
+        libc::pthread_attr_destroy(&mut attr);
+        (ok && size > 0).then_some((addr as u64, addr as u64 + size as u64))
+    }
+}
+
+/// The soft limit of the stack's size (`RLIMIT_STACK`), `None` if unlimited or unknown.
+pub fn stack_size_limit() -> Option<u64> {
+    // SAFETY: getrlimit fills `limit`; zeroed is a valid initial value.
+    unsafe {
+        let mut limit: libc::rlimit = core::mem::zeroed();
+        (libc::getrlimit(libc::RLIMIT_STACK, &mut limit) == 0
+            && limit.rlim_cur != libc::RLIM_INFINITY)
+            .then_some(limit.rlim_cur)
+    }
+}

@@ -214,19 +214,7 @@ impl Drop for AgentSection {
 /// Call only where the thread holds none of glibc's locks (a thread's start, not `malloc`).
 pub fn record_own_stack() {
     let _section = AgentSection::enter_nested(); // pthread_getattr_np allocates
-                                                 // SAFETY: pthread_getattr_np fills the attribute object for the calling thread; it is
-                                                 // destroyed after.
-    let bounds = unsafe {
-        let mut attr: libc::pthread_attr_t = core::mem::zeroed();
-        if libc::pthread_getattr_np(libc::pthread_self(), &mut attr) != 0 {
-            return;
-        }
-        let mut addr: *mut libc::c_void = core::ptr::null_mut();
-        let mut size: usize = 0;
-        let ok = libc::pthread_attr_getstack(&attr, &mut addr, &mut size) == 0;
-        libc::pthread_attr_destroy(&mut attr);
-        (ok && size > 0).then_some((addr as u64, addr as u64 + size as u64))
-    };
+    let bounds = crate::sys::own_thread_stack();
     if let Some((low, high)) = bounds {
         let state = current();
         state.stack_high.store(high, Ordering::Relaxed);

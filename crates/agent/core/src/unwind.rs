@@ -673,17 +673,7 @@ pub fn own_stack() -> (u64, u64) {
         return (0, 0);
     }
     let high = end + 256;
-    // SAFETY: getrlimit fills `limit`; zeroed is a valid initial value.
-    let reach = unsafe {
-        let mut limit: libc::rlimit = core::mem::zeroed();
-        if libc::getrlimit(libc::RLIMIT_STACK, &mut limit) == 0
-            && limit.rlim_cur != libc::RLIM_INFINITY
-        {
-            limit.rlim_cur
-        } else {
-            1 << 32
-        }
-    };
+    let reach = crate::sys::stack_size_limit().unwrap_or(1 << 32);
     let low = high.saturating_sub(reach.max(1 << 20));
     state.stack_low.store(low, Ordering::Relaxed);
     state.stack_high.store(high, Ordering::Relaxed);
