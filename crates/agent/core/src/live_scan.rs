@@ -3,7 +3,7 @@
 
 use core::sync::atomic::{AtomicU32, Ordering};
 
-use leakscope_format::{LiveScanOutcome, LiveScanTrigger};
+use leakscope_format::{LiveScan, LiveScanOutcome, LiveScanTrigger};
 
 use crate::activation::START_NS;
 use crate::exit::FINISHED;
@@ -52,18 +52,20 @@ pub(crate) fn live_scan(trigger: LiveScanTrigger) {
     stop::resume_the_world();
     let resumed = sys::monotonic_ns();
     let start = START_NS.load(Ordering::Relaxed);
-    writer::WRITER.write_live_scan(&writer::LiveScanRecords {
+    let scan = LiveScan {
         time_ns: began.saturating_sub(start),
         pause_ns: resumed - began,
-        began_ns: began,
+        duration_ns: 0, // measured by the writer, up to its write
         threads_stopped,
         threads_missed: stopped.missed,
         outcome,
         trigger,
         live_blocks: output.as_ref().map_or(0, |o| o.live_blocks),
         totals: output.as_ref().map_or([(0, 0); 4], |o| o.totals),
-        records: output.as_ref().map_or(&[][..], |o| o.records),
-    });
+        records: (),
+    };
+    let records = output.as_ref().map_or(&[][..], |o| o.records);
+    writer::WRITER.write_live_scan(&scan, began, records);
     drop(output);
     LIVE_SCAN_RUNNING.store(0, Ordering::Release);
 }

@@ -6,9 +6,9 @@ use core::iter::Peekable;
 
 use leakscope_format::{
     encode_file_header, EncodeError, Encoded, End, Exec, ExecCall, ExecFailed, Exit, ExitHow,
-    LeakEstimates, LeakKind, LeakRecord, Leaks, LiveScan, LiveScanOutcome, LiveScanTrigger, Module,
-    NulSeparated, OnePass, Process, Sampling, Scan, SiteAge, SiteAges, SiteLive, Snapshot, Spawn,
-    SpawnHow, Stack, Stacks, TaggedFrames, Warning,
+    LeakEstimates, LeakKind, LeakRecord, Leaks, LiveScan, Module, NulSeparated, OnePass, Process,
+    Sampling, Scan, SiteAge, SiteAges, SiteLive, Snapshot, Spawn, SpawnHow, Stack, Stacks,
+    TaggedFrames, Warning,
 };
 
 use crate::modules::MODULES;
@@ -106,30 +106,6 @@ pub struct FinalRecords<'a> {
     pub warnings: &'a [&'a str],
     /// Per site with live blocks: the allocation time of its oldest, in ns since start.
     pub site_ages: &'a [(u32, u64)],
-}
-
-/// What a live scan hands the writer.
-pub struct LiveScanRecords<'a> {
-    /// When it began, in ns since start.
-    pub time_ns: u64,
-    /// How long the program's threads were stopped.
-    pub pause_ns: u64,
-    /// When it began, on the monotonic clock (the duration is measured up to the write).
-    pub began_ns: u64,
-    /// Threads stopped.
-    pub threads_stopped: u32,
-    /// Threads that did not stop in time.
-    pub threads_missed: u32,
-    /// How the scan ended.
-    pub outcome: LiveScanOutcome,
-    /// Why it ran.
-    pub trigger: LiveScanTrigger,
-    /// Blocks classified.
-    pub live_blocks: u64,
-    /// Per kind: (bytes, blocks).
-    pub totals: [(u64, u64); 4],
-    /// All records of the scan; those of lost kinds are written.
-    pub records: &'a [crate::scan::LeakRecord],
 }
 
 impl WriterState {
@@ -510,25 +486,23 @@ impl ProfileWriter {
 
     /// Write a live scan's results (and everything new, so that its stacks are in the file).
     /// Called by the writer thread after the world resumed.
-    pub fn write_live_scan(&self, scan: &LiveScanRecords<'_>) {
+    pub fn write_live_scan(
+        &self,
+        scan: &LiveScan<()>,
+        began_ns: u64,
+        records: &[crate::scan::LeakRecord],
+    ) {
         let mut state = self.state.lock();
         state.start();
         state.write_modules(true);
         state.write_stacks();
+        // The duration runs from the first stop signal up to this write.
         let header = LiveScan {
-            time_ns: scan.time_ns,
-            pause_ns: scan.pause_ns,
-            duration_ns: sys::monotonic_ns().saturating_sub(scan.began_ns),
-            threads_stopped: scan.threads_stopped,
-            threads_missed: scan.threads_missed,
-            outcome: scan.outcome,
-            trigger: scan.trigger,
-            live_blocks: scan.live_blocks,
-            totals: scan.totals,
-            records: (),
+            duration_ns: sys::monotonic_ns().saturating_sub(began_ns),
+            ..*scan
         };
         // Only the lost kinds' records are written; still reachable blocks are in the totals.
-        let lost = leak_records(scan.records).filter(|r| r.kind != LeakKind::StillReachable);
+        let lost = leak_records(records).filter(|r| r.kind != LeakKind::StillReachable);
         let records = core::cell::RefCell::new(lost.peekable());
         state.batch(
             true,
