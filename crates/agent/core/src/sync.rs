@@ -62,18 +62,28 @@ impl<T> SpinLock<T> {
         SpinGuard { lock: self }
     }
 
-    /// Try for a bounded time (about 50 ms); `None` if the holder never let go. Used on paths
-    /// that run while the holder may be stopped forever (fatal signals, the exit scan).
+    /// Try for a bounded time (50 ms, by the clock); `None` if the holder never let go. Used on
+    /// paths that run while the holder may be stopped forever (fatal signals, the exit scan).
+    /// The bound is a deadline, not a count of sleeps: a 1 µs sleep lasts the kernel's timer
+    /// slack (about 50 µs), so 50,000 of them took seconds.
     pub fn try_lock_for_a_while(&self) -> Option<SpinGuard<'_, T>> {
-        for attempt in 0..50_000u32 {
+        const PATIENCE_NS: u64 = 50_000_000;
+        let mut deadline = None;
+        let mut spins = 0u32;
+        loop {
             if self.try_acquire() {
                 return Some(SpinGuard { lock: self });
             }
-            if attempt > 100 {
-                crate::sys::sleep_ns(1_000);
+            if spins < 100 {
+                spins += 1;
+                continue;
             }
+            let now = crate::sys::monotonic_ns();
+            if now >= *deadline.get_or_insert(now + PATIENCE_NS) {
+                return None;
+            }
+            crate::sys::sleep_ns(1_000);
         }
-        None
     }
 
     /// Take the lock without a guard, before `fork`: it stays held across the `fork` (so that
@@ -185,7 +195,15 @@ mod tests {
     fn try_lock_gives_up_while_held_and_succeeds_once_released() {
         let lock = SpinLock::new(7u32);
         let guard = lock.lock();
+        let began = crate::sys::monotonic_ns();
         assert!(lock.try_lock_for_a_while().is_none());
+        // It gives up after its 50 ms by the clock (a count of 1 µs sleeps took seconds);
+        // the upper bound leaves room for a loaded machine.
+        let waited_ms = (crate::sys::monotonic_ns() - began) / 1_000_000;
+        assert!(
+            (50..1_000).contains(&waited_ms),
+            "gave up after {waited_ms} ms"
+        );
         drop(guard);
         assert_eq!(lock.try_lock_for_a_while().map(|g| *g), Some(7));
     }
@@ -194,7 +212,6 @@ mod tests {
     fn lock_for_fork_holds_until_unlocked() {
         let lock = SpinLock::new(());
         lock.lock_for_fork();
-        // (Not try_lock_for_a_while: its giving up takes seconds on a loaded machine.)
         assert_eq!(lock.state.load(Ordering::Relaxed), 1);
         // SAFETY: this thread took it with lock_for_fork and holds no guard.
         unsafe { lock.unlock_after_fork() };
