@@ -39,11 +39,7 @@ pub fn build_report(tree: &ProfileTree, progress: &Progress) -> (Report, Gate) {
     let count: usize = stacks.iter().map(Vec::len).sum();
     progress.stage(format!("symbolizing {count} stacks..."));
     let mut symbolizer = Symbolizer::new();
-    let frames = profiles
-        .iter()
-        .zip(&stacks)
-        .map(|(profile, stacks)| symbolizer.symbolize(profile, stacks))
-        .collect();
+    let frames = symbolizer.symbolize_each(&profiles, &stacks);
     let report = Report::new(analysis.root, frames, symbolizer.notes());
     (report, analysis.gate)
 }

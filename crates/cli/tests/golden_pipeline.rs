@@ -166,11 +166,7 @@ fn report_of(tree: &ProfileTree) -> Report {
     let analysis = leakscope_analysis::analyze(tree);
     let stacks = analysis.stacks(profiles.len());
     let mut symbolizer = Symbolizer::new();
-    let frames = profiles
-        .iter()
-        .zip(&stacks)
-        .map(|(profile, stacks)| symbolizer.symbolize(profile, stacks))
-        .collect();
+    let frames = symbolizer.symbolize_each(&profiles, &stacks);
     Report::new(analysis.root, frames, symbolizer.notes())
 }
 

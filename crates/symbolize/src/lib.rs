@@ -128,6 +128,20 @@ impl Symbolizer {
             .collect()
     }
 
+    /// [`Symbolizer::symbolize`] for each profile of a run: `stacks[i]` are the stacks to
+    /// symbolize in `profiles[i]` (modules shared between the profiles are read once).
+    pub fn symbolize_each(
+        &mut self,
+        profiles: &[&Profile],
+        stacks: &[Vec<StackId>],
+    ) -> Vec<BTreeMap<StackId, Vec<Frame>>> {
+        profiles
+            .iter()
+            .zip(stacks)
+            .map(|(profile, stacks)| self.symbolize(profile, stacks))
+            .collect()
+    }
+
     /// What the reader should know about the symbols: modules that could not be read, had
     /// changed since the run, or had no debug info readable. One note per module and problem,
     /// in the order they were met, across every call to [`Symbolizer::symbolize`].
