@@ -76,6 +76,8 @@ mod decode;
 #[cfg(feature = "std")]
 mod model;
 #[cfg(feature = "std")]
+pub mod python_lines;
+#[cfg(feature = "std")]
 pub use decode::{read_profile, read_profile_bytes, ReadError};
 #[cfg(feature = "std")]
 pub use model::*;
