@@ -123,6 +123,11 @@ pub fn stack_key(profile: &Profile, stack: StackId) -> Option<String> {
                 }
                 continue;
             }
+            // The reader resolves every code location; one left is a profile built by hand.
+            StackFrame::PythonCode { code, offset } => {
+                let _ = write!(key, "python:code#{code}+{offset}");
+                continue;
+            }
         };
         match profile
             .modules

@@ -153,7 +153,7 @@ fn only_the_fixture(profile: &mut Profile, case: &Case, binary: &Path) {
     for frames in profile.stacks.values_mut() {
         frames.retain(|frame| match *frame {
             StackFrame::Native(address) => modules.iter().any(|m| m.contains(address)),
-            StackFrame::Interpreter(..) => true,
+            StackFrame::Interpreter(..) | StackFrame::PythonCode { .. } => true,
         });
     }
 }

@@ -17,7 +17,7 @@ use core::iter::Peekable;
 use crate::encode::ChunkEncoder;
 use crate::{
     ChunkKind, EncodeError, Encoded, ExecCall, ExitHow, FrameId, FrameKind, LeakKind,
-    LiveScanOutcome, LiveScanTrigger, SpawnHow, StackFrame, StackId,
+    LiveScanOutcome, LiveScanTrigger, RuntimeEvent, RuntimeKind, SpawnHow, StackFrame, StackId,
 };
 
 #[cfg(feature = "std")]
@@ -331,9 +331,9 @@ impl Stacks {
                             c.put_u8(FrameKind::Native as u8);
                             c.put_u64(address);
                         }
-                        StackFrame::Interpreter(kind, id) => {
-                            c.put_u8(kind as u8);
-                            c.put_u64(id as u64);
+                        frame @ (StackFrame::Interpreter(..) | StackFrame::PythonCode { .. }) => {
+                            c.put_u8(frame.kind() as u8);
+                            c.put_u64(frame.value());
                         }
                     }
                 }
@@ -388,6 +388,94 @@ impl Frames {
                 c.put_u64(f.identity);
             },
         )
+    }
+}
+
+/// One record of the `PythonCode` chunk: a Python code object, as much of it as the line of
+/// a frame running it needs.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PythonCode<T = Text, B = List<u8>> {
+    /// Its id, as [`StackFrame::PythonCode`] frames refer to it.
+    pub id: u32,
+    /// The code object's address (two records may share one: a code object freed and
+    /// another made at its address).
+    pub address: u64,
+    /// `co_firstlineno`.
+    pub first_line: u32,
+    /// `co_qualname` (`co_name` before Python 3.11, whose code objects have no qualified
+    /// name).
+    pub name: T,
+    /// `co_filename`.
+    pub file: T,
+    /// The raw line table: `co_lnotab` on 3.9, `co_linetable` after.
+    pub line_table: B,
+}
+
+/// The `PythonCode` chunk: a batch of code objects.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PythonCodes(pub List<PythonCode>);
+
+impl PythonCodes {
+    /// Encode as many of `codes` as fit into `buf`.
+    pub fn encode<T: AsRef<[u8]>, B: AsRef<[u8]>, I: Iterator<Item = PythonCode<T, B>>>(
+        buf: &mut [u8],
+        codes: &mut Peekable<I>,
+    ) -> Result<Encoded, EncodeError> {
+        encode_batch(
+            buf,
+            ChunkKind::PythonCode,
+            |_| {},
+            codes,
+            |code| {
+                4 + 8
+                    + 4
+                    + text_len(code.name.as_ref())
+                    + text_len(code.file.as_ref())
+                    + text_len(code.line_table.as_ref())
+            },
+            |c, code| {
+                c.put_u32(code.id);
+                c.put_u64(code.address);
+                c.put_u32(code.first_line);
+                c.put_bytes(code.name.as_ref());
+                c.put_bytes(code.file.as_ref());
+                c.put_bytes(code.line_table.as_ref());
+            },
+        )
+    }
+}
+
+/// The `Runtime` chunk: something a language runtime in the process did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Runtime {
+    /// Nanoseconds since the agent started.
+    pub time_ns: u64,
+    /// Which runtime.
+    pub runtime: RuntimeKind,
+    /// What happened.
+    pub event: RuntimeEvent,
+    /// The runtime's version (CPython: `PY_VERSION_HEX`, e.g. `0x030b07f0` for 3.11.7).
+    pub version: u32,
+    /// An address in the runtime's own code (CPython: its evaluation function), which tells
+    /// the module it is in; 0 if not known.
+    pub code_address: u64,
+}
+
+impl Runtime {
+    /// Encode into `buf`; the chunk's size.
+    pub fn encode(&self, buf: &mut [u8]) -> Result<usize, EncodeError> {
+        encode_chunk(buf, ChunkKind::Runtime, |c| {
+            c.put_u64(self.time_ns);
+            c.put_u8(self.runtime as u8);
+            c.put_u8(self.event as u8);
+            c.put_u32(self.version);
+            c.put_u64(self.code_address);
+        })
+    }
+
+    /// The version as (major, minor).
+    pub fn major_minor(&self) -> (u8, u8) {
+        ((self.version >> 24) as u8, (self.version >> 16) as u8)
     }
 }
 
@@ -807,6 +895,7 @@ mod decoding {
     //! more than the payload's own bytes can fill.
 
     use super::*;
+    use crate::tagged;
 
     /// Why a chunk's payload could not be decoded: what was wrong and where (the byte offset
     /// within the payload).
@@ -992,6 +1081,11 @@ mod decoding {
                     let value = r.u64()?;
                     frames.push(match kind {
                         FrameKind::Native => StackFrame::Native(value),
+                        FrameKind::Python if version >= 3 && value & tagged::PYTHON_CODE != 0 => {
+                            StackFrame::from_tagged(
+                                ((FrameKind::Python as u64) << tagged::KIND_SHIFT) | value,
+                            )
+                        }
                         kind => StackFrame::Interpreter(
                             kind,
                             FrameId::try_from(value).map_err(|_| DecodeError {
@@ -1034,6 +1128,41 @@ mod decoding {
                 });
             }
             r.end(Frames(frames))
+        }
+    }
+
+    impl PythonCodes {
+        /// Decode a `PythonCode` payload.
+        pub fn decode(payload: &[u8]) -> Result<Self, DecodeError> {
+            let mut r = Reader::new(payload);
+            let count = r.count(4 + 8 + 4 + 12)?;
+            let mut codes = Vec::with_capacity(count);
+            for _ in 0..count {
+                codes.push(PythonCode {
+                    id: r.u32()?,
+                    address: r.u64()?,
+                    first_line: r.u32()?,
+                    name: r.string()?,
+                    file: r.string()?,
+                    line_table: r.bytes()?.to_vec(),
+                });
+            }
+            r.end(PythonCodes(codes))
+        }
+    }
+
+    impl Runtime {
+        /// Decode a `Runtime` payload.
+        pub fn decode(payload: &[u8]) -> Result<Self, DecodeError> {
+            let mut r = Reader::new(payload);
+            let runtime = Runtime {
+                time_ns: r.u64()?,
+                runtime: r.known(RuntimeKind::from_u8, "an unknown runtime")?,
+                event: r.known(RuntimeEvent::from_u8, "an unknown runtime event")?,
+                version: r.u32()?,
+                code_address: r.u64()?,
+            };
+            r.end(runtime)
         }
     }
 

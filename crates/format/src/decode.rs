@@ -10,6 +10,7 @@ use crate::{
     LiveScan, Module, Process, RunResult, Sampling, Scan, SiteAges, Snapshot, Spawn, Stacks,
     Warning, CHUNK_HEADER_LEN, FORMAT_VERSION, HEADER_LEN, MAGIC, OLDEST_FORMAT_VERSION,
 };
+use crate::{FrameKind, StackFrame};
 
 /// Why a file could not be read at all. (A file that is merely cut short is not an error: the
 /// reader returns what it could read and says why it stopped in [`Profile::damage`].)
@@ -135,7 +136,73 @@ pub fn read_profile_bytes(bytes: &[u8]) -> Result<Profile, ReadError> {
         }
         offset += CHUNK_HEADER_LEN + len;
     }
+    resolve_python_code_locations(&mut profile);
     Ok(profile)
+}
+
+/// Turn every [`StackFrame::PythonCode`] frame into an interned interpreter frame with the
+/// line (and column) its code's line table gives for the instruction: the agent records the
+/// code and the instruction, never the line (finding a line walks the table, which costs more
+/// than the rest of an allocation's recording). Frames of one code at one line and column
+/// share an interned frame. A code location whose code is missing (a file cut short) becomes
+/// a frame named `<unknown Python code #id>`.
+fn resolve_python_code_locations(profile: &mut Profile) {
+    use std::collections::HashMap;
+    let version = profile
+        .detected_runtime()
+        .map(|runtime| runtime.major_minor())
+        .unwrap_or((0, 0));
+    let mut next_id = profile
+        .frames
+        .keys()
+        .next_back()
+        .map_or(1, |&id| id.saturating_add(1));
+    let mut interned: HashMap<(u32, u32, u32), crate::FrameId> = HashMap::new();
+    let Profile {
+        stacks,
+        frames,
+        python_codes,
+        ..
+    } = profile;
+    for stack in stacks.values_mut() {
+        for frame in stack.iter_mut() {
+            let StackFrame::PythonCode { code, offset } = *frame else {
+                continue;
+            };
+            let record = python_codes.get(&code);
+            let position = record.and_then(|record| {
+                crate::python_lines::position(
+                    version,
+                    record.first_line,
+                    &record.line_table,
+                    offset,
+                )
+            });
+            let line = position.map_or(0, |p| p.line);
+            let column = position.and_then(|p| p.column).unwrap_or(0);
+            let id = *interned.entry((code, line, column)).or_insert_with(|| {
+                let id = next_id;
+                next_id = next_id.saturating_add(1);
+                frames.insert(
+                    id,
+                    crate::InterpreterFrame {
+                        id,
+                        kind: FrameKind::Python,
+                        function: record.map_or_else(
+                            || format!("<unknown Python code #{code}>"),
+                            |r| r.name.clone(),
+                        ),
+                        file: record.map_or_else(String::new, |r| r.file.clone()),
+                        line,
+                        column,
+                        identity: record.map_or(0, |r| r.address),
+                    },
+                );
+                id
+            });
+            *frame = StackFrame::Interpreter(FrameKind::Python, id);
+        }
+    }
 }
 
 fn apply_chunk(profile: &mut Profile, kind: u16, payload: &[u8]) -> Result<(), DecodeError> {
@@ -159,6 +226,12 @@ fn apply_chunk(profile: &mut Profile, kind: u16, payload: &[u8]) -> Result<(), D
                 profile.stacks.insert(stack.id, stack.frames);
             }
         }
+        Some(ChunkKind::PythonCode) => {
+            for code in crate::PythonCodes::decode(payload)?.0 {
+                profile.python_codes.insert(code.id, code);
+            }
+        }
+        Some(ChunkKind::Runtime) => profile.runtimes.push(crate::Runtime::decode(payload)?),
         Some(ChunkKind::Frames) => {
             for frame in Frames::decode(payload)?.0 {
                 profile.frames.insert(frame.id, frame);

@@ -34,7 +34,7 @@
 //! |---|---|---|
 //! | 1 | [`ChunkKind::Process`] | pid u32, ppid u32, start time (ns since the Unix epoch) u64, max frames u32, flags u32 ([`process_flags`]), argc u32, argv strings, executable path string, agent version string, kernel start ticks u64 (absent in files of older agents) |
 //! | 2 | [`ChunkKind::Module`] | load bias u64, mapped start u64, mapped end u64, path string, build id (u32 length + bytes) |
-//! | 3 | [`ChunkKind::Stacks`] | count u32, then per stack: id u32, frame count u16, then per frame (innermost first): kind u8 ([`FrameKind`]) and value u64: for a native frame its return address, for an interpreter frame the id of its interned frame (a `Frames` record; below 2^32) |
+//! | 3 | [`ChunkKind::Stacks`] | count u32, then per stack: id u32, frame count u16, then per frame (innermost first): kind u8 ([`FrameKind`]) and value u64: for a native frame its return address, for an interpreter frame the id of its interned frame (a `Frames` record; below 2^32), or, for a Python frame, a code location: 2^55 + code id × 2^24 + instruction offset in code units (a `PythonCode` record's code) |
 //! | 4 | [`ChunkKind::Exit`] | how u8 ([`ExitHow`]), exit code i32, signal i32, time (ns since start) u64 |
 //! | 5 | [`ChunkKind::Leaks`] | count u32, then per record: stack id u32, kind u8 ([`LeakKind`]), bytes u64, blocks u64 |
 //! | 6 | [`ChunkKind::Scan`] | duration ns u64, threads stopped u32, threads not stopped u32, root bytes scanned u64, live blocks u64, runtime blocks left out u64, flags u32 ([`scan_flags`]) |
@@ -50,12 +50,16 @@
 //! | 16 | [`ChunkKind::ExecFailed`] | time (ns since start) u64, errno i32: the `exec` of the previous `Exec` chunk failed |
 //! | 17 | [`ChunkKind::Spawn`] | time (ns since start) u64, how u8 ([`SpawnHow`]), child pid u32 (0 if not known), program or command string (at most 4096 bytes) |
 //! | 18 | [`ChunkKind::Frames`] | count u32, then per interned interpreter frame: id u32, kind u8 ([`FrameKind`], never native), function string, file string, line u32 (0: unknown), column u32 (0: unknown), identity u64 (what the runtime identifies the code by: a code object's address, a method id; 0 if none). The writer writes each frame once, before the first stack that uses it. |
+//! | 19 | [`ChunkKind::PythonCode`] | count u32, then per code object: id u32, address u64, first line u32 (`co_firstlineno`), name string (`co_qualname`; `co_name` before 3.11), file string (`co_filename`), line table (u32 length + bytes: `co_lnotab` on 3.9, `co_linetable` after). Written before the first stack that uses it; the reader resolves each code location with [`python_lines::position`] and the version of the `Runtime` chunk. |
+//! | 20 | [`ChunkKind::Runtime`] | time (ns since start) u64, runtime u8 ([`RuntimeKind`]), event u8 ([`RuntimeEvent`]), version u32 (as `PY_VERSION_HEX`), code address u64 (in the runtime's own code, which tells its module: CPython's evaluation function; 0 if not known) |
 //!
 //! Stack id 0 means "no stack was recorded" (an allocation made while the unwinder could not
 //! run); its blocks still count in every total.
 //!
 //! # Versions
 //!
+//! - **3** (written since issue 9): Python frames as code locations (`Stacks` values with
+//!   [`tagged::PYTHON_CODE`] set), the `PythonCode` and `Runtime` chunks.
 //! - **2** (written since issue 11): frames carry a kind; the `Frames` chunk.
 //! - **1**: the same chunks except `Frames`, and a `Stacks` chunk without kind bytes: per stack
 //!   id u32, frame count u16, frames u64 each, every one a return address. The reader reads
@@ -87,7 +91,7 @@ pub mod tree;
 /// The first eight bytes of every profile file.
 pub const MAGIC: [u8; 8] = *b"LEAKSCOP";
 /// The version of the layout described in the crate docs, which the agent writes.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 /// The oldest version the reader still reads (version 1: every frame a native address).
 pub const OLDEST_FORMAT_VERSION: u32 = 1;
 /// Size of the file header in bytes.
@@ -154,6 +158,17 @@ pub enum StackFrame {
     /// An interpreter frame: its kind and the id of its [`InterpreterFrame`] in the `Frames`
     /// chunks.
     Interpreter(FrameKind, FrameId),
+    /// A Python frame as the agent records it: the code object (the id of its `PythonCode`
+    /// record) and the instruction being run, in code units (2-byte `_Py_CODEUNIT`s) from the
+    /// start of the code's bytecode. The reader turns it into an [`StackFrame::Interpreter`]
+    /// frame with the line the code's line table gives (`python_lines`): no profile that
+    /// [`read_profile`] returns holds one.
+    PythonCode {
+        /// The code object's id.
+        code: u32,
+        /// The instruction's offset in code units (below 2^24).
+        offset: u32,
+    },
 }
 
 impl StackFrame {
@@ -162,6 +177,7 @@ impl StackFrame {
         match self {
             Self::Native(_) => FrameKind::Native,
             Self::Interpreter(kind, _) => kind,
+            Self::PythonCode { .. } => FrameKind::Python,
         }
     }
 
@@ -169,7 +185,7 @@ impl StackFrame {
     pub fn address(self) -> Option<u64> {
         match self {
             Self::Native(address) => Some(address),
-            Self::Interpreter(..) => None,
+            Self::Interpreter(..) | Self::PythonCode { .. } => None,
         }
     }
 
@@ -177,6 +193,10 @@ impl StackFrame {
     pub fn from_tagged(word: u64) -> Self {
         match FrameKind::from_u8((word >> tagged::KIND_SHIFT) as u8) {
             Some(FrameKind::Native) | None => Self::Native(word),
+            Some(FrameKind::Python) if word & tagged::PYTHON_CODE != 0 => Self::PythonCode {
+                code: ((word >> tagged::CODE_SHIFT) & tagged::CODE_MASK) as u32,
+                offset: (word & tagged::OFFSET_MASK) as u32,
+            },
             Some(kind) => Self::Interpreter(kind, word as u32),
         }
     }
@@ -186,7 +206,70 @@ impl StackFrame {
         match self {
             Self::Native(address) => address,
             Self::Interpreter(kind, id) => ((kind as u64) << tagged::KIND_SHIFT) | id as u64,
+            Self::PythonCode { .. } => {
+                ((FrameKind::Python as u64) << tagged::KIND_SHIFT) | self.value()
+            }
         }
+    }
+
+    /// The value the `Stacks` chunk holds after the kind byte: a native frame's address, an
+    /// interpreter frame's id, or a Python code location
+    /// ([`tagged::PYTHON_CODE`] | code id << [`tagged::CODE_SHIFT`] | offset).
+    pub fn value(self) -> u64 {
+        match self {
+            Self::Native(address) => address,
+            Self::Interpreter(_, id) => id as u64,
+            Self::PythonCode { code, offset } => {
+                tagged::PYTHON_CODE
+                    | ((code as u64 & tagged::CODE_MASK) << tagged::CODE_SHIFT)
+                    | (offset as u64).min(tagged::OFFSET_MASK)
+            }
+        }
+    }
+}
+
+/// A language runtime the agent recognises in the process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[repr(u8)]
+pub enum RuntimeKind {
+    /// CPython (the `python3` interpreter, in the executable or in `libpython3.X.so`).
+    CPython = 1,
+}
+
+impl RuntimeKind {
+    /// The kind for a raw value.
+    pub fn from_u8(value: u8) -> Option<Self> {
+        (value == 1).then_some(Self::CPython)
+    }
+}
+
+/// What a `Runtime` chunk reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[repr(u8)]
+pub enum RuntimeEvent {
+    /// The runtime was found and its frames are recorded in stacks.
+    Detected = 1,
+    /// The runtime was found but this version or build is not supported: its frames are not
+    /// recorded (stacks are native only).
+    Unsupported = 2,
+    /// The runtime's own allocator (CPython's object and memory domains, PEP 445) is wrapped:
+    /// from now on each object the runtime allocates is a block of its own.
+    AllocatorWrapped = 3,
+    /// The runtime began to shut down (CPython's finalization): what it frees from now on is
+    /// its teardown, not the program's doing.
+    Finalizing = 4,
+}
+
+impl RuntimeEvent {
+    /// The event for a raw value.
+    pub fn from_u8(value: u8) -> Option<Self> {
+        Some(match value {
+            1 => Self::Detected,
+            2 => Self::Unsupported,
+            3 => Self::AllocatorWrapped,
+            4 => Self::Finalizing,
+            _ => return None,
+        })
     }
 }
 
@@ -199,6 +282,15 @@ impl StackFrame {
 pub mod tagged {
     /// Where the kind starts.
     pub const KIND_SHIFT: u32 = 56;
+    /// In a Python frame's word (and its `Stacks` value): set for a code location (code id
+    /// and instruction offset) rather than an interned frame's id.
+    pub const PYTHON_CODE: u64 = 1 << 55;
+    /// Where a code location's code id starts (31 bits, up to [`PYTHON_CODE`]'s bit).
+    pub const CODE_SHIFT: u32 = 24;
+    /// A code id's bits (after shifting).
+    pub const CODE_MASK: u64 = (1 << 31) - 1;
+    /// A code location's instruction offset (the low 24 bits; larger offsets are clamped).
+    pub const OFFSET_MASK: u64 = (1 << 24) - 1;
 }
 
 /// The kinds of chunk. See the crate docs for each payload.
@@ -244,6 +336,11 @@ pub enum ChunkKind {
     Spawn = 17,
     /// A batch of interned interpreter frames (format version 2).
     Frames = 18,
+    /// A batch of Python code objects that stacks' [`StackFrame::PythonCode`] frames name
+    /// (format version 3).
+    PythonCode = 19,
+    /// Something a language runtime in the process did (format version 3).
+    Runtime = 20,
 }
 
 impl ChunkKind {
@@ -268,6 +365,8 @@ impl ChunkKind {
             16 => Self::ExecFailed,
             17 => Self::Spawn,
             18 => Self::Frames,
+            19 => Self::PythonCode,
+            20 => Self::Runtime,
             _ => return None,
         })
     }
@@ -544,6 +643,10 @@ pub mod settings {
     /// environment, so that every program the process executes loads the agent too, and each
     /// process image claims a profile of its own beside the first one.
     pub const FOLLOW_CHILDREN: &str = "LEAKSCOPE_FOLLOW_CHILDREN";
+    /// `1`: keep an interpreter's own native frames in stacks (`--native`); by default the
+    /// frames of CPython's evaluation loop are replaced by the Python frames they run and its
+    /// other frames left out.
+    pub const NATIVE_FRAMES: &str = "LEAKSCOPE_NATIVE_FRAMES";
     /// The value `leakscope run` queues with the agent's stop signal (`sigqueue`) to ask for a
     /// live scan now ("LSCS").
     pub const SCAN_REQUEST_VALUE: i32 = 0x4c53_4353;

@@ -3,8 +3,8 @@
 use std::collections::BTreeMap;
 
 use crate::{
-    Exit, FrameId, FrameKind, InterpreterFrame, LeakRecord, LiveScan, Module, Process, RunResult,
-    Scan, SiteAges, Snapshot, Spawn, StackFrame, StackId,
+    Exit, FrameId, FrameKind, InterpreterFrame, LeakRecord, LiveScan, Module, Process, PythonCode,
+    RunResult, Runtime, RuntimeEvent, Scan, SiteAges, Snapshot, Spawn, StackFrame, StackId,
 };
 
 /// Everything read from one profile file.
@@ -20,6 +20,11 @@ pub struct Profile {
     pub stacks: BTreeMap<StackId, Vec<StackFrame>>,
     /// Interned interpreter frames, which stacks' [`StackFrame::Interpreter`] frames name.
     pub frames: BTreeMap<FrameId, InterpreterFrame>,
+    /// Python code objects, by id, that Python frames ran (the reader has already turned
+    /// every code location of `stacks` into an interned frame with its line).
+    pub python_codes: BTreeMap<u32, PythonCode>,
+    /// What language runtimes in the process did, in time order.
+    pub runtimes: Vec<Runtime>,
     /// How the process ended, if the agent saw it end.
     pub exit: Option<Exit>,
     /// Leak records from the exit scan, one per (stack, kind): exact bytes and blocks.
@@ -92,6 +97,23 @@ pub struct Frame {
 }
 
 impl Profile {
+    /// When a runtime of the process began to shut down (CPython's finalization), in ns since
+    /// start: what it freed from then on was its teardown, not the program's doing.
+    pub fn runtime_finalizing_ns(&self) -> Option<u64> {
+        self.runtimes
+            .iter()
+            .filter(|r| r.event == RuntimeEvent::Finalizing)
+            .map(|r| r.time_ns)
+            .min()
+    }
+
+    /// The runtime the agent found in the process and recorded frames of, if any.
+    pub fn detected_runtime(&self) -> Option<&Runtime> {
+        self.runtimes
+            .iter()
+            .find(|r| r.event == RuntimeEvent::Detected)
+    }
+
     /// The `exec` that ended this image, if it ended so (the last exec, if it did not fail and
     /// nothing ended the image after it).
     pub fn ended_by_exec(&self) -> Option<&ExecEvent> {

@@ -120,6 +120,10 @@ impl Symbolizer {
                         StackFrame::Interpreter(kind, id) => {
                             vec![interpreter_frame(kind, profile.frames.get(&id))]
                         }
+                        // The reader resolves every code location into an interned frame.
+                        StackFrame::PythonCode { .. } => {
+                            vec![interpreter_frame(leakscope_format::FrameKind::Python, None)]
+                        }
                     })
                     .collect();
                 drop_leading_allocator_frames(&mut frames);

@@ -37,6 +37,9 @@ pub fn dump(path: &Path) -> Result<i32, Failure> {
                 leakscope_format::StackFrame::Interpreter(kind, id) => {
                     format!("{}#{id}", kind.name())
                 }
+                leakscope_format::StackFrame::PythonCode { code, offset } => {
+                    format!("python-code#{code}+{offset}")
+                }
             })
             .collect();
         println!("stack {id}: {}", frames.join(" "));
