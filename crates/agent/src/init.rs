@@ -131,6 +131,7 @@ extern "C" fn constructor() {
     if let Some(allocator) = crate::neighbours::program_allocator() {
         core_::degraded::note_program_allocator(allocator);
     }
+    crate::python_allocators::register();
     core_::on_start();
     let _section = AgentSection::enter_nested();
     // SAFETY: plain registrations with glibc; the handlers are `extern "C"` functions that

@@ -22,6 +22,7 @@ mod cxx;
 mod hooks;
 mod init;
 mod neighbours;
+mod python_allocators;
 mod spawn;
 mod symbols;
 mod test_hooks;

@@ -106,6 +106,12 @@ pub struct RunArgs {
     /// lists them.
     #[arg(long)]
     pub follow_children: bool,
+    /// Keep an interpreter's own native frames in stacks. By default, in a Python program,
+    /// each frame of CPython's evaluation loop is replaced by the Python frames it runs
+    /// (function, file, line) and the interpreter's other native frames are left out; frames
+    /// of C extensions and other libraries always stay.
+    #[arg(long)]
+    pub native: bool,
     /// Exit with N if definitely or indirectly lost blocks are found, in the program or any
     /// process it forked, or if the leak check of any of them did not run (for CI: a gate
     /// never passes on a check that did not happen).

@@ -107,6 +107,10 @@ pub fn on_start() {
     }
     writer::WRITER.set_start_time(sys::realtime_ns());
     modules::MODULES.refresh_if_changed();
+    if let Some(settings) = settings::get() {
+        crate::python::set_keep_native(settings.native_frames);
+    }
+    crate::python::detect();
     // The profile exists from the start, with who the process is: a program that execs or is
     // killed in its first milliseconds (before the writer's first snapshot) still leaves one.
     writer::WRITER.flush();

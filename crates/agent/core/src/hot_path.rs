@@ -19,6 +19,18 @@ pub(crate) static FREE_FORGETS_ONLY: AtomicBool = AtomicBool::new(false);
 /// starts).
 #[inline(always)]
 pub fn on_alloc(address: *mut libc::c_void, size: usize, caller: unwind::CallerFrame) {
+    record(address, size, caller, 0);
+}
+
+/// [`on_alloc`] for an object of a language runtime's own allocator (see
+/// [`crate::live::RUNTIME_OBJECT`]).
+#[inline(always)]
+pub fn on_runtime_alloc(address: *mut libc::c_void, size: usize, caller: unwind::CallerFrame) {
+    record(address, size, caller, crate::live::RUNTIME_OBJECT);
+}
+
+#[inline(always)]
+fn record(address: *mut libc::c_void, size: usize, caller: unwind::CallerFrame, flags: u32) {
     if address.is_null() {
         return;
     }
@@ -37,7 +49,7 @@ pub fn on_alloc(address: *mut libc::c_void, size: usize, caller: unwind::CallerF
     LIVE.insert(LiveBlock {
         address: address as u64,
         size: size as u64,
-        stack,
+        stack: stack | flags,
         born: sites::NOW_TICKS.load(Ordering::Relaxed),
     });
     sites::SITES.add(stack, size as i64, 1);
@@ -56,7 +68,7 @@ pub fn on_free(address: *mut libc::c_void) -> bool {
         // Frees are honoured even inside agent code: forgetting a block is always right.
         let _section = AgentSection::enter_nested_hook();
         if let Some(block) = LIVE.remove(address as u64) {
-            sites::SITES.add(block.stack, -(block.size as i64), -1);
+            sites::SITES.add(block.site(), -(block.size as i64), -1);
         }
     }
     !FREE_FORGETS_ONLY.load(Ordering::Relaxed)
@@ -71,7 +83,7 @@ pub fn on_realloc_start(address: *mut libc::c_void) -> Option<LiveBlock> {
     }
     let _section = AgentSection::enter_nested_hook();
     let block = LIVE.remove(address as u64)?;
-    sites::SITES.add(block.stack, -(block.size as i64), -1);
+    sites::SITES.add(block.site(), -(block.size as i64), -1);
     // Until the new block is recorded, its contents (pointers included) are only here.
     let state = thread::current();
     state.moving_block_size.store(block.size, Ordering::Relaxed);
@@ -85,7 +97,7 @@ pub fn on_realloc_failed(old: Option<LiveBlock>) {
     if let Some(block) = old {
         let _section = AgentSection::enter_nested_hook();
         LIVE.insert(block);
-        sites::SITES.add(block.stack, block.size as i64, 1);
+        sites::SITES.add(block.site(), block.size as i64, 1);
     }
 }
 

@@ -49,6 +49,7 @@ pub mod hot_path;
 pub mod live;
 pub mod live_scan;
 pub mod modules;
+pub mod python;
 pub mod runtime;
 pub mod sampling;
 pub mod scan;
@@ -69,6 +70,8 @@ pub mod writer_thread;
 pub use activation::{is_active, is_main_thread, on_start};
 pub use exit::{finish, ExitContext};
 pub use fork::{after_fork_in_child, after_fork_in_parent, before_fork};
-pub use hot_path::{free_forgets_only, on_alloc, on_free, on_realloc_failed, on_realloc_start};
+pub use hot_path::{
+    free_forgets_only, on_alloc, on_free, on_realloc_failed, on_realloc_start, on_runtime_alloc,
+};
 pub use sys::real_sigaction;
 pub use writer_thread::start_writer_thread;

@@ -23,6 +23,26 @@ pub struct LiveBlock {
     pub born: u32,
 }
 
+/// In [`LiveBlock::stack`]: the block is an object of a language runtime's own allocator
+/// (CPython's object and memory domains, see `python`). Stack ids stay below 2^24.
+pub const RUNTIME_OBJECT: u32 = 1 << 31;
+
+impl LiveBlock {
+    /// Its site: the stack it was allocated at.
+    #[inline(always)]
+    pub fn site(&self) -> StackId {
+        self.stack & !RUNTIME_OBJECT
+    }
+
+    /// Is it an object of a runtime's own allocator? Such an object's life is the runtime's
+    /// business (reference counts, a garbage collector): the leak check scans it as a root
+    /// and never reports it (its site's growth is still judged).
+    #[inline(always)]
+    pub fn is_runtime_object(&self) -> bool {
+        self.stack & RUNTIME_OBJECT != 0
+    }
+}
+
 impl TableSlot for LiveBlock {
     const EMPTY: LiveBlock = LiveBlock {
         address: 0,

@@ -106,6 +106,9 @@ mod block_flags {
     pub const HEADER_READABLE: u8 = 2;
     /// The block has its own mapping (glibc's `IS_MMAPPED` chunk bit).
     pub const OWN_MAPPING: u8 = 4;
+    /// An object of a runtime's own allocator (`live::RUNTIME_OBJECT`): a root, never
+    /// reported; its memory is not glibc's (no chunk header to read).
+    pub const RUNTIME_OBJECT: u8 = 8;
 }
 
 /// The scan's scratch memory, sized exactly for `capacity` blocks: the takes in [`scan`].
@@ -215,9 +218,13 @@ pub fn scan(input: &ScanInput<'_>) -> Option<ScanOutput> {
                     start: live.address,
                     end: live.address + live.size.max(1),
                     size: live.size,
-                    stack: live.stack,
+                    stack: live.site(),
                     state: UNREACHED,
-                    flags: 0,
+                    flags: if live.is_runtime_object() {
+                        block_flags::RUNTIME_OBJECT
+                    } else {
+                        0
+                    },
                     _pad: [0; 2],
                     born: live.born,
                 };
@@ -287,6 +294,15 @@ pub fn scan(input: &ScanInput<'_>) -> Option<ScanOutput> {
         scanner.push_without_clique(r, true);
     }
     scanner.process_mark_stack();
+    // A runtime's objects are roots: what they point to is held (the runtime frees them when
+    // it decides, by reference counts or its collector, not when a pointer is lost).
+    for i in 0..scanner.blocks.len() {
+        if scanner.blocks[i].flags & block_flags::RUNTIME_OBJECT != 0 {
+            let start = scanner.blocks[i].start;
+            scanner.push_without_clique(start, true);
+            scanner.process_mark_stack();
+        }
+    }
     // A block in the middle of `realloc` is in no table, but its contents are still the
     // program's: scan them as roots. (Read safely: glibc may have unmapped or reused it.)
     for thread in input.stopped {
@@ -358,6 +374,10 @@ pub fn scan(input: &ScanInput<'_>) -> Option<ScanOutput> {
     let mut count = 0;
     let mut totals = [(0u64, 0u64); 4];
     for block in blocks.iter() {
+        if block.flags & block_flags::RUNTIME_OBJECT != 0 {
+            runtime_blocks += 1; // a site age, not a record
+            continue;
+        }
         let kind = kind_of(block.state);
         if let Some(total) = totals.get_mut(kind as usize) {
             total.0 += block.size;
@@ -424,6 +444,9 @@ fn classify_block_memory(mappings: &[Mapping], blocks: &mut [Block]) {
         if plain_readable && block.start.saturating_add(block.size) <= m.end {
             block.flags |= block_flags::PLAIN;
         }
+        if block.flags & block_flags::RUNTIME_OBJECT != 0 {
+            continue; // not a glibc chunk: its "header" is its neighbour's bytes
+        }
         let header = block.start.wrapping_sub(16);
         if plain_readable && header >= m.start && header < block.start {
             block.flags |= block_flags::HEADER_READABLE;
@@ -437,7 +460,9 @@ fn classify_block_memory(mappings: &[Mapping], blocks: &mut [Block]) {
 }
 
 /// Anonymous mappings that hold ordinary (not separately mapped) heap blocks are malloc
-/// arenas: their free chunks and bookkeeping are not roots.
+/// arenas: their free chunks and bookkeeping are not roots. (A runtime's object tells
+/// nothing: pymalloc's arenas, which hold only such objects and objects the runtime made
+/// before the agent wrapped its allocator, stay roots.)
 fn mark_heap_arenas(mappings: &mut [Mapping], blocks: &[Block]) {
     for m in mappings.iter_mut() {
         if m.skip || m.file_backed || !m.writable {

@@ -28,6 +28,8 @@ pub struct Settings {
     pub scan_every_ms: u64,
     /// `--follow-children`: programs this one executes are tracked too.
     pub follow_children: bool,
+    /// `--native`: interpreters' own frames stay in stacks.
+    pub native_frames: bool,
 }
 
 struct SettingsCell {
@@ -54,6 +56,7 @@ impl Settings {
         interval_ms: names::DEFAULT_INTERVAL_MS,
         scan_every_ms: 0,
         follow_children: false,
+        native_frames: false,
     };
 }
 
@@ -116,6 +119,8 @@ fn apply(settings: &mut Settings, entry: &[u8]) {
         settings.scan_every_ms = parse_decimal(value);
     } else if let Some(value) = value_of(entry, names::FOLLOW_CHILDREN) {
         settings.follow_children = value == b"1";
+    } else if let Some(value) = value_of(entry, names::NATIVE_FRAMES) {
+        settings.native_frames = value == b"1";
     }
 }
 

@@ -734,6 +734,36 @@ pub fn symbol_address(name: &core::ffi::CStr) -> usize {
     unsafe { libc::dlsym(libc::RTLD_DEFAULT, name.as_ptr()) as usize }
 }
 
+/// The size of the symbol that `address` starts (`st_size` of its ELF symbol, from
+/// `dladdr1` with `RTLD_DL_SYMENT`), if the dynamic symbol tables have one that starts there.
+pub fn symbol_size(address: usize) -> Option<u64> {
+    /// `RTLD_DL_SYMENT` of `<dlfcn.h>`: `dladdr1` reports the `ElfW(Sym)` it found.
+    const RTLD_DL_SYMENT: libc::c_int = 1;
+    let mut info: libc::Dl_info = libc::Dl_info {
+        dli_fname: core::ptr::null(),
+        dli_fbase: core::ptr::null_mut(),
+        dli_sname: core::ptr::null(),
+        dli_saddr: core::ptr::null_mut(),
+    };
+    let mut symbol: *mut libc::c_void = core::ptr::null_mut();
+    // SAFETY: dladdr1 writes `info` and, with RTLD_DL_SYMENT, a pointer to the symbol table
+    // entry into `symbol`; both are ours and of the types it expects.
+    let found = unsafe {
+        libc::dladdr1(
+            address as *const libc::c_void,
+            &mut info,
+            &mut symbol,
+            RTLD_DL_SYMENT,
+        )
+    };
+    if found == 0 || symbol.is_null() || info.dli_saddr as usize != address {
+        return None;
+    }
+    // SAFETY: `symbol` points at the loader's `Elf64_Sym` for the symbol, which lives as long
+    // as its object is loaded.
+    Some(unsafe { (*(symbol as *const libc::Elf64_Sym)).st_size })
+}
+
 /// The calling thread's alternate signal stack, `(base, size)`, if it is running on it now.
 pub fn current_alternate_stack() -> Option<(u64, u64)> {
     // SAFETY: sigaltstack with a null new stack only reports the current one into `current`.

@@ -58,6 +58,8 @@ pub struct ThreadCapture {
     /// Stack ids by (previous stack, new innermost frames): see [`Walk::Patched`].
     transitions: [Transition; TRANSITIONS],
     previous: usize,
+    /// The thread's Python frames and code cache (see [`crate::python`]).
+    python: crate::python::ThreadPython,
 }
 
 /// Transitions remembered per thread.
@@ -110,6 +112,20 @@ pub fn capture_stack(max_frames: usize, caller: CallerFrame) -> StackId {
     let Some(capture) = thread_capture() else {
         return 0;
     };
+    let native = capture_native_stack(capture, max_frames, caller);
+    if crate::python::present() {
+        return crate::python::with_python_frames(&mut capture.python, native);
+    }
+    native
+}
+
+/// [`capture_stack`]'s native walk: the id of the stack of return addresses.
+#[inline(always)]
+fn capture_native_stack(
+    capture: &mut ThreadCapture,
+    max_frames: usize,
+    caller: CallerFrame,
+) -> StackId {
     let max_frames = max_frames.clamp(1, MAX_FRAMES_LIMIT);
     let mut walk = capture_once(capture, max_frames, caller);
     if let Walk::OutsideKnownModules(_) = walk {
@@ -208,6 +224,7 @@ fn thread_capture() -> Option<&'static mut ThreadCapture> {
             recent: [(0, 0); RECENT_STACKS],
             transitions: [Transition::default(); TRANSITIONS],
             previous: 0,
+            python: crate::python::ThreadPython::new(),
         }));
         state.capture.store(capture, Ordering::Relaxed);
     }

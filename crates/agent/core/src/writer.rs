@@ -7,8 +7,8 @@ use core::iter::Peekable;
 use leakscope_format::{
     encode_file_header, EncodeError, Encoded, End, Exec, ExecCall, ExecFailed, Exit, ExitHow,
     LeakEstimates, LeakKind, LeakRecord, Leaks, LiveScan, Module, NulSeparated, OnePass, Process,
-    Sampling, Scan, SiteAge, SiteAges, SiteLive, Snapshot, Spawn, SpawnHow, Stack, Stacks,
-    TaggedFrames, Warning,
+    PythonCode, PythonCodes, Runtime, RuntimeEvent, RuntimeKind, Sampling, Scan, SiteAge, SiteAges,
+    SiteLive, Snapshot, Spawn, SpawnHow, Stack, Stacks, TaggedFrames, Warning,
 };
 
 use crate::modules::MODULES;
@@ -35,6 +35,10 @@ struct WriterState {
     started: bool,
     modules_written: usize,
     next_stack: u32,
+    /// The next Python code id to write.
+    next_code: u32,
+    /// The Python runtime events written (bit per `python::EVENTS` field).
+    runtime_events_written: u32,
     failed: bool,
     start_unix_ns: u64,
     /// This image's own profile (NUL-terminated), once claimed (see [`WriterState::claim`]).
@@ -75,6 +79,8 @@ pub static WRITER: ProfileWriter = ProfileWriter {
         started: false,
         modules_written: 0,
         next_stack: 1,
+        next_code: 1,
+        runtime_events_written: 0,
         failed: false,
         start_unix_ns: 0,
         own_path: [0; settings::MAX_PATH],
@@ -441,7 +447,82 @@ impl WriterState {
         );
     }
 
+    /// The Python code objects copied since the last write (before the stacks that use
+    /// them; a code still being copied is written next time, which the reader, resolving code
+    /// locations after the whole file, does not mind), and the runtime's events.
+    fn write_python(&mut self) {
+        use crate::python;
+        let codes = python::ready_codes(self.next_code).map(|(id, record)| {
+            let (name, file, line_table) = python::texts(record);
+            PythonCode {
+                id,
+                address: record.address,
+                first_line: record.first_line,
+                name,
+                file,
+                line_table,
+            }
+        });
+        let codes = core::cell::RefCell::new(codes.peekable());
+        let mut written = 0;
+        self.batch(
+            false,
+            &mut |buf| {
+                let encoded = PythonCodes::encode(buf, &mut codes.borrow_mut())?;
+                written += encoded.taken as u32;
+                Ok(encoded)
+            },
+            &mut || codes.borrow_mut().peek().is_some(),
+        );
+        self.next_code = self.next_code.max(1) + written;
+
+        let events = &python::EVENTS;
+        let detected = match events.detected.load(core::sync::atomic::Ordering::Acquire) {
+            1 => Some(RuntimeEvent::Detected),
+            2 => Some(RuntimeEvent::Unsupported),
+            _ => None,
+        };
+        let moments = [
+            (
+                detected,
+                events
+                    .detected_at
+                    .load(core::sync::atomic::Ordering::Relaxed),
+            ),
+            (
+                Some(RuntimeEvent::AllocatorWrapped),
+                events
+                    .wrapped_at
+                    .load(core::sync::atomic::Ordering::Relaxed),
+            ),
+            (
+                Some(RuntimeEvent::Finalizing),
+                events
+                    .finalizing_at
+                    .load(core::sync::atomic::Ordering::Relaxed),
+            ),
+        ];
+        for (bit, (event, at)) in moments.into_iter().enumerate() {
+            let Some(event) = event else { continue };
+            if at == 0 || self.runtime_events_written & (1 << bit) != 0 {
+                continue;
+            }
+            self.runtime_events_written |= 1 << bit;
+            let runtime = Runtime {
+                time_ns: at - 1,
+                runtime: RuntimeKind::CPython,
+                event,
+                version: python::version(),
+                code_address: events
+                    .eval_address
+                    .load(core::sync::atomic::Ordering::Relaxed),
+            };
+            self.chunk(&mut |buf| runtime.encode(buf));
+        }
+    }
+
     fn write_stacks(&mut self) {
+        self.write_python();
         let end = STACKS.next_id();
         let first = self.next_stack;
         let stacks = core::cell::RefCell::new(table_stacks(first, end).peekable());
@@ -471,7 +552,12 @@ impl ProfileWriter {
         state.start();
         state.write_modules(true);
         state.write_stacks();
+        // A snapshot taken once the interpreter began to finalize is of its teardown: the
+        // moment is noted before the snapshot's time if it began before or during it.
+        crate::python::check_finalizing(time_ns);
         state.snapshot(time_ns);
+        crate::python::check_finalizing(time_ns);
+        state.write_python();
         state.drain();
     }
 
@@ -582,6 +668,8 @@ impl ProfileWriter {
         state.started = false;
         state.modules_written = 0;
         state.next_stack = 1;
+        state.next_code = 1;
+        state.runtime_events_written = 0;
         state.failed = false;
         state.full_snapshot = true;
         state.claimed = false;

@@ -52,6 +52,9 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
     if let Some(rate) = args.sample_rate {
         command.env(names::SAMPLE_RATE, rate.to_string());
     }
+    if args.native {
+        command.env(names::NATIVE_FRAMES, "1");
+    }
     if args.follow_children {
         command.env(names::FOLLOW_CHILDREN, "1");
     }
