@@ -92,17 +92,25 @@ impl Findings {
             .process
             .as_ref()
             .map_or((0, Vec::new()), |p| (p.pid, p.argv.clone()));
+        let leaks = Leaks::of(profile);
+        let mut notes = notes_of(profile);
+        if !leaks.runtime_kept.is_zero() {
+            notes.push(format!(
+                "{} bytes in {} blocks that the Python interpreter allocated on its own account (no frame of a C extension or other code in their stacks) were not freed at exit; the interpreter keeps such memory on purpose, so they are counted as suppressed, not as lost or reachable",
+                leaks.runtime_kept.bytes, leaks.runtime_kept.blocks
+            ));
+        }
         Findings {
             profile: 0,
             pid,
             command,
             exit: exit_status(profile),
             duration_s: duration_s(profile),
-            leaks: Leaks::of(profile),
+            leaks,
             growth,
             timeline: growth::timeline(profile),
             live_scans: live_scans(profile),
-            notes: notes_of(profile),
+            notes,
             children: Vec::new(),
             started_by: StartedBy::Run,
         }
@@ -188,5 +196,6 @@ fn notes_of(profile: &Profile) -> Vec<String> {
         );
     }
     notes.extend(profile.warnings.iter().cloned());
+    notes.extend(crate::runtimes::python_notes(profile));
     notes
 }

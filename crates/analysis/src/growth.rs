@@ -143,16 +143,26 @@ pub fn timeline(profile: &Profile) -> Vec<TimelinePoint> {
     even_in_time(&points, |point| point.t_s, TIMELINE_POINTS)
 }
 
-/// The snapshots of the program's life: all but the one the agent takes at exit, which it
-/// takes after the program's exit handlers and destructors have run (a cache torn down at
-/// exit has not been "given back" while the program ran). All of them when the profile
-/// records no exit (the program was killed, or the file was cut short).
+/// The snapshots of the program's life: all but those the agent takes once the program's end
+/// began. That is the one it takes at exit, after the program's exit handlers and destructors
+/// have run (a cache torn down at exit has not been "given back" while the program ran), and,
+/// in a Python program, every one from the interpreter's finalization on (it frees the
+/// program's objects as it shuts down: a list that grew until then did not stop growing).
+/// All of them when the profile records neither (the program was killed, or the file was cut
+/// short).
 pub fn life_snapshots(profile: &Profile) -> &[Snapshot] {
-    match profile.exit {
-        Some(exit) => {
+    let end = [
+        profile.exit.map(|exit| exit.time_ns),
+        profile.runtime_finalizing_ns(),
+    ]
+    .into_iter()
+    .flatten()
+    .min();
+    match end {
+        Some(end_ns) => {
             let life = profile
                 .snapshots
-                .partition_point(|snapshot| snapshot.time_ns < exit.time_ns);
+                .partition_point(|snapshot| snapshot.time_ns < end_ns);
             &profile.snapshots[..life]
         }
         None => &profile.snapshots,
