@@ -350,12 +350,12 @@ fn a_version_1_file_still_reads_every_frame_as_native() {
 #[test]
 fn later_and_earlier_versions_are_refused_with_the_version_named() {
     let mut file = encode_profile(&sample_profile(), 1 << 16);
-    file[8..12].copy_from_slice(&3u32.to_le_bytes());
+    file[8..12].copy_from_slice(&4u32.to_le_bytes());
     let error = read_profile_bytes(&file).unwrap_err();
-    assert!(matches!(error, ReadError::UnsupportedVersion(3)));
+    assert!(matches!(error, ReadError::UnsupportedVersion(4)));
     assert_eq!(
         error.to_string(),
-        "profile format version 3 (at byte 8) is not supported (this leakscope reads versions 1 to 2)"
+        "profile format version 4 (at byte 8) is not supported (this leakscope reads versions 1 to 3)"
     );
     file[8..12].copy_from_slice(&0u32.to_le_bytes());
     assert!(matches!(
@@ -507,4 +507,70 @@ fn malformed_payloads_name_the_offset_of_the_bad_field() {
     let read = read_profile_bytes(&file).unwrap();
     assert!(read.complete);
     assert_eq!(read.damage, None);
+}
+
+/// A version 3 file's Python frames are code locations; the reader turns each into an
+/// interned frame with the line its code's table gives (here 3.9's `co_lnotab`: from byte 4
+/// one line on, from byte 10 two more), sharing one frame per (code, line, column).
+#[test]
+fn python_code_locations_are_read_as_frames_with_their_lines() {
+    let mut file = header(3);
+    let mut buf = vec![0u8; 4096];
+    let runtime = Runtime {
+        time_ns: 5,
+        runtime: RuntimeKind::CPython,
+        event: RuntimeEvent::Detected,
+        version: 0x0309_12f0,
+        code_address: 0x4000,
+    };
+    let len = runtime.encode(&mut buf).unwrap();
+    file.extend(&buf[..len]);
+    let code = PythonCode {
+        id: 1,
+        address: 0x7f00_0000_1000,
+        first_line: 40,
+        name: "handle",
+        file: "/srv/app.py",
+        line_table: [4u8, 1, 6, 2],
+    };
+    let encoded = PythonCodes::encode(&mut buf, &mut [code].into_iter().peekable()).unwrap();
+    file.extend(&buf[..encoded.len]);
+    let at = |code, offset| StackFrame::PythonCode { code, offset };
+    let words: Vec<u64> = [at(1, 0), at(1, 1), at(1, 5), at(2, 3)]
+        .iter()
+        .map(|f| f.to_tagged())
+        .collect();
+    let stack = Stack {
+        id: 1,
+        frames: TaggedFrames(&words),
+    };
+    let encoded = Stacks::encode(&mut buf, &mut [stack].into_iter().peekable()).unwrap();
+    file.extend(&buf[..encoded.len]);
+
+    let profile = read_profile_bytes(&file).unwrap();
+    assert_eq!(profile.damage, None);
+    assert_eq!(profile.runtimes, vec![runtime]);
+    let frames = &profile.stacks[&1];
+    let lines: Vec<(String, String, u32)> = frames
+        .iter()
+        .map(|frame| match *frame {
+            StackFrame::Interpreter(FrameKind::Python, id) => {
+                let f = &profile.frames[&id];
+                (f.function.clone(), f.file.clone(), f.line)
+            }
+            other => panic!("not resolved: {other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        lines,
+        vec![
+            ("handle".into(), "/srv/app.py".into(), 40),
+            ("handle".into(), "/srv/app.py".into(), 40),
+            ("handle".into(), "/srv/app.py".into(), 43),
+            ("<unknown Python code #2>".into(), String::new(), 0),
+        ]
+    );
+    // Offsets 0 and 1 are one line: one interned frame.
+    assert_eq!(frames[0], frames[1]);
+    assert_eq!(profile.frames.len(), 3);
 }

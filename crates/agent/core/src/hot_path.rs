@@ -42,7 +42,14 @@ fn record(address: *mut libc::c_void, size: usize, caller: unwind::CallerFrame, 
     }
     let rate = SAMPLE_RATE.load(Ordering::Relaxed);
     let stack = if rate == 0 || sampling::should_sample(thread::current(), size, rate) {
-        unwind::capture_stack(MAX_FRAMES.load(Ordering::Relaxed) as usize, caller)
+        let mut max_frames = MAX_FRAMES.load(Ordering::Relaxed) as usize;
+        let object = flags & crate::live::RUNTIME_OBJECT != 0;
+        if object {
+            // A runtime's object: its own frames say where it was made; of the native ones
+            // only the innermost matter (see `python::OBJECT_NATIVE_FRAMES`).
+            max_frames = crate::python::object_native_frames(max_frames);
+        }
+        unwind::capture_stack(max_frames, caller, object)
     } else {
         0
     };

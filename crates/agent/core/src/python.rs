@@ -1,5 +1,5 @@
 //! CPython: the Python frames of a stack, and the interpreter's own allocator seen block by
-//! block (issue 9; the design and its cost are in docs/decisions/0004-python.md).
+//! block (issue 9; the design and its cost are in docs/decisions/0009-python.md).
 //!
 //! **Frames.** When the process runs CPython 3.9 to 3.13 (in the executable, as Debian's
 //! `/usr/bin/python3.11`, or in `libpython3.X.so`), every stack capture of a thread that has a
@@ -16,7 +16,7 @@
 //! 3.11, a run of inlined frames since), and, unless `--native` asked for every frame, the
 //! interpreter's own native frames are left out (frames of C extensions and other libraries
 //! stay where they are). The layouts of the structures read are per version tables, checked
-//! against the interpreters' own headers by `crates/cli/tests/e2e/python_layouts.rs`; 3.13's
+//! against the interpreters' own headers by this module's tests; 3.13's
 //! come from the offsets the interpreter publishes at the start of `_PyRuntime`
 //! (`_Py_DebugOffsets`).
 //!
@@ -100,8 +100,8 @@ const OWNED_BY_GENERATOR: u8 = 1;
 /// `FRAME_OWNED_BY_CSTACK` (3.12, 3.13).
 const OWNED_BY_CSTACK: u8 = 3;
 
-/// The layouts of 3.9 to 3.12, from the interpreters' headers (`offsetof` of each field; the
-/// test named in the module's docs compiles a program that prints them and compares).
+/// The layouts of 3.9 to 3.12, from the interpreters' headers (`offsetof` of each field; a
+/// test compiles a program that prints them and compares).
 pub(crate) fn layout_of(minor: u8) -> Option<Layout> {
     let common = Layout {
         minor,
@@ -346,6 +346,26 @@ pub fn set_wrappers(wrappers: Wrappers) {
 pub fn original_allocator(obj: bool) -> &'static Allocator {
     // SAFETY: see `AllocatorCell`: the wrappers run only after the originals were written.
     unsafe { &(*ALLOCATORS.0.get())[2 + obj as usize] }
+}
+
+/// Native frames walked for an object of the wrapped allocator (without `--native`): enough
+/// for the C code that made it (an extension's function, inside the interpreter's
+/// `PyDict_New` or `PyList_New`) and the evaluation frame that called that code; the Python
+/// frames outward come from the frame chain. The walk through the evaluation loop's frames
+/// and out to `main` is what an allocation of a Python object would otherwise spend most of
+/// its cost on (decision 0009), and without `--native` all it would add is a C extension's
+/// frame between two Python frames further out, which is then not shown. `malloc`'s blocks,
+/// which the leak check is about, always get every frame.
+pub const OBJECT_NATIVE_FRAMES: usize = 8;
+
+/// The native frames to walk for a runtime's object, given `--max-frames`.
+#[inline(always)]
+pub fn object_native_frames(max_frames: usize) -> usize {
+    if KEEP_NATIVE.load(Ordering::Relaxed) != 0 {
+        max_frames
+    } else {
+        max_frames.min(OBJECT_NATIVE_FRAMES)
+    }
 }
 
 /// Keep the interpreter's native frames (`--native`).
@@ -601,6 +621,19 @@ const MAX_PYTHON_FRAMES: usize = 128;
 const CODE_CACHE: usize = 256;
 /// Most frames of a merged stack.
 const MAX_MERGED: usize = crate::unwind::MAX_FRAMES_LIMIT;
+/// Merged stacks remembered per thread (direct-mapped by a hash of their parts).
+const RECENT_MERGES: usize = 16;
+/// Python frames a remembered merge can hold.
+const RECENT_MERGE_FRAMES: usize = 32;
+
+/// A merge remembered: native stack `native` with these Python frames is stack `id`.
+#[derive(Clone, Copy)]
+struct RecentMerge {
+    native: StackId,
+    len: u32,
+    id: StackId,
+    words: [u64; RECENT_MERGE_FRAMES],
+}
 
 /// What a thread keeps between captures (inside its `unwind::ThreadCapture`).
 pub struct ThreadPython {
@@ -608,10 +641,9 @@ pub struct ThreadPython {
     /// evaluation call's frames.
     words: [u64; MAX_PYTHON_FRAMES],
     group_ends: [bool; MAX_PYTHON_FRAMES],
-    last_words: [u64; MAX_PYTHON_FRAMES],
-    last_len: usize,
-    last_native: StackId,
-    last_id: StackId,
+    /// Recent merges: an object allocation's Python frames differ from the previous one's
+    /// more often than not (another instruction of the same function), but come back.
+    recent: [RecentMerge; RECENT_MERGES],
     merged: [u64; MAX_MERGED],
     /// (code object address, code id) recently seen by this thread.
     codes: [(u64, u32); CODE_CACHE],
@@ -623,10 +655,12 @@ impl ThreadPython {
         ThreadPython {
             words: [0; MAX_PYTHON_FRAMES],
             group_ends: [false; MAX_PYTHON_FRAMES],
-            last_words: [0; MAX_PYTHON_FRAMES],
-            last_len: 0,
-            last_native: 0,
-            last_id: 0,
+            recent: [RecentMerge {
+                native: 0,
+                len: 0,
+                id: 0,
+                words: [0; RECENT_MERGE_FRAMES],
+            }; RECENT_MERGES],
             merged: [0; MAX_MERGED],
             codes: [(0, 0); CODE_CACHE],
         }
@@ -662,12 +696,19 @@ pub fn with_python_frames(state: &mut ThreadPython, native: StackId) -> StackId 
     if count == 0 {
         return native;
     }
-    if native == state.last_native
-        && count == state.last_len
-        && state.words[..count] == state.last_words[..count]
-        && state.last_id != 0
+    let words = &state.words[..count];
+    let mut hash = (native as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    for &word in words {
+        hash = (hash.rotate_left(7) ^ word).wrapping_mul(0x5175_6f2d_0b4e_9a6b);
+    }
+    let slot = (hash >> 58) as usize % RECENT_MERGES;
+    let recent = &state.recent[slot];
+    if recent.id != 0
+        && recent.native == native
+        && recent.len as usize == count
+        && recent.words[..count] == *words
     {
-        return state.last_id;
+        return recent.id;
     }
     let native_frames = if native == 0 {
         &[][..]
@@ -684,10 +725,13 @@ pub fn with_python_frames(state: &mut ThreadPython, native: StackId) -> StackId 
         &mut state.merged,
     );
     let id = STACKS.intern(&state.merged[..len]);
-    state.last_words[..count].copy_from_slice(&state.words[..count]);
-    state.last_len = count;
-    state.last_native = native;
-    state.last_id = id;
+    if count <= RECENT_MERGE_FRAMES {
+        let recent = &mut state.recent[slot];
+        recent.native = native;
+        recent.len = count as u32;
+        recent.id = id;
+        recent.words[..count].copy_from_slice(&state.words[..count]);
+    }
     id
 }
 
@@ -1170,4 +1214,277 @@ pub(crate) fn texts(record: &CodeRecord) -> (&'static [u8], &'static [u8], &'sta
 /// The version found, for the `Runtime` chunks.
 pub(crate) fn version() -> u32 {
     runtime().map_or(EVENTS.version.load(Ordering::Relaxed), |r| r.version)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+    use std::process::Command;
+    use std::string::{String, ToString};
+    use std::vec::Vec;
+
+    /// Prints, for the interpreter whose headers it is compiled with, every offset a
+    /// [`Layout`] holds (with `Py_BUILD_CORE`, for the internal frame structures).
+    const OFFSETS_PROGRAM: &str = r#"
+#define Py_BUILD_CORE 1
+#include <Python.h>
+#include <stddef.h>
+#include <stdio.h>
+#if PY_VERSION_HEX >= 0x030b0000
+#include "internal/pycore_frame.h"
+#include "internal/pycore_code.h"
+#else
+#include "frameobject.h"
+#endif
+#if PY_VERSION_HEX >= 0x030d0000
+#include "internal/pycore_runtime.h"
+#endif
+#define P(name, expr) printf("%s %zu\n", name, (size_t)(expr))
+int main(void) {
+  P("minor", PY_MINOR_VERSION);
+  P("unicode_length", offsetof(PyASCIIObject, length));
+  P("unicode_state", offsetof(PyASCIIObject, state));
+  P("unicode_ascii_size", sizeof(PyASCIIObject));
+  P("unicode_compact_size", sizeof(PyCompactUnicodeObject));
+  P("bytes_size", offsetof(PyVarObject, ob_size));
+  P("bytes_data", offsetof(PyBytesObject, ob_sval));
+  P("code_filename", offsetof(PyCodeObject, co_filename));
+  P("code_first_line", offsetof(PyCodeObject, co_firstlineno));
+#if PY_VERSION_HEX < 0x030a0000
+  P("code_line_table", offsetof(PyCodeObject, co_lnotab));
+#else
+  P("code_line_table", offsetof(PyCodeObject, co_linetable));
+#endif
+#if PY_VERSION_HEX < 0x030b0000
+  P("code_name", offsetof(PyCodeObject, co_name));
+  P("tstate_frame", offsetof(PyThreadState, frame));
+  P("frame_previous", offsetof(PyFrameObject, f_back));
+  P("frame_code", offsetof(PyFrameObject, f_code));
+  P("frame_instruction", offsetof(PyFrameObject, f_lasti));
+#else
+  P("code_name", offsetof(PyCodeObject, co_qualname));
+  P("code_bytecode", offsetof(PyCodeObject, co_code_adaptive));
+  P("frame_previous", offsetof(_PyInterpreterFrame, previous));
+  P("frame_owner", offsetof(_PyInterpreterFrame, owner));
+#endif
+#if PY_VERSION_HEX >= 0x030b0000 && PY_VERSION_HEX < 0x030d0000
+  P("code_first_traceable", offsetof(PyCodeObject, _co_firsttraceable));
+  P("tstate_frame", offsetof(PyThreadState, cframe));
+  P("cframe_current", offsetof(_PyCFrame, current_frame));
+  P("frame_code", offsetof(_PyInterpreterFrame, f_code));
+  P("frame_instruction", offsetof(_PyInterpreterFrame, prev_instr));
+#endif
+#if PY_VERSION_HEX >= 0x030b0000 && PY_VERSION_HEX < 0x030c0000
+  P("frame_is_entry", offsetof(_PyInterpreterFrame, is_entry));
+#endif
+#if PY_VERSION_HEX >= 0x030d0000
+  P("tstate_frame", offsetof(PyThreadState, current_frame));
+  P("frame_code", offsetof(_PyInterpreterFrame, f_executable));
+  P("frame_instruction", offsetof(_PyInterpreterFrame, instr_ptr));
+  P("debug.runtime_size", sizeof(_Py_DebugOffsets));
+#endif
+  return 0;
+}
+"#;
+
+    fn layout_fields(layout: &Layout) -> Vec<(&'static str, Option<usize>)> {
+        vec![
+            ("minor", Some(layout.minor as usize)),
+            ("unicode_length", Some(layout.unicode_length)),
+            ("unicode_state", Some(layout.unicode_state)),
+            ("unicode_ascii_size", Some(layout.unicode_ascii_size)),
+            ("unicode_compact_size", Some(layout.unicode_compact_size)),
+            ("bytes_size", Some(layout.bytes_size)),
+            ("bytes_data", Some(layout.bytes_data)),
+            ("code_filename", Some(layout.code_filename)),
+            ("code_first_line", Some(layout.code_first_line)),
+            ("code_line_table", Some(layout.code_line_table)),
+            ("code_name", Some(layout.code_name)),
+            ("code_bytecode", layout.code_bytecode),
+            ("code_first_traceable", layout.code_first_traceable),
+            ("tstate_frame", Some(layout.tstate_frame)),
+            ("cframe_current", layout.cframe_current),
+            ("frame_previous", Some(layout.frame_previous)),
+            ("frame_code", Some(layout.frame_code)),
+            ("frame_instruction", Some(layout.frame_instruction)),
+            ("frame_owner", layout.frame_owner),
+            ("frame_is_entry", layout.frame_is_entry),
+        ]
+    }
+
+    /// The header directories of the interpreters on this machine.
+    fn include_dirs() -> Vec<String> {
+        let mut dirs = Vec::new();
+        for minor in 9..=13 {
+            let debian = std::format!("/usr/include/python3.{minor}");
+            if Path::new(&debian).join("internal").is_dir() {
+                dirs.push(debian);
+            }
+        }
+        if let Ok(entries) = std::fs::read_dir("/root/.pyenv/versions") {
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let Some(minor) = name.strip_prefix("3.").and_then(|r| r.split('.').next()) else {
+                    continue;
+                };
+                let dir = std::format!("{}/include/python3.{minor}", entry.path().display());
+                if (9..=13).contains(&minor.parse::<u32>().unwrap_or(0))
+                    && Path::new(&dir).join("internal").is_dir()
+                {
+                    dirs.push(dir);
+                }
+            }
+        }
+        dirs.sort();
+        dirs
+    }
+
+    /// The offsets table of each version matches the interpreter's own headers (and 3.13's,
+    /// read from its published debug offsets, too): every interpreter with headers here is
+    /// compiled against; one missing is skipped with a message.
+    #[test]
+    fn layouts_match_the_interpreters_headers() {
+        let dirs = include_dirs();
+        if dirs.is_empty() {
+            std::eprintln!("skipped: no CPython 3.9-3.13 headers with internal/ on this machine");
+            return;
+        }
+        let work =
+            std::env::temp_dir().join(std::format!("leakscope-layouts-{}", std::process::id()));
+        std::fs::create_dir_all(&work).unwrap();
+        let source = work.join("offsets.c");
+        std::fs::write(&source, OFFSETS_PROGRAM).unwrap();
+        let mut minors_seen = Vec::new();
+        for dir in &dirs {
+            let binary = work.join("offsets");
+            let status = Command::new("gcc")
+                .arg(std::format!("-I{dir}"))
+                .arg(&source)
+                .arg("-o")
+                .arg(&binary)
+                .status();
+            let Ok(status) = status else {
+                std::eprintln!("skipped: no gcc");
+                return;
+            };
+            assert!(
+                status.success(),
+                "offsets program did not compile with {dir}"
+            );
+            let output = Command::new(&binary).output().unwrap();
+            let text = String::from_utf8(output.stdout).unwrap();
+            let printed: Vec<(String, usize)> = text
+                .lines()
+                .map(|line| {
+                    let (name, value) = line.split_once(' ').unwrap();
+                    (name.to_string(), value.parse().unwrap())
+                })
+                .collect();
+            let minor = printed[0].1 as u8;
+            let layout = if minor == 13 {
+                // The layout read from a real `_Py_DebugOffsets` (the interpreter's library
+                // holds one, initialised, at the start of `_PyRuntime`): see below.
+                debug_offsets_layout(dir)
+            } else {
+                layout_of(minor).expect("a table for every version 3.9-3.12")
+            };
+            let expected = layout_fields(&layout);
+            for (name, value) in printed.iter().filter(|(n, _)| !n.starts_with("debug.")) {
+                let ours = expected
+                    .iter()
+                    .find(|(field, _)| field == name)
+                    .unwrap_or_else(|| panic!("no field {name}"))
+                    .1;
+                assert_eq!(ours, Some(*value), "3.{minor} ({dir}): {name}");
+            }
+            for (field, ours) in &expected {
+                if ours.is_some() {
+                    assert!(
+                        printed.iter().any(|(name, _)| name == field),
+                        "3.{minor}: the table has {field}, the headers do not"
+                    );
+                }
+            }
+            minors_seen.push(minor);
+        }
+        std::eprintln!("layouts checked for Python 3 minor versions {minors_seen:?}");
+        let _ = std::fs::remove_dir_all(&work);
+    }
+
+    /// 3.13's layout as [`layout_from_debug_offsets`] reads it from the `_PyRuntime` of the
+    /// interpreter whose headers are in `include_dir` (its library is `../../lib`).
+    fn debug_offsets_layout(include_dir: &str) -> Layout {
+        let prefix = Path::new(include_dir).parent().unwrap().parent().unwrap();
+        let library = prefix.join("lib/libpython3.13.so.1.0");
+        assert!(library.exists(), "no {}", library.display());
+        let path = std::ffi::CString::new(library.to_str().unwrap()).unwrap();
+        // SAFETY: loads the interpreter's library (its constructors do nothing) and looks up
+        // its runtime state, whose debug offsets are initialised statically.
+        unsafe {
+            let handle = libc::dlopen(path.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL);
+            assert!(!handle.is_null());
+            let runtime = libc::dlsym(handle, c"_PyRuntime".as_ptr()) as usize;
+            assert_ne!(runtime, 0);
+            layout_from_debug_offsets(runtime).expect("3.13's debug offsets")
+        }
+    }
+
+    #[test]
+    fn merge_replaces_evaluation_frames_and_drops_the_interpreters() {
+        let runtime = Runtime {
+            layout: layout_of(11).unwrap(),
+            version: 0x030b_07f0,
+            is_initialized: {
+                extern "C" fn yes() -> i32 {
+                    1
+                }
+                yes
+            },
+            this_thread_state: {
+                extern "C" fn none() -> usize {
+                    0
+                }
+                none
+            },
+            add_pending_call: None,
+            get_allocator: None,
+            set_allocator: None,
+            code_type: 0,
+            unicode_type: 0,
+            bytes_type: 0,
+            eval: (0x1000, 0x2000),
+            interpreter: (0x1000, 0x9000),
+            launcher: (0x100, 0x200),
+            libc: (0x7000_0000, 0x7100_0000),
+        };
+        let py =
+            |n: u64| ((FrameKind::Python as u64) << tagged::KIND_SHIFT) | tagged::PYTHON_CODE | n;
+        // malloc's caller in a C extension, then the evaluation loop running two inlined
+        // Python frames, interpreter frames, a second evaluation call, and the thread's start.
+        let native = [0xa000_0010, 0x1500, 0x3000, 0x1600, 0x7000_0100, 0x150];
+        let python = [py(1), py(2), py(3)];
+        let ends = [false, true, true];
+        let mut out = [0u64; 16];
+        let len = merge(&runtime, &native, &python, &ends, false, &mut out);
+        assert_eq!(&out[..len], &[0xa000_0010, py(1), py(2), py(3)]);
+        let len = merge(&runtime, &native, &python, &ends, true, &mut out);
+        assert_eq!(
+            &out[..len],
+            &[
+                0xa000_0010,
+                py(1),
+                py(2),
+                0x1500,
+                0x3000,
+                py(3),
+                0x1600,
+                0x7000_0100,
+                0x150
+            ]
+        );
+        // A walk cut short: the Python frames it did not reach go last.
+        let len = merge(&runtime, &native[..2], &python, &ends, false, &mut out);
+        assert_eq!(&out[..len], &[0xa000_0010, py(1), py(2), py(3)]);
+    }
 }

@@ -42,6 +42,44 @@ const RECENT_STACKS: usize = 64;
 /// What a thread keeps between stack captures.
 pub struct ThreadCapture {
     unwind_cache: UnwindCache,
+    /// The walks of `malloc`'s blocks.
+    native: WalkHistory,
+    /// The walks of a runtime's objects (few frames, see `python::OBJECT_NATIVE_FRAMES`):
+    /// kept apart, so that each kind of walk is matched against its own kind's previous one.
+    objects: WalkHistory,
+    /// Recent walks of objects, by their first frame (see [`recent_object_walk`]).
+    object_walks: [RecentWalk; RECENT_OBJECT_WALKS],
+    /// The thread's Python frames and code cache (see [`crate::python`]).
+    python: crate::python::ThreadPython,
+}
+
+/// Object walks remembered per thread.
+const RECENT_OBJECT_WALKS: usize = 16;
+/// Most steps a remembered object walk has.
+const RECENT_WALK_STEPS: usize = 12;
+
+/// A walk remembered whole: its steps and the stack id they gave.
+#[derive(Clone, Copy)]
+struct RecentWalk {
+    steps: [Step; RECENT_WALK_STEPS],
+    len: usize,
+    id: StackId,
+}
+
+impl RecentWalk {
+    const EMPTY: RecentWalk = RecentWalk {
+        steps: [Step {
+            return_address: 0,
+            sp: 0,
+            bp: 0,
+        }; RECENT_WALK_STEPS],
+        len: 0,
+        id: 0,
+    };
+}
+
+/// One kind of walk's history: the previous walk and what it gave.
+struct WalkHistory {
     /// Two walks: the previous one (read while matching) and the one being recorded.
     walks: [[Step; MAX_STEPS]; 2],
     lengths: [usize; 2],
@@ -58,8 +96,23 @@ pub struct ThreadCapture {
     /// Stack ids by (previous stack, new innermost frames): see [`Walk::Patched`].
     transitions: [Transition; TRANSITIONS],
     previous: usize,
-    /// The thread's Python frames and code cache (see [`crate::python`]).
-    python: crate::python::ThreadPython,
+}
+
+impl WalkHistory {
+    fn new() -> Self {
+        WalkHistory {
+            walks: [[Step::default(); MAX_STEPS]; 2],
+            lengths: [0; 2],
+            truncated: [false; 2],
+            outside: [false; 2],
+            outputs: [[0; MAX_FRAMES_LIMIT]; 2],
+            output_lengths: [0; 2],
+            output_ids: [0; 2],
+            recent: [(0, 0); RECENT_STACKS],
+            transitions: [Transition::default(); TRANSITIONS],
+            previous: 0,
+        }
+    }
 }
 
 /// Transitions remembered per thread.
@@ -107,34 +160,108 @@ pub struct CallerFrame {
 ///
 /// Must be called inside a [`thread::AgentSection`]: it may allocate (the first time a thread
 /// unwinds, for its cache).
+///
+/// `object`: the allocation is an object of a runtime's own allocator, whose walks are
+/// matched against their own history (see [`ThreadCapture::objects`]).
 #[inline(never)]
-pub fn capture_stack(max_frames: usize, caller: CallerFrame) -> StackId {
+pub fn capture_stack(max_frames: usize, caller: CallerFrame, object: bool) -> StackId {
     let Some(capture) = thread_capture() else {
         return 0;
     };
-    let native = capture_native_stack(capture, max_frames, caller);
+    let native = if object {
+        match recent_object_walk(capture, caller) {
+            Some(id) => id,
+            None => {
+                let id = capture_native_stack(
+                    &mut capture.unwind_cache,
+                    &mut capture.objects,
+                    max_frames,
+                    caller,
+                );
+                remember_object_walk(capture, caller, id);
+                id
+            }
+        }
+    } else {
+        capture_native_stack(
+            &mut capture.unwind_cache,
+            &mut capture.native,
+            max_frames,
+            caller,
+        )
+    };
     if crate::python::present() {
         return crate::python::with_python_frames(&mut capture.python, native);
     }
     native
 }
 
+/// The stack id of an object allocation whose walk is one remembered: a runtime's objects are
+/// made by a few functions (a dict's, a tuple's, a string's constructor...) called, in turn,
+/// from the same frame further out, so the previous walk alone rarely matches while one of
+/// the last few does. A remembered walk holds if its first frame is `caller` (the same return
+/// address at the same stack pointer) and each later return address is still in its stack
+/// slot (see [`previous_walk_still_holds`]).
+fn recent_object_walk(capture: &ThreadCapture, caller: CallerFrame) -> Option<StackId> {
+    let walk = &capture.object_walks[object_walk_slot(caller)];
+    let first = walk.steps[0];
+    if walk.len == 0 || first.return_address != caller.return_address || first.sp != caller.sp {
+        return None;
+    }
+    let (_, stack_high) = own_stack();
+    let sp = caller.sp;
+    let readable = |address: u64| {
+        address >= sp && address.saturating_add(8) <= stack_high && address.is_multiple_of(8)
+    };
+    let steps = &walk.steps[..walk.len];
+    (previous_walk_still_holds(steps, 0, first.bp == caller.bp, &readable) == steps.len())
+        .then_some(walk.id)
+}
+
+fn object_walk_slot(caller: CallerFrame) -> usize {
+    ((caller.return_address ^ (caller.sp >> 4)).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 59) as usize
+        % RECENT_OBJECT_WALKS
+}
+
+/// Remember the object walk just made (the objects history's current walk), unless it met
+/// code of no known module or is too long to keep.
+fn remember_object_walk(capture: &mut ThreadCapture, caller: CallerFrame, id: StackId) {
+    let history = &capture.objects;
+    let current = history.previous;
+    let len = history.lengths[current];
+    let slot = object_walk_slot(caller);
+    let walk = &mut capture.object_walks[slot];
+    if id == 0 || len == 0 || len > RECENT_WALK_STEPS || history.outside[current] {
+        walk.len = 0;
+        return;
+    }
+    let steps = &history.walks[current][..len];
+    if steps[0].return_address != caller.return_address || steps[0].sp != caller.sp {
+        walk.len = 0; // a walk on a foreign stack records no steps
+        return;
+    }
+    walk.steps[..len].copy_from_slice(steps);
+    walk.len = len;
+    walk.id = id;
+}
+
 /// [`capture_stack`]'s native walk: the id of the stack of return addresses.
 #[inline(always)]
 fn capture_native_stack(
-    capture: &mut ThreadCapture,
+    cache: &mut UnwindCache,
+    capture: &mut WalkHistory,
     max_frames: usize,
     caller: CallerFrame,
 ) -> StackId {
     let max_frames = max_frames.clamp(1, MAX_FRAMES_LIMIT);
-    let mut walk = capture_once(capture, max_frames, caller);
+    let mut walk = capture_once(cache, capture, max_frames, caller);
     if let Walk::OutsideKnownModules(_) = walk {
         if MODULES.refresh_after_unknown_address() {
             // The walk ended outside every known module: a library was probably just loaded.
             // Forget that walk (its output and id were never recorded, so the retry must not
             // match against it) and walk again, against the previous one.
             capture.previous = 1 - capture.previous;
-            walk = capture_once(capture, max_frames, caller);
+            walk = capture_once(cache, capture, max_frames, caller);
         }
     }
     let len = match walk {
@@ -165,7 +292,7 @@ fn capture_native_stack(
 
 /// The id of the previous walk's output after its first `count` frames were replaced: from
 /// the transition table if this change was seen before, else interned (and remembered).
-fn patched_id(capture: &mut ThreadCapture, from: StackId, count: usize) -> StackId {
+fn patched_id(capture: &mut WalkHistory, from: StackId, count: usize) -> StackId {
     let current = capture.previous;
     let len = capture.output_lengths[current];
     let frames = &capture.outputs[current][..len];
@@ -214,16 +341,9 @@ fn thread_capture() -> Option<&'static mut ThreadCapture> {
         let _errno = crate::sys::ErrnoGuard::new();
         capture = Box::into_raw(Box::new(ThreadCapture {
             unwind_cache: UnwindCache::new_in(),
-            walks: [[Step::default(); MAX_STEPS]; 2],
-            lengths: [0; 2],
-            truncated: [false; 2],
-            outside: [false; 2],
-            outputs: [[0; MAX_FRAMES_LIMIT]; 2],
-            output_lengths: [0; 2],
-            output_ids: [0; 2],
-            recent: [(0, 0); RECENT_STACKS],
-            transitions: [Transition::default(); TRANSITIONS],
-            previous: 0,
+            native: WalkHistory::new(),
+            objects: WalkHistory::new(),
+            object_walks: [RecentWalk::EMPTY; RECENT_OBJECT_WALKS],
             python: crate::python::ThreadPython::new(),
         }));
         state.capture.store(capture, Ordering::Relaxed);
@@ -263,7 +383,12 @@ enum Walk {
 /// frame pointer in its slot). Nothing is written to the program's stack: there are no
 /// return-address trampolines to break exceptions or longjmp.
 #[inline(never)] // called twice by `capture_stack`; one copy
-fn capture_once(capture: &mut ThreadCapture, max_frames: usize, caller: CallerFrame) -> Walk {
+fn capture_once(
+    cache: &mut UnwindCache,
+    capture: &mut WalkHistory,
+    max_frames: usize,
+    caller: CallerFrame,
+) -> Walk {
     let here: u64;
     // SAFETY: copies the stack pointer into a register; no memory is touched.
     unsafe {
@@ -286,7 +411,7 @@ fn capture_once(capture: &mut ThreadCapture, max_frames: usize, caller: CallerFr
     if !(stack_low <= sp && sp < stack_high) {
         // A coroutine's stack (makecontext, a heap block), a sigaltstack, a stack the program
         // switched to by hand: its bounds are not known, so nothing there is read directly.
-        return capture_foreign(capture, max_frames, caller, modules);
+        return capture_foreign(cache, capture, max_frames, caller, modules);
     }
     let readable = |address: u64| {
         address >= sp && address.saturating_add(8) <= stack_high && address.is_multiple_of(8)
@@ -341,12 +466,11 @@ fn capture_once(capture: &mut ThreadCapture, max_frames: usize, caller: CallerFr
                 let regs = regs.get_or_insert_with(|| {
                     framehop::UnwindRegsNative::new(caller.return_address, caller.sp, caller.bp)
                 });
-                let Ok(Some(return_address)) = modules.unwinder.unwind_frame(
-                    address,
-                    regs,
-                    &mut capture.unwind_cache,
-                    &mut read_stack,
-                ) else {
+                let Ok(Some(return_address)) =
+                    modules
+                        .unwinder
+                        .unwind_frame(address, regs, cache, &mut read_stack)
+                else {
                     break;
                 };
                 Step {
@@ -528,7 +652,8 @@ const FOREIGN_STACK_REACH: u64 = 8 << 20;
 /// and it is recorded as an empty previous walk, so that the next walk (back on the thread's
 /// own stack, perhaps) never matches against its steps.
 fn capture_foreign(
-    capture: &mut ThreadCapture,
+    cache: &mut UnwindCache,
+    capture: &mut WalkHistory,
     max_frames: usize,
     caller: CallerFrame,
     modules: &crate::modules::ModuleTable,
@@ -572,12 +697,10 @@ fn capture_foreign(
         let Some(address) = FrameAddress::from_return_address(return_address) else {
             break;
         };
-        match modules.unwinder.unwind_frame(
-            address,
-            &mut regs,
-            &mut capture.unwind_cache,
-            &mut read_stack,
-        ) {
+        match modules
+            .unwinder
+            .unwind_frame(address, &mut regs, cache, &mut read_stack)
+        {
             Ok(Some(next)) => return_address = next,
             _ => break,
         }
@@ -594,7 +717,7 @@ fn capture_foreign(
 
 /// Record an empty walk (no frames) as the thread's previous one, so that the previous walk's
 /// steps and its output, which `capture_stack` then sets, stay consistent.
-fn empty_walk(capture: &mut ThreadCapture) -> Walk {
+fn empty_walk(capture: &mut WalkHistory) -> Walk {
     let new_index = 1 - capture.previous;
     capture.lengths[new_index] = 0;
     capture.truncated[new_index] = false;
