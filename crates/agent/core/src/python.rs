@@ -646,7 +646,7 @@ pub struct ThreadPython {
     recent: [RecentMerge; RECENT_MERGES],
     merged: [u64; MAX_MERGED],
     /// (code object address, code id) recently seen by this thread.
-    codes: [(u64, u32); CODE_CACHE],
+    codes: [CachedCode; CODE_CACHE],
 }
 
 impl ThreadPython {
@@ -662,7 +662,11 @@ impl ThreadPython {
                 words: [0; RECENT_MERGE_FRAMES],
             }; RECENT_MERGES],
             merged: [0; MAX_MERGED],
-            codes: [(0, 0); CODE_CACHE],
+            codes: [CachedCode {
+                code: 0,
+                identity: (0, 0, 0, 0),
+                id: 0,
+            }; CODE_CACHE],
         }
     }
 }
@@ -671,6 +675,15 @@ impl Default for ThreadPython {
     fn default() -> Self {
         Self::new()
     }
+}
+
+/// A code object a thread saw, with what identified it then (kept here, not only in the
+/// code table, so that a repeat reads nothing but the code object and this entry).
+#[derive(Clone, Copy)]
+struct CachedCode {
+    code: u64,
+    identity: (u64, u64, u64, u32),
+    id: u32,
 }
 
 /// Is there an interpreter whose frames a capture should look for? (One relaxed load.)
@@ -1034,13 +1047,9 @@ fn code_id(runtime: &Runtime, code: u64, state: &mut ThreadPython) -> u32 {
     let layout = &runtime.layout;
     let seen = identity(layout, code);
     let slot = ((code >> 4) as usize) % CODE_CACHE;
-    let (cached_code, cached_id) = state.codes[slot];
-    if cached_code == code {
-        if let Some(record) = CODES.record(cached_id) {
-            if matches(record, seen) {
-                return cached_id;
-            }
-        }
+    let cached = state.codes[slot];
+    if cached.code == code && cached.identity == seen && cached.id != 0 {
+        return cached.id;
     }
     let hash = code.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
     let mut shard = CODES.index.shard(hash);
@@ -1069,7 +1078,11 @@ fn code_id(runtime: &Runtime, code: u64, state: &mut ThreadPython) -> u32 {
     };
     drop(shard);
     if id != 0 {
-        state.codes[slot] = (code, id);
+        state.codes[slot] = CachedCode {
+            code,
+            identity: seen,
+            id,
+        };
     }
     id
 }

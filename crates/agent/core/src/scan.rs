@@ -297,9 +297,10 @@ pub fn scan(input: &ScanInput<'_>) -> Option<ScanOutput> {
     // A runtime's objects are roots: what they point to is held (the runtime frees them when
     // it decides, by reference counts or its collector, not when a pointer is lost).
     for i in 0..scanner.blocks.len() {
-        if scanner.blocks[i].flags & block_flags::RUNTIME_OBJECT != 0 {
-            let start = scanner.blocks[i].start;
-            scanner.push_without_clique(start, true);
+        let block = &mut scanner.blocks[i];
+        if block.flags & block_flags::RUNTIME_OBJECT != 0 && block.state != REACHABLE {
+            block.state = REACHABLE;
+            scanner.push(i);
             scanner.process_mark_stack();
         }
     }
