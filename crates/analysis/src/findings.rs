@@ -68,6 +68,8 @@ pub struct Findings {
     pub live_scans: LiveScans,
     /// Notes for the reader (a damaged profile, threads that could not be stopped...).
     pub notes: Vec<String>,
+    /// Language runtimes found in the process (CPython), and what the agent did with them.
+    pub runtimes: Vec<crate::runtimes::RuntimeFinding>,
     /// Processes forked by this one, and programs it executed, each with its own findings.
     pub children: Vec<Findings>,
     /// How this process image came to be.
@@ -111,6 +113,7 @@ impl Findings {
             timeline: growth::timeline(profile),
             live_scans: live_scans(profile),
             notes,
+            runtimes: crate::runtimes::runtimes(profile),
             children: Vec::new(),
             started_by: StartedBy::Run,
         }

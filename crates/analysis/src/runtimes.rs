@@ -77,3 +77,49 @@ pub fn python_notes(profile: &Profile) -> Vec<String> {
     }
     notes
 }
+
+/// A language runtime the agent found in the process, as the report states it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RuntimeFinding {
+    /// `cpython`.
+    pub name: &'static str,
+    /// Its version (`3.11.2`).
+    pub version: String,
+    /// Its frames are in the stacks (false: this version or build is not supported).
+    pub frames_recorded: bool,
+    /// Since when (s after start) each object of its allocator is a block of its own.
+    pub objects_tracked_from_s: Option<f64>,
+    /// When it began to shut down (s after start); growth is judged on the snapshots before.
+    pub finalizing_at_s: Option<f64>,
+}
+
+/// The runtimes of a profile.
+pub fn runtimes(profile: &Profile) -> Vec<RuntimeFinding> {
+    let first = |event: RuntimeEvent| {
+        profile
+            .runtimes
+            .iter()
+            .filter(|r| r.event == event)
+            .map(|r| r.time_ns as f64 / 1e9)
+            .reduce(f64::min)
+    };
+    let found = profile
+        .runtimes
+        .iter()
+        .find(|r| matches!(r.event, RuntimeEvent::Detected | RuntimeEvent::Unsupported));
+    found
+        .map(|runtime| RuntimeFinding {
+            name: "cpython",
+            version: format!(
+                "{}.{}.{}",
+                runtime.version >> 24,
+                (runtime.version >> 16) & 0xff,
+                (runtime.version >> 8) & 0xff
+            ),
+            frames_recorded: runtime.event == RuntimeEvent::Detected,
+            objects_tracked_from_s: first(RuntimeEvent::AllocatorWrapped),
+            finalizing_at_s: first(RuntimeEvent::Finalizing),
+        })
+        .into_iter()
+        .collect()
+}

@@ -31,7 +31,17 @@ struct Document<'a> {
     live_scans: Vec<LiveScanJson>,
     lost_growth: Vec<LostGrowthJson<'a>>,
     notes: &'a [String],
+    runtimes: Vec<RuntimeJson>,
     children: Vec<Document<'a>>,
+}
+
+#[derive(Serialize)]
+struct RuntimeJson {
+    name: &'static str,
+    version: String,
+    frames_recorded: bool,
+    objects_tracked_from_s: Option<f64>,
+    finalizing_at_s: Option<f64>,
 }
 
 #[derive(Serialize)]
@@ -323,6 +333,18 @@ fn document<'a>(report: &ProcessReport<'a>) -> Document<'a> {
             })
             .collect(),
         notes: &report.findings.notes,
+        runtimes: report
+            .findings
+            .runtimes
+            .iter()
+            .map(|r| RuntimeJson {
+                name: r.name,
+                version: r.version.clone(),
+                frames_recorded: r.frames_recorded,
+                objects_tracked_from_s: r.objects_tracked_from_s.map(|t| finite(t, 3)),
+                finalizing_at_s: r.finalizing_at_s.map(|t| finite(t, 3)),
+            })
+            .collect(),
         children: report.children().map(|child| document(&child)).collect(),
     }
 }
