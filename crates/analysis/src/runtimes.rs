@@ -60,11 +60,21 @@ pub fn python_notes(profile: &Profile) -> Vec<String> {
                 "CPython {} was found, but leakscope cannot read the frames of this version or build (CPython 3.9 to 3.13 are supported, not free-threaded builds): stacks show the interpreter's native frames only",
                 version(runtime.version)
             )),
-            RuntimeEvent::AllocatorWrapped => notes.push(format!(
-                "CPython {}: from {:.2} s on, each Python object is a block of its own (the interpreter's object allocator was wrapped); objects made before that count only through the memory their allocator took from malloc",
-                version(runtime.version),
-                seconds(runtime.time_ns)
-            )),
+            RuntimeEvent::AllocatorWrapped => {
+                let detected_ns = profile.detected_runtime().map_or(0, |d| d.time_ns);
+                if runtime.time_ns <= detected_ns + 1_000_000 {
+                    notes.push(format!(
+                        "CPython {}: each Python object is a block of its own (the agent wrapped the interpreter's object allocator before it started)",
+                        version(runtime.version)
+                    ));
+                } else {
+                    notes.push(format!(
+                        "CPython {}: from {:.2} s on, each Python object is a block of its own (the interpreter's object allocator was wrapped); objects made before that count only through the memory their allocator took from malloc",
+                        version(runtime.version),
+                        seconds(runtime.time_ns)
+                    ));
+                }
+            }
             RuntimeEvent::Finalizing => {
                 let judged = crate::growth::life_snapshots(profile).len();
                 notes.push(format!(

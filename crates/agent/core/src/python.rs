@@ -323,12 +323,26 @@ pub struct Wrappers {
 
 struct AllocatorCell(UnsafeCell<[Allocator; 4]>);
 // SAFETY: entries 0 and 1 (the wrappers) are written once at start, before any interpreter
-// runs; entries 2 and 3 (the originals) once, by the pending call, before the wrappers that
-// read them are installed (the interpreter's `PyMem_SetAllocator` publishes them with the
-// GIL, which every caller of the wrapped domains holds).
+// runs; entries 2 and 3 (the originals) before the wrappers that read them are installed:
+// at start (before `main`, one thread, no Python code running), or by the pending call with
+// the GIL held, which every caller of the wrapped domains holds too (and the interpreter's
+// `PyMem_SetAllocator` publishes them); the pending call writes them only when the
+// interpreter had replaced the wrappers, so no wrapper of the old ones runs any more.
 unsafe impl Sync for AllocatorCell {}
 static ALLOCATORS: AllocatorCell = AllocatorCell(UnsafeCell::new([Allocator::NONE; 4]));
 static WRAP_REQUESTED: AtomicU32 = AtomicU32::new(0);
+/// The wrappers were installed before the interpreter started and were still in place once it
+/// ran: every object of its allocator is a block the agent knows.
+static TRACKED_FROM_START: AtomicU32 = AtomicU32::new(0);
+/// The wrappers were installed before the interpreter started (it may replace them while it
+/// starts, when `PYTHONMALLOC` asks for another allocator).
+static WRAPPED_EARLY: AtomicU32 = AtomicU32::new(0);
+
+/// Is every object of the interpreter's allocator a block the agent knows (so that its arenas
+/// hold nothing else the leak check must read as a root)?
+pub fn objects_tracked_from_start() -> bool {
+    TRACKED_FROM_START.load(Ordering::Acquire) != 0
+}
 
 /// Give the agent the wrapper functions (from the cdylib's constructor).
 pub fn set_wrappers(wrappers: Wrappers) {
@@ -462,10 +476,20 @@ pub fn detect() {
             libc,
         }
     };
+    let not_started = (runtime.is_initialized)() == 0;
     // SAFETY: see `RuntimeCell`: the only write, before `STATE` publishes it.
     unsafe { *RUNTIME.0.get() = Some(runtime) };
     EVENTS.detected.store(1, Ordering::Release);
     STATE.store(WAITING, Ordering::Release);
+    if not_started {
+        // Before `main`: the interpreter has made no object yet and no other thread runs, so
+        // the wrappers can go in now (PEP 445 allows it before initialization), and every
+        // object it makes is recorded. (If `PYTHONMALLOC` makes it set up other allocators as
+        // it starts, the pending call puts the wrappers back once it runs.)
+        if install_wrappers(0) == 0 && EVENTS.wrapped_at.load(Ordering::Relaxed) != 0 {
+            WRAPPED_EARLY.store(1, Ordering::Relaxed);
+        }
+    }
 }
 
 /// A function pointer from a symbol address (None for 0).
@@ -588,15 +612,20 @@ extern "C" fn install_wrappers(_arg: usize) -> i32 {
         return 0;
     };
     let _section = crate::thread::AgentSection::enter_nested();
-    // SAFETY: see `AllocatorCell`: this is the only writer of the originals, and nothing
-    // reads them before the wrappers are installed below.
+    // SAFETY: see `AllocatorCell`: the callers are those it names, and nothing reads an
+    // original before its wrapper is installed below.
     let table = unsafe { &mut *ALLOCATORS.0.get() };
+    if table[0].malloc == 0 || table[1].malloc == 0 {
+        return 0; // no wrappers to install (the core without its cdylib, in tests)
+    }
+    let mut still_wrapped = true;
     for (index, domain) in [(0, DOMAIN_MEM), (1, DOMAIN_OBJ)] {
         let mut original = Allocator::NONE;
         get(domain, &mut original);
         if original.malloc == 0 || original.malloc == table[index].malloc {
-            continue; // nothing to wrap, or wrapped already (a fork's child)
+            continue; // nothing to wrap, or wrapped already (early, or a fork's child)
         }
+        still_wrapped = false;
         table[2 + index] = original;
         // The wrappers' ctx is the original's, so that a caller which read the old
         // functions with the new ctx (or the reverse) still calls pymalloc correctly.
@@ -605,6 +634,14 @@ extern "C" fn install_wrappers(_arg: usize) -> i32 {
             ..table[index]
         };
         set(domain, &wrapper);
+    }
+    if STATE.load(Ordering::Relaxed) == RUNNING {
+        // The interpreter runs: were the early wrappers still in place?
+        let complete = still_wrapped && WRAPPED_EARLY.load(Ordering::Relaxed) != 0;
+        TRACKED_FROM_START.store(complete as u32, Ordering::Release);
+    }
+    if still_wrapped && EVENTS.wrapped_at.load(Ordering::Relaxed) != 0 {
+        return 0; // the time of the first wrap stands
     }
     EVENTS
         .wrapped_at

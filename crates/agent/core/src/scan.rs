@@ -461,10 +461,14 @@ fn classify_block_memory(mappings: &[Mapping], blocks: &mut [Block]) {
 }
 
 /// Anonymous mappings that hold ordinary (not separately mapped) heap blocks are malloc
-/// arenas: their free chunks and bookkeeping are not roots. (A runtime's object tells
-/// nothing: pymalloc's arenas, which hold only such objects and objects the runtime made
-/// before the agent wrapped its allocator, stay roots.)
+/// arenas: their free chunks and bookkeeping are not roots. So are the arenas of a runtime's
+/// allocator (pymalloc's) once every object in them is a block the agent knows
+/// (`python::objects_tracked_from_start`): their free memory holds stale pointers to blocks
+/// freed since, which would make a block that reused that memory and was lost "possibly
+/// lost". While objects made before the wrap may live there, such a mapping stays a root (the
+/// pointers of those objects are real).
 fn mark_heap_arenas(mappings: &mut [Mapping], blocks: &[Block]) {
+    let runtime_arenas_known = crate::python::objects_tracked_from_start();
     for m in mappings.iter_mut() {
         if m.skip || m.file_backed || !m.writable {
             continue;
@@ -473,6 +477,13 @@ fn mark_heap_arenas(mappings: &mut [Mapping], blocks: &[Block]) {
         for block in &blocks[first..] {
             if block.start >= m.end {
                 break;
+            }
+            if block.flags & block_flags::RUNTIME_OBJECT != 0 {
+                if runtime_arenas_known {
+                    m.skip = true;
+                    break;
+                }
+                continue;
             }
             let own_mapping = block.flags & block_flags::OWN_MAPPING != 0;
             let header_known = block.flags & block_flags::HEADER_READABLE != 0;
