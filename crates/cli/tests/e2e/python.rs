@@ -15,7 +15,8 @@
 //!   Python's own tracemalloc (`tests/python/_shape_check.py`): the marked lines grow, or do
 //!   not, as the headers say. It checks the programs themselves;
 //! - `leaky_ext_builds_and_loads` builds the C extension (`tests/python/leaky_ext.c`) for
-//!   every interpreter and imports it.
+//!   every interpreter and imports it;
+//! - `checks::*` hold the checks themselves to reports of the intended shape, written by hand.
 //!
 //! Run them with `cargo nextest run -p leakscope --test e2e python`.
 
@@ -1169,4 +1170,213 @@ fn shape_problems(python: &Interpreter, program: &Program) -> Vec<String> {
         problems.push(format!("it printed no summary line: {stdout:?}"));
     }
     problems
+}
+
+// ---------------------------------------------------------------------------------------------
+// The checks themselves, on reports of the intended shape (written by hand)
+
+mod checks {
+    use std::path::PathBuf;
+
+    use serde_json::{json, Value};
+
+    use super::{check_report, program, Interpreter};
+
+    fn interpreter() -> Interpreter {
+        Interpreter {
+            label: "Python 3.12.1 (test)".into(),
+            path: PathBuf::from("/opt/py/bin/python3.12"),
+            version: "3.12.1".into(),
+            include: PathBuf::from("/opt/py/include/python3.12"),
+            ext_suffix: ".cpython-312-x86_64-linux-gnu.so".into(),
+            executable: PathBuf::from("/opt/py/bin/python3.12"),
+        }
+    }
+
+    fn py(function: &str, file: &str, line: u64) -> Value {
+        json!({"kind": "python", "address": null, "function": function, "file": file,
+               "line": line, "module": null, "module_offset": null, "inlined": false})
+    }
+
+    fn native(function: &str, module: &str) -> Value {
+        json!({"kind": "native", "address": "0x7f0000001000", "function": function,
+               "file": null, "line": null, "module": module, "module_offset": "0x1000",
+               "inlined": false})
+    }
+
+    fn site(verdict: &str, bytes_per_s: f64, stack: Vec<Value>) -> Value {
+        json!({"verdict": verdict, "bytes_per_s": bytes_per_s, "stack": stack})
+    }
+
+    fn report(growth: Vec<Value>, leaks: Vec<Value>) -> Value {
+        let timeline: Vec<Value> = (0..40)
+            .map(|i| json!({"t_s": f64::from(i) / 10.0}))
+            .collect();
+        json!({"leak_check": {"status": "complete", "reasons": []}, "growth": growth,
+               "leaks": leaks, "timeline": timeline})
+    }
+
+    #[test]
+    fn a_report_of_the_intended_shape_passes_and_a_wrong_line_does_not() {
+        let program = program("global_list");
+        let line = program.growing.as_ref().unwrap().line;
+        let file = program.path.to_string_lossy().into_owned();
+        let stack = |line: u64, extra: Option<Value>| {
+            let mut frames = Vec::new();
+            frames.extend(extra);
+            frames.extend([
+                py("parse_record", &file, line),
+                py("process_batch", &file, 18),
+                py("main", &file, 26),
+                py("<module>", &file, 32),
+                native(
+                    "__libc_start_call_main",
+                    "/usr/lib/x86_64-linux-gnu/libc.so.6",
+                ),
+            ]);
+            frames
+        };
+        let good = report(
+            vec![
+                site("growing", 9e6, stack(line, None)),
+                site("growing", 1e5, stack(19, None)),
+                site("bounded", 0.0, stack(line, None)),
+            ],
+            vec![],
+        );
+        assert_eq!(
+            check_report(&interpreter(), &program, &good),
+            Vec::<String>::new()
+        );
+
+        let wrong_line = report(vec![site("growing", 9e6, stack(line + 1, None))], vec![]);
+        let problems = check_report(&interpreter(), &program, &wrong_line);
+        assert!(
+            problems.len() == 1 && problems[0].contains("no Python frame parse_record"),
+            "{problems:?}"
+        );
+
+        let libpython = native(
+            "_PyEval_EvalFrameDefault",
+            "/opt/py/lib/libpython3.12.so.1.0",
+        );
+        let with_interpreter = report(
+            vec![site("growing", 9e6, stack(line, Some(libpython)))],
+            vec![],
+        );
+        let problems = check_report(&interpreter(), &program, &with_interpreter);
+        assert!(
+            problems.len() == 1 && problems[0].contains("native frames of the interpreter"),
+            "{problems:?}"
+        );
+
+        let none = report(vec![site("plateau", 9e6, stack(line, None))], vec![]);
+        let problems = check_report(&interpreter(), &program, &none);
+        assert!(
+            problems.len() == 1 && problems[0].contains("no site is growing"),
+            "{problems:?}"
+        );
+    }
+
+    #[test]
+    fn a_fixed_program_passes_only_without_a_growing_site() {
+        let program = program("bounded_deque");
+        let line = program.not_growing[0].line;
+        let file = program.path.to_string_lossy().into_owned();
+        let record = vec![
+            py("parse_record", &file, line),
+            py("process_batch", &file, 18),
+        ];
+        let good = report(vec![site("plateau", 0.0, record.clone())], vec![]);
+        assert_eq!(
+            check_report(&interpreter(), &program, &good),
+            Vec::<String>::new()
+        );
+        let bad = report(vec![site("growing", 1e6, record)], vec![]);
+        let problems = check_report(&interpreter(), &program, &bad);
+        // Both "no site may grow" and "the record's site may not grow".
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        let absent = report(vec![], vec![]);
+        let problems = check_report(&interpreter(), &program, &absent);
+        assert!(
+            problems.len() == 1 && problems[0].contains("no growth entry"),
+            "{problems:?}"
+        );
+    }
+
+    #[test]
+    fn the_extension_leak_is_added_up_over_records_and_the_kept_block_is_checked() {
+        let program = program("ext_caller");
+        let (lost, kept) = (&program.lost[0], &program.reachable[0]);
+        let file = program.path.to_string_lossy().into_owned();
+        let ext = "/tmp/x/leaky_ext.cpython-312-x86_64-linux-gnu.so";
+        let record = |kind: &str, bytes: u64, blocks: u64, c: &str, function: &str, line: u64| {
+            json!({"kind": kind, "bytes": bytes, "blocks": blocks,
+                   "stack": [native(c, ext), py(function, &file, line), py("main", &file, 28)]})
+        };
+        let good = report(
+            vec![],
+            vec![
+                record(
+                    "definitely_lost",
+                    24690,
+                    2,
+                    "leak_bytes",
+                    "load_plugin",
+                    lost.site.line,
+                ),
+                record(
+                    "definitely_lost",
+                    12345,
+                    1,
+                    "leak_bytes",
+                    "load_plugin",
+                    lost.site.line,
+                ),
+                record(
+                    "still_reachable",
+                    777,
+                    1,
+                    "keep_bytes",
+                    "configure",
+                    kept.site.line,
+                ),
+            ],
+        );
+        assert_eq!(
+            check_report(&interpreter(), &program, &good),
+            Vec::<String>::new()
+        );
+        let split = report(
+            vec![],
+            vec![
+                record(
+                    "definitely_lost",
+                    24690,
+                    2,
+                    "leak_bytes",
+                    "load_plugin",
+                    lost.site.line,
+                ),
+                record(
+                    "possibly_lost",
+                    12345,
+                    1,
+                    "leak_bytes",
+                    "load_plugin",
+                    lost.site.line,
+                ),
+                record(
+                    "possibly_lost",
+                    777,
+                    1,
+                    "keep_bytes",
+                    "configure",
+                    kept.site.line,
+                ),
+            ],
+        );
+        let problems = check_report(&interpreter(), &program, &split);
+        assert_eq!(problems.len(), 3, "{problems:?}");
+    }
 }
