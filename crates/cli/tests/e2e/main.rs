@@ -37,6 +37,7 @@ mod growth;
 mod live_scans;
 mod neighbours;
 mod passthrough;
+mod python;
 mod real_server;
 mod robustness;
 mod sampling;
