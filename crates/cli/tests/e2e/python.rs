@@ -725,16 +725,36 @@ fn check_leaks(python: &Interpreter, program: &Program, report: &Value) -> Vec<S
         // The interpreter may call the C function through different paths of its own (a
         // specializing interpreter calls it directly from the eval loop once the call is
         // warm), so the blocks may be in more than one loss record: they are added up.
+        //
+        // A lost block may also be possibly lost: glibc hands the extension memory that the
+        // interpreter freed a moment before, and a static variable of the interpreter can
+        // still point into it (seen with gdb on Debian's python3.11: a word of its .bss
+        // pointing 0x690 bytes into one of the three blocks). No pointer to the block's
+        // start exists, so it is lost either way; memcheck, whose allocator does not reuse
+        // freed memory soon, never meets the stale pointer. So an expected definitely lost
+        // amount is counted over definitely and possibly lost records, of which at least one
+        // must be definitely lost.
+        let kinds: Vec<&str> = if lost.kind == "definitely_lost" {
+            vec!["definitely_lost", "possibly_lost"]
+        } else {
+            vec![lost.kind.as_str()]
+        };
         let records: Vec<&&Value> = leaks
             .iter()
             .filter(|l| {
-                l["kind"] == lost.kind.as_str()
+                kinds.iter().any(|kind| l["kind"] == *kind)
                     && has_native(&l["stack"], &lost.native)
                     && has_site(&l["stack"], program, &lost.site)
             })
             .collect();
         let bytes: u64 = records.iter().filter_map(|l| l["bytes"].as_u64()).sum();
         let blocks: u64 = records.iter().filter_map(|l| l["blocks"].as_u64()).sum();
+        if !records.iter().any(|l| l["kind"] == lost.kind.as_str()) {
+            problems.push(format!(
+                "no {} record with {} and {} at {}:{}",
+                lost.kind, lost.native, lost.site.function, program.file, lost.site.line
+            ));
+        }
         if (bytes, blocks) != (lost.bytes, lost.blocks) {
             let with_native: Vec<String> = leaks
                 .iter()
@@ -1376,7 +1396,38 @@ mod checks {
                 ),
             ],
         );
+        // The lost blocks split over definitely and possibly lost are the three lost blocks
+        // (see `check_leaks`); the kept block reported possibly lost is two problems.
         let problems = check_report(&interpreter(), &program, &split);
-        assert_eq!(problems.len(), 3, "{problems:?}");
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(problems.iter().all(|p| p.contains("keep")), "{problems:?}");
+        // All three only possibly lost: not the definitely lost record expected.
+        let only_possibly = report(
+            vec![],
+            vec![
+                record(
+                    "possibly_lost",
+                    37035,
+                    3,
+                    "leak_bytes",
+                    "load_plugin",
+                    lost.site.line,
+                ),
+                record(
+                    "still_reachable",
+                    777,
+                    1,
+                    "keep_bytes",
+                    "configure",
+                    kept.site.line,
+                ),
+            ],
+        );
+        let problems = check_report(&interpreter(), &program, &only_possibly);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].starts_with("no definitely_lost record"),
+            "{problems:?}"
+        );
     }
 }
