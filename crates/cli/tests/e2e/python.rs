@@ -319,6 +319,8 @@ struct Program {
     /// `expect growing-native FUNCTION...`: native functions of the top growing site.
     growing_native: Vec<String>,
     not_growing: Vec<Site>,
+    /// `expect plateau FUNCTION MARKER`: the site rose and then stayed flat (judged so).
+    plateau: Vec<Site>,
     lost: Vec<Lost>,
     reachable: Vec<Reachable>,
 }
@@ -386,6 +388,9 @@ fn parse_program(path: &Path) -> Result<Program, String> {
             }
             ["expect", "not-growing", function, marker] => {
                 program.not_growing.push(site(function, marker)?);
+            }
+            ["expect", "plateau", function, marker] => {
+                program.plateau.push(site(function, marker)?);
             }
             ["expect", "lost", kind, bytes, blocks, native, function, marker] => {
                 program.lost.push(Lost {
@@ -687,6 +692,29 @@ fn check_report(python: &Interpreter, program: &Program, report: &Value) -> Vec<
         ));
     }
     let growth: Vec<&Value> = report["growth"].as_array().into_iter().flatten().collect();
+    for site in &program.plateau {
+        // The largest entry at the site (its cache's contents; small ones of the same line,
+        // such as a key's temporary, may be judged otherwise).
+        let largest = growth
+            .iter()
+            .filter(|s| has_site(&s["stack"], program, site))
+            .max_by_key(|s| s["live_bytes_peak"].as_u64().unwrap_or(0));
+        match largest {
+            Some(s) if s["verdict"] == "plateau" => {}
+            Some(s) => problems.push(format!(
+                "the largest site at {}:{} (# {}) is called {}, expected plateau: {}",
+                program.file,
+                site.line,
+                site.marker,
+                s["verdict"],
+                describe(&s["stack"])
+            )),
+            None => problems.push(format!(
+                "no growth entry has a Python frame {} at {}:{} (# {})",
+                site.function, program.file, site.line, site.marker
+            )),
+        }
+    }
     for site in &program.not_growing {
         let at_site: Vec<&&Value> = growth
             .iter()

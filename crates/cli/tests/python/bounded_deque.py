@@ -11,7 +11,7 @@ RECENT = collections.deque(maxlen=1000)  # the last 1000 records only
 
 
 def parse_record(rid):
-    return {"id": "r%d" % rid, "text": ("record-%d;" % rid) * 16}  # steady-site
+    return {"id": "r%08d" % rid, "text": ("record-%08d;" % rid) * 16}  # steady-site
 
 
 def process_batch(first, count):

@@ -7,7 +7,7 @@ import time
 
 
 def parse_record(rid):
-    return {"id": "r%d" % rid, "text": ("record-%d;" % rid) * 16}  # steady-site
+    return {"id": "r%08d" % rid, "text": ("record-%08d;" % rid) * 16}  # steady-site
 
 
 def process_batch(first, count):

@@ -26,7 +26,7 @@ def log_events(deadline):
 
 
 def make_scratch(n):
-    return ("scratch-%d|" % n) * 16  # churn-site
+    return ("scratch-%08d|" % n) * 16  # churn-site
 
 
 def churn(deadline):
