@@ -6,11 +6,13 @@
 
 Builds leakscope (release) and the workloads of bench/workloads/, then for each workload runs,
 in every repetition, each tool once in a fixed order (native, leakscope full, leakscope
-sampling, heaptrack, native on memcheck's input, memcheck, LSan preloaded) so that the tools
-alternate and drift in the machine's speed hits them alike. Slowdowns and RSS ratios are
-computed per repetition against that repetition's native run, then summarised (median,
-min-max). Prints a Markdown report and writes it, with the raw numbers as JSON, under
-$CARGO_TARGET_DIR/bench/ (default target/bench/). docs/benchmarks.md explains it all.
+sampling, heaptrack, native on memcheck's input, memcheck, LSan preloaded, and on the Python
+workloads only memray, memray --trace-python-allocators, tracemalloc=1, tracemalloc=25) so
+that the tools alternate and drift in the machine's speed hits them alike. Slowdowns, added
+costs and RSS ratios are computed per repetition against that repetition's native run, then
+summarised (median, min-max). Prints a Markdown report and writes it, with the raw numbers as
+JSON, under $CARGO_TARGET_DIR/bench/ (default target/bench/). docs/benchmarks.md explains it
+all; its "Python" section the Python tools (memray comes from the venv bench/setup.sh makes).
 
 Standard library only: it runs with the machine's python3 on a fresh machine.
 """
@@ -38,9 +40,15 @@ WORKLOADS_SRC = BENCH / "workloads"
 DOC = ROOT / "docs" / "benchmarks.md"
 DOC_BEGIN = "<!-- bench-results:begin -->"
 DOC_END = "<!-- bench-results:end -->"
+# the Python tools' report (memray, tracemalloc): its own section, so that a run of the Python
+# workloads alone leaves the whole suite's results above alone
+DOC_PY_BEGIN = "<!-- bench-python-results:begin -->"
+DOC_PY_END = "<!-- bench-python-results:end -->"
 
 LIBLSAN = "/usr/lib/x86_64-linux-gnu/liblsan.so.0"
 PYTHON = "/usr/bin/python3"  # Debian's, dynamically linked; a pyenv shim would be a bash script
+# The Python workloads run, under every tool, the python of bench/setup.sh's venv (memray is
+# installed there) when it is a venv of PYTHON, and PYTHON itself otherwise (then no memray).
 SAMPLE_RATE = 524288
 
 # --------------------------------------------------------------------------------------------
@@ -60,6 +68,8 @@ class Workload:
     leaks: bool = False
     # the group of thread-count variants, for the multi-thread factor
     threads: int = 0
+    # a Python script, argv[0] the interpreter (ctx.python): the Python tools run it too
+    python: bool = False
 
 
 def churn(threads: int) -> Workload:
@@ -108,12 +118,26 @@ WORKLOADS = [
         name="python-dicts",
         description="Python builds and drops dicts and lists, PYTHONMALLOC=malloc",
         argv=lambda ctx, s: [
-            PYTHON,
+            ctx.python,
             str(WORKLOADS_SRC / "python_dicts.py"),
             str(max(10, int(2000 * s))),
         ],
         env={"PYTHONMALLOC": "malloc", "PYTHONDONTWRITEBYTECODE": "1"},
         expect_stdout=r"^python-dicts: \d+ rounds",
+        python=True,
+    ),
+    Workload(
+        name="python-objects",
+        description="Python builds and drops small tuples, dicts, lists and strings (pymalloc); "
+                    "a bounded working set and some growth",
+        argv=lambda ctx, s: [
+            ctx.python,
+            str(WORKLOADS_SRC / "python_objects.py"),
+            str(max(10, int(3000 * s))),
+        ],
+        env={"PYTHONDONTWRITEBYTECODE": "1"},
+        expect_stdout=r"^python-objects: \d+ rounds, \d+ items, \d+ live, \d+ kept, checksum \d+",
+        python=True,
     ),
     Workload(
         name="sqlite3-inserts",
@@ -161,6 +185,7 @@ class Tool:
     # the native run it is compared with: "native", or "native-small" (memcheck's input)
     baseline: str = "native"
     internal: bool = False  # not selectable: run when the tool that needs it is
+    python_only: bool = False  # run on the Python workloads only (and reported apart)
 
 
 TOOLS = [
@@ -171,9 +196,15 @@ TOOLS = [
     Tool("native-small", "native (memcheck's input)", internal=True),
     Tool("memcheck", "memcheck", baseline="native-small"),
     Tool("lsan", "LSan preloaded"),
+    Tool("memray", "memray", python_only=True),
+    Tool("memray-pyalloc", "memray --trace-python-allocators", python_only=True),
+    Tool("tracemalloc", "tracemalloc=1", python_only=True),
+    Tool("tracemalloc-25", "tracemalloc=25", python_only=True),
 ]
 TOOL = {t.name: t for t in TOOLS}
 SELECTABLE = [t.name for t in TOOLS if not t.internal]
+MEMRAY_TOOLS = ("memray", "memray-pyalloc")
+TRACEMALLOC_DEPTH = {"tracemalloc": 1, "tracemalloc-25": 25}
 
 
 @dataclass
@@ -189,6 +220,10 @@ class Context:
     memcheck_scale: float
     timeout: float
     keep_outputs: bool
+    # the interpreter of the Python workloads, for every tool (see python_setup)
+    python: str = PYTHON
+    memray_version: str | None = None
+    no_memray: str = ""  # why memray cannot run, when it cannot
 
 
 def tool_command(ctx: Context, tool: str, argv: list, stem: Path) -> tuple[list, dict, Path | None]:
@@ -213,6 +248,18 @@ def tool_command(ctx: Context, tool: str, argv: list, stem: Path) -> tuple[list,
         # verbosity=1 makes liblsan print a few lines at start-up: the proof that it loaded
         return argv, {"LD_PRELOAD": LIBLSAN,
                       "LSAN_OPTIONS": "detect_leaks=1:exitcode=0:verbosity=1"}, None
+    # The Python tools: argv is [python, script, args...], and the same python runs them
+    if tool in MEMRAY_TOOLS:
+        # memray's defaults (Python stacks only, no --native; pymalloc's allocations are not
+        # traced one by one unless --trace-python-allocators; the capture lz4-compressed at
+        # exit); --output/--force only name the capture file
+        capture = stem.with_suffix(".memray.bin")
+        cmd = [argv[0], "-m", "memray", "run", "--output", str(capture), "--force"]
+        if tool == "memray-pyalloc":
+            cmd.append("--trace-python-allocators")
+        return cmd + argv[1:], {}, capture
+    if tool in TRACEMALLOC_DEPTH:
+        return [argv[0], "-X", f"tracemalloc={TRACEMALLOC_DEPTH[tool]}"] + argv[1:], {}, None
     raise ValueError(tool)
 
 
@@ -312,6 +359,9 @@ def run_one(ctx: Context, workload: Workload, tool: str, rep: int) -> Run:
     if tool == "leakscope-sampling" and not ctx.sampling_supported:
         run.status, run.detail = "n/a", "this leakscope has no --sample-rate"
         return run
+    if tool in MEMRAY_TOOLS and not ctx.memray_version:
+        run.status, run.detail = "n/a", ctx.no_memray
+        return run
     env = dict(os.environ)
     env.pop("LD_PRELOAD", None)
     env.update(workload.env)
@@ -352,6 +402,9 @@ def run_one(ctx: Context, workload: Workload, tool: str, rep: int) -> Run:
         if tool in ("leakscope", "leakscope-sampling"):
             if not profile.exists() or profile.stat().st_size == 0:
                 problems.append(f"no profile at {profile}")
+        elif tool in MEMRAY_TOOLS:
+            if not profile.exists() or profile.stat().st_size == 0:
+                problems.append(f"memray wrote no capture file at {profile}")
         elif tool == "heaptrack":
             outputs = sorted(wdir.glob(stem.name + ".heaptrack.*"))
             if not outputs or outputs[0].stat().st_size == 0:
@@ -396,6 +449,9 @@ class Cell:
     seconds: list
     profile_bytes: list
     failures: list  # Run objects that failed
+    # per repetition: tool time - native time (s), tool peak RSS - native peak RSS (MiB)
+    added_s: list = field(default_factory=list)
+    added_rss_mib: list = field(default_factory=list)
 
     @property
     def slowdown(self):
@@ -426,6 +482,8 @@ def summarise(runs: list, workloads: list, tools: list) -> dict:
                 if b is not None and b.status == "ok":
                     cell.slowdowns.append(r.seconds / b.seconds)
                     cell.rss_ratios.append(r.maxrss_kib / b.maxrss_kib)
+                    cell.added_s.append(r.seconds - b.seconds)
+                    cell.added_rss_mib.append((r.maxrss_kib - b.maxrss_kib) / 1024)
             if not cell.seconds:
                 cell.status = cell.failures[0].status if cell.failures else "failed"
             cells[(w, t)] = cell
@@ -470,6 +528,8 @@ def slowdown_text(cell: Cell | None, spread=True) -> str:
 
 
 def report(meta: dict, runs: list, workloads: list, tools: list) -> str:
+    # the Python tools have their own report (python_report)
+    tools = [t for t in tools if not TOOL[t].python_only]
     cells = summarise(runs, workloads, tools)
     shown = [t for t in tools if t != "native-small"]
     out = []
@@ -477,18 +537,7 @@ def report(meta: dict, runs: list, workloads: list, tools: list) -> str:
                f"median of {meta['reps']} repetition(s), input scale {meta['scale']:g} "
                f"(memcheck: {meta['scale'] * meta['memcheck_scale']:g}); "
                f"the whole run took {meta['duration_s'] / 60:.1f} min.")
-    # /proc/stat counts in 10 ms ticks: only runs of 0.3 s or more say something one by one
-    timed = [r for r in runs if r.other_cpus is not None and r.seconds]
-    if timed:
-        total = sum(r.seconds for r in timed)
-        mean = sum(r.other_cpus * r.seconds for r in timed) / total
-        long_runs = [r for r in timed if r.seconds >= 0.3]
-        busy = sum(1 for r in long_runs if r.other_cpus >= 0.5)
-        out.append("")
-        out.append(f"Other processes kept {mean:.2f} CPU busy on average during the measured "
-                   f"runs; {busy} of the {len(long_runs)} runs of 0.3 s or more shared the "
-                   "machine with 0.5 CPU or more of other work (on a quiet machine, both "
-                   "numbers are near 0).")
+    out.extend(noise_lines([r for r in runs if r.tool in tools]))
     if meta.get("interrupted"):
         out.append("")
         out.append("**This run was interrupted**: the tables hold only the repetitions made.")
@@ -621,25 +670,164 @@ def report(meta: dict, runs: list, workloads: list, tools: list) -> str:
         out.extend(lines)
         out.append("")
 
-    # Runs that did not count, one line per (tool, status, detail), naming the workloads
+    out.extend(failure_lines(cells, workloads, meta["reps"]))
+    return "\n".join(out)
+
+
+def noise_lines(runs: list) -> list:
+    """How busy the rest of the machine was during these runs (empty when nothing to say)."""
+    # /proc/stat counts in 10 ms ticks: only runs of 0.3 s or more say something one by one
+    timed = [r for r in runs if r.other_cpus is not None and r.seconds]
+    if not timed:
+        return []
+    total = sum(r.seconds for r in timed)
+    mean = sum(r.other_cpus * r.seconds for r in timed) / total
+    long_runs = [r for r in timed if r.seconds >= 0.3]
+    busy = sum(1 for r in long_runs if r.other_cpus >= 0.5)
+    return ["", f"Other processes kept {mean:.2f} CPU busy on average during the measured "
+                f"runs; {busy} of the {len(long_runs)} runs of 0.3 s or more shared the "
+                "machine with 0.5 CPU or more of other work (on a quiet machine, both "
+                "numbers are near 0)."]
+
+
+def failure_lines(cells: dict, workloads: list, reps: int) -> list:
+    """Runs that did not count, one line per (tool, status, detail), naming the workloads."""
     groups = {}
     for (w, t), c in cells.items():
         for r in c.failures:
             key = (t, r.status, r.detail)
             g = groups.setdefault(key, {})
             g.setdefault(w, []).append(r)
-    if groups:
-        out.append("Runs that did not count (logs: `runs/WORKLOAD/rREP-TOOL.*` in the output "
-                   "directory):")
+    if not groups:
+        return []
+    out = ["Runs that did not count (logs: `runs/WORKLOAD/rREP-TOOL.*` in the output "
+           "directory):", ""]
+    for (t, status, detail), by_w in groups.items():
+        if len(by_w) == len(workloads):
+            where = "every workload"
+        else:
+            where = ", ".join(f"{w} ({len(rs)} of {reps})" for w, rs in by_w.items())
+        out.append(f"- {TOOL[t].label}: {status} on {where}" + (f": {detail}" if detail else ""))
+    out.append("")
+    return out
+
+
+PYTHON_REPORT_TOOLS = ("native", "leakscope", "leakscope-sampling") + tuple(
+    t.name for t in TOOLS if t.python_only)
+
+
+def fmt_added_s(xs) -> str:
+    return "-" if not xs else f"{median(xs):+.2f} s"
+
+
+def fmt_added_mib(xs) -> str:
+    return "-" if not xs else f"{median(xs):+.1f} MiB"
+
+
+def python_report(meta: dict, runs: list, workloads: list, tools: list) -> str:
+    """The Python tools' report: leakscope against memray and tracemalloc on the Python
+    workloads (docs/benchmarks.md, section Python). Empty when the run had none of them."""
+    workloads = [w for w in workloads if WL[w].python]
+    tools = [t for t in tools if t in PYTHON_REPORT_TOOLS]
+    if not workloads or not any(TOOL[t].python_only for t in tools):
+        return ""
+    runs = [r for r in runs if r.workload in workloads and r.tool in tools]
+    cells = summarise(runs, workloads, tools)
+    secs = meta.get("workload_seconds", {})
+    py_s = sum(secs.get(w, 0.0) for w in workloads)
+    out = [f"Run of {meta['date']} on {meta['machine']}; leakscope {meta['leakscope_commit']}; "
+           f"median of {meta['reps']} repetition(s), input scale {meta['scale']:g}; the Python "
+           f"workloads took {py_s / 60:.1f} min (the whole run {meta['duration_s'] / 60:.1f} min)."]
+    out.extend(noise_lines(runs))
+    if meta.get("interrupted"):
         out.append("")
-        for (t, status, detail), by_w in groups.items():
-            if len(by_w) == len(workloads):
-                where = "every workload"
+        out.append("**This run was interrupted**: the tables hold only the repetitions made.")
+    out.append("")
+    py = meta.get("python", {})
+    memray = (f"memray {py['memray']}" if py.get("memray")
+              else f"no memray ({py.get('no_memray', '?')})")
+    out.append(f"Interpreter, for every tool: `{py.get('path', PYTHON)}` ({py.get('what', '?')}, "
+               f"{py.get('version', '?')}); {memray}.")
+    out.append("")
+    out.append(f"Command: `{meta.get('command', 'bench/run.py')}`.")
+    out.append("")
+    out.append("**Python workloads: time, added cost and peak RSS per tool** (medians over the "
+               "repetitions, min-max of the slowdown; added = the tool's minus the native run's "
+               "of the same repetition)")
+    out.append("")
+    out.append("| workload | tool | wall time | slowdown | added cost | peak RSS | added RSS "
+               "| profile or capture |")
+    out.append("|---|---|---:|---:|---:|---:|---:|---:|")
+    for w in workloads:
+        for t in tools:
+            c = cells.get((w, t))
+            if c is None:
+                continue
+            if c.status != "ok":
+                row = [failure_text(c)] + ["-"] * 5
+            elif t == "native":
+                row = [f"{median(c.seconds):.2f} s", "-", "-", f"{median(c.rss_mib):.1f} MiB",
+                       "-", "-"]
             else:
-                where = ", ".join(f"{w} ({len(rs)} of {meta['reps']})" for w, rs in by_w.items())
-            out.append(f"- {TOOL[t].label}: {status} on {where}"
-                       + (f": {detail}" if detail else ""))
+                rss = f"{median(c.rss_mib):.1f} MiB"
+                if c.rss_ratios:
+                    rss += f" ({fmt_x(median(c.rss_ratios))})"
+                row = [f"{median(c.seconds):.2f} s", slowdown_text(c), fmt_added_s(c.added_s),
+                       rss, fmt_added_mib(c.added_rss_mib),
+                       fmt_size(median(c.profile_bytes)) if c.profile_bytes else "-"]
+            out.append(f"| {w} | {TOOL[t].label} | " + " | ".join(row) + " |")
+    out.append("")
+
+    def ok(w, t):
+        c = cells.get((w, t))
+        return c if c is not None and c.status == "ok" and c.added_s else None
+
+    lines = []
+    for w in workloads:
+        ls = ok(w, "leakscope")
+        if "leakscope" not in tools:
+            continue
+        checks = [  # (label, the other tool, which number, the limit on the ratio or None)
+            ("full: added cost <= 1/2 of memray's", "memray", "time", 0.5),
+            ("full: added cost / memray --trace-python-allocators's", "memray-pyalloc", "time",
+             None),
+            ("full: added RSS <= 1/2 of tracemalloc=1's", "tracemalloc", "rss", 0.5),
+            ("full: added RSS / tracemalloc=25's", "tracemalloc-25", "rss", None),
+        ]
+        for label, other, what, limit in checks:
+            if other not in tools:
+                continue
+            ref = ok(w, other)
+            if what == "time":
+                mine = fmt_added_s(ls.added_s) if ls else "-"
+                theirs = fmt_added_s(ref.added_s) if ref else "-"
+                a = median(ls.added_s) if ls else None
+                b = median(ref.added_s) if ref else None
+            else:
+                mine = (f"{fmt_added_mib(ls.added_rss_mib)} ({median(ls.rss_mib):.1f} MiB)"
+                        if ls else "-")
+                theirs = (f"{fmt_added_mib(ref.added_rss_mib)} ({median(ref.rss_mib):.1f} MiB)"
+                          if ref else "-")
+                a = median(ls.added_rss_mib) if ls else None
+                b = median(ref.added_rss_mib) if ref else None
+            if a is None:
+                ratio, verdict = "-", "no measurement"
+            elif b is None or b <= 0:
+                ratio, verdict = "-", "no reference"
+            else:
+                ratio = f"{a / b:.2f}"
+                verdict = ("(no target)" if limit is None
+                           else "met" if a / b <= limit else "**not met**")
+            lines.append(f"| {w} | {label} | {mine} | {theirs} | {ratio} | {verdict} |")
+    if lines:
+        out.append("**Targets of the Python issue** (leakscope full against the other tool, "
+                   "medians of this run; the target is on the ratio)")
         out.append("")
+        out.append("| workload | target | leakscope | other tool | ratio | verdict |")
+        out.append("|---|---|---:|---:|---:|---|")
+        out.extend(lines)
+        out.append("")
+    out.extend(failure_lines(cells, workloads, meta["reps"]))
     return "\n".join(out)
 
 
@@ -707,6 +895,39 @@ def target_dir() -> Path:
     return Path(os.environ.get("CARGO_TARGET_DIR") or ROOT / "target")
 
 
+def bench_venv() -> Path:
+    """The venv bench/setup.sh installs memray into (the same rule as there)."""
+    return Path(os.environ.get("BENCH_VENV") or target_dir() / "bench" / "venv").absolute()
+
+
+def python_setup() -> dict:
+    """The interpreter of the Python workloads, the same for every tool, and memray's version.
+
+    The venv's python when bench/setup.sh's venv exists and its python really is PYTHON (a
+    venv's bin/python is a symlink to the interpreter that made it); PYTHON otherwise, and
+    then memray cannot run (its columns are n/a, with the reason)."""
+    real = os.path.realpath(PYTHON)
+    info = {"path": PYTHON, "what": f"{PYTHON} -> {real}" if real != PYTHON else PYTHON,
+            "memray": None, "no_memray": ""}
+    venv = bench_venv()
+    venv_python = venv / "bin" / "python"
+    if not venv_python.exists():
+        info["no_memray"] = f"no venv at {venv}: bench/setup.sh (or --install) makes it"
+    elif not os.path.exists(real) or not os.path.samefile(venv_python, real):
+        info["no_memray"] = (f"{venv_python} is {os.path.realpath(venv_python)}, not {real}: "
+                             "bench/setup.sh makes the venv anew")
+    else:
+        info["path"] = str(venv_python)
+        info["what"] = f"a venv of {PYTHON}, both -> {real}"
+        version = sh([str(venv_python), "-c", "import memray; print(memray.__version__)"])
+        if version:
+            info["memray"] = version
+        else:
+            info["no_memray"] = f"memray does not import in {venv}: run bench/setup.sh"
+    info["version"] = sh([info["path"], "--version"]) or "python3 missing"
+    return info
+
+
 def git_commit() -> str:
     commit = sh(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"]) or "unknown"
     dirty = sh(["git", "-C", str(ROOT), "status", "--porcelain", "--", "crates"])
@@ -730,9 +951,11 @@ def parse_args(argv):
                    help="memcheck's input relative to the others' (default 0.2); its slowdown "
                         "is against a native run of that same input")
     p.add_argument("--tools", default=",".join(SELECTABLE),
-                   help=f"comma-separated subset of {','.join(SELECTABLE)} (native is always run)")
+                   help=f"comma-separated subset of {','.join(SELECTABLE)} (native is always "
+                        "run; memray and tracemalloc run on the Python workloads only)")
     p.add_argument("--workloads", default=",".join(WL),
-                   help=f"comma-separated subset of {','.join(WL)}")
+                   help=f"comma-separated subset of {','.join(WL)} (python_dicts stands for "
+                        "python-dicts)")
     p.add_argument("--leakscope", type=Path,
                    help="the leakscope binary (default: build it, $CARGO_TARGET_DIR/release/leakscope)")
     p.add_argument("--no-build", action="store_true", help="do not run cargo build")
@@ -749,7 +972,7 @@ def parse_args(argv):
                    help=f"replace the results section of docs/benchmarks.md with this run's")
     args = p.parse_args(argv)
     args.tools = [t.strip() for t in args.tools.split(",") if t.strip()]
-    args.workloads = [w.strip() for w in args.workloads.split(",") if w.strip()]
+    args.workloads = [w.strip().replace("_", "-") for w in args.workloads.split(",") if w.strip()]
     for t in args.tools:
         if t not in SELECTABLE:
             p.error(f"unknown tool {t!r} (known: {', '.join(SELECTABLE)})")
@@ -776,21 +999,21 @@ def check_prerequisites(tools: list, workloads: list) -> list:
         missing.append("valgrind")
     if "lsan" in tools and not os.path.exists(LIBLSAN):
         missing.append(LIBLSAN + " (liblsan0)")
-    if "python-dicts" in workloads and not os.path.exists(PYTHON):
+    if any(WL[w].python for w in workloads) and not os.path.exists(PYTHON):
         missing.append(PYTHON)
     if "sqlite3-inserts" in workloads and not shutil.which("sqlite3"):
         missing.append("sqlite3")
     return missing
 
 
-def update_doc(text: str) -> None:
+def update_doc(text: str, begin: str = DOC_BEGIN, end: str = DOC_END) -> None:
     doc = DOC.read_text()
-    if DOC_BEGIN not in doc or DOC_END not in doc:
-        raise SystemExit(f"{DOC} has no {DOC_BEGIN} ... {DOC_END} section")
-    head, rest = doc.split(DOC_BEGIN, 1)
-    _, tail_ = rest.split(DOC_END, 1)
-    DOC.write_text(head + DOC_BEGIN + "\n" + text.rstrip() + "\n" + DOC_END + tail_)
-    print(f"bench: updated {DOC}")
+    if begin not in doc or end not in doc:
+        raise SystemExit(f"{DOC} has no {begin} ... {end} section")
+    head, rest = doc.split(begin, 1)
+    _, tail_ = rest.split(end, 1)
+    DOC.write_text(head + begin + "\n" + text.rstrip() + "\n" + end + tail_)
+    print(f"bench: updated {DOC} between {begin} and {end}")
 
 
 def wait_quiet(limit: float) -> None:
@@ -852,15 +1075,23 @@ def main(argv=None) -> int:
     if runs_dir.exists():
         shutil.rmtree(runs_dir)
     help_text = sh([str(leakscope), "run", "--help"]) if leakscope.exists() else ""
+    py = python_setup()
     ctx = Context(out=out, bin=out / "bin", data=out / "data", runs=runs_dir,
                   leakscope=leakscope, measure=out / "bin" / "measure",
                   sampling_supported="--sample-rate" in help_text,
                   scale=args.scale, memcheck_scale=args.memcheck_scale,
-                  timeout=args.timeout, keep_outputs=args.keep_outputs)
+                  timeout=args.timeout, keep_outputs=args.keep_outputs,
+                  python=py["path"], memray_version=py["memray"], no_memray=py["no_memray"])
     ctx.data.mkdir(parents=True, exist_ok=True)
     if "leakscope-sampling" in tools and not ctx.sampling_supported:
         print("bench: this leakscope has no --sample-rate: its sampling column is n/a",
               flush=True)
+    python_workloads = [w for w in workloads if WL[w].python]
+    if python_workloads:
+        print(f"bench: the Python workloads run {py['path']} ({py['what']}) under every tool",
+              flush=True)
+        if any(t in MEMRAY_TOOLS for t in tools) and not ctx.memray_version:
+            print(f"bench: memray skipped (its runs are n/a): {ctx.no_memray}", flush=True)
 
     started = time.time()
     meta = {
@@ -871,7 +1102,10 @@ def main(argv=None) -> int:
         "leakscope_commit": git_commit(),
         "leakscope": str(leakscope),
         "command": " ".join(["bench/run.py"] + (sys.argv[1:] if argv is None else argv)),
-        "tool_versions": tool_versions(),
+        "tool_versions": tool_versions() + (
+            f", memray {py['memray']}" if py["memray"] and any(
+                t in MEMRAY_TOOLS for t in tools) and python_workloads else ""),
+        "python": py,
         "loadavg_before": loadavg(),
         "reps": args.reps,
         "scale": args.scale,
@@ -882,9 +1116,12 @@ def main(argv=None) -> int:
     }
     runs: list[Run] = []
     interrupted = False
+    meta["workload_seconds"] = {}
     try:
         for w in workloads:
             wl = WL[w]
+            w_started = time.time()
+            w_tools = [t for t in tools if wl.python or not TOOL[t].python_only]
             # one untimed native run: page cache and the SQL file, not the measurement
             warm = run_one(ctx, wl, "native", 0)
             if warm.status != "ok":
@@ -894,13 +1131,14 @@ def main(argv=None) -> int:
                 if args.wait_quiet:
                     wait_quiet(args.wait_quiet)
                 line = []
-                for t in tools:
+                for t in w_tools:
                     r = run_one(ctx, wl, t, rep)
                     runs.append(r)
                     line.append(f"{t} {r.seconds:.2f}s" if r.status == "ok"
                                 else f"{t} {r.status}")
                 print(f"[{time.time() - started:6.0f}s] {w} rep {rep}/{args.reps}: "
                       + ", ".join(line), flush=True)
+            meta["workload_seconds"][w] = time.time() - w_started
     except KeyboardInterrupt:
         # report what was measured; the runs of the interrupted repetition are incomplete
         interrupted = True
@@ -911,7 +1149,9 @@ def main(argv=None) -> int:
     meta["interrupted"] = interrupted
     meta["loadavg_after"] = loadavg()
 
-    text = report(meta, runs, workloads, tools)
+    main_text = report(meta, runs, workloads, tools)
+    py_text = python_report(meta, runs, workloads, tools)
+    text = main_text.rstrip() + ("\n\n## Python tools\n\n" + py_text if py_text else "")
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.md").write_text(text + "\n")
     raw = {"meta": meta, "runs": [r.__dict__ for r in runs]}
@@ -921,7 +1161,15 @@ def main(argv=None) -> int:
     print(f"bench: wrote {out / 'results.md'} and {out / 'results.json'} "
           f"(logs under {runs_dir})")
     if args.update_doc and not interrupted:
-        update_doc(text)
+        # the suite's section holds a run of the suite: a run of the Python workloads alone
+        # (with memray and tracemalloc) updates only the Python section
+        if any(not WL[w].python for w in workloads):
+            update_doc(main_text)
+        if py_text:
+            update_doc(py_text, DOC_PY_BEGIN, DOC_PY_END)
+        if not py_text and all(WL[w].python for w in workloads):
+            print("bench: --update-doc: a run of the Python workloads without memray or "
+                  "tracemalloc updates neither section", file=sys.stderr)
     return 0
 
 
