@@ -746,7 +746,10 @@ def python_report(meta: dict, runs: list, workloads: list, tools: list) -> str:
     py = meta.get("python", {})
     memray = (f"memray {py['memray']}" if py.get("memray")
               else f"no memray ({py.get('no_memray', '?')})")
-    out.append(f"Interpreter, for every tool: `{py.get('path', PYTHON)}` ({py.get('what', '?')}, "
+    path = py.get("path", PYTHON)
+    if Path(path).is_relative_to(ROOT):
+        path = str(Path(path).relative_to(ROOT))
+    out.append(f"Interpreter, for every tool: `{path}` ({py.get('what', '?')}, "
                f"{py.get('version', '?')}); {memray}.")
     out.append("")
     out.append(f"Command: `{meta.get('command', 'bench/run.py')}`.")
