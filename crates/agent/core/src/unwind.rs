@@ -54,7 +54,7 @@ pub struct ThreadCapture {
 }
 
 /// Object walks remembered per thread.
-const RECENT_OBJECT_WALKS: usize = 16;
+const RECENT_OBJECT_WALKS: usize = 64;
 /// Most steps a remembered object walk has.
 const RECENT_WALK_STEPS: usize = 12;
 
@@ -219,7 +219,7 @@ fn recent_object_walk(capture: &ThreadCapture, caller: CallerFrame) -> Option<St
 }
 
 fn object_walk_slot(caller: CallerFrame) -> usize {
-    ((caller.return_address ^ (caller.sp >> 4)).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 59) as usize
+    ((caller.return_address ^ (caller.sp >> 4)).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 58) as usize
         % RECENT_OBJECT_WALKS
 }
 
