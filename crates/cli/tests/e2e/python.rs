@@ -35,8 +35,8 @@ use crate::harness::build::cc;
 use crate::harness::expect::Exit;
 use crate::harness::leakscope::Invocation;
 use crate::harness::names;
-use crate::harness::parallel_map;
 use crate::harness::process;
+use crate::harness::{parallel_map, parallel_map_on};
 
 /// How long each growth program runs under leakscope (its first argument).
 const SECONDS: &str = "4";
@@ -194,7 +194,7 @@ enum NoExtension {
 }
 
 /// Builds `leaky_ext` for `python` (once: cached under `CARGO_TARGET_TMPDIR`, keyed by the
-/// source, the interpreter and the compiler) and returns the directory to put on
+/// sources, the interpreter and the compiler) and returns the directory to put on
 /// `PYTHONPATH`.
 fn extension(python: &Interpreter) -> Result<PathBuf, NoExtension> {
     let source = python_dir().join("leaky_ext.c");
@@ -223,11 +223,17 @@ fn extension(python: &Interpreter) -> Result<PathBuf, NoExtension> {
         "-Wall",
         "-Wextra",
     ];
-    let text = fs::read(&source)
-        .map_err(|e| NoExtension::Fail(format!("cannot read {}: {e}", source.display())))?;
+    let read = |path: &Path| {
+        fs::read(path)
+            .map_err(|e| NoExtension::Fail(format!("cannot read {}: {e}", path.display())))
+    };
+    let text = read(&source)?;
+    // It includes the corpus fixtures' helpers.
+    let helpers = read(&python_dir().join("../programs/fixture.h"))?;
     let mut hasher = DefaultHasher::new();
     (
         &text,
+        &helpers,
         &python.path,
         &python.version,
         &python.include,
@@ -898,35 +904,6 @@ fn problems_under_leakscope(
     .into_iter()
     .flatten()
     .collect()
-}
-
-/// As [`parallel_map`], on `workers` threads whatever the number of cores.
-fn parallel_map_on<T: Sync, R: Send>(
-    workers: usize,
-    items: &[T],
-    f: impl Fn(&T) -> R + Sync,
-) -> Vec<R> {
-    let next = AtomicUsize::new(0);
-    let results: std::sync::Mutex<Vec<Option<R>>> =
-        std::sync::Mutex::new(items.iter().map(|_| None).collect());
-    std::thread::scope(|scope| {
-        for _ in 0..workers {
-            scope.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(item) = items.get(i) else {
-                    break;
-                };
-                let result = f(item);
-                results.lock().unwrap()[i] = Some(result);
-            });
-        }
-    });
-    results
-        .into_inner()
-        .unwrap()
-        .into_iter()
-        .map(|r| r.expect("every item was processed"))
-        .collect()
 }
 
 fn assert_no_problems(problems: &[String]) {

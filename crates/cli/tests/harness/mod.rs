@@ -30,10 +30,20 @@ pub fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -
     let workers = thread::available_parallelism()
         .map_or(2, |n| n.get())
         .min(8);
+    parallel_map_on(workers, items, f)
+}
+
+/// As [`parallel_map`], on `workers` threads whatever the number of cores (work that mostly
+/// waits, such as programs that sleep, can use more threads than cores).
+pub fn parallel_map_on<T: Sync, R: Send>(
+    workers: usize,
+    items: &[T],
+    f: impl Fn(&T) -> R + Sync,
+) -> Vec<R> {
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<Option<R>>> = Mutex::new(items.iter().map(|_| None).collect());
     thread::scope(|scope| {
-        for _ in 0..workers {
+        for _ in 0..workers.max(1) {
             scope.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(item) = items.get(i) else {

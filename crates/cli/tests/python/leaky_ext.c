@@ -20,37 +20,18 @@
 #include <time.h>
 #include <unistd.h>
 
-#define NOINLINE __attribute__((noipa, used))
+/* NOINLINE, lose() and scrub_stack(): the corpus fixtures' helpers, for the same reasons. */
+#include "../programs/fixture.h"
 
 /* The still-reachable block of keep_bytes. */
 static void *kept_block;
-/* Where a lost pointer goes to escape the optimiser before it is overwritten. */
-static void *volatile sink;
-
-/* Overwrite the dead stack below the caller (the allocator's frames, which held the
- * pointer) and the caller-saved registers, so that no stale copy keeps a lost block
- * reachable. */
-NOINLINE static void scrub_stack(void) {
-    volatile char area[32 * 1024];
-    memset((char *)area, 0, sizeof area);
-    __asm__ volatile("" : : "r"(area) : "memory");
-#if defined(__x86_64__)
-    __asm__ volatile("xor %%eax, %%eax\n\txor %%ecx, %%ecx\n\txor %%edx, %%edx\n\t"
-                     "xor %%esi, %%esi\n\txor %%edi, %%edi\n\txor %%r8d, %%r8d\n\t"
-                     "xor %%r9d, %%r9d\n\txor %%r10d, %%r10d\n\txor %%r11d, %%r11d"
-                     :
-                     :
-                     : "rax", "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10", "r11", "memory");
-#endif
-}
 
 NOINLINE static void lose_block(size_t n) {
     char *p = malloc(n);
     if (p != NULL) {
         memset(p, 0x5a, n);
     }
-    sink = p;
-    sink = NULL;
+    lose(p);
 }
 
 NOINLINE static PyObject *leak_bytes(PyObject *self, PyObject *arg) {
