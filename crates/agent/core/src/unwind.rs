@@ -44,6 +44,13 @@ pub struct ThreadCapture {
     unwind_cache: UnwindCache,
     /// The walks of `malloc`'s blocks.
     native: WalkHistory,
+    /// What a thread of a process with a language runtime keeps besides (mapped at its first
+    /// capture that needs it: a program without one pays no memory for it).
+    runtime: Option<Box<RuntimeCapture>>,
+}
+
+/// The per-thread state of captures in a process with a language runtime.
+struct RuntimeCapture {
     /// The walks of a runtime's objects (few frames, see `python::OBJECT_NATIVE_FRAMES`):
     /// kept apart, so that each kind of walk is matched against its own kind's previous one.
     objects: WalkHistory,
@@ -51,6 +58,25 @@ pub struct ThreadCapture {
     object_walks: [RecentWalk; RECENT_OBJECT_WALKS],
     /// The thread's Python frames and code cache (see [`crate::python`]).
     python: crate::python::ThreadPython,
+}
+
+impl RuntimeCapture {
+    /// A new one, made in place on the heap (it is tens of kilobytes: a thread's stack, where
+    /// a hook may run with little room, never holds it).
+    fn new_boxed() -> Option<Box<RuntimeCapture>> {
+        let layout = core::alloc::Layout::new::<RuntimeCapture>();
+        // SAFETY: the layout is of a type of non-zero size.
+        let memory = unsafe { alloc::alloc::alloc_zeroed(layout) } as *mut RuntimeCapture;
+        if memory.is_null() {
+            return None;
+        }
+        // SAFETY: `memory` was allocated by the global allocator with this type's layout, and
+        // every field is made of integers, booleans and arrays of them (walk steps, stack ids,
+        // code cache entries), for which all-zero bytes are valid values, and zero is each
+        // one's initial state (`WalkHistory::new`, an empty `RecentWalk` has length 0,
+        // `ThreadPython::new`).
+        Some(unsafe { Box::from_raw(memory) })
+    }
 }
 
 /// Object walks remembered per thread.
@@ -64,18 +90,6 @@ struct RecentWalk {
     steps: [Step; RECENT_WALK_STEPS],
     len: usize,
     id: StackId,
-}
-
-impl RecentWalk {
-    const EMPTY: RecentWalk = RecentWalk {
-        steps: [Step {
-            return_address: 0,
-            sp: 0,
-            bp: 0,
-        }; RECENT_WALK_STEPS],
-        len: 0,
-        id: 0,
-    };
 }
 
 /// One kind of walk's history: the previous walk and what it gave.
@@ -162,23 +176,44 @@ pub struct CallerFrame {
 /// unwinds, for its cache).
 ///
 /// `object`: the allocation is an object of a runtime's own allocator, whose walks are
-/// matched against their own history (see [`ThreadCapture::objects`]).
+/// matched against their own history (see [`RuntimeCapture::objects`]).
 #[inline(never)]
 pub fn capture_stack(max_frames: usize, caller: CallerFrame, object: bool) -> StackId {
     let Some(capture) = thread_capture() else {
         return 0;
     };
+    if !object && !crate::python::present() {
+        return capture_native_stack(
+            &mut capture.unwind_cache,
+            &mut capture.native,
+            max_frames,
+            caller,
+        );
+    }
+    if capture.runtime.is_none() {
+        let _errno = crate::sys::ErrnoGuard::new(); // the allocation may set it
+        capture.runtime = RuntimeCapture::new_boxed();
+    }
+    let Some(runtime) = capture.runtime.as_deref_mut() else {
+        // No memory for it: the native stack only.
+        return capture_native_stack(
+            &mut capture.unwind_cache,
+            &mut capture.native,
+            max_frames,
+            caller,
+        );
+    };
     let native = if object {
-        match recent_object_walk(capture, caller) {
+        match recent_object_walk(runtime, caller) {
             Some(id) => id,
             None => {
                 let id = capture_native_stack(
                     &mut capture.unwind_cache,
-                    &mut capture.objects,
+                    &mut runtime.objects,
                     max_frames,
                     caller,
                 );
-                remember_object_walk(capture, caller, id);
+                remember_object_walk(runtime, caller, id);
                 id
             }
         }
@@ -190,10 +225,7 @@ pub fn capture_stack(max_frames: usize, caller: CallerFrame, object: bool) -> St
             caller,
         )
     };
-    if crate::python::present() {
-        return crate::python::with_python_frames(&mut capture.python, native);
-    }
-    native
+    crate::python::with_python_frames(&mut runtime.python, native)
 }
 
 /// The stack id of an object allocation whose walk is one remembered: a runtime's objects are
@@ -202,7 +234,7 @@ pub fn capture_stack(max_frames: usize, caller: CallerFrame, object: bool) -> St
 /// the last few does. A remembered walk holds if its first frame is `caller` (the same return
 /// address at the same stack pointer) and each later return address is still in its stack
 /// slot (see [`previous_walk_still_holds`]).
-fn recent_object_walk(capture: &ThreadCapture, caller: CallerFrame) -> Option<StackId> {
+fn recent_object_walk(capture: &RuntimeCapture, caller: CallerFrame) -> Option<StackId> {
     let walk = &capture.object_walks[object_walk_slot(caller)];
     let first = walk.steps[0];
     if walk.len == 0 || first.return_address != caller.return_address || first.sp != caller.sp {
@@ -225,7 +257,7 @@ fn object_walk_slot(caller: CallerFrame) -> usize {
 
 /// Remember the object walk just made (the objects history's current walk), unless it met
 /// code of no known module or is too long to keep.
-fn remember_object_walk(capture: &mut ThreadCapture, caller: CallerFrame, id: StackId) {
+fn remember_object_walk(capture: &mut RuntimeCapture, caller: CallerFrame, id: StackId) {
     let history = &capture.objects;
     let current = history.previous;
     let len = history.lengths[current];
@@ -342,9 +374,7 @@ fn thread_capture() -> Option<&'static mut ThreadCapture> {
         capture = Box::into_raw(Box::new(ThreadCapture {
             unwind_cache: UnwindCache::new_in(),
             native: WalkHistory::new(),
-            objects: WalkHistory::new(),
-            object_walks: [RecentWalk::EMPTY; RECENT_OBJECT_WALKS],
-            python: crate::python::ThreadPython::new(),
+            runtime: None,
         }));
         state.capture.store(capture, Ordering::Relaxed);
     }
