@@ -76,9 +76,13 @@ pub fn python_notes(profile: &Profile) -> Vec<String> {
                 }
             }
             RuntimeEvent::Finalizing => {
-                let judged = crate::growth::life_snapshots(profile).len();
+                let judged = match crate::growth::life_snapshots(profile).len() {
+                    0 => "growth is judged on the snapshots before it (none was taken)".to_string(),
+                    1 => "growth is judged on the one snapshot before it".to_string(),
+                    n => format!("growth is judged on the {n} snapshots before it"),
+                };
                 notes.push(format!(
-                    "the Python interpreter began to shut down at {:.2} s: what it freed from then on is its teardown, so growth is judged on the {judged} snapshots before",
+                    "the Python interpreter began to shut down at {:.2} s: what it freed from then on is its teardown, so {judged}",
                     seconds(runtime.time_ns)
                 ))
             }
