@@ -669,6 +669,8 @@ struct RecentMerge {
     native: StackId,
     len: u32,
     id: StackId,
+    /// Which of the frames end an evaluation call's (bit per frame).
+    ends: u32,
     words: [u64; RECENT_MERGE_FRAMES],
 }
 
@@ -696,6 +698,7 @@ impl ThreadPython {
                 native: 0,
                 len: 0,
                 id: 0,
+                ends: 0,
                 words: [0; RECENT_MERGE_FRAMES],
             }; RECENT_MERGES],
             merged: [0; MAX_MERGED],
@@ -752,10 +755,15 @@ pub fn with_python_frames(state: &mut ThreadPython, native: StackId) -> StackId 
         hash = (hash.rotate_left(7) ^ word).wrapping_mul(0x5175_6f2d_0b4e_9a6b);
     }
     let slot = (hash >> 58) as usize % RECENT_MERGES;
+    let ends = state.group_ends[..count.min(RECENT_MERGE_FRAMES)]
+        .iter()
+        .enumerate()
+        .fold(0u32, |mask, (i, &end)| mask | ((end as u32) << i));
     let recent = &state.recent[slot];
     if recent.id != 0
         && recent.native == native
         && recent.len as usize == count
+        && recent.ends == ends
         && recent.words[..count] == *words
     {
         return recent.id;
@@ -780,6 +788,7 @@ pub fn with_python_frames(state: &mut ThreadPython, native: StackId) -> StackId 
         recent.native = native;
         recent.len = count as u32;
         recent.id = id;
+        recent.ends = ends;
         recent.words[..count].copy_from_slice(&state.words[..count]);
     }
     id
