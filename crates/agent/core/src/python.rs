@@ -221,8 +221,6 @@ unsafe fn layout_from_debug_offsets(runtime: usize) -> Option<Layout> {
 /// The interpreter found in the process.
 struct Runtime {
     layout: Layout,
-    /// `PY_VERSION_HEX`.
-    version: u32,
     is_initialized: extern "C" fn() -> i32,
     this_thread_state: extern "C" fn() -> usize,
     add_pending_call: Option<extern "C" fn(extern "C" fn(usize) -> i32, usize) -> i32>,
@@ -459,7 +457,6 @@ pub fn detect() {
     let runtime = unsafe {
         Runtime {
             layout,
-            version,
             is_initialized: core::mem::transmute::<usize, extern "C" fn() -> i32>(is_initialized),
             this_thread_state: core::mem::transmute::<usize, extern "C" fn() -> usize>(
                 this_thread_state,
@@ -674,7 +671,7 @@ struct RecentMerge {
     words: [u64; RECENT_MERGE_FRAMES],
 }
 
-/// What a thread keeps between captures (inside its `unwind::ThreadCapture`).
+/// What a thread keeps between captures (inside its `unwind::ThreadCapture`; all zero at first, see `RuntimeCapture::new_boxed`).
 pub struct ThreadPython {
     /// Code locations of the last walk, innermost first, and which of them end an
     /// evaluation call's frames.
@@ -686,35 +683,6 @@ pub struct ThreadPython {
     merged: [u64; MAX_MERGED],
     /// (code object address, code id) recently seen by this thread.
     codes: [CachedCode; CODE_CACHE],
-}
-
-impl ThreadPython {
-    /// The state of a thread that has not walked yet.
-    pub const fn new() -> Self {
-        ThreadPython {
-            words: [0; MAX_PYTHON_FRAMES],
-            group_ends: [false; MAX_PYTHON_FRAMES],
-            recent: [RecentMerge {
-                native: 0,
-                len: 0,
-                id: 0,
-                ends: 0,
-                words: [0; RECENT_MERGE_FRAMES],
-            }; RECENT_MERGES],
-            merged: [0; MAX_MERGED],
-            codes: [CachedCode {
-                code: 0,
-                identity: (0, 0, 0, 0),
-                id: 0,
-            }; CODE_CACHE],
-        }
-    }
-}
-
-impl Default for ThreadPython {
-    fn default() -> Self {
-        Self::new()
-    }
 }
 
 /// A code object a thread saw, with what identified it then (kept here, not only in the
@@ -1272,7 +1240,7 @@ pub(crate) fn texts(record: &CodeRecord) -> (&'static [u8], &'static [u8], &'sta
 
 /// The version found, for the `Runtime` chunks.
 pub(crate) fn version() -> u32 {
-    runtime().map_or(EVENTS.version.load(Ordering::Relaxed), |r| r.version)
+    EVENTS.version.load(Ordering::Relaxed)
 }
 
 #[cfg(test)]
@@ -1493,7 +1461,6 @@ int main(void) {
     fn merge_replaces_evaluation_frames_and_drops_the_interpreters() {
         let runtime = Runtime {
             layout: layout_of(11).unwrap(),
-            version: 0x030b_07f0,
             is_initialized: {
                 extern "C" fn yes() -> i32 {
                     1

@@ -73,8 +73,8 @@ impl RuntimeCapture {
         // SAFETY: `memory` was allocated by the global allocator with this type's layout, and
         // every field is made of integers, booleans and arrays of them (walk steps, stack ids,
         // code cache entries), for which all-zero bytes are valid values, and zero is each
-        // one's initial state (`WalkHistory::new`, an empty `RecentWalk` has length 0,
-        // `ThreadPython::new`).
+        // one's initial state (`WalkHistory::new`; an empty `RecentWalk` has length 0; an
+        // empty code cache entry or remembered merge has id 0).
         Some(unsafe { Box::from_raw(memory) })
     }
 }
