@@ -55,10 +55,14 @@ fn lost_bytes_become_a_rising_series_and_reachable_churn_is_never_lost() {
         );
         previous = bytes;
         assert_eq!(scan["indirectly_lost"]["bytes"], 0, "{scan}");
-        assert_eq!(
-            scan["threads_stopped"], 3,
-            "main and two churn threads: {scan}"
-        );
+        // While main still loses blocks both churn threads run; a scan that lands after the
+        // 150th block (149 lost) may find them stopped for good and being joined.
+        let stopped = scan["threads_stopped"].as_u64().unwrap();
+        if blocks < 149 {
+            assert_eq!(stopped, 3, "main and two churn threads: {scan}");
+        } else {
+            assert!((1..=3).contains(&stopped), "{scan}");
+        }
         let pause = scan["pause_ms"].as_f64().unwrap();
         assert!(
             pause > 0.0 && pause <= scan["duration_ms"].as_f64().unwrap(),
