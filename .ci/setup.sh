@@ -52,6 +52,8 @@ want redis-tools /usr/bin/redis-cli
 want redis-tools /usr/bin/redis-benchmark
 want nginx-light /usr/sbin/nginx
 want apache2-utils /usr/bin/ab
+# The HTML report is opened in headless Chromium (crates/cli/tests/e2e/html.rs).
+want chromium /usr/bin/chromium
 # A JDK and Node.js only where there is none: a machine may have its own.
 if ! command -v java >/dev/null 2>&1 || ! command -v javac >/dev/null 2>&1; then
   missing+=(openjdk-17-jdk-headless)

@@ -74,6 +74,9 @@ pub struct Findings {
     pub children: Vec<Findings>,
     /// How this process image came to be.
     pub started_by: StartedBy,
+    /// Live memory per site at chosen moments, and the series of the listed sites: only when
+    /// [`crate::Options::detail`] asked for it.
+    pub detail: Option<crate::Detail>,
 }
 
 impl Findings {
@@ -116,6 +119,7 @@ impl Findings {
             runtimes: crate::runtimes::runtimes(profile),
             children: Vec::new(),
             started_by: StartedBy::Run,
+            detail: None,
         }
     }
 
@@ -129,6 +133,7 @@ impl Findings {
             .map(|r| r.stack)
             .chain(self.growth.iter().map(|g| g.stack))
             .chain(self.live_scans.lost_growing.iter().map(|g| g.stack))
+            .chain(self.detail.iter().flat_map(crate::Detail::stacks))
             .collect();
         stacks.sort_unstable();
         stacks.dedup();

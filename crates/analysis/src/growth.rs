@@ -428,7 +428,7 @@ fn prepare(points: &[(f64, f64)]) -> Vec<(f64, f64)> {
 /// At most `max` of `items` (sorted by time), evenly spread in time: for each of `max`
 /// evenly spaced moments, the item nearest to it, each item at most once. The first and the
 /// last item are always kept.
-fn even_in_time<T: Copy>(items: &[T], time: impl Fn(&T) -> f64, max: usize) -> Vec<T> {
+pub(crate) fn even_in_time<T: Copy>(items: &[T], time: impl Fn(&T) -> f64, max: usize) -> Vec<T> {
     let n = items.len();
     if n <= max {
         return items.to_vec();
@@ -590,7 +590,7 @@ fn mean_time(points: &[(f64, f64)]) -> f64 {
     points.iter().map(|&(t, _)| t).sum::<f64>() / points.len() as f64
 }
 
-fn seconds(ns: u64) -> f64 {
+pub(crate) fn seconds(ns: u64) -> f64 {
     ns as f64 / 1e9
 }
 

@@ -18,18 +18,20 @@ mod gate;
 pub mod growth;
 pub mod leak_check;
 pub mod live_scans;
+pub mod moments;
 pub mod runtimes;
 mod tree;
 
 pub use compare::{compare, Compared, Comparison, Diff, DiffRefusal, DiffSide, DiffSite};
 pub use findings::{ExitStatus, Findings, StartedBy, BOUNDED_SITES_SHOWN};
 pub use gate::Gate;
-pub use tree::{analyze, Analysis};
+pub use tree::{analyze, analyze_with, Analysis, Options};
 
 pub use diff::{diff_profiles, diff_profiles_by, diff_snapshots, stack_key, SiteDelta};
 pub use growth::{classify, growth, life_snapshots, timeline, SiteGrowth, TimelinePoint, Verdict};
 pub use leak_check::{leak_check, LeakCheck, LeakCheckStatus, Shortfall};
 pub use live_scans::{live_scans, LiveScanPoint, LiveScans, LostGrowth};
+pub use moments::{Detail, LiveMoment, MomentKind, SiteAt, SiteSeries};
 
 use std::cmp::Reverse;
 use std::collections::BTreeMap;

@@ -31,18 +31,36 @@ impl Analysis {
     }
 }
 
+/// What to compute beyond what every report shows.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Options {
+    /// Each image's [`crate::Detail`] (the HTML report's moments and series).
+    pub detail: bool,
+}
+
+/// [`analyze_with`] the default options.
+pub fn analyze(tree: &ProfileTree) -> Analysis {
+    analyze_with(tree, Options::default())
+}
+
 /// Analyse a whole run: each profile's findings ([`Findings::of`]), arranged into one tree
 /// (each forked process under the process that forked it, by pid; each image after `exec`
 /// under the one it replaced; any whose parent has no profile under the root), with notes on
 /// what ran untracked or left no profile, and the gate over the whole tree.
-pub fn analyze(tree: &ProfileTree) -> Analysis {
+pub fn analyze_with(tree: &ProfileTree, options: Options) -> Analysis {
     let profiles = tree.profiles();
     let findings: Vec<Findings> = profiles
         .iter()
         .enumerate()
-        .map(|(index, profile)| Findings {
-            profile: index,
-            ..Findings::of(profile)
+        .map(|(index, profile)| {
+            let mut findings = Findings {
+                profile: index,
+                ..Findings::of(profile)
+            };
+            if options.detail {
+                findings.detail = Some(crate::moments::detail(profile, &findings.growth));
+            }
+            findings
         })
         .collect();
     let root = assemble(&profiles, findings);

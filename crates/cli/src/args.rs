@@ -38,6 +38,18 @@ pub enum Format {
     Text,
     /// The JSON document described in docs/json-report.md.
     Json,
+    /// One self-contained HTML page (charts, tables, flamegraphs) that works offline; write
+    /// it with --output.
+    Html,
+}
+
+/// Format of `leakscope diff`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DiffFormat {
+    /// A table of the sites that grew most.
+    Text,
+    /// The JSON document described in docs/json-report.md (`leakscope diff`).
+    Json,
 }
 
 /// When to colour text.
@@ -147,8 +159,8 @@ pub struct DiffArgs {
     #[arg(long, value_name = "N", default_value_t = 20)]
     pub limit: usize,
     /// Report format.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
+    #[arg(long, value_enum, default_value_t = DiffFormat::Text)]
+    pub format: DiffFormat,
     /// Write the report to FILE (default: standard output).
     #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,

@@ -28,13 +28,17 @@ pub fn read_tree(path: &Path) -> Result<ProfileTree> {
 
 /// Analyse the whole tree, symbolize the stacks its findings name, and return the report
 /// and the gate of `--error-exitcode`.
-pub fn build_report(tree: &ProfileTree, progress: &Progress) -> (Report, Gate) {
+pub fn build_report(
+    tree: &ProfileTree,
+    options: leakscope_analysis::Options,
+    progress: &Progress,
+) -> (Report, Gate) {
     let profiles = tree.profiles();
     progress.stage(match profiles.len() {
         1 => "analysing the profile...".to_owned(),
         n => format!("analysing {n} profiles..."),
     });
-    let analysis = leakscope_analysis::analyze(tree);
+    let analysis = leakscope_analysis::analyze_with(tree, options);
     let stacks = analysis.stacks(profiles.len());
     let count: usize = stacks.iter().map(Vec::len).sum();
     progress.stage(format!("symbolizing {count} stacks..."));

@@ -1,4 +1,4 @@
-//! Renders the analysis's findings and their frames as terminal text or JSON. No
+//! Renders the analysis's findings and their frames as terminal text, JSON or an HTML page. No
 //! classification, no symbolization, no file access: everything arrives in a [`Report`]; the
 //! decisions (what is shown, the cap on bounded sites, the exit status, the gate) were made
 //! by `leakscope-analysis`.
@@ -7,6 +7,7 @@
 //! the order the findings hold them and no clock read.
 
 mod diff;
+mod html;
 mod json;
 mod text;
 
@@ -109,6 +110,15 @@ pub fn render_text(report: &Report, options: TextOptions) -> String {
 /// pretty-printed, ending in a newline.
 pub fn render_json(report: &Report) -> String {
     json::render(report)
+}
+
+/// The HTML report: one self-contained page (styles, script and data inline; nothing is
+/// fetched) with the verdict, charts of memory over time, expanding tables of leaks and sites,
+/// and flamegraphs of lost bytes and of live bytes at a chosen moment. The moments and the
+/// series of the listed sites come from [`leakscope_analysis::Detail`]: analyse with
+/// [`leakscope_analysis::Options::detail`] to have them.
+pub fn render_html(report: &Report) -> String {
+    html::render(report)
 }
 
 /// Why the gate of `--error-exitcode` fails, in one sentence; `None` when it passes.

@@ -10,7 +10,7 @@ use leakscope_format::{read_profile, Profile};
 use leakscope_report::{render_diff_json, render_diff_text, DiffReport};
 use leakscope_symbolize::Symbolizer;
 
-use crate::args::{DiffArgs, Format};
+use crate::args::{DiffArgs, DiffFormat};
 use crate::cmd::{require_profile, write_out, DefaultSink};
 use crate::error::{ExitCode, Failure};
 
@@ -58,8 +58,8 @@ pub fn diff(args: DiffArgs) -> Result<i32, Failure> {
         new_frames,
     };
     let text = match args.format {
-        Format::Text => render_diff_text(&report),
-        Format::Json => render_diff_json(&report),
+        DiffFormat::Text => render_diff_text(&report),
+        DiffFormat::Json => render_diff_json(&report),
     };
     write_out(&text, args.output.as_deref(), DefaultSink::Stdout)?;
     Ok(0)

@@ -32,6 +32,33 @@ pub fn require_profile(path: &Path) -> Result<(), Failure> {
     ))
 }
 
+/// What the analysis must compute for `format`.
+pub fn analysis_options(format: Format) -> leakscope_analysis::Options {
+    leakscope_analysis::Options {
+        detail: format == Format::Html,
+    }
+}
+
+/// Refuse, before anything runs, an output that cannot be read where it would go: an HTML
+/// page written to a terminal.
+pub fn check_sink(output: &OutputArgs, sink: DefaultSink) -> Result<(), Failure> {
+    if output.format != Format::Html || output.output.is_some() {
+        return Ok(());
+    }
+    let (terminal, name) = match sink {
+        DefaultSink::Stdout => (std::io::stdout().is_terminal(), "standard output"),
+        // `run` reports on standard error, where the program's own messages go too.
+        DefaultSink::Stderr => (true, "standard error"),
+    };
+    if terminal {
+        return Err(Failure::new(
+            crate::error::ExitCode::Usage,
+            format!("--format html writes a page, not text for {name}: give --output FILE.html"),
+        ));
+    }
+    Ok(())
+}
+
 /// Render `report` as asked and write it out.
 pub fn emit(report: &Report, output: &OutputArgs, sink: DefaultSink) -> Result<(), Failure> {
     let to_terminal = output.output.is_none()
@@ -49,6 +76,7 @@ pub fn emit(report: &Report, output: &OutputArgs, sink: DefaultSink) -> Result<(
             leakscope_report::render_text(report, leakscope_report::TextOptions { color })
         }
         Format::Json => leakscope_report::render_json(report),
+        Format::Html => leakscope_report::render_html(report),
     };
     write_out(&text, output.output.as_deref(), sink)
 }

@@ -1,7 +1,7 @@
 //! `leakscope report FILE`: print the report of a kept profile again.
 
 use crate::args::ReportArgs;
-use crate::cmd::{emit, require_profile, DefaultSink};
+use crate::cmd::{analysis_options, check_sink, emit, require_profile, DefaultSink};
 use crate::error::Failure;
 use crate::pipeline;
 use crate::progress::Progress;
@@ -12,10 +12,12 @@ pub fn report(args: ReportArgs) -> Result<i32, Failure> {
     if let Some(output) = &args.output.output {
         crate::preflight::check_output(output, "write the report to")?;
     }
+    check_sink(&args.output, DefaultSink::Stdout)?;
     let progress = Progress::start();
     progress.stage("reading the profile...");
     let tree = pipeline::read_tree(&args.file)?;
-    let (report, _gate) = pipeline::build_report(&tree, &progress);
+    let (report, _gate) =
+        pipeline::build_report(&tree, analysis_options(args.output.format), &progress);
     progress.stage("writing the report...");
     emit(&report, &args.output, DefaultSink::Stdout)?;
     progress.finish();

@@ -12,7 +12,7 @@ use leakscope_format::settings as names;
 use leakscope_format::RunResult;
 
 use crate::args::RunArgs;
-use crate::cmd::{emit, DefaultSink};
+use crate::cmd::{analysis_options, check_sink, emit, DefaultSink};
 use crate::error::{ExitCode, Failure};
 use crate::progress::Progress;
 use crate::{agent, pipeline, preflight, signals};
@@ -25,6 +25,7 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
     if let Some(output) = &args.output.output {
         preflight::check_output(output, "write the report to")?;
     }
+    check_sink(&args.output, DefaultSink::Stderr)?;
     let agent_path =
         agent::locate().map_err(|e| Failure::new(ExitCode::Unsupported, format!("{e:#}")))?;
     let profile_path = profile_path(args.keep.as_deref(), &program)?;
@@ -147,7 +148,8 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
     let progress = Progress::start();
     progress.stage("reading the profile...");
     let tree = pipeline::read_tree(&profile_path)?;
-    let (report, gate) = pipeline::build_report(&tree, &progress);
+    let (report, gate) =
+        pipeline::build_report(&tree, analysis_options(args.output.format), &progress);
     progress.stage("writing the report...");
     emit(&report, &args.output, DefaultSink::Stderr)?;
     progress.finish();

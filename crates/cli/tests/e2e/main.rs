@@ -34,6 +34,7 @@ mod corpus;
 mod cross_check;
 mod errors;
 mod growth;
+mod html;
 mod live_scans;
 mod neighbours;
 mod passthrough;
