@@ -579,7 +579,8 @@
       ];
       process.growth.forEach(function (g, i) {
         if (g.series.length === 0) return;
-        series.push({ name: g.verdict + ": " + siteLabel(process, g.stack).name, points: g.series, color: PALETTE[2 + (series.length - 2) % (PALETTE.length - 2)] });
+        // Numbered as in the table below: sites often share a function.
+        series.push({ name: "#" + (i + 1) + " " + g.verdict + ": " + siteLabel(process, g.stack).name, points: g.series, color: PALETTE[2 + (series.length - 2) % (PALETTE.length - 2)] });
       });
       section.appendChild(lineChart(series, { label: "live heap, RSS and the listed sites over time" }));
     }
@@ -599,10 +600,10 @@
     if (process.growth.length) {
       section.appendChild(el("h2", null, "Sites over time"));
       section.appendChild(expandingTable(
-        [["verdict"], ["rate", "num"], ["live at end", "num"], ["peak", "num"], ["blocks", "num"], ["runs out in", "num"], ["site"]],
+        [["#", "num"], ["verdict"], ["rate", "num"], ["live at end", "num"], ["peak", "num"], ["blocks", "num"], ["runs out in", "num"], ["site"]],
         process.growth,
         function (g) {
-          return [el("td", null, el("span", { class: "pill " + g.verdict }, g.verdict)), num(rate(g.bytes_per_s)), num(bytes(g.live_bytes_last)),
+          return [num(String(process.growth.indexOf(g) + 1)), el("td", null, el("span", { class: "pill " + g.verdict }, g.verdict)), num(rate(g.bytes_per_s)), num(bytes(g.live_bytes_last)),
             num(bytes(g.live_bytes_peak)), num(thousands(g.live_blocks_last)), num(duration(g.exhaustion_s)), siteCell(process, g.stack)];
         },
         function (g) { return g.stack; }, process));
