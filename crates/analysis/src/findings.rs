@@ -74,6 +74,8 @@ pub struct Findings {
     pub children: Vec<Findings>,
     /// How this process image came to be.
     pub started_by: StartedBy,
+    /// The JavaScript side of a Node.js process, per isolate (from leakscope's preload).
+    pub scripts: Vec<crate::ScriptIsolate>,
     /// Live memory per site at chosen moments, and the series of the listed sites: only when
     /// [`crate::Options::detail`] asked for it.
     pub detail: Option<crate::Detail>,
@@ -84,8 +86,20 @@ impl Findings {
     /// by `run`, and only its own notes).
     pub fn of(profile: &Profile) -> Findings {
         let mut bounded_shown = 0;
+        let instrument = crate::scripts::InstrumentCode::of(profile);
+        let mut instrument_sites = (0usize, 0u64);
         let growth: Vec<SiteGrowth> = growth::growth(profile)
             .into_iter()
+            .filter(|site| {
+                let ours = instrument
+                    .as_ref()
+                    .is_some_and(|code| code.allocated(profile, site.stack));
+                if ours {
+                    instrument_sites.0 += 1;
+                    instrument_sites.1 += site.live_bytes_last;
+                }
+                !ours
+            })
             .filter(|site| {
                 site.verdict != Verdict::Bounded || {
                     bounded_shown += 1;
@@ -99,6 +113,21 @@ impl Findings {
             .map_or((0, Vec::new()), |p| (p.pid, p.argv.clone()));
         let leaks = Leaks::of(profile);
         let mut notes = notes_of(profile);
+        let (scripts, script_notes) = crate::scripts::scripts(profile);
+        notes.extend(script_notes);
+        if let Some(code) = &instrument {
+            if instrument_sites.0 > 0 || !leaks.instrument_kept.is_zero() {
+                notes.push(format!(
+                    "{} native {} ({} bytes at the end) and {} bytes in {} blocks at exit were allocated by {}, which leakscope started to sample the JavaScript heap: they are its bookkeeping, not the program's, and are left out (counted as suppressed at exit)",
+                    instrument_sites.0,
+                    if instrument_sites.0 == 1 { "site" } else { "sites" },
+                    instrument_sites.1,
+                    leaks.instrument_kept.bytes,
+                    leaks.instrument_kept.blocks,
+                    code.what
+                ));
+            }
+        }
         if !leaks.runtime_kept.is_zero() {
             notes.push(format!(
                 "{} bytes in {} blocks that the Python interpreter allocated on its own account (no frame of a C extension or other code in their stacks) were not freed at exit; the interpreter keeps such memory on purpose, so they are counted as suppressed, not as lost or reachable",
@@ -119,6 +148,7 @@ impl Findings {
             runtimes: crate::runtimes::runtimes(profile),
             children: Vec::new(),
             started_by: StartedBy::Run,
+            scripts,
             detail: None,
         }
     }

@@ -76,7 +76,7 @@ impl Verdict {
         }
     }
 
-    fn rank(self) -> u8 {
+    pub(crate) fn rank(self) -> u8 {
         match self {
             Verdict::Growing => 0,
             Verdict::Plateau => 1,
@@ -294,6 +294,30 @@ fn assess(
     oldest_block_age_s: Option<f64>,
     run_length_s: f64,
 ) -> Option<Assessment> {
+    assess_with_floor(points, oldest_block_age_s, run_length_s, MIN_RISE_BYTES)
+}
+
+/// [`classify`] for a series of something other than bytes (a count of listeners, say):
+/// `min_rise` is the smallest rise, in the series' own unit, that can make it growing (for
+/// bytes it is [`MIN_RISE_BYTES`]).
+pub fn classify_with_floor(
+    points: &[(f64, f64)],
+    oldest_block_age_s: Option<f64>,
+    run_length_s: f64,
+    min_rise: f64,
+) -> (Verdict, f64, f64) {
+    match assess_with_floor(points, oldest_block_age_s, run_length_s, min_rise) {
+        Some(assessment) => (assessment.verdict, assessment.confidence, assessment.slope),
+        None => (Verdict::Bounded, 0.0, theil_sen(&prepare(points))),
+    }
+}
+
+fn assess_with_floor(
+    points: &[(f64, f64)],
+    oldest_block_age_s: Option<f64>,
+    run_length_s: f64,
+    min_rise: f64,
+) -> Option<Assessment> {
     let points = prepare(points);
     let n = points.len();
     if n < MIN_POINTS {
@@ -325,7 +349,7 @@ fn assess(
         .fold(f64::INFINITY, f64::min);
     let end = median(&values[n - LEVEL_POINTS..]);
     let rise = end - start;
-    let rise_floor = MIN_RISE_BYTES.max(MIN_RISE_OF_PEAK * peak);
+    let rise_floor = min_rise.max(MIN_RISE_OF_PEAK * peak);
     let giveback = max_drawdown(&running_median(&values, SMOOTHING_POINTS));
 
     // The last third of the time span (at least 6 points): still rising, or flat? And the

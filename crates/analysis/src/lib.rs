@@ -20,6 +20,7 @@ pub mod leak_check;
 pub mod live_scans;
 pub mod moments;
 pub mod runtimes;
+pub mod scripts;
 mod tree;
 
 pub use compare::{compare, Compared, Comparison, Diff, DiffRefusal, DiffSide, DiffSite};
@@ -32,6 +33,7 @@ pub use growth::{classify, growth, life_snapshots, timeline, SiteGrowth, Timelin
 pub use leak_check::{leak_check, LeakCheck, LeakCheckStatus, Shortfall};
 pub use live_scans::{live_scans, LiveScanPoint, LiveScans, LostGrowth};
 pub use moments::{Detail, LiveMoment, MomentKind, SiteAt, SiteSeries};
+pub use scripts::{ListenerGrowth, ScriptFrame, ScriptIsolate, ScriptSite};
 
 use std::cmp::Reverse;
 use std::collections::BTreeMap;
@@ -142,6 +144,9 @@ pub struct Leaks {
     /// a C extension or other code in their stacks): left out of the kinds and the records,
     /// counted in `summary.suppressed`.
     pub runtime_kept: Amount,
+    /// Blocks that an instrument leakscope started allocated for itself (V8's sampling heap
+    /// profiler), left out like `runtime_kept` and counted as suppressed.
+    pub instrument_kept: Amount,
 }
 
 impl Leaks {
@@ -172,8 +177,19 @@ impl Leaks {
                 .as_ref()
                 .is_some_and(|code| code.owns(profile, stack))
         };
+        let instrument = scripts::InstrumentCode::of(profile);
+        let instruments = |stack: StackId| {
+            instrument
+                .as_ref()
+                .is_some_and(|code| code.allocated(profile, stack))
+        };
         // The totals come from the exact records, whatever the mode.
         for ((stack, kind), amount) in merge(&profile.leaks) {
+            if instruments(stack) {
+                leaks.summary.suppressed = leaks.summary.suppressed.plus(amount);
+                leaks.instrument_kept = leaks.instrument_kept.plus(amount);
+                continue;
+            }
             if kept(stack) {
                 leaks.summary.suppressed = leaks.summary.suppressed.plus(amount);
                 leaks.runtime_kept = leaks.runtime_kept.plus(amount);
@@ -192,7 +208,7 @@ impl Leaks {
             None => (&profile.leaks, false),
         };
         for ((stack, kind), amount) in merge(records) {
-            if kept(stack) {
+            if kept(stack) || instruments(stack) {
                 continue;
             }
             leaks.records.push(LossRecord {

@@ -645,6 +645,34 @@ impl RunResult {
     }
 }
 
+/// The `ScriptRecord` chunk: one JSON line of a script runtime's preload (Node.js), which
+/// `leakscope run` appends to the profile of the process that wrote it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScriptRecord<T = Text> {
+    /// Which runtime wrote it ([`FrameKind::JavaScript`]).
+    pub runtime: FrameKind,
+    /// The process that wrote it.
+    pub pid: u32,
+    /// The record, one line of JSON without its newline.
+    pub line: T,
+}
+
+impl<T: AsRef<[u8]>> ScriptRecord<T> {
+    /// Bytes an encoded chunk of this record takes.
+    pub fn encoded_len(&self) -> usize {
+        crate::CHUNK_HEADER_LEN + 1 + 4 + 4 + self.line.as_ref().len()
+    }
+
+    /// Encode into `buf`; the chunk's size.
+    pub fn encode(&self, buf: &mut [u8]) -> Result<usize, EncodeError> {
+        encode_chunk(buf, ChunkKind::ScriptRecord, |c| {
+            c.put_u8(self.runtime as u8);
+            c.put_u32(self.pid);
+            c.put_bytes(self.line.as_ref());
+        })
+    }
+}
+
 /// The `Sampling` chunk: sampling mode and its rate.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Sampling {
@@ -1243,6 +1271,19 @@ mod decoding {
                 wall_ns: r.u64()?,
             };
             r.end(result)
+        }
+    }
+
+    impl ScriptRecord {
+        /// Decode a `ScriptRecord` payload.
+        pub fn decode(payload: &[u8]) -> Result<Self, DecodeError> {
+            let mut r = Reader::new(payload);
+            let record = ScriptRecord {
+                runtime: r.known(FrameKind::from_u8, "a frame kind")?,
+                pid: r.u32()?,
+                line: r.string()?,
+            };
+            r.end(record)
         }
     }
 

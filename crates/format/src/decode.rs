@@ -304,6 +304,9 @@ fn apply_chunk(profile: &mut Profile, kind: u16, payload: &[u8]) -> Result<(), D
             profile.complete = true;
         }
         Some(ChunkKind::RunResult) => profile.run_result = Some(RunResult::decode(payload)?),
+        Some(ChunkKind::ScriptRecord) => profile
+            .script_records
+            .push(crate::ScriptRecord::decode(payload)?),
         None => {} // a kind from a later version: skip it
     }
     Ok(())

@@ -52,6 +52,7 @@
 //! | 18 | [`ChunkKind::Frames`] | count u32, then per interned interpreter frame: id u32, kind u8 ([`FrameKind`], never native), function string, file string, line u32 (0: unknown), column u32 (0: unknown), identity u64 (what the runtime identifies the code by: a code object's address, a method id; 0 if none). The writer writes each frame once, before the first stack that uses it. |
 //! | 19 | [`ChunkKind::PythonCode`] | count u32, then per code object: id u32, address u64, first line u32 (`co_firstlineno`), name string (`co_qualname`; `co_name` before 3.11), file string (`co_filename`), line table (u32 length + bytes: `co_lnotab` on 3.9, `co_linetable` after). Written before the first stack that uses it; the reader resolves each code location with [`python_lines::position`] and the version of the `Runtime` chunk. |
 //! | 20 | [`ChunkKind::Runtime`] | time (ns since start) u64, runtime u8 ([`RuntimeKind`]), event u8 ([`RuntimeEvent`]), version u32 (as `PY_VERSION_HEX`), code address u64 (in the runtime's own code, which tells its module: CPython's evaluation function; 0 if not known) |
+//! | 30 | [`ChunkKind::ScriptRecord`] | runtime u8 ([`FrameKind::JavaScript`]), process id u32, record string: one JSON line written by the runtime's preload inside the process (`crates/cli/src/node/preload.js`; its records are documented in `docs/decisions/0014-node.md`), in the order written. Appended by `leakscope run` after the process ended; the analysis parses them. |
 //!
 //! Stack id 0 means "no stack was recorded" (an allocation made while the unwinder could not
 //! run); its blocks still count in every total.
@@ -341,6 +342,9 @@ pub enum ChunkKind {
     PythonCode = 19,
     /// Something a language runtime in the process did (format version 3).
     Runtime = 20,
+    /// One record of a script runtime's own instruments (Node.js), appended by `leakscope
+    /// run` after the process ended (format version 3; older readers skip it).
+    ScriptRecord = 30,
 }
 
 impl ChunkKind {
@@ -367,6 +371,7 @@ impl ChunkKind {
             18 => Self::Frames,
             19 => Self::PythonCode,
             20 => Self::Runtime,
+            30 => Self::ScriptRecord,
             _ => return None,
         })
     }

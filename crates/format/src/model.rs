@@ -47,6 +47,8 @@ pub struct Profile {
     pub live_scans: Vec<LiveScan>,
     /// How the process ended as `leakscope run` saw it.
     pub run_result: Option<RunResult>,
+    /// What a script runtime's preload recorded (Node.js), in the order written.
+    pub script_records: Vec<crate::ScriptRecord>,
     /// Calls of `exec` (the last one, unless it failed, ended this image).
     pub execs: Vec<ExecEvent>,
     /// Processes this image started.

@@ -66,7 +66,107 @@ struct ProcessPage<'a> {
     live_scans: Vec<(f64, u64, u64, u64, f64)>,
     lost_growth: Vec<LostGrowthPage>,
     moments: Vec<MomentPage>,
+    /// The JavaScript side, per isolate (Node.js).
+    scripts: Vec<ScriptPage>,
     notes: &'a [String],
+}
+
+#[derive(Serialize)]
+struct ScriptPage {
+    thread: u32,
+    version: String,
+    heap_limit: u64,
+    heap_used: u64,
+    samples: usize,
+    sampling_bytes: u64,
+    sites: Vec<ScriptSitePage>,
+    listeners: Vec<ListenerPage>,
+    errors: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct ScriptSitePage {
+    verdict: &'static str,
+    bytes_per_s: f64,
+    live_bytes_last: u64,
+    live_bytes_peak: u64,
+    heap_exhaustion_s: Option<f64>,
+    exhaustion_s: Option<f64>,
+    /// `[function, "script:line:column"]`, innermost first.
+    frames: Vec<[String; 2]>,
+    series: Vec<(f64, u64)>,
+}
+
+#[derive(Serialize)]
+struct ListenerPage {
+    emitter: String,
+    event: String,
+    verdict: &'static str,
+    per_s: f64,
+    listeners_last: u64,
+    added: u64,
+    /// `[adds, frames]`.
+    stacks: Vec<(u64, Vec<[String; 2]>)>,
+}
+
+fn script_frames(frames: &[leakscope_analysis::ScriptFrame]) -> Vec<[String; 2]> {
+    frames
+        .iter()
+        .map(|f| {
+            let place = match (f.url.is_empty(), f.line) {
+                (true, _) => "native".to_owned(),
+                (false, 0) => f.url.clone(),
+                (false, line) => format!("{}:{line}:{}", f.url, f.column),
+            };
+            [f.function.clone(), place]
+        })
+        .collect()
+}
+
+fn script_page(isolate: &leakscope_analysis::ScriptIsolate) -> ScriptPage {
+    ScriptPage {
+        thread: isolate.thread,
+        version: isolate.version.clone(),
+        heap_limit: isolate.heap_limit,
+        heap_used: isolate.heap_used_last,
+        samples: isolate.samples,
+        sampling_bytes: isolate.sampling_bytes,
+        sites: isolate
+            .sites
+            .iter()
+            .map(|site| ScriptSitePage {
+                verdict: site.verdict.json_name(),
+                bytes_per_s: round(site.bytes_per_s, 1),
+                live_bytes_last: site.live_bytes_last,
+                live_bytes_peak: site.live_bytes_peak,
+                heap_exhaustion_s: site
+                    .heap_exhaustion_s
+                    .filter(|s| s.is_finite())
+                    .map(f64::round),
+                exhaustion_s: site.exhaustion_s.filter(|s| s.is_finite()).map(f64::round),
+                frames: script_frames(&site.frames),
+                series: site.series.iter().map(|&(t, b)| (round(t, 3), b)).collect(),
+            })
+            .collect(),
+        listeners: isolate
+            .listeners
+            .iter()
+            .map(|l| ListenerPage {
+                emitter: l.emitter.clone(),
+                event: l.event.clone(),
+                verdict: l.verdict.json_name(),
+                per_s: round(l.per_s, 2),
+                listeners_last: l.listeners_last,
+                added: l.added,
+                stacks: l
+                    .stacks
+                    .iter()
+                    .map(|(adds, frames)| (*adds, script_frames(frames)))
+                    .collect(),
+            })
+            .collect(),
+        errors: isolate.errors.clone(),
+    }
 }
 
 #[derive(Serialize)]
@@ -279,6 +379,7 @@ fn add_process<'a>(
                     .collect()
             })
             .unwrap_or_default(),
+        scripts: findings.scripts.iter().map(script_page).collect(),
         notes: &findings.notes,
         frames: Vec::new(),
         nodes: Vec::new(),

@@ -32,7 +32,137 @@ struct Document<'a> {
     lost_growth: Vec<LostGrowthJson<'a>>,
     notes: &'a [String],
     runtimes: Vec<RuntimeJson>,
+    scripts: Vec<ScriptIsolateJson<'a>>,
     children: Vec<Document<'a>>,
+}
+
+#[derive(Serialize)]
+struct ScriptIsolateJson<'a> {
+    runtime: &'static str,
+    pid: u32,
+    thread: u32,
+    version: &'a str,
+    argv: &'a [String],
+    heap_limit_bytes: u64,
+    heap_used_bytes: u64,
+    sampling_bytes: u64,
+    samples: usize,
+    ended: Option<&'a str>,
+    sites: Vec<ScriptSiteJson<'a>>,
+    listeners: Vec<ListenerJson<'a>>,
+    errors: &'a [String],
+}
+
+#[derive(Serialize)]
+struct ScriptSiteJson<'a> {
+    verdict: &'static str,
+    bytes_per_s: f64,
+    live_bytes_last: u64,
+    live_bytes_peak: u64,
+    confidence: f64,
+    heap_exhaustion_s: Option<f64>,
+    exhaustion_s: Option<f64>,
+    stack: Vec<ScriptFrameJson<'a>>,
+}
+
+#[derive(Serialize)]
+struct ListenerJson<'a> {
+    emitter: &'a str,
+    event: &'a str,
+    verdict: &'static str,
+    per_s: f64,
+    listeners_last: u64,
+    added: u64,
+    confidence: f64,
+    stacks: Vec<ListenerStackJson<'a>>,
+}
+
+#[derive(Serialize)]
+struct ListenerStackJson<'a> {
+    adds: u64,
+    stack: Vec<ScriptFrameJson<'a>>,
+}
+
+/// A JavaScript frame: the fields of [`FrameJson`] (no address, no module) and its column.
+#[derive(Serialize)]
+struct ScriptFrameJson<'a> {
+    kind: &'static str,
+    address: Option<String>,
+    function: &'a str,
+    file: Option<&'a str>,
+    line: Option<u32>,
+    column: Option<u32>,
+    module: Option<&'a str>,
+    module_offset: Option<String>,
+    inlined: bool,
+}
+
+fn script_frames(frames: &[leakscope_analysis::ScriptFrame]) -> Vec<ScriptFrameJson<'_>> {
+    frames
+        .iter()
+        .map(|frame| ScriptFrameJson {
+            kind: "javascript",
+            address: None,
+            function: &frame.function,
+            file: (!frame.url.is_empty()).then_some(frame.url.as_str()),
+            line: (frame.line > 0).then_some(frame.line),
+            column: (frame.column > 0).then_some(frame.column),
+            module: None,
+            module_offset: None,
+            inlined: false,
+        })
+        .collect()
+}
+
+fn script_isolate(isolate: &leakscope_analysis::ScriptIsolate) -> ScriptIsolateJson<'_> {
+    ScriptIsolateJson {
+        runtime: "node",
+        pid: isolate.pid,
+        thread: isolate.thread,
+        version: &isolate.version,
+        argv: &isolate.argv,
+        heap_limit_bytes: isolate.heap_limit,
+        heap_used_bytes: isolate.heap_used_last,
+        sampling_bytes: isolate.sampling_bytes,
+        samples: isolate.samples,
+        ended: isolate.ended.as_deref(),
+        sites: isolate
+            .sites
+            .iter()
+            .map(|site| ScriptSiteJson {
+                verdict: site.verdict.json_name(),
+                bytes_per_s: finite(site.bytes_per_s, 1),
+                live_bytes_last: site.live_bytes_last,
+                live_bytes_peak: site.live_bytes_peak,
+                confidence: finite(site.confidence, 3),
+                heap_exhaustion_s: site.heap_exhaustion_s.map(|s| finite(s, 0)),
+                exhaustion_s: site.exhaustion_s.map(|s| finite(s, 0)),
+                stack: script_frames(&site.frames),
+            })
+            .collect(),
+        listeners: isolate
+            .listeners
+            .iter()
+            .map(|l| ListenerJson {
+                emitter: &l.emitter,
+                event: &l.event,
+                verdict: l.verdict.json_name(),
+                per_s: finite(l.per_s, 2),
+                listeners_last: l.listeners_last,
+                added: l.added,
+                confidence: finite(l.confidence, 3),
+                stacks: l
+                    .stacks
+                    .iter()
+                    .map(|(adds, frames)| ListenerStackJson {
+                        adds: *adds,
+                        stack: script_frames(frames),
+                    })
+                    .collect(),
+            })
+            .collect(),
+        errors: &isolate.errors,
+    }
 }
 
 #[derive(Serialize)]
@@ -345,6 +475,7 @@ fn document<'a>(report: &ProcessReport<'a>) -> Document<'a> {
                 finalizing_at_s: r.finalizing_at_s.map(|t| finite(t, 3)),
             })
             .collect(),
+        scripts: report.findings.scripts.iter().map(script_isolate).collect(),
         children: report.children().map(|child| document(&child)).collect(),
     }
 }

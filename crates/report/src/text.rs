@@ -95,6 +95,7 @@ fn render_process(out: &mut String, report: &ProcessReport, heading: &str, style
     }
 
     render_growth(out, report, style);
+    render_scripts(out, report, style);
     render_live_scans(out, report, style);
 
     let records = &report.leaks.records;
@@ -313,6 +314,113 @@ fn render_live_scans(out: &mut String, report: &ProcessReport, style: &Style) {
             growth.series.len(),
         );
         render_stack(out, report, growth.stack, style);
+    }
+}
+
+/// The JavaScript side of a Node.js process, per isolate: its growing allocation sites and
+/// listener leaks, each with its stack, and a line for the rest.
+fn render_scripts(out: &mut String, report: &ProcessReport, style: &Style) {
+    use leakscope_analysis::Verdict;
+    for isolate in &report.scripts {
+        out.push('\n');
+        let thread = if isolate.thread == 0 {
+            "main thread".to_owned()
+        } else {
+            format!("worker thread {}", isolate.thread)
+        };
+        let _ = writeln!(
+            out,
+            "{} {}, {thread}: {} {} of live JavaScript objects per allocation site (V8's sampling heap profiler, one sample per {} bytes allocated on average); V8 heap {} of {} at the end.",
+            style.paint(Style::BOLD, "JavaScript"),
+            if isolate.version.is_empty() { "(node)" } else { &isolate.version },
+            thousands(isolate.samples as u64),
+            if isolate.samples == 1 { "sample" } else { "samples" },
+            thousands(isolate.sampling_bytes),
+            human_bytes(isolate.heap_used_last as f64),
+            human_bytes(isolate.heap_limit as f64),
+        );
+        for site in isolate
+            .sites
+            .iter()
+            .filter(|s| s.verdict == Verdict::Growing)
+        {
+            let _ = writeln!(
+                out,
+                "{} at {}/s (confidence {:.2}): about {} live at the end",
+                style.paint(Style::RED, "GROWING"),
+                human_bytes(site.bytes_per_s),
+                site.confidence,
+                human_bytes(site.live_bytes_last as f64),
+            );
+            render_script_frames(out, &site.frames);
+            let mut limits = Vec::new();
+            if let Some(s) = site.heap_exhaustion_s {
+                limits.push(format!("the V8 heap limit in {}", human_duration(s)));
+            }
+            if let Some(s) = site.exhaustion_s {
+                limits.push(format!(
+                    "the machine's available memory in {}",
+                    human_duration(s)
+                ));
+            }
+            if !limits.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "   At this rate it would reach {}.",
+                    limits.join(", and ")
+                );
+            }
+        }
+        for leak in isolate
+            .listeners
+            .iter()
+            .filter(|l| l.verdict == Verdict::Growing)
+        {
+            let _ = writeln!(
+                out,
+                "{}: {} '{}' listeners on {} objects at the end, {:.1} more per second ({} added in all); the stacks that added them:",
+                style.paint(Style::RED, "LISTENER LEAK"),
+                thousands(leak.listeners_last),
+                leak.event,
+                leak.emitter,
+                leak.per_s,
+                thousands(leak.added),
+            );
+            for (count, frames) in leak.stacks.iter().take(3) {
+                let _ = writeln!(
+                    out,
+                    "   {} sampled {}:",
+                    thousands(*count),
+                    if *count == 1 { "add" } else { "adds" }
+                );
+                render_script_frames(out, frames);
+            }
+        }
+        let others = isolate
+            .sites
+            .iter()
+            .filter(|s| s.verdict != Verdict::Growing)
+            .count();
+        let growing = isolate.sites.len() - others;
+        if growing == 0 {
+            let _ = writeln!(out, "No JavaScript allocation site kept growing.");
+        }
+        for error in &isolate.errors {
+            let _ = writeln!(out, "The preload could not record everything: {error}.");
+        }
+    }
+}
+
+/// JavaScript frames: `at function (script:line:column)`.
+fn render_script_frames(out: &mut String, frames: &[leakscope_analysis::ScriptFrame]) {
+    for (index, frame) in frames.iter().enumerate() {
+        let lead = if index == 0 { "at" } else { "by" };
+        let place = match (frame.url.is_empty(), frame.line) {
+            (true, _) => "native".to_owned(),
+            (false, 0) => frame.url.clone(),
+            (false, line) => format!("{}:{line}:{}", frame.url, frame.column),
+        };
+        let _ = writeln!(out, "   {lead} {} ({place}) [javascript]", frame.function);
     }
 }
 

@@ -32,6 +32,33 @@ use allocator_frames::drop_leading_allocator_frames;
 pub use sources::DEFAULT_DEBUG_DIRS;
 use sources::{symbol_sources, SymbolSource};
 
+/// The address ranges, `[start, end)` in the file's own virtual addresses (add a module's
+/// load bias for where they ran), of the functions of the ELF file at `path` whose symbol
+/// names start with `prefix` (as the symbol table spells them: mangled). Used to recognise a
+/// runtime's instrument by its code (V8's sampling heap profiler in node): an error if the
+/// file cannot be read.
+pub fn function_ranges(path: &std::path::Path, prefix: &str) -> Result<Vec<(u64, u64)>, String> {
+    use blazesym::inspect::{
+        source::Elf as InspectElf, source::Source as InspectSource, Inspector,
+    };
+    use blazesym::SymType;
+    let inspector = Inspector::new();
+    let mut source = InspectElf::new(path);
+    source.debug_syms = false;
+    let mut ranges = Vec::new();
+    inspector
+        .for_each(&InspectSource::Elf(source), |symbol| {
+            if symbol.sym_type == SymType::Function && symbol.name.starts_with(prefix) {
+                let size = symbol.size.unwrap_or(0).max(1) as u64;
+                ranges.push((symbol.addr, symbol.addr + size));
+            }
+            std::ops::ControlFlow::Continue(())
+        })
+        .map_err(|e| format!("cannot read the symbols of '{}': {e}", path.display()))?;
+    ranges.sort_unstable();
+    Ok(ranges)
+}
+
 /// Symbolizes the stacks of a profile.
 ///
 /// Keep one for a whole run of the CLI: parsed files are cached, so the stacks of a parent and

@@ -56,6 +56,14 @@ pub fn dump(path: &Path) -> Result<i32, Failure> {
             frame.identity
         );
     }
+    for record in &profile.script_records {
+        println!(
+            "script record ({}, pid {}): {}",
+            record.runtime.name(),
+            record.pid,
+            record.line
+        );
+    }
     for snapshot in &profile.snapshots {
         let sites: Vec<String> = snapshot
             .sites

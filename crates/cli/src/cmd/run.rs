@@ -21,7 +21,7 @@ use crate::{agent, pipeline, preflight, signals};
 /// fatal signal).
 pub fn run(args: RunArgs) -> Result<i32, Failure> {
     let program = args.command[0].clone();
-    preflight::check_program(&program)?;
+    let program_path = preflight::check_program(&program)?;
     if let Some(output) = &args.output.output {
         preflight::check_output(output, "write the report to")?;
     }
@@ -62,6 +62,23 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
     if let Some(every) = args.scan_every {
         command.env(names::SCAN_EVERY_MS, every.as_millis().max(1).to_string());
     }
+    let node_preload = if crate::node::is_node_program(&program_path) {
+        match crate::node::Preload::install(
+            &mut command,
+            &profile_path,
+            &agent_path,
+            args.interval,
+            args.follow_children,
+        ) {
+            Ok(preload) => Some(preload),
+            Err(e) => {
+                eprintln!("leakscope: {e:#}; the JavaScript side is not recorded");
+                None
+            }
+        }
+    } else {
+        None
+    };
     // SAFETY: the closure runs in the child between fork and exec and only calls `signal`,
     // `sigemptyset`, `sigaddset` and `pthread_sigmask`, which are async-signal-safe: it undoes
     // the dispositions and the mask leakscope set for itself.
@@ -90,6 +107,7 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
         )
     })?;
     signals::target_started(child.id() as i32);
+    let child_pid = child.id();
     eprintln!(
         "leakscope: watching PID {} (profile {})",
         child.id(),
@@ -145,6 +163,11 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
         return Ok(finish_like(code, signal));
     }
     append_run_result(&profile_path, code, signal, wall.as_nanos() as u64);
+    if let Some(preload) = node_preload {
+        for note in preload.collect(&profile_path, child_pid) {
+            eprintln!("leakscope: {note}");
+        }
+    }
     let progress = Progress::start();
     progress.stage("reading the profile...");
     let tree = pipeline::read_tree(&profile_path)?;

@@ -37,6 +37,7 @@ mod growth;
 mod html;
 mod live_scans;
 mod neighbours;
+mod node;
 mod passthrough;
 mod python;
 mod real_server;

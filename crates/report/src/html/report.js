@@ -86,15 +86,21 @@
     for (; node >= 0; node = process.parentOf[node]) frames.push(process.frameOf[node]);
     return frames;
   }
-  // The innermost frame worth naming a site by: the first one with a source location.
+  // The frame to name a site by: the innermost one with a function name (the symbolizer has
+  // already dropped the allocator's own frames), else the innermost.
   function siteLabel(process, stack) {
     var frames = framesOf(process, stack);
     if (frames.length === 0) return { name: "(no frames)", where: "" };
     var chosen = frames[0];
     for (var i = 0; i < frames.length; i++) {
-      if (process.frames[frames[i]][1].indexOf(":") > 0) { chosen = frames[i]; break; }
+      var label = process.frames[frames[i]][0];
+      if (!/^0x[0-9a-f]+$/.test(label) && !/\+0x[0-9a-f]+$/.test(label)) { chosen = frames[i]; break; }
     }
-    return { name: process.frames[chosen][0], where: process.frames[chosen][1] };
+    return { name: short(process.frames[chosen][0]), where: process.frames[chosen][1] };
+  }
+  // A C++ name can be a paragraph: lists and legends show its start (stacks show it whole).
+  function short(name) {
+    return name.length > 90 ? name.slice(0, 88) + "\u2026" : name;
   }
   function stackBlock(process, stack) {
     var pre = el("pre", { class: "stack" });
@@ -548,6 +554,19 @@
     } else if (process.timeline.length >= 2) {
       verdict.appendChild(el("span", { class: "good" }, "No site keeps growing."));
     }
+    process.scripts.forEach(function (isolate) {
+      var js = isolate.sites.filter(function (x) { return x.verdict === "growing"; });
+      var listenerLeaks = isolate.listeners.filter(function (x) { return x.verdict === "growing"; });
+      var words = [];
+      if (js.length) words.push(plural(js.length, "JavaScript site keeps", "JavaScript sites keep") + " growing (the fastest " + rate(js[0].bytes_per_s) +
+        (js[0].heap_exhaustion_s !== null ? "; the V8 heap is full in " + duration(js[0].heap_exhaustion_s) : "") + ")");
+      if (listenerLeaks.length) words.push(plural(listenerLeaks.length, "listener leak", "listener leaks") + " (" +
+        listenerLeaks.slice(0, 2).map(function (l) { return thousands(l.listeners_last) + " '" + l.event + "' listeners on " + l.emitter; }).join(", ") + ")");
+      if (words.length) {
+        verdict.appendChild(el("br"));
+        verdict.appendChild(el("span", { class: "bad" }, (isolate.thread ? "Worker " + isolate.thread + ": " : "") + words.join("; ") + "."));
+      }
+    });
     section.appendChild(verdict);
     var cards = el("div", { class: "cards" });
     KINDS.forEach(function (kind, i) {
@@ -596,6 +615,9 @@
       section.appendChild(el("p", null, plural(pauses.length, "scan", "scans") + "; median pause " + pauses[pauses.length >> 1].toFixed(1) + " ms, longest " + pauses[pauses.length - 1].toFixed(1) + " ms."));
     }
 
+    // A Node.js process's JavaScript side comes before its native sites.
+    process.scripts.forEach(function (isolate) { renderScript(isolate, section); });
+
     // Sites.
     if (process.growth.length) {
       section.appendChild(el("h2", null, "Sites over time"));
@@ -641,6 +663,87 @@
       process.notes.forEach(function (n) { section.appendChild(el("div", { class: "note" }, n)); });
     }
     return flame;
+  }
+
+  // A JavaScript site is named by the innermost frame of the script's own code: V8's builtins
+  // (`repeat`, `push`: no script) made the bytes, the script's function asked for them.
+  function ownFrame(frames) {
+    for (var i = 0; i < frames.length; i++) if (frames[i][1] !== "native") return frames[i];
+    return frames[0] || ["(no frames)", ""];
+  }
+
+  // The JavaScript side of a Node.js process: one isolate's sites and listeners.
+  function renderScript(isolate, section) {
+    var thread = isolate.thread === 0 ? "main thread" : "worker thread " + isolate.thread;
+    section.appendChild(el("h2", null, "JavaScript (node " + isolate.version + ", " + thread + ")"));
+    section.appendChild(el("p", null, plural(isolate.samples, "sample", "samples") + " of V8's sampling heap profiler (one per " +
+      bytes(isolate.sampling_bytes) + " allocated on average); V8 heap " + bytes(isolate.heap_used) + " of " + bytes(isolate.heap_limit) + " at the end."));
+    isolate.errors.forEach(function (e) { section.appendChild(el("div", { class: "note" }, e)); });
+    function stackOf(frames) {
+      var pre = el("pre", { class: "stack" });
+      frames.forEach(function (f, i) {
+        pre.appendChild(el("span", { class: "py" }, (i === 0 ? "at " : "by ") + f[0]));
+        pre.appendChild(el("span", { class: "loc" }, " (" + f[1] + ")\n"));
+      });
+      return pre;
+    }
+    function table(headers, rows, cells, frames) {
+      var t = el("table"), head = el("tr");
+      headers.forEach(function (h) { head.appendChild(el("th", { class: h[1] || "" }, h[0])); });
+      t.appendChild(el("thead", null, head));
+      var body = el("tbody");
+      rows.slice(0, ROWS_AT_ONCE).forEach(function (row) {
+        var tr = el("tr", { class: "row" }), open = null;
+        cells(row).forEach(function (c) { tr.appendChild(c); });
+        tr.addEventListener("click", function () {
+          if (open) { open.remove(); open = null; tr.classList.remove("open"); return; }
+          open = el("tr", { class: "stackrow" }, el("td", { colspan: String(headers.length) }, frames(row)));
+          tr.after(open);
+          tr.classList.add("open");
+        });
+        body.appendChild(tr);
+      });
+      t.appendChild(body);
+      return t;
+    }
+    var growing = isolate.sites.filter(function (s) { return s.series.length > 1 && s.verdict !== "bounded"; }).slice(0, 6);
+    if (growing.length) {
+      section.appendChild(lineChart(growing.map(function (s, i) {
+        return { name: "#" + (i + 1) + " " + s.verdict + ": " + ownFrame(s.frames)[0], points: s.series, color: PALETTE[2 + i % (PALETTE.length - 2)] };
+      }), { label: "live bytes of the JavaScript sites over time" }));
+    }
+    if (isolate.sites.length) {
+      section.appendChild(table(
+        [["#", "num"], ["verdict"], ["rate", "num"], ["live at end", "num"], ["peak", "num"], ["V8 heap full in", "num"], ["site"]],
+        isolate.sites,
+        function (s) {
+          return [num(String(isolate.sites.indexOf(s) + 1)), el("td", null, el("span", { class: "pill " + s.verdict }, s.verdict)), num(rate(s.bytes_per_s)),
+            num(bytes(s.live_bytes_last)), num(bytes(s.live_bytes_peak)), num(duration(s.heap_exhaustion_s)),
+            el("td", { class: "site" }, el("span", { class: "mono" }, ownFrame(s.frames)[0]), el("span", { class: "where" }, " " + ownFrame(s.frames)[1]))];
+        },
+        function (s) { return stackOf(s.frames); }));
+    }
+    if (isolate.listeners.length) {
+      section.appendChild(el("h2", null, "Listeners (node " + thread + ")"));
+      var leaks = isolate.listeners.filter(function (l) { return l.verdict === "growing"; });
+      if (leaks.length) {
+        section.appendChild(el("p", null, el("span", { class: "bad" }, plural(leaks.length, "listener leak", "listener leaks")), ": listeners added and never removed."));
+      }
+      section.appendChild(table(
+        [["verdict"], ["emitter"], ["event"], ["listeners", "num"], ["added", "num"], ["per second", "num"], ["added at"]],
+        isolate.listeners,
+        function (l) {
+          var top = l.stacks.length ? l.stacks[0][1][0] : null;
+          return [el("td", null, el("span", { class: "pill " + l.verdict }, l.verdict)), el("td", { class: "mono" }, l.emitter), el("td", { class: "mono" }, l.event),
+            num(thousands(l.listeners_last)), num(thousands(l.added)), num(l.per_s.toFixed(1)),
+            el("td", { class: "site" }, top ? el("span", { class: "mono" }, top[0]) : "(no stack)", top ? el("span", { class: "where" }, " " + top[1]) : null)];
+        },
+        function (l) {
+          var box = el("div");
+          l.stacks.forEach(function (st) { box.appendChild(el("div", null, plural(st[0], "sampled add", "sampled adds") + ":")); box.appendChild(stackOf(st[1])); });
+          return box;
+        }));
+    }
   }
 
   function main() {

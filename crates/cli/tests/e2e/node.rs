@@ -1,0 +1,337 @@
+//! Issue 13: Node.js programs (`tests/node/`) under `leakscope run`, on every node on the
+//! machine: JavaScript allocation sites that keep growing, listener leaks with the stack that
+//! added the listeners, worker threads as isolates of their own, an HTTP server under load,
+//! and the program's own NODE_OPTIONS and exit code left as they were.
+//!
+//! Each script's header says what must be found:
+//! - `expect listener-leak CLASS EVENT FUNCTION`: listeners of EVENT on CLASS emitters grow,
+//!   and the stack that added most of them starts at FUNCTION;
+//! - `expect growing-site F...`: the main thread's fastest growing site starts at one of F
+//!   (V8's sampling heap profiler names the function an inlined callee was inlined into);
+//! - `expect worker-growing-site F...`: a worker thread has such a site, the main thread not;
+//! - `expect no-growing-site`, `expect no-listener-leak`.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::harness::expect::Exit;
+use crate::harness::leakscope::Invocation;
+use crate::harness::process::Guard;
+use crate::harness::report::{functions, read_json};
+
+fn scripts_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/node")
+}
+
+/// Every distinct node on the machine (`node` and Debian's `nodejs` on PATH, by the file
+/// they resolve to). None is a failure that says what to install: CI installs Debian's
+/// nodejs through .ci/setup.sh.
+fn nodes() -> Vec<PathBuf> {
+    let mut found: Vec<PathBuf> = Vec::new();
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    for dir in std::env::split_paths(&path) {
+        for name in ["node", "nodejs"] {
+            let candidate = dir.join(name);
+            if let Ok(real) = std::fs::canonicalize(&candidate) {
+                if !found
+                    .iter()
+                    .any(|f| std::fs::canonicalize(f).ok() == Some(real.clone()))
+                {
+                    found.push(candidate);
+                }
+            }
+        }
+    }
+    assert!(
+        !found.is_empty(),
+        "no node on PATH: install Debian's nodejs (bash .ci/setup.sh does)"
+    );
+    found
+}
+
+/// The `// expect` lines of a script.
+fn expectations(script: &Path) -> Vec<Vec<String>> {
+    std::fs::read_to_string(script)
+        .unwrap()
+        .lines()
+        .filter_map(|line| line.strip_prefix("// expect "))
+        .map(|rest| rest.split_whitespace().map(String::from).collect())
+        .collect()
+}
+
+fn isolates(report: &Value) -> &Vec<Value> {
+    report["scripts"].as_array().expect("a scripts array")
+}
+
+fn growing(isolate: &Value) -> impl Iterator<Item = &Value> {
+    isolate["sites"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["verdict"] == "growing")
+}
+
+/// The innermost frame of the script's own code: V8's builtins (`repeat`, `push`, with no
+/// script) are where the bytes were made, not who made them.
+fn innermost(site: &Value) -> String {
+    site["stack"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|frame| frame["file"].is_string())
+        .and_then(|frame| frame["function"].as_str())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// Check `report` against the script's expectations; the failures.
+fn check(name: &str, report: &Value, expected: &[Vec<String>]) -> Vec<String> {
+    let mut failures = Vec::new();
+    let all = isolates(report);
+    let Some(main) = all.iter().find(|i| i["thread"] == 0) else {
+        return vec![format!("{name}: no main-thread records: {report:#}")];
+    };
+    if main["samples"].as_u64().unwrap_or(0) < 8 {
+        failures.push(format!("{name}: only {} samples", main["samples"]));
+    }
+    // The instrument's own native memory is never the program's growth.
+    for site in report["growth"].as_array().unwrap() {
+        let names = functions(&site["stack"]);
+        if names.iter().any(|f| f.contains("SamplingHeapProfiler")) {
+            failures.push(format!(
+                "{name}: the sampling profiler's memory is reported: {names:?}"
+            ));
+        }
+    }
+    for expectation in expected {
+        match expectation[0].as_str() {
+            "listener-leak" => {
+                let (class, event, function) = (&expectation[1], &expectation[2], &expectation[3]);
+                let leak = main["listeners"].as_array().unwrap().iter().find(|l| {
+                    l["verdict"] == "growing" && &l["emitter"] == class && &l["event"] == event
+                });
+                match leak {
+                    None => failures.push(format!(
+                        "{name}: no listener leak of '{event}' on {class}: {:#}",
+                        main["listeners"]
+                    )),
+                    Some(leak) => {
+                        let top = functions(&leak["stacks"][0]["stack"]);
+                        if top.first() != Some(function) {
+                            failures.push(format!(
+                                "{name}: the listeners were added at {top:?}, not {function}"
+                            ));
+                        }
+                    }
+                }
+            }
+            "growing-site" => {
+                let wanted = &expectation[1..];
+                match growing(main).next() {
+                    Some(site) if wanted.contains(&innermost(site)) => {}
+                    other => failures.push(format!(
+                        "{name}: the fastest growing site is {:?}, not one of {wanted:?}: {:#}",
+                        other.map(innermost),
+                        main["sites"]
+                    )),
+                }
+            }
+            "worker-growing-site" => {
+                let wanted = &expectation[1..];
+                let worker_has = all
+                    .iter()
+                    .filter(|i| i["thread"] != 0)
+                    .any(|worker| growing(worker).any(|site| wanted.contains(&innermost(site))));
+                if !worker_has {
+                    failures.push(format!(
+                        "{name}: no worker thread has a growing site in {wanted:?}: {all:#?}"
+                    ));
+                }
+                if growing(main).any(|site| wanted.contains(&innermost(site))) {
+                    failures.push(format!("{name}: the main thread has the worker's site"));
+                }
+            }
+            "no-growing-site" => {
+                for isolate in all {
+                    if let Some(site) = growing(isolate).next() {
+                        failures.push(format!(
+                            "{name}: thread {} has a growing site: {site:#}",
+                            isolate["thread"]
+                        ));
+                    }
+                }
+            }
+            "no-listener-leak" => {
+                for isolate in all {
+                    for l in isolate["listeners"].as_array().unwrap() {
+                        if l["verdict"] == "growing" {
+                            failures.push(format!("{name}: a listener leak: {l:#}"));
+                        }
+                    }
+                }
+            }
+            other => failures.push(format!("{name}: unknown expectation '{other}'")),
+        }
+    }
+    failures
+}
+
+/// Run one script under leakscope with `node`; the report.
+fn run_script(node: &Path, script: &Path, dir: &Path) -> Value {
+    let report = Invocation::new(node).args([script]).run_ok(dir);
+    assert_eq!(report["exit"]["code"], 0);
+    report
+}
+
+fn scenario(name: &str) {
+    let script = scripts_dir().join(name);
+    let expected = expectations(&script);
+    assert!(!expected.is_empty(), "{name} has no expectations");
+    let mut failures = Vec::new();
+    for node in nodes() {
+        let dir = tempfile::tempdir().unwrap();
+        let report = run_script(&node, &script, dir.path());
+        failures.extend(
+            check(name, &report, &expected)
+                .into_iter()
+                .map(|f| format!("{}: {f}", node.display())),
+        );
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn the_seed_listener_leak_is_named_with_the_function_that_attached() {
+    scenario("listener_leak.js");
+}
+
+#[test]
+fn an_unbounded_memo_object_grows_where_it_stores() {
+    scenario("memo_object.js");
+}
+
+#[test]
+fn an_es_module_memo_grows_where_it_stores() {
+    scenario("memo_object.mjs");
+}
+
+#[test]
+fn a_map_lru_of_fixed_capacity_has_no_growing_site() {
+    scenario("lru_map.js");
+}
+
+#[test]
+fn a_worker_thread_is_an_isolate_of_its_own() {
+    scenario("worker_leak.js");
+}
+
+/// Every script in tests/node/ is run by a test above (or is one of the two below).
+#[test]
+fn every_script_has_a_test() {
+    let source = include_str!("node.rs");
+    for entry in std::fs::read_dir(scripts_dir()).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        assert!(
+            source.contains(&format!("\"{name}\"")),
+            "tests/node/{name} is run by no test"
+        );
+    }
+}
+
+/// The program's NODE_OPTIONS (here a heap limit) is what it sees and obeys, its exit code
+/// passes through, and its JavaScript side is still recorded.
+#[test]
+fn the_programs_node_options_and_exit_code_are_untouched() {
+    let script = scripts_dir().join("options_and_exit.js");
+    for node in nodes() {
+        let dir = tempfile::tempdir().unwrap();
+        let invocation = Invocation::new(&node)
+            .args([&script])
+            .env("NODE_OPTIONS", "--max-old-space-size=64");
+        let (output, report) = invocation.run(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(output.exit(), Exit::Code(3), "{}", output.stderr_text());
+        let stdout = output.stdout_text();
+        assert!(
+            stdout.contains("NODE_OPTIONS=--max-old-space-size=64\n"),
+            "{stdout}"
+        );
+        let limit: u64 = stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("heap_limit_mib="))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{stdout}"));
+        assert!(
+            limit <= 128,
+            "the program's heap limit was not applied: {limit} MiB"
+        );
+        let report = read_json(&report);
+        let main = &isolates(&report)[0];
+        assert!(main["samples"].as_u64().unwrap() >= 1, "{main:#}");
+        assert_eq!(main["heap_limit_bytes"].as_u64().unwrap() >> 20, limit);
+        assert_eq!(main["ended"], "exit");
+    }
+}
+
+/// A server on 127.0.0.1 that leaks per request, under a bounded local load, watched for a
+/// few seconds and ended by `--duration`: the leaking function is growing, and the end by
+/// SIGTERM still leaves a report.
+#[test]
+fn an_http_server_that_leaks_per_request_is_found_under_load() {
+    let script = scripts_dir().join("http_leak.js");
+    let expected = expectations(&script);
+    let mut failures = Vec::new();
+    for node in nodes() {
+        let dir = tempfile::tempdir().unwrap();
+        let invocation = Invocation::new(&node)
+            .args([script.as_os_str(), "0".as_ref()])
+            .extra(["--duration", "5s"]);
+        let report_path = invocation.report(dir.path());
+        let mut command = invocation.command(dir.path());
+        command.stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut guard = Guard::spawn(&mut command).unwrap();
+        let stdout = guard.child().stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout).lines();
+        let port: u16 = lines
+            .next()
+            .and_then(|l| l.ok())
+            .and_then(|l| {
+                l.strip_prefix("listening on ")
+                    .map(|p| p.trim().parse().unwrap())
+            })
+            .expect("the server prints its port");
+        // Load until --duration ends the server (a site whose growth stopped a while before
+        // the end would rightly be a plateau), at most 20 s.
+        let started = Instant::now();
+        let mut served = 0;
+        while started.elapsed() < Duration::from_secs(20) {
+            let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
+                break;
+            };
+            let request = format!(
+                "GET /item/{served} HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Request-Id: {served}\r\nConnection: close\r\n\r\n"
+            );
+            stream.write_all(request.as_bytes()).unwrap();
+            let mut response = String::new();
+            let _ = stream.read_to_string(&mut response);
+            if response.starts_with("HTTP/1.1 200") {
+                served += 1;
+            }
+        }
+        let status = guard.child().wait().unwrap();
+        assert_eq!(status.code(), Some(0), "--duration's end is not a failure");
+        assert!(served > 200, "only {served} requests were served");
+        let report = read_json(&report_path);
+        assert_eq!(isolates(&report)[0]["ended"], "SIGTERM");
+        failures.extend(
+            check("http_leak.js", &report, &expected)
+                .into_iter()
+                .map(|f| format!("{}: {f}", node.display())),
+        );
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
