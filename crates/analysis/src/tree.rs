@@ -46,7 +46,7 @@ pub fn analyze(tree: &ProfileTree) -> Analysis {
         })
         .collect();
     let root = assemble(&profiles, findings);
-    let gate = Gate::of(&root);
+    let gate = Gate::of(&root, crate::GateRule::default());
     Analysis { root, gate }
 }
 
