@@ -8,6 +8,8 @@ use std::fmt;
 pub enum ExitCode {
     /// Bad input: a profile that cannot be read, an output file that cannot be written.
     Failed = 1,
+    /// Options that contradict each other, or that need another (as clap's own errors).
+    Usage = 2,
     /// leakscope cannot track this program (static, setuid, other architecture) or cannot
     /// find its agent.
     Unsupported = 125,
