@@ -86,14 +86,31 @@ pub(crate) fn render(whole: &Report, options: TextOptions) -> String {
 /// The whole run in one line: the loss records of the error kinds and their blocks per kind,
 /// the leak checks that did not happen, the growing sites, what was suppressed.
 fn summary_line(report: &Report, style: &Style) -> String {
-    let gate = &report.gate;
+    // Counted from the findings, with the gate's error kinds: a record hidden by the display
+    // options is still a leak.
+    let error_kinds = report.gate.error_kinds();
     let processes = report.findings.processes();
     let mut parts = Vec::new();
-    if gate.records == 0 {
+    let leaks: u64 = processes
+        .iter()
+        .map(|p| {
+            let shown = p
+                .leaks
+                .records
+                .iter()
+                .filter(|r| error_kinds.contains(r.kind))
+                .count() as u64;
+            let hidden: u64 = error_kinds
+                .kinds()
+                .map(|kind| p.leaks.not_shown.records_of[kind as usize])
+                .sum();
+            shown + hidden
+        })
+        .sum();
+    if leaks == 0 {
         parts.push(style.paint(Style::GREEN, "no leaks"));
     } else {
-        let by_kind: Vec<String> = gate
-            .error_kinds()
+        let by_kind: Vec<String> = error_kinds
             .kinds()
             .filter_map(|kind| {
                 let amount = processes
@@ -112,7 +129,7 @@ fn summary_line(report: &Report, style: &Style) -> String {
             .collect();
         parts.push(format!(
             "{}: {}",
-            style.paint(Style::RED, &count(gate.records, "leak", "leaks")),
+            style.paint(Style::RED, &count(leaks, "leak", "leaks")),
             by_kind.join(", ")
         ));
     }
@@ -145,15 +162,21 @@ fn summary_line(report: &Report, style: &Style) -> String {
             ));
         }
     }
-    if !gate.growing.is_empty() {
-        let rate: f64 = gate.growing.iter().map(|site| site.bytes_per_s).sum();
+    let growing: Vec<f64> = processes
+        .iter()
+        .flat_map(|p| p.growth.iter())
+        .filter(|site| site.verdict == leakscope_analysis::Verdict::Growing)
+        .map(|site| site.bytes_per_s)
+        .collect();
+    if !growing.is_empty() {
+        let rate: f64 = growing.iter().sum();
         parts.push(format!(
             "{} ({}/s)",
             style.paint(
                 Style::RED,
                 &format!(
                     "{} growing",
-                    count(gate.growing.len() as u64, "site", "sites")
+                    count(growing.len() as u64, "site", "sites")
                 )
             ),
             human_bytes(rate)
