@@ -255,7 +255,13 @@ fn check(case: &Case) -> Report {
         .map(|(index, pid)| (pid, format!("PID{}", index + 1)))
         .collect();
     let report = report_of(&tree);
-    let text = render_text(&report, TextOptions { color: false, ..TextOptions::default() });
+    let text = render_text(
+        &report,
+        TextOptions {
+            color: false,
+            ..TextOptions::default()
+        },
+    );
     check_golden(
         &format!("{}.txt", case.name),
         &redact(&text, dir.path(), &pids),

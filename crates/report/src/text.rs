@@ -174,10 +174,7 @@ fn summary_line(report: &Report, style: &Style) -> String {
             "{} ({}/s)",
             style.paint(
                 Style::RED,
-                &format!(
-                    "{} growing",
-                    count(growing.len() as u64, "site", "sites")
-                )
+                &format!("{} growing", count(growing.len() as u64, "site", "sites"))
             ),
             human_bytes(rate)
         ));
@@ -418,11 +415,7 @@ fn render_suppression(out: &mut String, record: &LossRecord, frames: &[Frame]) {
     let _ = writeln!(out, "{{");
     let _ = writeln!(out, "   <insert_a_suppression_name_here>");
     let _ = writeln!(out, "   Memcheck:Leak");
-    let _ = writeln!(
-        out,
-        "   match-leak-kinds: {}",
-        LeakKinds::word(record.kind)
-    );
+    let _ = writeln!(out, "   match-leak-kinds: {}", LeakKinds::word(record.kind));
     let _ = writeln!(out, "   fun:*");
     for frame in frames {
         match (&frame.function, &frame.module) {

@@ -49,7 +49,9 @@ pub fn leak_options(
         ));
     }
     if args.quiet && args.verbose {
-        return Err(usage("--quiet and --verbose contradict each other".to_owned()));
+        return Err(usage(
+            "--quiet and --verbose contradict each other".to_owned(),
+        ));
     }
     let mut suppressions = if args.no_default_suppressions {
         Suppressions::default()
@@ -107,17 +109,15 @@ pub fn emit(
         Color::Auto => to_terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
     };
     let text = match output.format {
-        Format::Text => {
-            leakscope_report::render_text(
-                report,
-                leakscope_report::TextOptions {
-                    color,
-                    verbose: leaks.verbose,
-                    gen_suppressions: leaks.gen_suppressions,
-                    quiet: leaks.quiet,
-                },
-            )
-        }
+        Format::Text => leakscope_report::render_text(
+            report,
+            leakscope_report::TextOptions {
+                color,
+                verbose: leaks.verbose,
+                gen_suppressions: leaks.gen_suppressions,
+                quiet: leaks.quiet,
+            },
+        ),
         Format::Json => leakscope_report::render_json(report),
     };
     write_out(&text, output.output.as_deref(), sink)

@@ -149,8 +149,10 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
             Path::new(&program).display()
         );
         if let Some(error_code) = args.error_exitcode {
-            return Ok(gated(error_code, &Gate::without_profile(), &Default::default())
-                .unwrap_or(error_code));
+            return Ok(
+                gated(error_code, &Gate::without_profile(), &Default::default())
+                    .unwrap_or(error_code),
+            );
         }
         return Ok(finish_like(code, signal));
     }

@@ -473,7 +473,7 @@ fn the_gate_counts_forked_children() {
     assert!(
         output
             .stderr_text()
-            .contains("1 block (100 bytes) definitely or indirectly lost in 1 process"),
+            .contains("1 block (100 bytes) definitely or possibly lost in 1 process"),
         "{}",
         output.stderr_text()
     );
