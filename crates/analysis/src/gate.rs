@@ -108,7 +108,7 @@ impl Gate {
         self.lost.is_zero()
             && self.unchecked.is_empty()
             && !self.no_profile
-            && !(self.rule.fail_on_growing && !self.growing.is_empty())
+            && (!self.rule.fail_on_growing || self.growing.is_empty())
     }
 
     /// The error kinds.
