@@ -13,6 +13,7 @@
 
 pub mod compare;
 pub mod diff;
+mod filters;
 mod findings;
 mod gate;
 pub mod growth;
@@ -21,11 +22,13 @@ pub mod live_scans;
 pub mod moments;
 pub mod runtimes;
 pub mod scripts;
+pub mod suppressions;
 mod tree;
 
 pub use compare::{compare, Compared, Comparison, Diff, DiffRefusal, DiffSide, DiffSite};
+pub use filters::{GateRule, LeakOptions, NotShown};
 pub use findings::{ExitStatus, Findings, StartedBy, BOUNDED_SITES_SHOWN};
-pub use gate::Gate;
+pub use gate::{Gate, GrowingSite};
 pub use tree::{analyze, analyze_with, Analysis, Options};
 
 pub use diff::{diff_profiles, diff_profiles_by, diff_snapshots, stack_key, SiteDelta};
@@ -56,6 +59,14 @@ impl Amount {
         Amount {
             bytes: self.bytes.saturating_add(other.bytes),
             blocks: self.blocks.saturating_add(other.blocks),
+        }
+    }
+
+    /// The difference of two amounts, never below zero.
+    pub fn minus(self, other: Amount) -> Amount {
+        Amount {
+            bytes: self.bytes.saturating_sub(other.bytes),
+            blocks: self.blocks.saturating_sub(other.blocks),
         }
     }
 
@@ -90,7 +101,8 @@ pub struct Summary {
     /// Still reachable.
     pub still_reachable: Amount,
     /// Suppressed: blocks a language runtime keeps at exit on purpose
-    /// ([`Leaks::runtime_kept`]; suppression files are not read yet).
+    /// ([`Leaks::runtime_kept`]) and blocks of loss records a suppression matched
+    /// ([`Leaks::suppressions_used`]), left out of their kinds.
     pub suppressed: Amount,
 }
 
@@ -105,7 +117,7 @@ impl Summary {
         }
     }
 
-    fn of_mut(&mut self, kind: LeakKind) -> &mut Amount {
+    pub(crate) fn of_mut(&mut self, kind: LeakKind) -> &mut Amount {
         match kind {
             LeakKind::DefinitelyLost => &mut self.definitely_lost,
             LeakKind::IndirectlyLost => &mut self.indirectly_lost,
@@ -147,14 +159,30 @@ pub struct Leaks {
     /// Blocks that an instrument leakscope started allocated for itself (V8's sampling heap
     /// profiler), left out like `runtime_kept` and counted as suppressed.
     pub instrument_kept: Amount,
+    /// The suppressions that matched loss records, in the order they were read, with their
+    /// uses (see [`Analysis::apply`]).
+    pub suppressions_used: Vec<suppressions::SuppressionUse>,
+    /// The loss records left out of `records` by the display options, and why.
+    pub not_shown: NotShown,
+    /// Sampling mode only: the exact blocks, per stack and kind, of the sampled blocks, so
+    /// that a suppressed estimate takes its exact blocks out of the totals.
+    pub sampled_exact: BTreeMap<(StackId, LeakKind), Amount>,
 }
 
 impl Leaks {
-    /// Definitely plus indirectly lost: what `--error-exitcode` counts.
+    /// Definitely plus indirectly lost: the blocks no pointer reaches.
     pub fn lost(&self) -> Amount {
         self.summary
             .definitely_lost
             .plus(self.summary.indirectly_lost)
+    }
+
+    /// The blocks of the given kinds: what `--error-exitcode` counts, of its error kinds.
+    pub fn of_kinds(&self, kinds: suppressions::LeakKinds) -> Amount {
+        kinds
+            .kinds()
+            .map(|kind| self.summary.of(kind))
+            .fold(Amount::default(), Amount::plus)
     }
 }
 
@@ -199,6 +227,8 @@ impl Leaks {
             *total = total.plus(amount);
             if profile.sample_rate.is_some() && stack == 0 {
                 leaks.unsampled = leaks.unsampled.plus(amount);
+            } else if profile.sample_rate.is_some() {
+                leaks.sampled_exact.insert((stack, kind), amount);
             }
         }
         // The loss records: exact, or in sampling mode the estimates of the sampled sites (the

@@ -64,7 +64,7 @@ pub fn analyze_with(tree: &ProfileTree, options: Options) -> Analysis {
         })
         .collect();
     let root = assemble(&profiles, findings);
-    let gate = Gate::of(&root);
+    let gate = Gate::of(&root, crate::GateRule::default());
     Analysis { root, gate }
 }
 

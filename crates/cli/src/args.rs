@@ -4,10 +4,11 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use leakscope_analysis::suppressions::LeakKinds;
 
 /// Find every block a program lost, classified as memcheck does, with symbolized stacks.
 #[derive(Debug, Parser)]
-#[command(name = "leakscope", version, about, max_term_width = 100)]
+#[command(name = "leakscope", version, about, max_term_width = 100, after_help = MAIN_EXAMPLES)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -18,6 +19,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run a program with the agent preloaded, then report every block it did not free.
+    #[command(after_help = RUN_EXAMPLES)]
     Run(RunArgs),
     /// Print the report of a kept profile again.
     Report(ReportArgs),
@@ -78,11 +80,81 @@ pub struct OutputArgs {
     pub color: Color,
 }
 
+/// `leakscope --help`'s examples.
+const MAIN_EXAMPLES: &str = "\
+Examples:
+  leakscope run -- ./prog args                 report every block prog did not free
+  leakscope run --error-exitcode 9 -- ./tests  for CI: exit 9 if anything was lost
+  leakscope run --keep app.profile -- ./app    keep the profile, then:
+  leakscope report app.profile --format json   the same report again, as JSON
+  leakscope diff before.profile after.profile  which sites grew between two runs
+
+`leakscope run --help` lists the options of a run; docs/suppressions.md says how to hide
+what is known and how to gate CI.";
+
+/// `leakscope run --help`'s examples.
+const RUN_EXAMPLES: &str = "\
+Examples:
+  leakscope run -- ./prog args
+  leakscope run --suppressions known.supp --error-exitcode 9 -- ./unit-tests
+  leakscope run --show-leak-kinds all --gen-suppressions -- ./prog
+  leakscope run --duration 60s --fail-on growing --error-exitcode 9 -- ./server
+  leakscope run --quiet --error-exitcode 9 -- ./prog   only the summary line
+  leakscope run --format json --output report.json -- ./prog";
+
+/// What the report leaves out and what fails the gate (memcheck's options and names).
+#[derive(Debug, Args)]
+pub struct LeakArgs {
+    /// Read suppressions from FILE (repeatable): memcheck's syntax ({ name Memcheck:Leak
+    /// match-leak-kinds: ... fun:... obj:... ... }) and LeakSanitizer's leak:PATTERN lines.
+    /// Suppressed blocks count as `suppressed`, not as their kind. See docs/suppressions.md.
+    #[arg(long = "suppressions", value_name = "FILE")]
+    pub suppressions: Vec<PathBuf>,
+    /// Do not apply the default suppressions (memcheck's own: glibc's dynamic thread
+    /// vectors).
+    #[arg(long)]
+    pub no_default_suppressions: bool,
+    /// Print after each loss record a memcheck suppression that matches it, ready to paste
+    /// into a suppression file (text report only).
+    #[arg(long)]
+    pub gen_suppressions: bool,
+    /// List each suppression used, with its loss records, bytes and blocks (memcheck's
+    /// used_suppression: lines).
+    #[arg(short, long)]
+    pub verbose: bool,
+    /// The kinds of loss record shown: definite,indirect,possible,reachable (any of them),
+    /// all or none. Default: memcheck's definite,possible in the text report; all in JSON.
+    #[arg(long, value_name = "KINDS", value_parser = LeakKinds::parse)]
+    pub show_leak_kinds: Option<LeakKinds>,
+    /// The kinds that fail --error-exitcode and count as leaks in the summary line (memcheck's
+    /// names and default).
+    #[arg(long, value_name = "KINDS", value_parser = LeakKinds::parse, default_value = "definite,possible")]
+    pub errors_for_leak_kinds: LeakKinds,
+    /// Do not show loss records of fewer bytes (their blocks still count; K, M, G suffixes).
+    #[arg(long, value_name = "BYTES", value_parser = parse_size, default_value = "0")]
+    pub min_bytes: u64,
+    /// Show at most N loss records per process, the largest (the others still count).
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+    /// Print only the one-line summary (and errors) instead of the text report.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// What else fails `--error-exitcode`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum FailOn {
+    /// A site whose live memory kept growing (a growth verdict), in any process.
+    Growing,
+}
+
 /// `leakscope run`.
 #[derive(Debug, Args)]
 pub struct RunArgs {
     #[command(flatten)]
     pub output: OutputArgs,
+    #[command(flatten)]
+    pub leaks: LeakArgs,
     /// Keep the profile at FILE (default: a new file under $TMPDIR, whose path the run prints).
     /// Profiles are created with mode 0600.
     #[arg(long, value_name = "FILE")]
@@ -124,11 +196,16 @@ pub struct RunArgs {
     /// of C extensions and other libraries always stay.
     #[arg(long)]
     pub native: bool,
-    /// Exit with N if definitely or indirectly lost blocks are found, in the program or any
-    /// process it forked, or if the leak check of any of them did not run (for CI: a gate
-    /// never passes on a check that did not happen).
+    /// Exit with N if blocks of the --errors-for-leak-kinds (definitely or possibly lost by
+    /// default) are found, in the program or any process of its tree (forked, or executed
+    /// with --follow-children), or if the leak check of any of them did not run (for CI: a
+    /// gate never passes on a check that did not happen).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(i32).range(0..=255))]
     pub error_exitcode: Option<i32>,
+    /// Also fail --error-exitcode on this: `growing`, a site whose live memory kept growing
+    /// (a line names the site).
+    #[arg(long, value_name = "WHAT", value_enum)]
+    pub fail_on: Option<FailOn>,
     /// The program and its arguments. Everything after the program's name is the program's
     /// (`leakscope run ./prog --duration 5` passes --duration to prog); an option before it
     /// must be one of leakscope's. Put `--` before a program whose name starts with `-`.
@@ -171,6 +248,8 @@ pub struct DiffArgs {
 pub struct ReportArgs {
     #[command(flatten)]
     pub output: OutputArgs,
+    #[command(flatten)]
+    pub leaks: LeakArgs,
     /// The profile file (forked children's profiles beside it are included).
     pub file: PathBuf,
 }
@@ -226,9 +305,17 @@ fn parse_bytes(text: &str) -> Result<u64, String> {
     }
 }
 
+/// A size for `--min-bytes`: as [`parse_bytes`], and 0 is allowed (nothing left out).
+fn parse_size(text: &str) -> Result<u64, String> {
+    if text.trim() == "0" {
+        return Ok(0);
+    }
+    parse_bytes(text).map_err(|e| e.replace("sample rate", "size"))
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{parse_bytes, parse_duration};
+    use super::{parse_bytes, parse_duration, parse_size};
     use std::time::Duration;
 
     #[test]
@@ -253,5 +340,7 @@ mod tests {
         assert!(parse_bytes("0").is_err());
         assert!(parse_bytes("12X").is_err());
         assert!(parse_bytes("").is_err());
+        assert_eq!(parse_size("0"), Ok(0));
+        assert_eq!(parse_size("1K"), Ok(1024));
     }
 }

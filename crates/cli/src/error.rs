@@ -8,7 +8,8 @@ use std::fmt;
 pub enum ExitCode {
     /// Bad input: a profile that cannot be read, an output file that cannot be written.
     Failed = 1,
-    /// A command line that cannot work (clap's own errors exit with 2 too).
+    /// A command line that cannot work: options that contradict each other or that need
+    /// another (clap's own errors exit with 2 too).
     Usage = 2,
     /// leakscope cannot track this program (static, setuid, other architecture) or cannot
     /// find its agent.

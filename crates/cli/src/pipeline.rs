@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use leakscope_analysis::Gate;
+use leakscope_analysis::{Gate, LeakOptions};
 use leakscope_format::tree::ProfileTree;
 use leakscope_report::Report;
 use leakscope_symbolize::Symbolizer;
@@ -26,24 +26,35 @@ pub fn read_tree(path: &Path) -> Result<ProfileTree> {
     Ok(tree)
 }
 
-/// Analyse the whole tree, symbolize the stacks its findings name, and return the report
-/// and the gate of `--error-exitcode`.
+/// Analyse the whole tree, symbolize the stacks its findings name, apply the suppressions and
+/// display options to the symbolized stacks, and return the report and the gate of
+/// `--error-exitcode`.
 pub fn build_report(
     tree: &ProfileTree,
-    options: leakscope_analysis::Options,
+    analysis_options: leakscope_analysis::Options,
     progress: &Progress,
+    options: &LeakOptions,
 ) -> (Report, Gate) {
     let profiles = tree.profiles();
     progress.stage(match profiles.len() {
         1 => "analysing the profile...".to_owned(),
         n => format!("analysing {n} profiles..."),
     });
-    let analysis = leakscope_analysis::analyze_with(tree, options);
+    let mut analysis = leakscope_analysis::analyze_with(tree, analysis_options);
     let stacks = analysis.stacks(profiles.len());
     let count: usize = stacks.iter().map(Vec::len).sum();
     progress.stage(format!("symbolizing {count} stacks..."));
     let mut symbolizer = Symbolizer::new();
     let frames = symbolizer.symbolize_each(&profiles, &stacks);
-    let report = Report::new(analysis.root, frames, symbolizer.notes());
+    analysis.apply(options, &frames);
+    let mut notes = symbolizer.notes().to_vec();
+    for (suppression, pattern) in options.suppressions.mangled_patterns() {
+        notes.push(format!(
+            "the suppression '{}' ({}:{}) names a C++ function by its mangled name, 'fun:{pattern}': memcheck matches mangled names, leakscope the demangled names its reports show, so that line matches nothing here (write the demangled name in a copy of it)",
+            suppression.name, suppression.file, suppression.line
+        ));
+    }
+    let mut report = Report::new(analysis.root, frames, &notes);
+    report.gate = analysis.gate.clone();
     (report, analysis.gate)
 }

@@ -44,6 +44,26 @@ impl Progress {
         Progress::start_after(after)
     }
 
+    /// No stage is ever shown (`--quiet`).
+    pub fn silent() -> Progress {
+        Progress {
+            shared: Arc::new(Shared {
+                state: Mutex::new(State::default()),
+                changed: Condvar::new(),
+            }),
+            watcher: None,
+        }
+    }
+
+    /// `start`, or `silent` when `quiet`.
+    pub fn start_unless(quiet: bool) -> Progress {
+        if quiet {
+            Progress::silent()
+        } else {
+            Progress::start()
+        }
+    }
+
     fn start_after(after: Duration) -> Progress {
         let shared = Arc::new(Shared {
             state: Mutex::new(State::default()),

@@ -255,7 +255,13 @@ fn check(case: &Case) -> Report {
         .map(|(index, pid)| (pid, format!("PID{}", index + 1)))
         .collect();
     let report = report_of(&tree);
-    let text = render_text(&report, TextOptions { color: false });
+    let text = render_text(
+        &report,
+        TextOptions {
+            color: false,
+            ..TextOptions::default()
+        },
+    );
     check_golden(
         &format!("{}.txt", case.name),
         &redact(&text, dir.path(), &pids),
@@ -295,7 +301,7 @@ fn a_forked_child_is_reported_under_its_parent_and_fails_the_gate() {
     let child = &report.findings.children[0];
     assert_eq!(child.started_by, leakscope_analysis::StartedBy::Fork);
     assert_eq!(child.leaks.lost().bytes, 100);
-    let gate = leakscope_analysis::Gate::of(&report.findings);
+    let gate = leakscope_analysis::Gate::of(&report.findings, Default::default());
     assert!(!gate.passes());
     assert_eq!(gate.processes_that_lost, 1);
 }

@@ -542,6 +542,7 @@ mod tests {
                 ..Default::default()
             },
             frames: vec![Default::default()],
+            ..Report::default()
         };
         let html = render(&report);
         let data_start = html.find("id=\"leakscope-data\"").unwrap();

@@ -26,6 +26,8 @@ struct Document<'a> {
     summary: SummaryJson,
     sampling: Option<Sampling>,
     leaks: Vec<LeakJson<'a>>,
+    leaks_not_shown: NotShownJson,
+    suppressions_used: Vec<SuppressionUseJson<'a>>,
     growth: Vec<GrowthJson<'a>>,
     timeline: Vec<TimelineJson>,
     live_scans: Vec<LiveScanJson>,
@@ -34,6 +36,25 @@ struct Document<'a> {
     runtimes: Vec<RuntimeJson>,
     scripts: Vec<ScriptIsolateJson<'a>>,
     children: Vec<Document<'a>>,
+}
+
+/// The loss records `--show-leak-kinds`, `--min-bytes` and `--limit` left out of `leaks`.
+#[derive(Serialize)]
+struct NotShownJson {
+    records: u64,
+    bytes: u64,
+    blocks: u64,
+}
+
+/// One suppression that matched loss records of this process.
+#[derive(Serialize)]
+struct SuppressionUseJson<'a> {
+    name: &'a str,
+    file: &'a str,
+    line: usize,
+    records: u64,
+    bytes: u64,
+    blocks: u64,
 }
 
 #[derive(Serialize)]
@@ -405,6 +426,28 @@ fn document<'a>(report: &ProcessReport<'a>) -> Document<'a> {
             .iter()
             .enumerate()
             .map(|(index, record)| leak(report, record, index + 1))
+            .collect(),
+        leaks_not_shown: {
+            let (records, amount) = report.findings.leaks.not_shown.total();
+            NotShownJson {
+                records,
+                bytes: amount.bytes,
+                blocks: amount.blocks,
+            }
+        },
+        suppressions_used: report
+            .findings
+            .leaks
+            .suppressions_used
+            .iter()
+            .map(|used| SuppressionUseJson {
+                name: &used.name,
+                file: &used.file,
+                line: used.line,
+                records: used.records,
+                bytes: used.amount.bytes,
+                blocks: used.amount.blocks,
+            })
             .collect(),
         growth: report
             .findings

@@ -31,6 +31,9 @@ pub struct Report {
     /// Per profile of the run (indexed by [`Findings::profile`]), the symbolized frames of
     /// every stack its findings name. A stack with no frames here is shown without frames.
     pub frames: Vec<Frames>,
+    /// The gate of `--error-exitcode` over the whole tree: its error kinds decide what the
+    /// summary line counts as leaks, and it lists the growing sites.
+    pub gate: Gate,
 }
 
 impl Report {
@@ -41,7 +44,11 @@ impl Report {
         for note in symbol_notes {
             findings.add_note(note);
         }
-        Report { findings, frames }
+        Report {
+            findings,
+            frames,
+            gate: Gate::default(),
+        }
     }
 }
 
@@ -96,6 +103,12 @@ impl std::ops::Deref for ProcessReport<'_> {
 pub struct TextOptions {
     /// Use ANSI colours.
     pub color: bool,
+    /// List each suppression used, per process (memcheck's `-v` `used_suppression:` lines).
+    pub verbose: bool,
+    /// After each loss record, a memcheck suppression that matches it.
+    pub gen_suppressions: bool,
+    /// Only the one-line summary.
+    pub quiet: bool,
 }
 
 /// The terminal report, in memcheck's words: one paragraph per loss record, then the LEAK
@@ -121,32 +134,42 @@ pub fn render_html(report: &Report) -> String {
     html::render(report)
 }
 
-/// Why the gate of `--error-exitcode` fails, in one sentence; `None` when it passes.
-pub fn gate_failure(gate: &Gate) -> Option<String> {
+/// Why the gate of `--error-exitcode` fails, in one sentence; `None` when it passes. The
+/// growing sites (with `--fail-on growing`) are named by their first frame in `report`.
+pub fn gate_failure(gate: &Gate, report: &Report) -> Option<String> {
     if gate.no_profile {
         return Some("the leak check did not run".to_owned());
+    }
+    if gate.passes() {
+        return None;
     }
     let mut parts = Vec::new();
     if !gate.lost.is_zero() {
         parts.push(format!(
-            "{} {} ({} bytes) definitely or indirectly lost in {} {}",
-            text::thousands(gate.lost.blocks),
-            if gate.lost.blocks == 1 {
-                "block"
-            } else {
-                "blocks"
-            },
-            text::thousands(gate.lost.bytes),
-            gate.processes_that_lost,
-            if gate.processes_that_lost == 1 {
-                "process"
-            } else {
-                "processes"
-            }
+            "{} ({}) {} in {}",
+            text::count(gate.lost.blocks, "block", "blocks"),
+            text::count(gate.lost.bytes, "byte", "bytes"),
+            text::kinds_words(gate.error_kinds()),
+            text::count(gate.processes_that_lost as u64, "process", "processes"),
         ));
     }
     for (pid, why) in &gate.unchecked {
         parts.push(format!("in process {pid}, {why}"));
+    }
+    if gate.rule.fail_on_growing {
+        for site in &gate.growing {
+            let frames = report
+                .frames
+                .get(site.profile)
+                .and_then(|frames| frames.get(&site.stack))
+                .map_or(&[][..], Vec::as_slice);
+            parts.push(format!(
+                "a site growing at {}/s in process {} (--fail-on growing): {}",
+                text::human_bytes(site.bytes_per_s),
+                site.pid,
+                text::site_words(frames)
+            ));
+        }
     }
     (!parts.is_empty()).then(|| parts.join("; "))
 }

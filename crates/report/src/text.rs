@@ -4,25 +4,30 @@
 //! Process 4242: ./prog arg
 //! Exited with code 0.
 //!
-//! 4,096 bytes in 1 blocks are definitely lost in loss record 1 of 1
+//! 4,096 bytes in 1 block are definitely lost in loss record 1 of 1
 //!    at 0x55D0C0A011A9: process_request (leak.c:7)
 //!    by 0x55D0C0A011D0: main (leak.c:12)
 //!
 //! LEAK SUMMARY:
-//!    definitely lost: 4,096 bytes in 1 blocks
+//!    definitely lost: 4,096 bytes in 1 block
 //!    indirectly lost: 0 bytes in 0 blocks
 //!      possibly lost: 0 bytes in 0 blocks
 //!    still reachable: 0 bytes in 0 blocks
 //!         suppressed: 0 bytes in 0 blocks
+//!
+//! leakscope: 1 leak: 4,096 bytes definitely lost in 1 block
 //! ```
 //!
-//! The wording follows memcheck's, so that people (and scripts) used to it read it at once;
+//! The wording follows memcheck's, so that people used to it read it at once, with one
+//! difference: counts of one are singular ("1 block", where memcheck writes "1 blocks").
 //! memcheck's `==pid==` prefixes are left out, as the report is printed after the program
-//! ended rather than interleaved with its output.
+//! ended rather than interleaved with its output. The last line sums up the whole run in one
+//! glance (it is all `--quiet` prints).
 
 use std::fmt::Write as _;
 use std::path::Path;
 
+use leakscope_analysis::suppressions::LeakKinds;
 use leakscope_analysis::{Amount, LeakCheckStatus, LossRecord};
 use leakscope_format::{Frame, FrameKind, LeakKind};
 
@@ -63,18 +68,188 @@ impl Style {
     }
 }
 
-pub(crate) fn render(report: &Report, options: TextOptions) -> String {
+pub(crate) fn render(whole: &Report, options: TextOptions) -> String {
     let style = Style {
         color: options.color,
     };
     let mut out = String::new();
-    let report = ProcessReport::root(report);
-    let heading = format!("Process {}: {}", report.pid, command_line(&report.command));
-    render_process(&mut out, &report, &heading, &style);
+    if !options.quiet {
+        let report = ProcessReport::root(whole);
+        let heading = format!("Process {}: {}", report.pid, command_line(&report.command));
+        render_process(&mut out, &report, &heading, &style, options);
+        out.push('\n');
+    }
+    let _ = writeln!(out, "{}", summary_line(whole, &style));
     out
 }
 
-fn render_process(out: &mut String, report: &ProcessReport, heading: &str, style: &Style) {
+/// The whole run in one line: the loss records of the error kinds and their blocks per kind,
+/// the leak checks that did not happen, the growing sites, what was suppressed.
+fn summary_line(report: &Report, style: &Style) -> String {
+    // Counted from the findings, with the gate's error kinds: a record hidden by the display
+    // options is still a leak.
+    let error_kinds = report.gate.error_kinds();
+    let processes = report.findings.processes();
+    let mut parts = Vec::new();
+    let leaks: u64 = processes
+        .iter()
+        .map(|p| {
+            let shown = p
+                .leaks
+                .records
+                .iter()
+                .filter(|r| error_kinds.contains(r.kind))
+                .count() as u64;
+            let hidden: u64 = error_kinds
+                .kinds()
+                .map(|kind| p.leaks.not_shown.records_of[kind as usize])
+                .sum();
+            shown + hidden
+        })
+        .sum();
+    if leaks == 0 {
+        parts.push(style.paint(Style::GREEN, "no leaks"));
+    } else {
+        let by_kind: Vec<String> = error_kinds
+            .kinds()
+            .filter_map(|kind| {
+                let amount = processes
+                    .iter()
+                    .map(|p| p.leaks.summary.of(kind))
+                    .fold(Amount::default(), Amount::plus);
+                (!amount.is_zero()).then(|| {
+                    format!(
+                        "{} {} in {}",
+                        count(amount.bytes, "byte", "bytes"),
+                        style.kind(kind, kind.words()),
+                        count(amount.blocks, "block", "blocks")
+                    )
+                })
+            })
+            .collect();
+        parts.push(format!(
+            "{}: {}",
+            style.paint(Style::RED, &count(leaks, "leak", "leaks")),
+            by_kind.join(", ")
+        ));
+    }
+    let unchecked: Vec<_> = processes
+        .iter()
+        .filter(|p| p.leaks.leak_check.status() != LeakCheckStatus::Complete)
+        .collect();
+    if !unchecked.is_empty() {
+        let not_run = unchecked
+            .iter()
+            .filter(|p| p.leaks.leak_check.status() == LeakCheckStatus::NotRun)
+            .count() as u64;
+        let incomplete = unchecked.len() as u64 - not_run;
+        if not_run > 0 {
+            parts.push(style.paint(
+                Style::RED,
+                &format!(
+                    "the leak check did not run in {}",
+                    count(not_run, "process", "processes")
+                ),
+            ));
+        }
+        if incomplete > 0 {
+            parts.push(style.paint(
+                Style::YELLOW,
+                &format!(
+                    "the leak check is incomplete in {}",
+                    count(incomplete, "process", "processes")
+                ),
+            ));
+        }
+    }
+    let growing: Vec<f64> = processes
+        .iter()
+        .flat_map(|p| p.growth.iter())
+        .filter(|site| site.verdict == leakscope_analysis::Verdict::Growing)
+        .map(|site| site.bytes_per_s)
+        .collect();
+    if !growing.is_empty() {
+        let rate: f64 = growing.iter().sum();
+        parts.push(format!(
+            "{} ({}/s)",
+            style.paint(
+                Style::RED,
+                &format!("{} growing", count(growing.len() as u64, "site", "sites"))
+            ),
+            human_bytes(rate)
+        ));
+    }
+    let suppressed = processes
+        .iter()
+        .map(|p| p.leaks.summary.suppressed)
+        .fold(Amount::default(), Amount::plus);
+    if !suppressed.is_zero() {
+        parts.push(format!("{} suppressed", bytes_in_blocks(suppressed)));
+    }
+    if processes.len() > 1 {
+        parts.push(format!("over {} processes", processes.len()));
+    }
+    format!("leakscope: {}", parts.join("; "))
+}
+
+/// `1 block`, `2 blocks`, `1,024 bytes`.
+pub(crate) fn count(n: u64, one: &str, many: &str) -> String {
+    format!("{} {}", thousands(n), if n == 1 { one } else { many })
+}
+
+/// `4,096 bytes in 1 block`.
+pub(crate) fn bytes_in_blocks(amount: Amount) -> String {
+    format!(
+        "{} in {}",
+        count(amount.bytes, "byte", "bytes"),
+        count(amount.blocks, "block", "blocks")
+    )
+}
+
+/// The kinds in words: `definitely or possibly lost`, `definitely lost or still reachable`.
+pub(crate) fn kinds_words(kinds: LeakKinds) -> String {
+    let adverbs: Vec<&str> = kinds
+        .kinds()
+        .filter_map(|kind| match kind {
+            LeakKind::DefinitelyLost => Some("definitely"),
+            LeakKind::IndirectlyLost => Some("indirectly"),
+            LeakKind::PossiblyLost => Some("possibly"),
+            LeakKind::StillReachable => None,
+        })
+        .collect();
+    let lost = match adverbs.as_slice() {
+        [] => None,
+        [only] => Some(format!("{only} lost")),
+        [init @ .., last] => Some(format!("{} or {last} lost", init.join(", "))),
+    };
+    match (lost, kinds.contains(LeakKind::StillReachable)) {
+        (Some(lost), true) => format!("{lost} or still reachable"),
+        (Some(lost), false) => lost,
+        (None, true) => "still reachable".to_owned(),
+        (None, false) => "of no kind (--errors-for-leak-kinds none)".to_owned(),
+    }
+}
+
+/// A site by its first named frame: `make_record (job.c:5)`.
+pub(crate) fn site_words(frames: &[Frame]) -> String {
+    let plain = Style { color: false };
+    match frames
+        .iter()
+        .find(|frame| frame.function.is_some())
+        .or(frames.first())
+    {
+        Some(frame) => describe_frame(frame, &plain),
+        None => "(no stack recorded)".to_owned(),
+    }
+}
+
+fn render_process(
+    out: &mut String,
+    report: &ProcessReport,
+    heading: &str,
+    style: &Style,
+    options: TextOptions,
+) {
     let _ = writeln!(out, "{}", style.paint(Style::BOLD, heading));
     let _ = writeln!(out, "{}", exit_sentence(report.exit));
     let check = &report.leaks.leak_check;
@@ -102,21 +277,26 @@ fn render_process(out: &mut String, report: &ProcessReport, heading: &str, style
     for (index, record) in records.iter().enumerate() {
         out.push('\n');
         render_record(out, report, record, index + 1, records.len(), style);
+        if options.gen_suppressions {
+            render_suppression(out, record, report.frames_of(record.stack));
+        }
     }
+    render_not_shown(out, report);
 
     let unsampled = report.leaks.unsampled;
     if report.leaks.sample_rate.is_some() && !unsampled.is_zero() {
         let _ = writeln!(
             out,
-            "\n{} bytes in {} blocks were not sampled: they have no stack, and count only in the \
-             summary below.",
-            thousands(unsampled.bytes),
-            thousands(unsampled.blocks),
+            "\n{} were not sampled: they have no stack, and count only in the summary below.",
+            bytes_in_blocks(unsampled),
         );
     }
 
     out.push('\n');
     render_summary(out, report, style);
+    if options.verbose {
+        render_suppressions_used(out, report);
+    }
 
     if !report.notes.is_empty() {
         let _ = writeln!(out, "\nNotes:");
@@ -146,7 +326,7 @@ fn render_process(out: &mut String, report: &ProcessReport, heading: &str, style
                 command_line(&child.command)
             ),
         };
-        render_process(out, &child, &heading, style);
+        render_process(out, &child, &heading, style, options);
     }
 }
 
@@ -214,15 +394,119 @@ fn render_record(
     style: &Style,
 ) {
     let about = if record.estimated { "about " } else { "" };
+    let amount = record.amount;
     let _ = writeln!(
         out,
-        "{about}{} bytes in {about}{} blocks are {} in loss record {number} of {count}{}",
-        thousands(record.amount.bytes),
-        thousands(record.amount.blocks),
+        "{about}{} in {about}{} {} {} in loss record {number} of {count}{}",
+        self::count(amount.bytes, "byte", "bytes"),
+        self::count(amount.blocks, "block", "blocks"),
+        if amount.bytes == 1 { "is" } else { "are" },
         style.kind(record.kind, record.kind.words()),
         if record.estimated { " (estimated)" } else { "" },
     );
     render_stack(out, report, record.stack, style);
+}
+
+/// A memcheck suppression that matches `record`, as memcheck's `--gen-suppressions=all`
+/// prints it. The first location line stands for the allocation function, which memcheck's
+/// stacks start with and leakscope's do not (nor does the profile say which it was):
+/// `fun:*` matches it in both. The frames follow down to `main` (below it, memcheck's
+/// frames are named otherwise); a frame with no function name is matched by its module.
+fn render_suppression(out: &mut String, record: &LossRecord, frames: &[Frame]) {
+    let _ = writeln!(out, "{{");
+    let _ = writeln!(out, "   <insert_a_suppression_name_here>");
+    let _ = writeln!(out, "   Memcheck:Leak");
+    let _ = writeln!(out, "   match-leak-kinds: {}", LeakKinds::word(record.kind));
+    let _ = writeln!(out, "   fun:*");
+    for frame in frames {
+        match (&frame.function, &frame.module) {
+            (Some(function), _) => {
+                let _ = writeln!(out, "   fun:{}", escaped_pattern(function));
+            }
+            (None, Some(module)) => {
+                let _ = writeln!(out, "   obj:{}", escaped_pattern(module));
+            }
+            (None, None) => {
+                let _ = writeln!(out, "   obj:*");
+            }
+        }
+        if frame.function.as_deref() == Some("main") {
+            break;
+        }
+    }
+    let _ = writeln!(out, "}}");
+}
+
+/// A name as a suppression pattern: `*`, `?` and `\` made literal with `\`, as memcheck
+/// (and leakscope) read them.
+fn escaped_pattern(name: &str) -> String {
+    let mut pattern = String::with_capacity(name.len());
+    for c in name.chars() {
+        if matches!(c, '*' | '?' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern
+}
+
+/// What the display options left out, in one line, with the option that shows it.
+fn render_not_shown(out: &mut String, report: &ProcessReport) {
+    let not_shown = &report.leaks.not_shown;
+    if not_shown.is_empty() {
+        return;
+    }
+    let mut reasons = Vec::new();
+    let (n, amount) = not_shown.by_kind;
+    if n > 0 {
+        reasons.push(format!(
+            "{} ({}) of the kinds --show-leak-kinds leaves out (--show-leak-kinds=all shows them)",
+            count(n, "loss record", "loss records"),
+            bytes_in_blocks(amount)
+        ));
+    }
+    let (n, amount) = not_shown.below_min_bytes;
+    if n > 0 {
+        reasons.push(format!(
+            "{} ({}) smaller than --min-bytes",
+            count(n, "loss record", "loss records"),
+            bytes_in_blocks(amount)
+        ));
+    }
+    let (n, amount) = not_shown.beyond_limit;
+    if n > 0 {
+        reasons.push(format!(
+            "{} ({}) beyond --limit",
+            count(n, "loss record", "loss records"),
+            bytes_in_blocks(amount)
+        ));
+    }
+    let _ = writeln!(
+        out,
+        "\nNot shown: {}. They count in the summary below.",
+        reasons.join("; ")
+    );
+}
+
+/// memcheck's `-v` lines: `used_suppression:      2 name file:line suppressed: 12 bytes in
+/// 1 block`.
+fn render_suppressions_used(out: &mut String, report: &ProcessReport) {
+    let used = &report.leaks.suppressions_used;
+    if used.is_empty() {
+        return;
+    }
+    out.push('\n');
+    for suppression in used {
+        let _ = writeln!(
+            out,
+            "used_suppression: {:>6} {} {}:{} suppressed: {}",
+            suppression.records,
+            suppression.name,
+            suppression.file,
+            suppression.line,
+            bytes_in_blocks(suppression.amount)
+        );
+    }
 }
 
 /// A stack, memcheck style: `at` the allocating frame, `by` each caller.
@@ -510,7 +794,7 @@ fn render_growth(out: &mut String, report: &ProcessReport, style: &Style) {
 }
 
 /// Bytes in binary units: `512 B`, `12.3 KiB`, `21.0 GiB`.
-fn human_bytes(bytes: f64) -> String {
+pub(crate) fn human_bytes(bytes: f64) -> String {
     const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
     let mut value = bytes.max(0.0);
     let mut unit = 0;
@@ -586,12 +870,7 @@ fn render_summary_line(
         }
         _ => padded,
     };
-    let _ = writeln!(
-        out,
-        "{shown}: {} bytes in {} blocks",
-        thousands(amount.bytes),
-        thousands(amount.blocks)
-    );
+    let _ = writeln!(out, "{shown}: {}", bytes_in_blocks(amount));
 }
 
 fn exit_sentence(exit: ExitStatus) -> String {
@@ -792,9 +1071,9 @@ mod tests {
         render_summary_line(&mut out, "possibly lost", amount, None, &plain);
         render_summary_line(&mut out, "suppressed", amount, None, &plain);
         let expected = [
-            "   definitely lost: 4,096 bytes in 1 blocks",
-            "     possibly lost: 4,096 bytes in 1 blocks",
-            "        suppressed: 4,096 bytes in 1 blocks",
+            "   definitely lost: 4,096 bytes in 1 block",
+            "     possibly lost: 4,096 bytes in 1 block",
+            "        suppressed: 4,096 bytes in 1 block",
         ];
         assert_eq!(out.lines().collect::<Vec<_>>(), expected);
     }

@@ -5,11 +5,37 @@
 #[allow(dead_code)] // each test file uses some of the shared reports
 mod common;
 
-use leakscope_analysis::{Gate, LeakCheck, Shortfall};
-use leakscope_report::{gate_failure, Report};
+use leakscope_analysis::suppressions::LeakKinds;
+use leakscope_analysis::{Gate, GateRule, LeakCheck, Shortfall};
+use leakscope_format::LeakKind;
+use leakscope_report::{gate_failure as gate_failure_in, Report};
 
+/// The gate with definitely and indirectly lost as its error kinds (leakscope's default
+/// before it took memcheck's), which these tests were written for.
 fn gate_of(report: &Report) -> Gate {
-    Gate::of(&report.findings)
+    Gate::of(
+        &report.findings,
+        GateRule {
+            error_kinds: LeakKinds::of(&[LeakKind::DefinitelyLost, LeakKind::IndirectlyLost]),
+            fail_on_growing: false,
+        },
+    )
+}
+
+fn gate_failure(gate: &Gate) -> Option<String> {
+    gate_failure_in(gate, &Report::default())
+}
+
+/// memcheck's default error kinds: definitely and possibly lost, not indirectly.
+#[test]
+fn the_default_error_kinds_are_memchecks() {
+    let gate = Gate::of(&common::leaky().findings, GateRule::default());
+    assert_eq!(gate.lost.blocks, 2);
+    assert_eq!(gate.lost.bytes, 4096 + 1_048_576);
+    assert_eq!(
+        gate_failure(&gate).unwrap(),
+        "2 blocks (1,052,672 bytes) definitely or possibly lost in 1 process"
+    );
 }
 
 #[test]

@@ -30,7 +30,13 @@ fn check_golden(name: &str, actual: &str) {
 }
 
 fn plain(report: &Report) -> String {
-    render_text(report, TextOptions { color: false })
+    render_text(
+        report,
+        TextOptions {
+            color: false,
+            ..TextOptions::default()
+        },
+    )
 }
 
 #[test]
@@ -42,7 +48,13 @@ fn text_of_a_leaky_process() {
 fn text_of_a_leaky_process_in_colour() {
     check_golden(
         "leaky.color.txt",
-        &render_text(&common::leaky(), TextOptions { color: true }),
+        &render_text(
+            &common::leaky(),
+            TextOptions {
+                color: true,
+                ..TextOptions::default()
+            },
+        ),
     );
 }
 
@@ -152,12 +164,24 @@ fn no_unchecked_process_is_called_clean() {
 
 #[test]
 fn the_check_is_coloured_by_how_far_it_got() {
-    let not_run = render_text(&common::not_run(), TextOptions { color: true });
+    let not_run = render_text(
+        &common::not_run(),
+        TextOptions {
+            color: true,
+            ..TextOptions::default()
+        },
+    );
     assert!(
         not_run.contains("\x1b[31mThe leak check did not run: "),
         "{not_run}"
     );
-    let incomplete = render_text(&common::incomplete(), TextOptions { color: true });
+    let incomplete = render_text(
+        &common::incomplete(),
+        TextOptions {
+            color: true,
+            ..TextOptions::default()
+        },
+    );
     assert!(
         incomplete.contains("\x1b[33mThe leak check is incomplete: "),
         "{incomplete}"
@@ -168,7 +192,13 @@ fn the_check_is_coloured_by_how_far_it_got() {
 fn plain_text_has_no_escape_codes_and_colour_text_has_them() {
     let report = common::leaky();
     assert!(!plain(&report).contains('\x1b'));
-    let coloured = render_text(&report, TextOptions { color: true });
+    let coloured = render_text(
+        &report,
+        TextOptions {
+            color: true,
+            ..TextOptions::default()
+        },
+    );
     assert!(coloured.contains("\x1b[31mdefinitely lost\x1b[0m"));
     assert!(coloured.contains("\x1b[1mprocess_request\x1b[0m"));
 }

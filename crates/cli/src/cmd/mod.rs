@@ -9,9 +9,11 @@ use std::io::{IsTerminal, Write};
 use std::path::Path;
 
 use anyhow::Context;
+use leakscope_analysis::suppressions::{self, LeakKinds, Suppressions};
+use leakscope_analysis::{GateRule, LeakOptions};
 use leakscope_report::Report;
 
-use crate::args::{Color, Format, OutputArgs};
+use crate::args::{Color, FailOn, Format, LeakArgs, OutputArgs};
 use crate::error::Failure;
 
 /// Where a report goes when `--output` is not given.
@@ -59,8 +61,70 @@ pub fn check_sink(output: &OutputArgs, sink: DefaultSink) -> Result<(), Failure>
     Ok(())
 }
 
+/// The suppressions and display options of the command line, every suppression file read
+/// (before the program starts, so that a bad file fails at once): a file that cannot be read
+/// or parsed is an error that names it, and the line.
+pub fn leak_options(
+    args: &LeakArgs,
+    output: &OutputArgs,
+    fail_on: Option<FailOn>,
+) -> Result<LeakOptions, Failure> {
+    let usage = |message: String| Failure::new(crate::error::ExitCode::Usage, message);
+    if args.gen_suppressions && output.format != Format::Text {
+        return Err(usage(
+            "--gen-suppressions writes its suppressions into the text report: use it with --format text".to_owned(),
+        ));
+    }
+    if args.quiet && args.verbose {
+        return Err(usage(
+            "--quiet and --verbose contradict each other".to_owned(),
+        ));
+    }
+    let mut suppressions = if args.no_default_suppressions {
+        Suppressions::default()
+    } else {
+        Suppressions::defaults()
+    };
+    for path in &args.suppressions {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Failure::new(
+                crate::error::ExitCode::Failed,
+                format!("cannot read the suppression file '{}': {e}", path.display()),
+            )
+        })?;
+        let read = suppressions::parse(&text, &path.display().to_string()).map_err(|e| {
+            Failure::new(
+                crate::error::ExitCode::Failed,
+                format!("bad suppression file: {e}"),
+            )
+        })?;
+        suppressions.extend(read);
+    }
+    // memcheck's default for a person reading the text; JSON is for programs and keeps every
+    // record unless asked otherwise.
+    let show_kinds = args.show_leak_kinds.unwrap_or(match output.format {
+        Format::Text => LeakKinds::DEFINITE_POSSIBLE,
+        _ => LeakKinds::ALL,
+    });
+    Ok(LeakOptions {
+        suppressions,
+        show_kinds,
+        gate: GateRule {
+            error_kinds: args.errors_for_leak_kinds,
+            fail_on_growing: fail_on == Some(FailOn::Growing),
+        },
+        min_bytes: args.min_bytes,
+        limit: args.limit,
+    })
+}
+
 /// Render `report` as asked and write it out.
-pub fn emit(report: &Report, output: &OutputArgs, sink: DefaultSink) -> Result<(), Failure> {
+pub fn emit(
+    report: &Report,
+    output: &OutputArgs,
+    leaks: &LeakArgs,
+    sink: DefaultSink,
+) -> Result<(), Failure> {
     let to_terminal = output.output.is_none()
         && match sink {
             DefaultSink::Stdout => std::io::stdout().is_terminal(),
@@ -72,9 +136,15 @@ pub fn emit(report: &Report, output: &OutputArgs, sink: DefaultSink) -> Result<(
         Color::Auto => to_terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
     };
     let text = match output.format {
-        Format::Text => {
-            leakscope_report::render_text(report, leakscope_report::TextOptions { color })
-        }
+        Format::Text => leakscope_report::render_text(
+            report,
+            leakscope_report::TextOptions {
+                color,
+                verbose: leaks.verbose,
+                gen_suppressions: leaks.gen_suppressions,
+                quiet: leaks.quiet,
+            },
+        ),
         Format::Json => leakscope_report::render_json(report),
         Format::Html => leakscope_report::render_html(report),
     };

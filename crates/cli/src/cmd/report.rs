@@ -1,7 +1,7 @@
 //! `leakscope report FILE`: print the report of a kept profile again.
 
 use crate::args::ReportArgs;
-use crate::cmd::{analysis_options, check_sink, emit, require_profile, DefaultSink};
+use crate::cmd::{analysis_options, check_sink, emit, leak_options, require_profile, DefaultSink};
 use crate::error::Failure;
 use crate::pipeline;
 use crate::progress::Progress;
@@ -13,13 +13,18 @@ pub fn report(args: ReportArgs) -> Result<i32, Failure> {
         crate::preflight::check_output(output, "write the report to")?;
     }
     check_sink(&args.output, DefaultSink::Stdout)?;
-    let progress = Progress::start();
+    let options = leak_options(&args.leaks, &args.output, None)?;
+    let progress = Progress::start_unless(args.leaks.quiet);
     progress.stage("reading the profile...");
     let tree = pipeline::read_tree(&args.file)?;
-    let (report, _gate) =
-        pipeline::build_report(&tree, analysis_options(args.output.format), &progress);
+    let (report, _gate) = pipeline::build_report(
+        &tree,
+        analysis_options(args.output.format),
+        &progress,
+        &options,
+    );
     progress.stage("writing the report...");
-    emit(&report, &args.output, DefaultSink::Stdout)?;
+    emit(&report, &args.output, &args.leaks, DefaultSink::Stdout)?;
     progress.finish();
     Ok(0)
 }

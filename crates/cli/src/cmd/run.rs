@@ -12,7 +12,7 @@ use leakscope_format::settings as names;
 use leakscope_format::RunResult;
 
 use crate::args::RunArgs;
-use crate::cmd::{analysis_options, check_sink, emit, DefaultSink};
+use crate::cmd::{analysis_options, check_sink, emit, leak_options, DefaultSink};
 use crate::error::{ExitCode, Failure};
 use crate::progress::Progress;
 use crate::{agent, pipeline, preflight, signals};
@@ -26,6 +26,14 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
         preflight::check_output(output, "write the report to")?;
     }
     check_sink(&args.output, DefaultSink::Stderr)?;
+    let options = leak_options(&args.leaks, &args.output, args.fail_on)?;
+    if args.fail_on.is_some() && args.error_exitcode.is_none() {
+        return Err(Failure::new(
+            ExitCode::Usage,
+            "--fail-on decides what fails --error-exitcode: give --error-exitcode N too".to_owned(),
+        ));
+    }
+    let quiet = args.leaks.quiet;
     let agent_path =
         agent::locate().map_err(|e| Failure::new(ExitCode::Unsupported, format!("{e:#}")))?;
     let profile_path = profile_path(args.keep.as_deref(), &program)?;
@@ -108,11 +116,13 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
     })?;
     signals::target_started(child.id() as i32);
     let child_pid = child.id();
-    eprintln!(
-        "leakscope: watching PID {} (profile {})",
-        child.id(),
-        profile_path.display()
-    );
+    if !quiet {
+        eprintln!(
+            "leakscope: watching PID {} (profile {})",
+            child.id(),
+            profile_path.display()
+        );
+    }
     if scan_requests {
         let agent = std::fs::canonicalize(&agent_path).unwrap_or_else(|_| agent_path.clone());
         pass_on_scan_requests(child.id() as i32, agent);
@@ -158,7 +168,10 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
             Path::new(&program).display()
         );
         if let Some(error_code) = args.error_exitcode {
-            return Ok(gated(error_code, &Gate::without_profile()).unwrap_or(error_code));
+            return Ok(
+                gated(error_code, &Gate::without_profile(), &Default::default())
+                    .unwrap_or(error_code),
+            );
         }
         return Ok(finish_like(code, signal));
     }
@@ -168,21 +181,30 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
             eprintln!("leakscope: {note}");
         }
     }
-    let progress = Progress::start();
+    let progress = Progress::start_unless(args.leaks.quiet);
     progress.stage("reading the profile...");
     let tree = pipeline::read_tree(&profile_path)?;
-    let (report, gate) =
-        pipeline::build_report(&tree, analysis_options(args.output.format), &progress);
-    progress.stage("writing the report...");
-    emit(&report, &args.output, DefaultSink::Stderr)?;
-    progress.finish();
-    eprintln!(
-        "leakscope: profile kept at {} (`leakscope report {}` prints this report again)",
-        profile_path.display(),
-        profile_path.display()
+    let (report, gate) = pipeline::build_report(
+        &tree,
+        analysis_options(args.output.format),
+        &progress,
+        &options,
     );
+    progress.stage("writing the report...");
+    emit(&report, &args.output, &args.leaks, DefaultSink::Stderr)?;
+    progress.finish();
+    if !quiet {
+        eprintln!(
+            "leakscope: profile kept at {} (`leakscope report {}` prints this report again)",
+            profile_path.display(),
+            profile_path.display()
+        );
+    }
 
-    if let Some(error_code) = args.error_exitcode.and_then(|code| gated(code, &gate)) {
+    if let Some(error_code) = args
+        .error_exitcode
+        .and_then(|code| gated(code, &gate, &report))
+    {
         return Ok(error_code);
     }
     if stopped_by_duration && signal == Some(libc::SIGTERM) {
@@ -193,8 +215,8 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
 }
 
 /// `--error-exitcode`'s code if the gate fails, saying why.
-fn gated(error_code: i32, gate: &Gate) -> Option<i32> {
-    let why = leakscope_report::gate_failure(gate)?;
+fn gated(error_code: i32, gate: &Gate, report: &leakscope_report::Report) -> Option<i32> {
+    let why = leakscope_report::gate_failure(gate, report)?;
     eprintln!("leakscope: exit code {error_code} (--error-exitcode): {why}");
     Some(error_code)
 }

@@ -43,3 +43,4 @@ mod python;
 mod real_server;
 mod robustness;
 mod sampling;
+mod suppressions;

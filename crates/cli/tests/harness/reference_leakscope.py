@@ -100,7 +100,7 @@ def main():
         refuse("usage: leakscope run [--format json] [--output FILE] [--error-exitcode N]"
                " -- PROGRAM [ARGS]")
     args = args[1:]
-    output, error_exitcode = None, None
+    output, error_exitcode, suppressions = None, None, []
     while args and args[0] != "--":
         option = args.pop(0)
         if option == "--format":
@@ -109,6 +109,8 @@ def main():
             output = args.pop(0)
         elif option == "--error-exitcode":
             error_exitcode = int(args.pop(0))
+        elif option == "--suppressions":
+            suppressions.append(args.pop(0))
         else:
             refuse(f"unknown option {option}")
     if len(args) < 2:
@@ -118,7 +120,9 @@ def main():
     logs = tempfile.mkdtemp(prefix="reference-leakscope-")
     child = subprocess.Popen(["valgrind", "--leak-check=full", "--show-leak-kinds=all",
                               "--error-exitcode=0", "--num-callers=50",
-                              f"--log-file={logs}/vg.%p.log", path] + program_args)
+                              f"--log-file={logs}/vg.%p.log"]
+                             + [f"--suppressions={s}" for s in suppressions]
+                             + [path] + program_args)
     child.wait()
     documents = {}
     for log in glob.glob(logs + "/vg.*.log"):

@@ -188,6 +188,9 @@ pub fn tracked(
         .arg(report)
         .arg("--keep")
         .arg(profile)
+        // memcheck runs with --default-suppressions=no (MEMCHECK_OPTIONS): every block is
+        // counted by both.
+        .arg("--no-default-suppressions")
         .args(options)
         .arg("--")
         .arg(program)
@@ -335,7 +338,8 @@ pub fn check_report_end(report: &Report, status: ExitStatus) -> Option<String> {
 
 /// The memcheck options of the comparison, beside memcheck's leak check (those of the fixture
 /// corpus, `tests/harness/memcheck.rs`): one log for the program alone, and no default
-/// suppressions, since leakscope has none: every block is counted by both.
+/// suppressions, as leakscope runs with --no-default-suppressions: every block is counted by
+/// both.
 pub const MEMCHECK_OPTIONS: &[&str] =
     &["--child-silent-after-fork=yes", "--default-suppressions=no"];
 
