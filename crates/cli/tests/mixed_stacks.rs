@@ -126,7 +126,7 @@ fn a_mixed_stack_reads_symbolizes_and_reports_in_text_and_json() {
     assert_eq!(
         stack,
         [
-            "256 bytes in 1 blocks are definitely lost in loss record 1 of 1",
+            "256 bytes in 1 block are definitely lost in loss record 1 of 1",
             "   at 0x12345678: ???",
             "   by process_request (job.py:12) [python]",
             "   by <module> (job.py:30) [python]",
