@@ -60,6 +60,7 @@ fn report_of(pid: u32, command: &[&str], exit: ExitStatus, leaks: &[LeakRecord])
             ..Findings::default()
         },
         frames: vec![Frames::new()],
+        facts: Vec::new(),
     }
 }
 
