@@ -8,6 +8,9 @@ use std::fmt;
 pub enum ExitCode {
     /// Bad input: a profile that cannot be read, an output file that cannot be written.
     Failed = 1,
+    /// Options that each parse but cannot be used together (clap's own errors exit with 2
+    /// too): a bad command line.
+    BadUsage = 2,
     /// leakscope cannot track this program (static, setuid, other architecture) or cannot
     /// find its agent.
     Unsupported = 125,

@@ -8,7 +8,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use leakscope_analysis::Gate;
 use leakscope_format::tree::ProfileTree;
-use leakscope_report::Report;
+use leakscope_report::{ProfileFacts, Report};
 use leakscope_symbolize::Symbolizer;
 
 use crate::progress::Progress;
@@ -40,6 +40,7 @@ pub fn build_report(tree: &ProfileTree, progress: &Progress) -> (Report, Gate) {
     progress.stage(format!("symbolizing {count} stacks..."));
     let mut symbolizer = Symbolizer::new();
     let frames = symbolizer.symbolize_each(&profiles, &stacks);
-    let report = Report::new(analysis.root, frames, symbolizer.notes());
+    let facts = profiles.iter().map(|p| ProfileFacts::of(p)).collect();
+    let report = Report::new(analysis.root, frames, symbolizer.notes()).with_facts(facts);
     (report, analysis.gate)
 }

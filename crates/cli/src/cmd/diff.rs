@@ -16,6 +16,12 @@ use crate::error::{ExitCode, Failure};
 
 /// Run the subcommand; returns the exit code.
 pub fn diff(args: DiffArgs) -> Result<i32, Failure> {
+    if !matches!(args.format, Format::Text | Format::Json) {
+        return Err(Failure::new(
+            ExitCode::BadUsage,
+            "leakscope diff writes text or JSON (--format text or json); the stack formats are for `leakscope run` and `leakscope report`",
+        ));
+    }
     if let Some(output) = &args.output {
         crate::preflight::check_output(output, "write the diff to")?;
     }
@@ -58,10 +64,10 @@ pub fn diff(args: DiffArgs) -> Result<i32, Failure> {
         new_frames,
     };
     let text = match args.format {
-        Format::Text => render_diff_text(&report),
         Format::Json => render_diff_json(&report),
+        _ => render_diff_text(&report),
     };
-    write_out(&text, args.output.as_deref(), DefaultSink::Stdout)?;
+    write_out(text.as_bytes(), args.output.as_deref(), DefaultSink::Stdout)?;
     Ok(0)
 }
 

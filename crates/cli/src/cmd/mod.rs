@@ -11,8 +11,8 @@ use std::path::Path;
 use anyhow::Context;
 use leakscope_report::Report;
 
-use crate::args::{Color, Format, OutputArgs};
-use crate::error::Failure;
+use crate::args::{Color, Format, OutputArgs, Weight};
+use crate::error::{ExitCode, Failure};
 
 /// Where a report goes when `--output` is not given.
 #[derive(Clone, Copy)]
@@ -32,35 +32,110 @@ pub fn require_profile(path: &Path) -> Result<(), Failure> {
     ))
 }
 
-/// Render `report` as asked and write it out.
-pub fn emit(report: &Report, output: &OutputArgs, sink: DefaultSink) -> Result<(), Failure> {
-    let to_terminal = output.output.is_none()
+/// Refuse, before anything runs, what `emit` could not do as asked: `--weight` with a format
+/// that weighs nothing, a weight pprof has no sample type for, pprof's binary to a terminal.
+pub fn check_output_args(output: &OutputArgs, sink: DefaultSink) -> Result<(), Failure> {
+    let refuse = |message: String| Err(Failure::new(ExitCode::BadUsage, message));
+    if let (Format::Text | Format::Json, Some(_)) = (output.format, output.weight) {
+        return refuse(
+            "--weight chooses what --format folded, flamegraph and pprof weigh; the text and JSON reports show every kind"
+                .to_owned(),
+        );
+    }
+    if output.format == Format::Pprof {
+        let weight = weight_of(output);
+        if weight.pprof_sample_type().is_none() {
+            return refuse(format!(
+                "--format pprof has no sample type of {} alone (its values are inuse, lost and possibly lost); every sample has a `kind` label instead (go tool pprof -tagfocus kind=definitely_lost). Use --weight lost, possible or live",
+                weight.words()
+            ));
+        }
+        if to_terminal(output, sink) {
+            return refuse(format!(
+                "--format pprof writes a gzipped binary profile, not for a terminal: give --output FILE, or redirect standard {}",
+                match sink {
+                    DefaultSink::Stdout => "output",
+                    DefaultSink::Stderr => "error",
+                }
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn weight_of(output: &OutputArgs) -> leakscope_report::Weight {
+    use leakscope_report::Weight as W;
+    match output.weight.unwrap_or(Weight::Lost) {
+        Weight::Lost => W::Lost,
+        Weight::Definite => W::Definite,
+        Weight::Indirect => W::Indirect,
+        Weight::Possible => W::Possible,
+        Weight::Reachable => W::Reachable,
+        Weight::Live => W::Live,
+    }
+}
+
+/// The report goes to a terminal: no `--output`, and the default sink is one.
+fn to_terminal(output: &OutputArgs, sink: DefaultSink) -> bool {
+    output.output.is_none()
         && match sink {
             DefaultSink::Stdout => std::io::stdout().is_terminal(),
             DefaultSink::Stderr => std::io::stderr().is_terminal(),
-        };
+        }
+}
+
+/// Render `report` as asked and write it out. The stack formats cannot say what the text
+/// report says in place (a leak check that did not run, sampling's estimates, the notes): each
+/// such caveat is a `leakscope:` line on standard error.
+pub fn emit(report: &Report, output: &OutputArgs, sink: DefaultSink) -> Result<(), Failure> {
     let color = match output.color {
         Color::Always => true,
         Color::Never => false,
-        Color::Auto => to_terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+        Color::Auto => {
+            to_terminal(output, sink) && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        }
     };
-    let text = match output.format {
+    let weight = weight_of(output);
+    let bytes = match output.format {
         Format::Text => {
             leakscope_report::render_text(report, leakscope_report::TextOptions { color })
+                .into_bytes()
         }
-        Format::Json => leakscope_report::render_json(report),
+        Format::Json => leakscope_report::render_json(report).into_bytes(),
+        Format::Folded => leakscope_report::render_folded(report, weight).into_bytes(),
+        Format::Flamegraph => leakscope_report::render_flamegraph(report, weight).into_bytes(),
+        Format::Pprof => leakscope_report::render_pprof(report, weight).ok_or_else(|| {
+            // check_output_args refused this weight before anything ran.
+            Failure::new(
+                ExitCode::BadUsage,
+                format!("--format pprof has no sample type of {}", weight.words()),
+            )
+        })?,
     };
-    write_out(&text, output.output.as_deref(), sink)
+    write_out(&bytes, output.output.as_deref(), sink)?;
+    if matches!(
+        output.format,
+        Format::Folded | Format::Flamegraph | Format::Pprof
+    ) {
+        for caveat in leakscope_report::stack_caveats(report, weight) {
+            eprintln!("leakscope: {caveat}");
+        }
+    }
+    Ok(())
 }
 
-pub(crate) fn write_out(text: &str, path: Option<&Path>, sink: DefaultSink) -> Result<(), Failure> {
+pub(crate) fn write_out(
+    bytes: &[u8],
+    path: Option<&Path>,
+    sink: DefaultSink,
+) -> Result<(), Failure> {
     let result = match path {
-        Some(path) => std::fs::write(path, text)
+        Some(path) => std::fs::write(path, bytes)
             .with_context(|| format!("cannot write the report to '{}'", path.display())),
         None => {
             let written = match sink {
-                DefaultSink::Stdout => std::io::stdout().lock().write_all(text.as_bytes()),
-                DefaultSink::Stderr => std::io::stderr().lock().write_all(text.as_bytes()),
+                DefaultSink::Stdout => std::io::stdout().lock().write_all(bytes),
+                DefaultSink::Stderr => std::io::stderr().lock().write_all(bytes),
             };
             match written {
                 Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),

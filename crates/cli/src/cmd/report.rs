@@ -1,13 +1,14 @@
 //! `leakscope report FILE`: print the report of a kept profile again.
 
 use crate::args::ReportArgs;
-use crate::cmd::{emit, require_profile, DefaultSink};
+use crate::cmd::{check_output_args, emit, require_profile, DefaultSink};
 use crate::error::Failure;
 use crate::pipeline;
 use crate::progress::Progress;
 
 /// Run the subcommand; returns the exit code.
 pub fn report(args: ReportArgs) -> Result<i32, Failure> {
+    check_output_args(&args.output, DefaultSink::Stdout)?;
     require_profile(&args.file)?;
     if let Some(output) = &args.output.output {
         crate::preflight::check_output(output, "write the report to")?;

@@ -12,7 +12,7 @@ use leakscope_format::settings as names;
 use leakscope_format::RunResult;
 
 use crate::args::RunArgs;
-use crate::cmd::{emit, DefaultSink};
+use crate::cmd::{check_output_args, emit, DefaultSink};
 use crate::error::{ExitCode, Failure};
 use crate::progress::Progress;
 use crate::{agent, pipeline, preflight, signals};
@@ -21,6 +21,7 @@ use crate::{agent, pipeline, preflight, signals};
 /// fatal signal).
 pub fn run(args: RunArgs) -> Result<i32, Failure> {
     let program = args.command[0].clone();
+    check_output_args(&args.output, DefaultSink::Stderr)?;
     preflight::check_program(&program)?;
     if let Some(output) = &args.output.output {
         preflight::check_output(output, "write the report to")?;
