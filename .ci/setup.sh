@@ -5,7 +5,10 @@
 #
 # - gcc, g++, valgrind: the fixture corpus is compiled and held to memcheck (crates/cli/tests/e2e.rs);
 # - the rest: the real-program suite (crates/cli/tests/real_programs.rs, docs/real-programs.md)
-#   runs these programs natively and under leakscope.
+#   runs these programs natively and under leakscope;
+# - python3-protobuf: the end-to-end test of `--format pprof` decodes leakscope's profiles with
+#   Google's protobuf library, a reader independent of leakscope's encoder
+#   (crates/cli/tests/e2e/formats.rs).
 set -euo pipefail
 
 missing=()
@@ -18,6 +21,10 @@ want() {
     [ -x "$file" ] && return 0
   done
   missing+=("$package")
+}
+# want_file PACKAGE FILE: PACKAGE is missing when FILE does not exist (a library, not a program).
+want_file() {
+  [ -e "$2" ] || missing+=("$1")
 }
 # want_command PACKAGE COMMAND: PACKAGE is missing when COMMAND is not on PATH.
 want_command() {
@@ -40,6 +47,7 @@ want tar /usr/bin/tar /bin/tar
 want xz-utils /usr/bin/xz
 want perl /usr/bin/perl
 want python3 /usr/bin/python3
+want_file python3-protobuf /usr/lib/python3/dist-packages/google/protobuf/__init__.py
 want git /usr/bin/git
 want jq /usr/bin/jq
 want sqlite3 /usr/bin/sqlite3

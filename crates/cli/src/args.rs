@@ -43,6 +43,14 @@ pub enum Format {
     /// One self-contained HTML page (charts, tables, flamegraphs) that works offline; write
     /// it with --output.
     Html,
+    /// Folded stacks (`pid 42: prog;main;leak BYTES`), the input of flamegraph.pl, inferno and
+    /// speedscope (docs/formats.md).
+    Folded,
+    /// An SVG flamegraph (docs/formats.md).
+    Flamegraph,
+    /// A gzipped pprof profile, for `go tool pprof`, Pyroscope, Parca (docs/formats.md).
+    /// Binary: needs --output, or a standard output or error that is not a terminal.
+    Pprof,
 }
 
 /// Format of `leakscope diff`.
@@ -52,6 +60,23 @@ pub enum DiffFormat {
     Text,
     /// The JSON document described in docs/json-report.md (`leakscope diff`).
     Json,
+}
+
+/// What the stack formats weigh each stack by (memcheck's kind names).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Weight {
+    /// Definitely and indirectly lost bytes (pprof: lost_space).
+    Lost,
+    /// Definitely lost bytes.
+    Definite,
+    /// Indirectly lost bytes.
+    Indirect,
+    /// Possibly lost bytes (pprof: possibly_lost_space).
+    Possible,
+    /// Still reachable bytes.
+    Reachable,
+    /// Every byte still allocated at exit, of every kind (pprof: inuse_space).
+    Live,
 }
 
 /// When to colour text.
@@ -78,6 +103,10 @@ pub struct OutputArgs {
     /// Colour the text report.
     #[arg(long, value_enum, default_value_t = Color::Auto)]
     pub color: Color,
+    /// What --format folded and flamegraph weigh each stack by, and pprof's default sample
+    /// type (default: lost, definitely and indirectly lost bytes).
+    #[arg(long, value_enum, value_name = "WHAT")]
+    pub weight: Option<Weight>,
 }
 
 /// `leakscope --help`'s examples.

@@ -8,7 +8,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use leakscope_analysis::{Gate, LeakOptions};
 use leakscope_format::tree::ProfileTree;
-use leakscope_report::Report;
+use leakscope_report::{ProfileFacts, Report};
 use leakscope_symbolize::Symbolizer;
 
 use crate::progress::Progress;
@@ -54,7 +54,8 @@ pub fn build_report(
             suppression.name, suppression.file, suppression.line
         ));
     }
-    let mut report = Report::new(analysis.root, frames, &notes);
+    let facts = profiles.iter().map(|p| ProfileFacts::of(p)).collect();
+    let mut report = Report::new(analysis.root, frames, &notes).with_facts(facts);
     report.gate = analysis.gate.clone();
     (report, analysis.gate)
 }

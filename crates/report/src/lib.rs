@@ -1,22 +1,29 @@
-//! Renders the analysis's findings and their frames as terminal text, JSON or an HTML page. No
+//! Renders the analysis's findings and their frames as terminal text, JSON, an HTML page,
+//! folded stacks, an SVG flamegraph or a pprof profile (docs/formats.md). No
 //! classification, no symbolization, no file access: everything arrives in a [`Report`]; the
 //! decisions (what is shown, the cap on bounded sites, the exit status, the gate) were made
 //! by `leakscope-analysis`.
 //!
-//! Both renderers are deterministic: the same report gives the same bytes, with records in
+//! Every renderer is deterministic: the same report gives the same bytes, with records in
 //! the order the findings hold them and no clock read.
 
 mod diff;
+mod flamegraph;
+mod folded;
 mod html;
 mod json;
+mod pprof;
 mod text;
 
 pub use diff::{render_diff_json, render_diff_text, DiffReport};
+pub use flamegraph::render_flamegraph;
+pub use folded::{render_folded, stack_caveats, Weight};
+pub use pprof::{render_pprof, SAMPLE_TYPES as PPROF_SAMPLE_TYPES};
 
 use std::collections::BTreeMap;
 
 use leakscope_analysis::{Findings, Gate};
-use leakscope_format::{Frame, StackId};
+use leakscope_format::{Frame, Module, Profile, StackId};
 
 pub use json::JSON_FORMAT_VERSION;
 
@@ -34,6 +41,34 @@ pub struct Report {
     /// The gate of `--error-exitcode` over the whole tree: its error kinds decide what the
     /// summary line counts as leaks, and it lists the growing sites.
     pub gate: Gate,
+    /// Per profile of the run (indexed by [`Findings::profile`]), what pprof's header and
+    /// mappings carry. Empty when not known: the pprof profile then has no start time and no
+    /// mappings.
+    pub facts: Vec<ProfileFacts>,
+}
+
+/// What one profile says about its process beyond the findings, which no judgement needs but
+/// pprof carries: when the process started and where its modules were loaded.
+#[derive(Clone, Debug, Default)]
+pub struct ProfileFacts {
+    /// When the agent started in the process, in nanoseconds since the Unix epoch.
+    pub start_unix_ns: Option<u64>,
+    /// The modules the process loaded, in the order the agent saw them (the executable first).
+    pub modules: Vec<Module>,
+}
+
+impl ProfileFacts {
+    /// The facts of one profile.
+    pub fn of(profile: &Profile) -> ProfileFacts {
+        ProfileFacts {
+            start_unix_ns: profile
+                .process
+                .as_ref()
+                .map(|process| process.start_unix_ns)
+                .filter(|&ns| ns != 0),
+            modules: profile.modules.clone(),
+        }
+    }
 }
 
 impl Report {
@@ -48,7 +83,15 @@ impl Report {
             findings,
             frames,
             gate: Gate::default(),
+            facts: Vec::new(),
         }
+    }
+
+    /// The report with the facts of each profile of the tree (in the order of
+    /// [`Report::frames`]).
+    pub fn with_facts(mut self, facts: Vec<ProfileFacts>) -> Report {
+        self.facts = facts;
+        self
     }
 }
 
@@ -82,6 +125,18 @@ impl<'a> ProcessReport<'a> {
             .children
             .iter()
             .map(move |child| Self::of(child, every_frames))
+    }
+
+    /// This image and every image below it, parents before their children.
+    pub(crate) fn every(&self) -> Vec<ProcessReport<'a>> {
+        let mut all = vec![*self];
+        let mut at = 0;
+        while at < all.len() {
+            let children: Vec<_> = all[at].children().collect();
+            all.extend(children);
+            at += 1;
+        }
+        all
     }
 
     /// The frames of one stack (none if it was not symbolized).

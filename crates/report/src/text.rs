@@ -819,6 +819,17 @@ fn human_duration(seconds: f64) -> String {
     }
 }
 
+/// A frame as the text report shows it, uncoloured and without its address (an interpreter
+/// frame with its kind after it): the name the stack formats give it.
+pub(crate) fn frame_without_address(frame: &Frame) -> String {
+    let text = describe_frame(frame, &Style { color: false });
+    if frame.kind == FrameKind::Native {
+        text
+    } else {
+        format!("{text} [{}]", frame.kind.name())
+    }
+}
+
 /// What a frame says after its address: `function (file:line)`, `function (in module)`,
 /// `module+0xoffset`, or `???`.
 fn describe_frame(frame: &Frame, style: &Style) -> String {
@@ -913,7 +924,7 @@ fn signal_name(signal: i32) -> Option<&'static str> {
 
 /// The command line as a shell would take it back: words with spaces or shell syntax are
 /// single-quoted.
-fn command_line(command: &[String]) -> String {
+pub(crate) fn command_line(command: &[String]) -> String {
     if command.is_empty() {
         return "(command not recorded)".to_owned();
     }

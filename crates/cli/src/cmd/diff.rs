@@ -61,7 +61,7 @@ pub fn diff(args: DiffArgs) -> Result<i32, Failure> {
         DiffFormat::Text => render_diff_text(&report),
         DiffFormat::Json => render_diff_json(&report),
     };
-    write_out(&text, args.output.as_deref(), DefaultSink::Stdout)?;
+    write_out(text.as_bytes(), args.output.as_deref(), DefaultSink::Stdout)?;
     Ok(0)
 }
 

@@ -13,8 +13,8 @@ use leakscope_analysis::suppressions::{self, LeakKinds, Suppressions};
 use leakscope_analysis::{GateRule, LeakOptions};
 use leakscope_report::Report;
 
-use crate::args::{Color, FailOn, Format, LeakArgs, OutputArgs};
-use crate::error::Failure;
+use crate::args::{Color, FailOn, Format, LeakArgs, OutputArgs, Weight};
+use crate::error::{ExitCode, Failure};
 
 /// Where a report goes when `--output` is not given.
 #[derive(Clone, Copy)]
@@ -41,22 +41,46 @@ pub fn analysis_options(format: Format) -> leakscope_analysis::Options {
     }
 }
 
-/// Refuse, before anything runs, an output that cannot be read where it would go: an HTML
-/// page written to a terminal.
-pub fn check_sink(output: &OutputArgs, sink: DefaultSink) -> Result<(), Failure> {
-    if output.format != Format::Html || output.output.is_some() {
-        return Ok(());
+/// Refuse, before anything runs, what `emit` could not do as asked: an HTML page to a terminal
+/// (or to `run`'s standard error, where the program's own messages go), `--weight` with a
+/// format that weighs nothing, a weight pprof has no sample type for, pprof's binary to a
+/// terminal.
+pub fn check_output_args(output: &OutputArgs, sink: DefaultSink) -> Result<(), Failure> {
+    let refuse = |message: String| Err(Failure::new(ExitCode::Usage, message));
+    if output.format == Format::Html && output.output.is_none() {
+        let (refused, name) = match sink {
+            DefaultSink::Stdout => (std::io::stdout().is_terminal(), "standard output"),
+            DefaultSink::Stderr => (true, "standard error"),
+        };
+        if refused {
+            return refuse(format!(
+                "--format html writes a page, not text for {name}: give --output FILE.html"
+            ));
+        }
     }
-    let (terminal, name) = match sink {
-        DefaultSink::Stdout => (std::io::stdout().is_terminal(), "standard output"),
-        // `run` reports on standard error, where the program's own messages go too.
-        DefaultSink::Stderr => (true, "standard error"),
-    };
-    if terminal {
-        return Err(Failure::new(
-            crate::error::ExitCode::Usage,
-            format!("--format html writes a page, not text for {name}: give --output FILE.html"),
-        ));
+    if let (Format::Text | Format::Json | Format::Html, Some(_)) = (output.format, output.weight) {
+        return refuse(
+            "--weight chooses what --format folded, flamegraph and pprof weigh; the text, JSON and HTML reports show every kind"
+                .to_owned(),
+        );
+    }
+    if output.format == Format::Pprof {
+        let weight = weight_of(output);
+        if weight.pprof_sample_type().is_none() {
+            return refuse(format!(
+                "--format pprof has no sample type of {} alone (its values are inuse, lost and possibly lost); every sample has a `kind` label instead (go tool pprof -tagfocus kind=definitely_lost). Use --weight lost, possible or live",
+                weight.words()
+            ));
+        }
+        if to_terminal(output, sink) {
+            return refuse(format!(
+                "--format pprof writes a gzipped binary profile, not for a terminal: give --output FILE, or redirect standard {}",
+                match sink {
+                    DefaultSink::Stdout => "output",
+                    DefaultSink::Stderr => "error",
+                }
+            ));
+        }
     }
     Ok(())
 }
@@ -118,24 +142,45 @@ pub fn leak_options(
     })
 }
 
-/// Render `report` as asked and write it out.
+fn weight_of(output: &OutputArgs) -> leakscope_report::Weight {
+    use leakscope_report::Weight as W;
+    match output.weight.unwrap_or(Weight::Lost) {
+        Weight::Lost => W::Lost,
+        Weight::Definite => W::Definite,
+        Weight::Indirect => W::Indirect,
+        Weight::Possible => W::Possible,
+        Weight::Reachable => W::Reachable,
+        Weight::Live => W::Live,
+    }
+}
+
+/// The report goes to a terminal: no `--output`, and the default sink is one.
+fn to_terminal(output: &OutputArgs, sink: DefaultSink) -> bool {
+    output.output.is_none()
+        && match sink {
+            DefaultSink::Stdout => std::io::stdout().is_terminal(),
+            DefaultSink::Stderr => std::io::stderr().is_terminal(),
+        }
+}
+
+/// Render `report` as asked and write it out. The stack formats cannot say what the text
+/// report says in place (a leak check that did not run, sampling's estimates, the notes): each
+/// such caveat is a `leakscope:` line on standard error.
 pub fn emit(
     report: &Report,
     output: &OutputArgs,
     leaks: &LeakArgs,
     sink: DefaultSink,
 ) -> Result<(), Failure> {
-    let to_terminal = output.output.is_none()
-        && match sink {
-            DefaultSink::Stdout => std::io::stdout().is_terminal(),
-            DefaultSink::Stderr => std::io::stderr().is_terminal(),
-        };
     let color = match output.color {
         Color::Always => true,
         Color::Never => false,
-        Color::Auto => to_terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+        Color::Auto => {
+            to_terminal(output, sink) && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        }
     };
-    let text = match output.format {
+    let weight = weight_of(output);
+    let bytes = match output.format {
         Format::Text => leakscope_report::render_text(
             report,
             leakscope_report::TextOptions {
@@ -144,21 +189,44 @@ pub fn emit(
                 gen_suppressions: leaks.gen_suppressions,
                 quiet: leaks.quiet,
             },
-        ),
-        Format::Json => leakscope_report::render_json(report),
-        Format::Html => leakscope_report::render_html(report),
+        )
+        .into_bytes(),
+        Format::Json => leakscope_report::render_json(report).into_bytes(),
+        Format::Html => leakscope_report::render_html(report).into_bytes(),
+        Format::Folded => leakscope_report::render_folded(report, weight).into_bytes(),
+        Format::Flamegraph => leakscope_report::render_flamegraph(report, weight).into_bytes(),
+        Format::Pprof => leakscope_report::render_pprof(report, weight).ok_or_else(|| {
+            // check_output_args refused this weight before anything ran.
+            Failure::new(
+                ExitCode::Usage,
+                format!("--format pprof has no sample type of {}", weight.words()),
+            )
+        })?,
     };
-    write_out(&text, output.output.as_deref(), sink)
+    write_out(&bytes, output.output.as_deref(), sink)?;
+    if matches!(
+        output.format,
+        Format::Folded | Format::Flamegraph | Format::Pprof
+    ) {
+        for caveat in leakscope_report::stack_caveats(report, weight) {
+            eprintln!("leakscope: {caveat}");
+        }
+    }
+    Ok(())
 }
 
-pub(crate) fn write_out(text: &str, path: Option<&Path>, sink: DefaultSink) -> Result<(), Failure> {
+pub(crate) fn write_out(
+    bytes: &[u8],
+    path: Option<&Path>,
+    sink: DefaultSink,
+) -> Result<(), Failure> {
     let result = match path {
-        Some(path) => std::fs::write(path, text)
+        Some(path) => std::fs::write(path, bytes)
             .with_context(|| format!("cannot write the report to '{}'", path.display())),
         None => {
             let written = match sink {
-                DefaultSink::Stdout => std::io::stdout().lock().write_all(text.as_bytes()),
-                DefaultSink::Stderr => std::io::stderr().lock().write_all(text.as_bytes()),
+                DefaultSink::Stdout => std::io::stdout().lock().write_all(bytes),
+                DefaultSink::Stderr => std::io::stderr().lock().write_all(bytes),
             };
             match written {
                 Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),

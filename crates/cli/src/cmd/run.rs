@@ -12,7 +12,7 @@ use leakscope_format::settings as names;
 use leakscope_format::RunResult;
 
 use crate::args::RunArgs;
-use crate::cmd::{analysis_options, check_sink, emit, leak_options, DefaultSink};
+use crate::cmd::{analysis_options, check_output_args, emit, leak_options, DefaultSink};
 use crate::error::{ExitCode, Failure};
 use crate::progress::Progress;
 use crate::{agent, pipeline, preflight, signals};
@@ -21,11 +21,11 @@ use crate::{agent, pipeline, preflight, signals};
 /// fatal signal).
 pub fn run(args: RunArgs) -> Result<i32, Failure> {
     let program = args.command[0].clone();
+    check_output_args(&args.output, DefaultSink::Stderr)?;
     let program_path = preflight::check_program(&program)?;
     if let Some(output) = &args.output.output {
         preflight::check_output(output, "write the report to")?;
     }
-    check_sink(&args.output, DefaultSink::Stderr)?;
     let options = leak_options(&args.leaks, &args.output, args.fail_on)?;
     if args.fail_on.is_some() && args.error_exitcode.is_none() {
         return Err(Failure::new(

@@ -16,7 +16,9 @@
 //! - `robustness::*`, `sampling::*`, `growth::*`, `live_scans::*`, `real_server::*`, `cli::*`,
 //!   `children::*` and `neighbours::*` run programs written for one behaviour each (the
 //!   profile file, sampling, growth verdicts, scans while running, nginx under load, honest
-//!   results and the command line, started programs, other allocators).
+//!   results and the command line, started programs, other allocators);
+//! - `formats::*` check the folded, flamegraph and pprof formats on fixtures of the corpus
+//!   (pprof decoded by Google's protobuf library for Python, not by leakscope's encoder).
 //!
 //! Run one group with e.g. `cargo nextest run -p leakscope -E 'test(/valgrind_o/)'` or
 //! `cargo test -p leakscope --test e2e passthrough`.
@@ -33,6 +35,7 @@ mod cli;
 mod corpus;
 mod cross_check;
 mod errors;
+mod formats;
 mod growth;
 mod html;
 mod live_scans;

@@ -61,6 +61,7 @@ fn report_of(pid: u32, command: &[&str], exit: ExitStatus, leaks: &[LeakRecord])
         },
         frames: vec![Frames::new()],
         gate: Default::default(),
+        facts: Vec::new(),
     }
 }
 
