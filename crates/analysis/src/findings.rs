@@ -77,6 +77,8 @@ pub struct Findings {
     /// Live memory per site at chosen moments, and the series of the listed sites: only when
     /// [`crate::Options::detail`] asked for it.
     pub detail: Option<crate::Detail>,
+    /// The Java classes of a JVM in the process, when `leakscope run` watched one.
+    pub java: Option<crate::java::JavaFindings>,
 }
 
 impl Findings {
@@ -120,6 +122,7 @@ impl Findings {
             children: Vec::new(),
             started_by: StartedBy::Run,
             detail: None,
+            java: crate::java::java(profile),
         }
     }
 

@@ -16,6 +16,7 @@ pub mod diff;
 mod findings;
 mod gate;
 pub mod growth;
+pub mod java;
 pub mod leak_check;
 pub mod live_scans;
 pub mod moments;

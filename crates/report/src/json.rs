@@ -32,6 +32,9 @@ struct Document<'a> {
     lost_growth: Vec<LostGrowthJson<'a>>,
     notes: &'a [String],
     runtimes: Vec<RuntimeJson>,
+    /// The JVM's classes (absent when no JVM was watched: docs/json-report.md).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    java: Option<crate::java::JavaJson<'a>>,
     children: Vec<Document<'a>>,
 }
 
@@ -345,6 +348,7 @@ fn document<'a>(report: &ProcessReport<'a>) -> Document<'a> {
                 finalizing_at_s: r.finalizing_at_s.map(|t| finite(t, 3)),
             })
             .collect(),
+        java: report.findings.java.as_ref().map(crate::java::json),
         children: report.children().map(|child| document(&child)).collect(),
     }
 }

@@ -8,6 +8,7 @@
 
 mod diff;
 mod html;
+mod java;
 mod json;
 mod text;
 

@@ -37,13 +37,13 @@ pub(crate) struct Style {
 
 impl Style {
     const RESET: &'static str = "\x1b[0m";
-    const BOLD: &'static str = "\x1b[1m";
+    pub(crate) const BOLD: &'static str = "\x1b[1m";
     const DIM: &'static str = "\x1b[2m";
-    const RED: &'static str = "\x1b[31m";
+    pub(crate) const RED: &'static str = "\x1b[31m";
     const GREEN: &'static str = "\x1b[32m";
     const YELLOW: &'static str = "\x1b[33m";
 
-    fn paint(&self, escape: &str, text: &str) -> String {
+    pub(crate) fn paint(&self, escape: &str, text: &str) -> String {
         if self.color {
             format!("{escape}{text}{}", Self::RESET)
         } else {
@@ -96,6 +96,9 @@ fn render_process(out: &mut String, report: &ProcessReport, heading: &str, style
 
     render_growth(out, report, style);
     render_live_scans(out, report, style);
+    if let Some(java) = &report.java {
+        crate::java::render_text(out, java, style);
+    }
 
     let records = &report.leaks.records;
     for (index, record) in records.iter().enumerate() {
@@ -402,7 +405,7 @@ fn render_growth(out: &mut String, report: &ProcessReport, style: &Style) {
 }
 
 /// Bytes in binary units: `512 B`, `12.3 KiB`, `21.0 GiB`.
-fn human_bytes(bytes: f64) -> String {
+pub(crate) fn human_bytes(bytes: f64) -> String {
     const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
     let mut value = bytes.max(0.0);
     let mut unit = 0;
@@ -418,7 +421,7 @@ fn human_bytes(bytes: f64) -> String {
 }
 
 /// A duration in the largest unit that keeps it readable: `45 s`, `12 min`, `3.5 h`, `20 days`.
-fn human_duration(seconds: f64) -> String {
+pub(crate) fn human_duration(seconds: f64) -> String {
     match seconds {
         s if s < 90.0 => format!("{s:.1} s"),
         s if s < 90.0 * 60.0 => format!("{:.0} min", s / 60.0),

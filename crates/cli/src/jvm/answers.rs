@@ -126,11 +126,11 @@ mod tests {
   10:          1013          24312  SessionLeak$Session
 Total         28137        1402376
 ";
-        let histogram = histogram(text).unwrap();
-        assert_eq!(histogram.total_instances, 28137);
-        assert_eq!(histogram.total_bytes, 1402376);
+        let parsed = histogram(text).unwrap();
+        assert_eq!(parsed.total_instances, 28137);
+        assert_eq!(parsed.total_bytes, 1402376);
         assert_eq!(
-            histogram.lines,
+            parsed.lines,
             vec![
                 HistogramLine {
                     class: "[B".into(),

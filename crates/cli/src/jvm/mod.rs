@@ -266,7 +266,7 @@ fn watch_attached(
             duration_ns,
             histogram,
         });
-        if collected.histograms.len() as u64 % HISTOGRAMS_PER_INTERVAL == 0 {
+        if (collected.histograms.len() as u64).is_multiple_of(HISTOGRAMS_PER_INTERVAL) {
             interval *= 2;
         }
         next = asked + interval;

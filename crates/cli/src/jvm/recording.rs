@@ -328,7 +328,8 @@ mod tests {
         assert_eq!(names[sample.class as usize], "[B");
         assert_eq!(sample.array_length, Some(256));
         assert_eq!(sample.root_system, "Class Loader Data");
-        let path: Vec<(&str, &str, Option<(u32, u32)>)> = sample
+        type Link<'n> = (&'n str, &'n str, Option<(u32, u32)>);
+        let path: Vec<Link> = sample
             .path
             .iter()
             .map(|r| {

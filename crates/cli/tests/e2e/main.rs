@@ -35,6 +35,7 @@ mod cross_check;
 mod errors;
 mod growth;
 mod html;
+mod java;
 mod live_scans;
 mod neighbours;
 mod passthrough;
