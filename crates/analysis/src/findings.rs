@@ -107,6 +107,10 @@ impl Findings {
                 leaks.runtime_kept.bytes, leaks.runtime_kept.blocks
             ));
         }
+        let java = crate::java::java(profile);
+        if let Some(java) = &java {
+            notes.extend(crate::java::notes(java));
+        }
         Findings {
             profile: 0,
             pid,
@@ -122,7 +126,7 @@ impl Findings {
             children: Vec::new(),
             started_by: StartedBy::Run,
             detail: None,
-            java: crate::java::java(profile),
+            java,
         }
     }
 

@@ -432,3 +432,16 @@ fn allocated_at(profile: &Profile, class: u32) -> Option<AllocationSite> {
         )
     })
 }
+
+/// What a reader of a Java program's native report must know: the flight recorder leakscope
+/// started allocates natively itself, and JIT-compiled frames are not named.
+pub fn notes(java: &JavaFindings) -> Vec<String> {
+    let mut notes = Vec::new();
+    if java.status == JavaStatus::Watched {
+        notes.push("native frames in JIT-compiled Java code show as ??? (leakscope reads no perf map of the JVM); the Java allocation stacks of sampled objects are in the Java section".to_owned());
+    }
+    if java.recorded {
+        notes.push("the JVM's flight recorder that leakscope started allocates natively too (libjvm's ObjectSampler and Jfr* frames, its samples bounded at 256): growth at those native sites is leakscope's own doing".to_owned());
+    }
+    notes
+}
