@@ -79,6 +79,8 @@ pub struct Findings {
     /// Live memory per site at chosen moments, and the series of the listed sites: only when
     /// [`crate::Options::detail`] asked for it.
     pub detail: Option<crate::Detail>,
+    /// The Java classes of a JVM in the process, when `leakscope run` watched one.
+    pub java: Option<crate::java::JavaFindings>,
 }
 
 impl Findings {
@@ -134,6 +136,10 @@ impl Findings {
                 leaks.runtime_kept.bytes, leaks.runtime_kept.blocks
             ));
         }
+        let java = crate::java::java(profile);
+        if let Some(java) = &java {
+            notes.extend(crate::java::notes(java));
+        }
         Findings {
             profile: 0,
             pid,
@@ -150,6 +156,7 @@ impl Findings {
             started_by: StartedBy::Run,
             scripts,
             detail: None,
+            java,
         }
     }
 

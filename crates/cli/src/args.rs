@@ -225,6 +225,15 @@ pub struct RunArgs {
     /// of C extensions and other libraries always stay.
     #[arg(long)]
     pub native: bool,
+    /// In a Java program, the first interval between the JVM's class histograms (each one is
+    /// a full garbage collection, whose pause is measured and reported; the interval doubles
+    /// every 100 histograms). The first one is taken as soon as the JVM can be attached to.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "10s")]
+    pub java_interval: std::time::Duration,
+    /// Do not attach to a JVM in the program (no class histograms, no flight recording):
+    /// only the native report.
+    #[arg(long)]
+    pub no_java: bool,
     /// Exit with N if blocks of the --errors-for-leak-kinds (definitely or possibly lost by
     /// default) are found, in the program or any process of its tree (forked, or executed
     /// with --follow-children), or if the leak check of any of them did not run (for CI: a

@@ -6,6 +6,7 @@ mod agent;
 mod args;
 mod cmd;
 mod error;
+mod jvm;
 mod node;
 mod pipeline;
 mod preflight;

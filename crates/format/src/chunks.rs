@@ -155,7 +155,7 @@ impl FrameList for TaggedFrames<'_> {
 }
 
 /// Fill one chunk of `kind` into `buf`; its size.
-fn encode_chunk(
+pub(crate) fn encode_chunk(
     buf: &mut [u8],
     kind: ChunkKind,
     fill: impl FnOnce(&mut ChunkEncoder<'_>),
@@ -918,7 +918,7 @@ impl<T: AsRef<[u8]>> Spawn<T> {
 }
 
 #[cfg(feature = "std")]
-mod decoding {
+pub(crate) mod decoding {
     //! The decoders: each reads one chunk's payload, never panicking and never allocating
     //! more than the payload's own bytes can fill.
 
@@ -945,10 +945,10 @@ mod decoding {
         pub(crate) fn new(bytes: &'a [u8]) -> Self {
             Reader { bytes, at: 0 }
         }
-        fn error(&self, what: &'static str) -> DecodeError {
+        pub(crate) fn error(&self, what: &'static str) -> DecodeError {
             DecodeError { at: self.at, what }
         }
-        fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
+        pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
             let rest = &self.bytes[self.at..];
             if rest.len() < n {
                 return Err(self.error("a field runs past the end of the chunk"));
@@ -956,43 +956,43 @@ mod decoding {
             self.at += n;
             Ok(&rest[..n])
         }
-        fn is_at_end(&self) -> bool {
+        pub(crate) fn is_at_end(&self) -> bool {
             self.at == self.bytes.len()
         }
-        fn remaining(&self) -> usize {
+        pub(crate) fn remaining(&self) -> usize {
             self.bytes.len() - self.at
         }
-        fn u8(&mut self) -> Result<u8, DecodeError> {
+        pub(crate) fn u8(&mut self) -> Result<u8, DecodeError> {
             Ok(self.take(1)?[0])
         }
-        fn u16(&mut self) -> Result<u16, DecodeError> {
+        pub(crate) fn u16(&mut self) -> Result<u16, DecodeError> {
             let b = self.take(2)?;
             Ok(u16::from_le_bytes([b[0], b[1]]))
         }
-        fn u32(&mut self) -> Result<u32, DecodeError> {
+        pub(crate) fn u32(&mut self) -> Result<u32, DecodeError> {
             let b = self.take(4)?;
             Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
         }
-        fn i32(&mut self) -> Result<i32, DecodeError> {
+        pub(crate) fn i32(&mut self) -> Result<i32, DecodeError> {
             Ok(self.u32()? as i32)
         }
-        fn u64(&mut self) -> Result<u64, DecodeError> {
+        pub(crate) fn u64(&mut self) -> Result<u64, DecodeError> {
             let b = self.take(8)?;
             let mut a = [0u8; 8];
             a.copy_from_slice(b);
             Ok(u64::from_le_bytes(a))
         }
-        fn bytes(&mut self) -> Result<&'a [u8], DecodeError> {
+        pub(crate) fn bytes(&mut self) -> Result<&'a [u8], DecodeError> {
             let len = self.u32()? as usize;
             self.take(len)
         }
-        fn string(&mut self) -> Result<String, DecodeError> {
+        pub(crate) fn string(&mut self) -> Result<String, DecodeError> {
             Ok(String::from_utf8_lossy(self.bytes()?).into_owned())
         }
         /// A record count, checked against the bytes left: each record takes at least
         /// `min_record_len` bytes, so a count larger than the payload can hold is an error
         /// before anything is allocated for it.
-        fn count(&mut self, min_record_len: usize) -> Result<usize, DecodeError> {
+        pub(crate) fn count(&mut self, min_record_len: usize) -> Result<usize, DecodeError> {
             let count = self.u32()? as usize;
             if count > self.remaining() / min_record_len.max(1) {
                 self.at -= 4;
@@ -1001,7 +1001,7 @@ mod decoding {
             Ok(count)
         }
         /// A raw byte that must be one of an enum's values.
-        fn known<T>(
+        pub(crate) fn known<T>(
             &mut self,
             from: impl Fn(u8) -> Option<T>,
             what: &'static str,
@@ -1012,7 +1012,7 @@ mod decoding {
                 what,
             })
         }
-        fn strings(&mut self) -> Result<Vec<String>, DecodeError> {
+        pub(crate) fn strings(&mut self) -> Result<Vec<String>, DecodeError> {
             let count = self.count(4)?;
             let mut strings = Vec::with_capacity(count);
             for _ in 0..count {
@@ -1020,7 +1020,7 @@ mod decoding {
             }
             Ok(strings)
         }
-        fn leak_record(&mut self) -> Result<LeakRecord, DecodeError> {
+        pub(crate) fn leak_record(&mut self) -> Result<LeakRecord, DecodeError> {
             Ok(LeakRecord {
                 stack: self.u32()?,
                 kind: self.known(LeakKind::from_u8, "an unknown leak kind")?,
@@ -1028,7 +1028,7 @@ mod decoding {
                 blocks: self.u64()?,
             })
         }
-        fn leak_records(&mut self) -> Result<Vec<LeakRecord>, DecodeError> {
+        pub(crate) fn leak_records(&mut self) -> Result<Vec<LeakRecord>, DecodeError> {
             let count = self.count(LEAK_RECORD_LEN)?;
             let mut records = Vec::with_capacity(count);
             for _ in 0..count {
@@ -1039,7 +1039,7 @@ mod decoding {
         /// The end of the payload. Bytes after the last known field are not an error: a
         /// later version may append fields to a chunk (as the Process chunk's start ticks
         /// were), which this version does not know.
-        fn end<T>(self, value: T) -> Result<T, DecodeError> {
+        pub(crate) fn end<T>(self, value: T) -> Result<T, DecodeError> {
             Ok(value)
         }
     }

@@ -307,6 +307,24 @@ fn apply_chunk(profile: &mut Profile, kind: u16, payload: &[u8]) -> Result<(), D
         Some(ChunkKind::ScriptRecord) => profile
             .script_records
             .push(crate::ScriptRecord::decode(payload)?),
+        Some(ChunkKind::JavaVm) => profile.java.vm = Some(crate::JavaVm::decode(payload)?),
+        Some(ChunkKind::JavaClasses) => {
+            for class in crate::JavaClasses::decode(payload)?.0 {
+                profile.java.classes.insert(class.id, class.name);
+            }
+        }
+        Some(ChunkKind::JavaHistogram) => profile
+            .java
+            .histograms
+            .push(crate::JavaHistogram::decode(payload)?),
+        Some(ChunkKind::JavaPauses) => profile
+            .java
+            .pauses
+            .append(&mut crate::JavaPauses::decode(payload)?.0),
+        Some(ChunkKind::JavaOldObject) => profile
+            .java
+            .old_objects
+            .push(crate::JavaOldObject::decode(payload)?),
         None => {} // a kind from a later version: skip it
     }
     Ok(())

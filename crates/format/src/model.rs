@@ -57,6 +57,55 @@ pub struct Profile {
     pub complete: bool,
     /// Why reading stopped early, if it did (the file was cut short or damaged).
     pub damage: Option<String>,
+    /// What `leakscope run` learnt from a JVM in the process (the Java chunks); empty when it
+    /// found none.
+    pub java: JavaRecord,
+}
+
+/// The Java chunks of a profile (see [`crate::java`]).
+#[derive(Clone, Debug, Default)]
+pub struct JavaRecord {
+    /// The JVM and how watching it went (absent: no JVM was found).
+    pub vm: Option<crate::JavaVm>,
+    /// Class names by id.
+    pub classes: BTreeMap<u32, String>,
+    /// Class histograms, oldest first; each lists only the classes that changed since the one
+    /// before ([`JavaRecord::class_series`] carries values forward).
+    pub histograms: Vec<crate::JavaHistogram>,
+    /// The pauses the histograms caused, as the flight recorder measured them.
+    pub pauses: Vec<crate::JavaPause>,
+    /// The flight recorder's old object samples.
+    pub old_objects: Vec<crate::JavaOldObject>,
+}
+
+impl JavaRecord {
+    /// A class's name (`<class #id>` for an id no `JavaClasses` chunk named: a file cut short).
+    pub fn class_name(&self, id: u32) -> String {
+        self.classes
+            .get(&id)
+            .cloned()
+            .unwrap_or_else(|| format!("<class #{id}>"))
+    }
+
+    /// Every class's instances and bytes at every histogram, values carried forward between
+    /// the histograms that mention it: `(class, [(unix_ns, instances, bytes)])`, one point per
+    /// histogram from the class's first appearance on.
+    pub fn class_series(&self) -> BTreeMap<u32, Vec<(u64, u64, u64)>> {
+        let mut current: BTreeMap<u32, (u64, u64)> = BTreeMap::new();
+        let mut series: BTreeMap<u32, Vec<(u64, u64, u64)>> = BTreeMap::new();
+        for histogram in &self.histograms {
+            for class in &histogram.classes {
+                current.insert(class.class, (class.instances, class.bytes));
+            }
+            for (&class, &(instances, bytes)) in &current {
+                series
+                    .entry(class)
+                    .or_default()
+                    .push((histogram.unix_ns, instances, bytes));
+            }
+        }
+        series
+    }
 }
 
 /// An `Exec` chunk, with the outcome the `ExecFailed` chunk after it gives.
@@ -99,6 +148,22 @@ pub struct Frame {
 }
 
 impl Profile {
+    /// A time of the Java chunks (ns since the Unix epoch) in seconds since the process
+    /// started, as the profile's other times are; without a `Process` chunk (a file cut
+    /// short), since the first class histogram.
+    pub fn java_seconds(&self, unix_ns: u64) -> f64 {
+        let origin = self.process.as_ref().map_or_else(
+            || {
+                self.java
+                    .histograms
+                    .first()
+                    .map_or(unix_ns, |histogram| histogram.unix_ns)
+            },
+            |process| process.start_unix_ns,
+        );
+        (unix_ns as f64 - origin as f64) / 1e9
+    }
+
     /// When a runtime of the process began to shut down (CPython's finalization), in ns since
     /// start: what it freed from then on was its teardown, not the program's doing.
     pub fn runtime_finalizing_ns(&self) -> Option<u64> {

@@ -35,6 +35,9 @@ struct Document<'a> {
     notes: &'a [String],
     runtimes: Vec<RuntimeJson>,
     scripts: Vec<ScriptIsolateJson<'a>>,
+    /// The JVM's classes (absent when no JVM was watched: docs/json-report.md).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    java: Option<crate::java::JavaJson<'a>>,
     children: Vec<Document<'a>>,
 }
 
@@ -519,6 +522,7 @@ fn document<'a>(report: &ProcessReport<'a>) -> Document<'a> {
             })
             .collect(),
         scripts: report.findings.scripts.iter().map(script_isolate).collect(),
+        java: report.findings.java.as_ref().map(crate::java::json),
         children: report.children().map(|child| document(&child)).collect(),
     }
 }

@@ -11,6 +11,7 @@ mod diff;
 mod flamegraph;
 mod folded;
 mod html;
+mod java;
 mod json;
 mod pprof;
 mod text;

@@ -42,13 +42,13 @@ pub(crate) struct Style {
 
 impl Style {
     const RESET: &'static str = "\x1b[0m";
-    const BOLD: &'static str = "\x1b[1m";
+    pub(crate) const BOLD: &'static str = "\x1b[1m";
     const DIM: &'static str = "\x1b[2m";
-    const RED: &'static str = "\x1b[31m";
+    pub(crate) const RED: &'static str = "\x1b[31m";
     const GREEN: &'static str = "\x1b[32m";
     const YELLOW: &'static str = "\x1b[33m";
 
-    fn paint(&self, escape: &str, text: &str) -> String {
+    pub(crate) fn paint(&self, escape: &str, text: &str) -> String {
         if self.color {
             format!("{escape}{text}{}", Self::RESET)
         } else {
@@ -272,6 +272,9 @@ fn render_process(
     render_growth(out, report, style);
     render_scripts(out, report, style);
     render_live_scans(out, report, style);
+    if let Some(java) = &report.java {
+        crate::java::render_text(out, java, style);
+    }
 
     let records = &report.leaks.records;
     for (index, record) in records.iter().enumerate() {
@@ -810,7 +813,7 @@ pub(crate) fn human_bytes(bytes: f64) -> String {
 }
 
 /// A duration in the largest unit that keeps it readable: `45 s`, `12 min`, `3.5 h`, `20 days`.
-fn human_duration(seconds: f64) -> String {
+pub(crate) fn human_duration(seconds: f64) -> String {
     match seconds {
         s if s < 90.0 => format!("{s:.1} s"),
         s if s < 90.0 * 60.0 => format!("{:.0} min", s / 60.0),

@@ -145,9 +145,78 @@ pub fn dump(path: &Path) -> Result<i32, Failure> {
     for warning in &profile.warnings {
         println!("warning: {warning}");
     }
+    dump_java(&profile);
     println!("complete: {}", profile.complete);
     if let Some(damage) = &profile.damage {
         println!("damage: {damage}");
     }
     Ok(0)
+}
+
+/// The Java chunks: the JVM, each histogram (the classes that changed), the pauses and the old
+/// object samples.
+fn dump_java(profile: &leakscope_format::Profile) {
+    let java = &profile.java;
+    if let Some(vm) = &java.vm {
+        println!("java vm: {vm:?}");
+    }
+    println!("java classes: {}", java.classes.len());
+    for histogram in &java.histograms {
+        let classes: Vec<String> = histogram
+            .classes
+            .iter()
+            .map(|c| format!("{}={}/{}", java.class_name(c.class), c.instances, c.bytes))
+            .collect();
+        println!(
+            "java histogram {:.3}s: {} us, {} instances, {} bytes; changed {}",
+            profile.java_seconds(histogram.unix_ns),
+            histogram.duration_ns / 1000,
+            histogram.total_instances,
+            histogram.total_bytes,
+            classes.join(" ")
+        );
+    }
+    for pause in &java.pauses {
+        println!(
+            "java pause {:.3}s: operation {} us, gc {} us",
+            profile.java_seconds(pause.unix_ns),
+            pause.operation_ns / 1000,
+            pause.gc_ns / 1000
+        );
+    }
+    for object in &java.old_objects {
+        let path: Vec<String> = object
+            .path
+            .iter()
+            .map(|r| {
+                format!(
+                    "{}{}{}",
+                    java.class_name(r.class),
+                    if r.field.is_empty() {
+                        String::new()
+                    } else {
+                        format!(".{}", r.field)
+                    },
+                    r.element
+                        .map(|(i, n)| format!("[{i}/{n}]"))
+                        .unwrap_or_default()
+                )
+            })
+            .collect();
+        let stack: Vec<String> = object
+            .stack
+            .iter()
+            .map(|f| format!("{}:{}", f.method, f.line))
+            .collect();
+        println!(
+            "java old object {} allocated {:.3}s, root {:?}/{:?}/{:?}, path {}; stack {}",
+            java.class_name(object.class),
+            profile.java_seconds(object.allocated_unix_ns),
+            object.root_system,
+            object.root_type,
+            object.root_description,
+            path.join(" -> "),
+            stack.join(" < ")
+        );
+    }
 }

@@ -123,6 +123,20 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
             profile_path.display()
         );
     }
+    let java_watch = if args.no_java {
+        None
+    } else {
+        let settings = crate::jvm::Settings {
+            interval: args.java_interval,
+        };
+        match crate::jvm::watch(child.id() as i32, settings) {
+            Ok(watch) => Some(watch),
+            Err(e) => {
+                eprintln!("leakscope: a JVM in the program will not be watched: {e}");
+                None
+            }
+        }
+    };
     if scan_requests {
         let agent = std::fs::canonicalize(&agent_path).unwrap_or_else(|_| agent_path.clone());
         pass_on_scan_requests(child.id() as i32, agent);
@@ -174,6 +188,9 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
             );
         }
         return Ok(finish_like(code, signal));
+    }
+    if let Some(watch) = java_watch {
+        watch.finish(&profile_path);
     }
     append_run_result(&profile_path, code, signal, wall.as_nanos() as u64);
     if let Some(preload) = node_preload {

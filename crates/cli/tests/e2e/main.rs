@@ -38,6 +38,7 @@ mod errors;
 mod formats;
 mod growth;
 mod html;
+mod java;
 mod live_scans;
 mod neighbours;
 mod node;
