@@ -68,6 +68,8 @@ struct ProcessPage<'a> {
     moments: Vec<MomentPage>,
     /// The JavaScript side, per isolate (Node.js).
     scripts: Vec<ScriptPage>,
+    /// The JVM's classes, if a JVM was watched.
+    java: Option<JavaPage>,
     notes: &'a [String],
 }
 
@@ -107,6 +109,87 @@ struct ListenerPage {
     added: u64,
     /// `[adds, frames]`.
     stacks: Vec<(u64, Vec<[String; 2]>)>,
+}
+
+#[derive(Serialize)]
+struct JavaPage {
+    status: &'static str,
+    reason: Option<String>,
+    version: Option<String>,
+    collector: Option<String>,
+    max_heap_bytes: Option<u64>,
+    histograms: usize,
+    /// `[median, longest, total]` pause in ms, if measured.
+    pauses_ms: Option<[f64; 3]>,
+    /// `[t_s, bytes]` of the whole Java heap at each histogram.
+    heap: Vec<(f64, u64)>,
+    classes: Vec<JavaClassPage>,
+}
+
+#[derive(Serialize)]
+struct JavaClassPage {
+    class: String,
+    verdict: &'static str,
+    bytes_per_s: f64,
+    instances_per_s: f64,
+    instances_last: u64,
+    bytes_last: u64,
+    heap_exhaustion_s: Option<f64>,
+    /// The path from a GC root, as the text report words it.
+    held_by: Option<String>,
+    /// The sampled objects' class and their allocation stack, innermost first.
+    allocated: Option<(String, Vec<String>)>,
+    series: Vec<(f64, u64)>,
+}
+
+fn java_page(java: &leakscope_analysis::java::JavaFindings) -> JavaPage {
+    JavaPage {
+        status: java.status.json_name(),
+        reason: java.reason.clone(),
+        version: java.version.clone(),
+        collector: java.collector.clone(),
+        max_heap_bytes: java.max_heap_bytes,
+        histograms: java.heap.len(),
+        pauses_ms: java.pauses.as_ref().map(|p| {
+            [
+                round(p.median_ms, 1),
+                round(p.max_ms, 1),
+                round(p.total_ms, 1),
+            ]
+        }),
+        heap: java
+            .heap
+            .iter()
+            .map(|h| (round(h.t_s, 3), h.bytes))
+            .collect(),
+        classes: java
+            .classes
+            .iter()
+            .map(|c| JavaClassPage {
+                class: crate::java::readable_class(&c.class),
+                verdict: c.verdict.json_name(),
+                bytes_per_s: round(c.bytes_per_s, 1),
+                instances_per_s: round(c.instances_per_s, 1),
+                instances_last: c.instances_last,
+                bytes_last: c.bytes_last,
+                heap_exhaustion_s: c
+                    .heap_exhaustion_s
+                    .filter(|s| s.is_finite())
+                    .map(f64::round),
+                held_by: c.held_by.as_ref().map(crate::java::describe_path),
+                allocated: c.allocated_at.as_ref().map(|site| {
+                    (
+                        crate::java::readable_class(&site.sampled_class),
+                        site.frames
+                            .iter()
+                            .map(crate::java::describe_frame)
+                            .collect(),
+                    )
+                }),
+                series: c.series.iter().map(|&(t, b)| (round(t, 3), b)).collect(),
+            })
+            .collect(),
+    }
 }
 
 fn script_frames(frames: &[leakscope_analysis::ScriptFrame]) -> Vec<[String; 2]> {
@@ -380,6 +463,7 @@ fn add_process<'a>(
             })
             .unwrap_or_default(),
         scripts: findings.scripts.iter().map(script_page).collect(),
+        java: findings.java.as_ref().map(java_page),
         notes: &findings.notes,
         frames: Vec::new(),
         nodes: Vec::new(),

@@ -39,7 +39,7 @@ fn leakscope(dir: &Path, args: &[OsString]) {
 }
 
 /// The page's data object.
-fn page_data(html: &str) -> Value {
+pub(crate) fn page_data(html: &str) -> Value {
     let start = html
         .find(r#"<script type="application/json" id="leakscope-data">"#)
         .expect("the page carries its data");

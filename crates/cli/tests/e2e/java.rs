@@ -209,7 +209,13 @@ fn lru_cache_under_serial_with_a_small_heap_has_no_growing_class() {
 
 #[test]
 fn listeners_grow_and_events_do_not() {
-    let (_, report) = run("Listeners", &["-XX:+UseG1GC", "-Xmx64m"], &[]);
+    let kept = tempfile::tempdir().unwrap();
+    let profile = kept.path().join("run.profile");
+    let (_, report) = run(
+        "Listeners",
+        &["-XX:+UseG1GC", "-Xmx64m"],
+        &["--keep", profile.to_str().unwrap()],
+    );
     let java = java_of(&report);
     assert_watched(java, "G1");
     let listener = class(java, "Listeners$ConnectionListener").expect("judged");
@@ -224,6 +230,38 @@ fn listeners_grow_and_events_do_not() {
         "{:?}",
         growing(java)
     );
+    // The HTML page made from the kept profile has the classes, with the path to the root.
+    let page = kept.path().join("page.html");
+    let output = crate::harness::process::run(
+        crate::harness::leakscope::command()
+            .arg("report")
+            .arg(&profile)
+            .args(["--format", "html", "--output"])
+            .arg(&page),
+        None,
+        crate::harness::process::TIMEOUT,
+    )
+    .unwrap();
+    assert_eq!(
+        output.exit(),
+        crate::harness::expect::Exit::Code(0),
+        "{}",
+        output.stderr_text()
+    );
+    let data = crate::html::page_data(&std::fs::read_to_string(&page).unwrap());
+    let java = &data["processes"][0]["java"];
+    assert_eq!(java["status"], "watched", "{java:#}");
+    let listener = java["classes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["class"] == "Listeners$ConnectionListener")
+        .expect("the listener class on the page");
+    assert_eq!(listener["verdict"], "growing");
+    assert!(listener["held_by"]
+        .as_str()
+        .unwrap()
+        .contains("Listeners.LISTENERS (static field)"));
 }
 
 #[test]

@@ -567,6 +567,14 @@
         verdict.appendChild(el("span", { class: "bad" }, (isolate.thread ? "Worker " + isolate.thread + ": " : "") + words.join("; ") + "."));
       }
     });
+    if (process.java && process.java.status === "watched") {
+      var classes = process.java.classes.filter(function (c) { return c.verdict === "growing"; });
+      if (classes.length) {
+        verdict.appendChild(el("br"));
+        verdict.appendChild(el("span", { class: "bad" }, plural(classes.length, "Java class keeps", "Java classes keep") + " growing (the fastest " +
+          classes[0].class + " at " + rate(classes[0].bytes_per_s) + (classes[0].heap_exhaustion_s !== null ? "; the Java heap is full in " + duration(classes[0].heap_exhaustion_s) : "") + ")."));
+      }
+    }
     section.appendChild(verdict);
     var cards = el("div", { class: "cards" });
     KINDS.forEach(function (kind, i) {
@@ -615,8 +623,9 @@
       section.appendChild(el("p", null, plural(pauses.length, "scan", "scans") + "; median pause " + pauses[pauses.length >> 1].toFixed(1) + " ms, longest " + pauses[pauses.length - 1].toFixed(1) + " ms."));
     }
 
-    // A Node.js process's JavaScript side comes before its native sites.
+    // A Node.js process's JavaScript side, or a JVM's classes, come before its native sites.
     process.scripts.forEach(function (isolate) { renderScript(isolate, section); });
+    if (process.java) renderJava(process.java, section);
 
     // Sites.
     if (process.growth.length) {
@@ -663,6 +672,56 @@
       process.notes.forEach(function (n) { section.appendChild(el("div", { class: "note" }, n)); });
     }
     return flame;
+  }
+
+  // A JVM's classes: their verdicts, the Java heap and the growing classes over time, and for
+  // each class the path from a GC root and where its sampled objects were allocated.
+  function renderJava(java, section) {
+    section.appendChild(el("h2", null, "Java" + (java.version ? " (JDK " + java.version + (java.collector ? ", " + java.collector : "") + ")" : "")));
+    if (java.status !== "watched") {
+      section.appendChild(el("div", { class: "note" }, "The JVM was not watched (" + java.status.replace(/_/g, " ") + ")" + (java.reason ? ": " + java.reason : "") + ". The native report below is complete."));
+      return;
+    }
+    var line = plural(java.histograms, "class histogram", "class histograms") + (java.max_heap_bytes ? "; max heap " + bytes(java.max_heap_bytes) : "");
+    if (java.pauses_ms) line += "; each paused the program (a full collection): median " + java.pauses_ms[0] + " ms, longest " + java.pauses_ms[1] + " ms, " + java.pauses_ms[2] + " ms in all";
+    section.appendChild(el("p", null, line + "."));
+    var growing = java.classes.filter(function (c) { return c.verdict === "growing"; });
+    if (growing.length) {
+      section.appendChild(el("p", null, el("span", { class: "bad" }, plural(growing.length, "class keeps", "classes keep") + " growing"),
+        ": the fastest " + growing[0].class + " at " + rate(growing[0].bytes_per_s) + (growing[0].heap_exhaustion_s !== null ? ", the Java heap full in " + duration(growing[0].heap_exhaustion_s) : "") + "."));
+    }
+    var lines = [{ name: "Java heap (histograms)", points: java.heap, color: PALETTE[0] }];
+    java.classes.filter(function (c) { return c.verdict !== "bounded" && c.series.length > 1; }).slice(0, 6).forEach(function (c, i) {
+      lines.push({ name: c.verdict + ": " + short(c.class), points: c.series, color: PALETTE[2 + i % (PALETTE.length - 2)] });
+    });
+    if (java.heap.length >= 2) section.appendChild(lineChart(lines, { label: "the Java heap and its growing classes over time" }));
+    if (!java.classes.length) return;
+    var t = el("table"), head = el("tr");
+    [["verdict"], ["class"], ["bytes/s", "num"], ["instances/s", "num"], ["instances", "num"], ["bytes", "num"], ["heap full in", "num"]].forEach(function (h) {
+      head.appendChild(el("th", { class: h[1] || "" }, h[0]));
+    });
+    t.appendChild(el("thead", null, head));
+    var body = el("tbody");
+    java.classes.slice(0, ROWS_AT_ONCE).forEach(function (c) {
+      var tr = el("tr", { class: "row" }), open = null;
+      [el("td", null, el("span", { class: "pill " + c.verdict }, c.verdict)), el("td", { class: "site mono" }, c.class), num(rate(c.bytes_per_s)),
+        num(c.instances_per_s.toFixed(1)), num(thousands(c.instances_last)), num(bytes(c.bytes_last)), num(duration(c.heap_exhaustion_s))].forEach(function (cell) { tr.appendChild(cell); });
+      tr.addEventListener("click", function () {
+        if (open) { open.remove(); open = null; tr.classList.remove("open"); return; }
+        var box = el("div");
+        box.appendChild(el("div", null, c.held_by ? "Held by: " + c.held_by : "No sampled object of this class was old enough to have a path to a GC root."));
+        if (c.allocated) {
+          box.appendChild(el("div", null, "Allocated (sampled " + c.allocated[0] + "):"));
+          box.appendChild(el("pre", { class: "stack" }, c.allocated[1].map(function (f, i) { return (i ? "by " : "at ") + f; }).join("\n")));
+        }
+        open = el("tr", { class: "stackrow" }, el("td", { colspan: "7" }, box));
+        tr.after(open);
+        tr.classList.add("open");
+      });
+      body.appendChild(tr);
+    });
+    t.appendChild(body);
+    section.appendChild(t);
   }
 
   // A JavaScript site is named by the innermost frame of the script's own code: V8's builtins
