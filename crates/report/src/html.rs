@@ -17,6 +17,7 @@ use leakscope_analysis::{LossRecord, MomentKind};
 use leakscope_format::{Frame, FrameKind, LeakKind, StackId};
 use serde::Serialize;
 
+use crate::json::finite as round;
 use crate::{ProcessReport, Report};
 
 const TEMPLATE: &str = include_str!("html/report.html");
@@ -582,14 +583,6 @@ fn kind_index(kind: LeakKind) -> i64 {
     }
 }
 
-/// A number JSON can carry, rounded to `decimals`.
-fn round(value: f64, decimals: i32) -> f64 {
-    if !value.is_finite() {
-        return 0.0;
-    }
-    let scale = 10f64.powi(decimals);
-    (value * scale).round() / scale
-}
 
 fn escape_html(text: &str) -> String {
     let mut out = String::with_capacity(text.len());

@@ -332,7 +332,7 @@ fn live_scan_json(point: &leakscope_analysis::LiveScanPoint) -> LiveScanJson {
 }
 
 /// A number JSON can carry (no NaN or infinity), rounded for readability.
-fn finite(value: f64, decimals: i32) -> f64 {
+pub(crate) fn finite(value: f64, decimals: i32) -> f64 {
     if !value.is_finite() {
         return 0.0;
     }
