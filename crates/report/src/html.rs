@@ -583,7 +583,6 @@ fn kind_index(kind: LeakKind) -> i64 {
     }
 }
 
-
 fn escape_html(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
