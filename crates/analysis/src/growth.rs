@@ -190,12 +190,7 @@ pub fn growth(profile: &Profile) -> Vec<SiteGrowth> {
         .iter()
         .map(|age| (age.stack, age.oldest_ns))
         .collect();
-    let available = profile
-        .snapshots
-        .iter()
-        .rev()
-        .map(|s| s.available_bytes)
-        .find(|&bytes| bytes > 0);
+    let available = last_available_bytes(profile);
 
     let mut findings = Vec::new();
     for (stack, series) in leakscope_format::site_series(life) {
@@ -250,17 +245,37 @@ pub fn growth(profile: &Profile) -> Vec<SiteGrowth> {
         });
     }
     findings.sort_by(|a, b| {
-        a.verdict
-            .rank()
-            .cmp(&b.verdict.rank())
-            .then_with(|| match a.verdict {
-                Verdict::Growing => b.bytes_per_s.total_cmp(&a.bytes_per_s),
-                _ => Ordering::Equal,
-            })
-            .then_with(|| Reverse(a.live_bytes_peak).cmp(&Reverse(b.live_bytes_peak)))
-            .then_with(|| a.stack.cmp(&b.stack))
+        listing_order(
+            (a.verdict, a.bytes_per_s, a.live_bytes_peak),
+            (b.verdict, b.bytes_per_s, b.live_bytes_peak),
+        )
+        .then_with(|| a.stack.cmp(&b.stack))
     });
     findings
+}
+
+/// The machine's available memory (`MemAvailable`) at the last snapshot that knew it: what a
+/// growing series' time to exhaustion is measured against.
+pub(crate) fn last_available_bytes(profile: &Profile) -> Option<u64> {
+    profile
+        .snapshots
+        .iter()
+        .rev()
+        .map(|s| s.available_bytes)
+        .find(|&bytes| bytes > 0)
+}
+
+/// The order in which judged series are listed, given each one's (verdict, slope, peak):
+/// growing first, fastest first; then plateaus; then bounded; within a verdict the larger
+/// peak first. Callers break the remaining ties by their own identity.
+pub(crate) fn listing_order(a: (Verdict, f64, u64), b: (Verdict, f64, u64)) -> Ordering {
+    a.0.rank()
+        .cmp(&b.0.rank())
+        .then_with(|| match a.0 {
+            Verdict::Growing => b.1.total_cmp(&a.1),
+            _ => Ordering::Equal,
+        })
+        .then_with(|| Reverse(a.2).cmp(&Reverse(b.2)))
 }
 
 /// The verdict for one series of `(seconds, live bytes)` points, with its confidence (0..1)

@@ -164,12 +164,7 @@ pub fn java(profile: &Profile) -> Option<JavaFindings> {
             instances: h.total_instances,
         })
         .collect();
-    let available = profile
-        .snapshots
-        .iter()
-        .rev()
-        .map(|s| s.available_bytes)
-        .find(|&bytes| bytes > 0);
+    let available = crate::growth::last_available_bytes(profile);
     let max_heap = (vm.max_heap_bytes > 0).then_some(vm.max_heap_bytes);
     let heap_free = max_heap.map(|max| max.saturating_sub(heap.last().map_or(0, |p| p.bytes)));
 
@@ -245,20 +240,12 @@ pub fn java(profile: &Profile) -> Option<JavaFindings> {
             ),
         });
     }
-    let rank = |verdict: Verdict| match verdict {
-        Verdict::Growing => 0,
-        Verdict::Plateau => 1,
-        Verdict::Bounded => 2,
-    };
     classes.sort_by(|a, b| {
-        rank(a.verdict)
-            .cmp(&rank(b.verdict))
-            .then_with(|| match a.verdict {
-                Verdict::Growing => b.bytes_per_s.total_cmp(&a.bytes_per_s),
-                _ => std::cmp::Ordering::Equal,
-            })
-            .then_with(|| b.bytes_peak.cmp(&a.bytes_peak))
-            .then_with(|| a.class.cmp(&b.class))
+        crate::growth::listing_order(
+            (a.verdict, a.bytes_per_s, a.bytes_peak),
+            (b.verdict, b.bytes_per_s, b.bytes_peak),
+        )
+        .then_with(|| a.class.cmp(&b.class))
     });
     let mut bounded = 0;
     classes.retain(|class| {

@@ -358,12 +358,7 @@ pub fn scripts(profile: &Profile) -> (Vec<ScriptIsolate>, Vec<String>) {
             Record::Instrument { .. } => {}
         }
     }
-    let available = profile
-        .snapshots
-        .iter()
-        .rev()
-        .map(|s| s.available_bytes)
-        .find(|&bytes| bytes > 0);
+    let available = crate::growth::last_available_bytes(profile);
     let findings = isolates
         .into_iter()
         .map(|((pid, thread), records)| judge(pid, thread, records, available))
@@ -424,14 +419,10 @@ fn judge(pid: u32, thread: u32, records: IsolateRecords, available: Option<u64>)
         .filter(|site| site.live_bytes_peak > 0)
         .collect();
     sites.sort_by(|a, b| {
-        a.verdict
-            .rank()
-            .cmp(&b.verdict.rank())
-            .then_with(|| match a.verdict {
-                Verdict::Growing => b.bytes_per_s.total_cmp(&a.bytes_per_s),
-                _ => std::cmp::Ordering::Equal,
-            })
-            .then_with(|| b.live_bytes_peak.cmp(&a.live_bytes_peak))
+        crate::growth::listing_order(
+            (a.verdict, a.bytes_per_s, a.live_bytes_peak),
+            (b.verdict, b.bytes_per_s, b.live_bytes_peak),
+        )
     });
     let mut bounded = 0;
     sites.retain(|site| {
