@@ -3,8 +3,30 @@
 
 use crate::harness::build::{corpus, discover, programs_dir};
 use crate::harness::check;
-use crate::harness::expect::Level;
+use crate::harness::expect::{Kind, Level, Totals};
+use crate::harness::observed::Run;
 use crate::harness::{leakscope, valgrind};
+
+/// Whether memcheck's `observed` totals differ from `expected` only the way a stray word in
+/// memory the scan treats as a root does: at most two blocks moved from definitely to possibly
+/// lost, everything else equal. A 100,000-block fixture spans ~8 MB of memcheck's low heap
+/// addresses, and `who_points_at` traced the one flake seen (about 1 run in 40) to ld.so's
+/// `relocate_time`, a cycle count whose value happened to land inside a block. No fixture
+/// can keep such a value out of ld.so's data, so a run of this shape is run once more; a
+/// second run with a different cycle count must then agree exactly.
+fn stray_root_shape(expected: &Totals, observed: &Totals) -> bool {
+    let moved = observed.get(Kind::PossiblyLost).blocks as i64
+        - expected.get(Kind::PossiblyLost).blocks as i64;
+    let sum = |t: &Totals| {
+        let (d, p) = (t.get(Kind::DefinitelyLost), t.get(Kind::PossiblyLost));
+        (d.bytes + p.bytes, d.blocks + p.blocks)
+    };
+    (1..=2).contains(&moved)
+        && sum(expected) == sum(observed)
+        && [Kind::IndirectlyLost, Kind::StillReachable]
+            .iter()
+            .all(|&k| expected.get(k) == observed.get(k))
+}
 
 /// Test (a): memcheck reports exactly what the fixture's header says.
 fn check_valgrind(name: &str, level: Level) {
@@ -13,9 +35,24 @@ fn check_valgrind(name: &str, level: Level) {
     }
     let corpus = corpus();
     let fixture = corpus.fixture(name);
-    let run = valgrind::run(&corpus.binary(fixture, level), &corpus.args(fixture, level))
-        .unwrap_or_else(|e| panic!("{}: {e}", corpus.describe(fixture, level)));
-    let mut problems = check::against_header(fixture.expect(level), &run);
+    let run_memcheck = || -> Run {
+        valgrind::run(&corpus.binary(fixture, level), &corpus.args(fixture, level))
+            .unwrap_or_else(|e| panic!("{}: {e}", corpus.describe(fixture, level)))
+    };
+    let expect = fixture.expect(level);
+    let mut run = run_memcheck();
+    if stray_root_shape(&expect.main.totals, &run.main.totals)
+        && run.children.is_empty()
+        && expect.child.is_none()
+    {
+        eprintln!(
+            "memcheck reported {} for {}, a stray root's shape; running it once more",
+            run.main.totals,
+            corpus.describe(fixture, level)
+        );
+        run = run_memcheck();
+    }
+    let mut problems = check::against_header(expect, &run);
     for (who, report) in
         std::iter::once(("program", &run.main)).chain(run.children.iter().map(|c| ("child", c)))
     {
@@ -177,4 +214,36 @@ fn every_fixture_has_tests() {
         "the corpus has only {} fixtures",
         found.len()
     );
+}
+
+#[test]
+fn stray_root_shape_matches_only_a_move_to_possibly_lost() {
+    use crate::harness::expect::Amount;
+    let totals = |definite: (u64, u64), possible: (u64, u64), reachable: (u64, u64)| {
+        let amount = |(bytes, blocks)| Amount { bytes, blocks };
+        let mut t = Totals::default();
+        t.set(Kind::DefinitelyLost, amount(definite));
+        t.set(Kind::PossiblyLost, amount(possible));
+        t.set(Kind::StillReachable, amount(reachable));
+        t
+    };
+    let expected = totals((1_600_000, 100_000), (0, 0), (0, 0));
+    // The flake memcheck 3.19 showed on many_leaks_100k.
+    let flake = totals((1_599_984, 99_999), (16, 1), (0, 0));
+    assert!(stray_root_shape(&expected, &flake));
+    assert!(!stray_root_shape(&expected, &expected));
+    // Blocks lost outright, or moved to still reachable, are real disagreements.
+    assert!(!stray_root_shape(
+        &expected,
+        &totals((1_599_984, 99_999), (0, 0), (0, 0))
+    ));
+    assert!(!stray_root_shape(
+        &expected,
+        &totals((1_599_984, 99_999), (0, 0), (16, 1))
+    ));
+    // Many blocks moved is not one stray word.
+    assert!(!stray_root_shape(
+        &expected,
+        &totals((1_599_952, 99_997), (48, 3), (0, 0))
+    ));
 }
