@@ -124,8 +124,14 @@ pub static MODULES: Modules = Modules {
 impl ModuleTable {
     /// Is `address` inside a loaded module?
     pub fn covers(&self, address: u64) -> bool {
+        self.range_of(address).is_some()
+    }
+
+    /// The `[start, end)` of the loaded module's range that holds `address`, if one does.
+    pub fn range_of(&self, address: u64) -> Option<(u64, u64)> {
         let i = self.ranges.partition_point(|r| r.0 <= address);
-        i > 0 && address < self.ranges[i - 1].1
+        let (start, end) = *self.ranges.get(i.checked_sub(1)?)?;
+        (address < end).then_some((start, end))
     }
 }
 

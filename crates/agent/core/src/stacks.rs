@@ -65,10 +65,17 @@ pub struct StackTable {
 pub static STACKS: StackTable = StackTable::new();
 
 fn hash_frames(frames: &[u64]) -> u64 {
+    // Each frame's contribution depends only on the frame and its position, so the
+    // multiplications of a 30-frame stack run side by side instead of as one chain of 30
+    // (the serial rotate-xor-multiply this replaced was a tenth of a walk's cost on stacks
+    // that change at outer frames, where every walk rehashes the whole stack).
     let mut h: u64 = 0x9e37_79b9_7f4a_7c15 ^ frames.len() as u64;
-    for &f in frames {
-        h = (h.rotate_left(5) ^ f).wrapping_mul(0x5175_6f2d_0b4e_9a6b);
+    for (position, &frame) in frames.iter().enumerate() {
+        let x = (frame ^ (position as u64).wrapping_mul(0xa076_1d64_78bd_642f))
+            .wrapping_mul(0x5175_6f2d_0b4e_9a6b);
+        h = h.wrapping_add(x ^ (x >> 32));
     }
+    let h = (h ^ (h >> 31)).wrapping_mul(0xe703_7ed1_a0b4_28db);
     h ^ (h >> 29)
 }
 
