@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
-"""leakscope's benchmark suite (issue 3): leakscope against the native run and other tools.
+"""leakscope's benchmark suite (issues 3, 14): leakscope against the native run and other tools.
 
     python3 bench/run.py [--reps N] [--quick] [--tools a,b] [--workloads x,y] ...
     cargo xtask bench [the same options]
 
-Builds leakscope (release) and the workloads of bench/workloads/, then for each workload runs,
-in every repetition, each tool once in a fixed order (native, leakscope full, leakscope
-sampling, heaptrack, native on memcheck's input, memcheck, LSan preloaded, and on the Python
-workloads only memray, memray --trace-python-allocators, tracemalloc=1, tracemalloc=25) so
-that the tools alternate and drift in the machine's speed hits them alike. Slowdowns, added
+Builds leakscope (release), the workloads of bench/workloads/ and the frame-pointer-walk shim
+bench/fpwalk.c, then for each workload runs, in every repetition, each tool once in a fixed
+order (native, fp-walk, leakscope full, leakscope sampling, heaptrack, native on memcheck's
+input, memcheck, LSan preloaded, and on the Python workloads only memray, memray
+--trace-python-allocators, tracemalloc=1, tracemalloc=25) so that the tools alternate and
+drift in the machine's speed hits them alike. The redis workload runs redis-server under each
+tool and redis-benchmark against it (its number is the throughput ratio). Slowdowns, added
 costs and RSS ratios are computed per repetition against that repetition's native run, then
 summarised (median, min-max). Prints a Markdown report and writes it, with the raw numbers as
 JSON, under $CARGO_TARGET_DIR/bench/ (default target/bench/). docs/benchmarks.md explains it
@@ -20,13 +22,17 @@ Standard library only: it runs with the machine's python3 on a fresh machine.
 from __future__ import annotations
 
 import argparse
+import csv
 import datetime
 import json
+import math
 import os
 import platform
 import re
+import resource
 import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -70,6 +76,16 @@ class Workload:
     threads: int = 0
     # a Python script, argv[0] the interpreter (ctx.python): the Python tools run it too
     python: bool = False
+    # built by build_workloads with frame pointers: fp-walk runs it, and it has a row in the
+    # "Cost per frame" table
+    fp: bool = False
+    # a server (argv has a "{port}" to fill in): run_one starts it under the tool and runs
+    # drive(ctx, scale, port, stem, exited) against it meanwhile (see redis_drive)
+    drive: object = None
+    # tools that do not run on it, with the reason (their cells are n/a)
+    not_for: dict = field(default_factory=dict)
+    # the issue whose suite it was added for (issue 3's targets are on its workloads only)
+    issue: int = 3
 
 
 def churn(threads: int) -> Workload:
@@ -86,7 +102,80 @@ def churn(threads: int) -> Workload:
         ],
         expect_stdout=r"^churn: \d+ thread",
         threads=threads,
+        fp=True,
     )
+
+
+NO_FP = "its code has no frame pointers (Debian's build)"
+
+REDIS_TESTS = ("SET", "GET", "LPUSH", "LPOP", "INCR")
+
+
+def redis_requests(scale: float) -> int:
+    """Requests per redis-benchmark test: 400k at scale 1."""
+    return max(10_000, int(400_000 * scale))
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def redis_drive(ctx, scale: float, port: int, stem: Path, exited) -> dict:
+    """Wait until the server answers, run redis-benchmark, shut the server down.
+
+    Returns {"rps": {test: requests/s}, "problems": [...], "client_cpu": seconds}. The server
+    is asked to shut down whatever happened, so that the tool writes its output and exits."""
+    result = {"rps": {}, "problems": [], "client_cpu": 0.0}
+    cpu0 = children_cpu()
+    ping = ["redis-cli", "-p", str(port), "ping"]
+    deadline = time.time() + min(120.0, ctx.timeout)
+    ready = False
+    while time.time() < deadline:
+        r = subprocess.run(ping, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+        if r.stdout.strip() == "PONG":
+            ready = True
+            break
+        if exited():
+            result["problems"].append("the server exited before it answered ping")
+            break
+        time.sleep(0.05)
+    else:
+        result["problems"].append("the server did not answer ping within 120 s")
+    if ready:
+        bench = ["redis-benchmark", "-p", str(port), "-q", "-n", str(redis_requests(scale)),
+                 "-c", "50", "-P", "16", "-t", ",".join(t.lower() for t in REDIS_TESTS),
+                 "-d", "64", "--csv"]
+        try:
+            r = subprocess.run(bench, capture_output=True, text=True, stdin=subprocess.DEVNULL,
+                               timeout=ctx.timeout)
+            stem.with_suffix(".benchmark").write_text(r.stdout + r.stderr)
+            for row in csv.reader(r.stdout.splitlines()):
+                if len(row) >= 2 and row[0] in REDIS_TESTS:
+                    result["rps"][row[0]] = float(row[1])
+            missing = [t for t in REDIS_TESTS if t not in result["rps"]]
+            if r.returncode != 0 or missing:
+                result["problems"].append(
+                    f"redis-benchmark exit {r.returncode}, no result for {', '.join(missing)}")
+        except subprocess.TimeoutExpired:
+            result["problems"].append("redis-benchmark timed out")
+    if not exited():
+        subprocess.run(["redis-cli", "-p", str(port), "shutdown", "nosave"], capture_output=True,
+                       stdin=subprocess.DEVNULL, timeout=60)
+    result["client_cpu"] = children_cpu() - cpu0
+    return result
+
+
+def children_cpu() -> float:
+    """CPU time of this process's reaped children (the clients of a server workload)."""
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
+def geomean(xs):
+    xs = list(xs)
+    return math.exp(sum(math.log(x) for x in xs) / len(xs)) if xs and min(xs) > 0 else None
 
 
 def sqlite_argv(ctx, scale):
@@ -106,6 +195,7 @@ WORKLOADS = [
         description="std::map<std::string, Record>, std::vector, std::string, shared_ptr churn",
         argv=lambda ctx, s: [str(ctx.bin / "cpp_containers"), str(max(5, int(600 * s)))],
         expect_stdout=r"^cpp-containers: \d+ rounds",
+        fp=True,
     ),
     Workload(
         name="request-loop",
@@ -113,6 +203,45 @@ WORKLOADS = [
         argv=lambda ctx, s: [str(ctx.bin / "request_loop"), str(max(2000, int(400_000 * s)))],
         expect_stdout=r"^request-loop: \d+ requests",
         leaks=True,
+        fp=True,
+    ),
+    # issue 14: stacks that change away from the innermost frames, and a real server
+    Workload(
+        name="outer-chain",
+        description="17-level chain whose outer levels switch between two variants at random: "
+                    "64 distinct stacks, 2 mallocs per iteration",
+        argv=lambda ctx, s: [str(ctx.bin / "outer_chain"), str(max(10_000, int(7_000_000 * s)))],
+        expect_stdout=r"^outer-chain: \d+ iterations, 64 stacks, checksum \d+$",
+        fp=True,
+        issue=14,
+    ),
+    Workload(
+        name="random-depth",
+        description="recursion of random depth 4..48 through 3 mutually recursive functions, "
+                    "malloc at the bottom",
+        argv=lambda ctx, s: [str(ctx.bin / "random_depth"),
+                             str(max(10_000, int(3_400_000 * s)))],
+        expect_stdout=r"^random-depth: \d+ iterations, depth 4\.\.48, checksum \d+$",
+        fp=True,
+        issue=14,
+    ),
+    Workload(
+        name="cpp-templates",
+        description="recursive template Level<N>, std::function, make_shared, vector<string>, "
+                    "map insertion, std::sort with an allocating comparator",
+        argv=lambda ctx, s: [str(ctx.bin / "cpp_templates"), str(max(1000, int(120_000 * s)))],
+        expect_stdout=r"^cpp-templates: \d+ iterations, \d+ map entries, checksum \d+$",
+        fp=True,
+        issue=14,
+    ),
+    Workload(
+        name="interpreter",
+        description="bytecode VM: recursive vm_run, strings and lists malloc'd by the same C "
+                    "functions at varying depths",
+        argv=lambda ctx, s: [str(ctx.bin / "interpreter"), str(max(1000, int(500_000 * s)))],
+        expect_stdout=r"^interpreter: \d+ iterations, checksum \d+$",
+        fp=True,
+        issue=14,
     ),
     Workload(
         name="python-dicts",
@@ -125,6 +254,7 @@ WORKLOADS = [
         env={"PYTHONMALLOC": "malloc", "PYTHONDONTWRITEBYTECODE": "1"},
         expect_stdout=r"^python-dicts: \d+ rounds",
         python=True,
+        not_for={"fp-walk": NO_FP},
     ),
     Workload(
         name="python-objects",
@@ -138,12 +268,28 @@ WORKLOADS = [
         env={"PYTHONDONTWRITEBYTECODE": "1"},
         expect_stdout=r"^python-objects: \d+ rounds, \d+ items, \d+ live, \d+ kept, checksum \d+",
         python=True,
+        not_for={"fp-walk": NO_FP},
     ),
     Workload(
         name="sqlite3-inserts",
         description="Debian's sqlite3 CLI: 120k INSERTs in one transaction, then selects",
         argv=sqlite_argv,
         expect_stdout=r"^\d+\|\d+$",
+        not_for={"fp-walk": NO_FP},
+    ),
+    Workload(
+        name="redis",
+        description="Debian's redis-server under the tool, redis-benchmark (SET, GET, LPUSH, "
+                    "LPOP, INCR; 50 clients, pipeline 16, 64-byte values) against it",
+        argv=lambda ctx, s: ["redis-server", "--port", "{port}", "--bind", "127.0.0.1",
+                             "--save", "", "--appendonly", "no", "--daemonize", "no",
+                             "--dir", str(ctx.data)],
+        expect_stdout=r"Ready to accept connections",
+        drive=redis_drive,
+        not_for={"fp-walk": NO_FP,
+                 "memcheck": "too slow for a server benchmark",
+                 "native-small": "memcheck does not run on it"},
+        issue=14,
     ),
 ]
 
@@ -190,6 +336,7 @@ class Tool:
 
 TOOLS = [
     Tool("native", "native"),
+    Tool("fp-walk", "fp-walk"),
     Tool("leakscope", "leakscope full"),
     Tool("leakscope-sampling", "leakscope sampling"),
     Tool("heaptrack", "heaptrack"),
@@ -230,6 +377,11 @@ def tool_command(ctx: Context, tool: str, argv: list, stem: Path) -> tuple[list,
     """The command line, extra environment and profile path of one run."""
     if tool in ("native", "native-small"):
         return argv, {}, None
+    if tool == "fp-walk":
+        # set by env(1) right before the program, so that the measure helper (which would
+        # write the stats file again when it exits) is not preloaded itself
+        return (["env", f"LD_PRELOAD={ctx.bin / 'libfpwalk.so'}",
+                 f"FPWALK_STATS={stem.with_suffix('.fpwalk')}"] + argv, {}, None)
     if tool in ("leakscope", "leakscope-sampling"):
         profile = stem.with_suffix(".profile")
         cmd = [str(ctx.leakscope), "run", "--keep", str(profile), "--format", "json",
@@ -283,22 +435,65 @@ class Run:
     profile_bytes: int | None = None
     # CPUs that other processes of the machine kept busy during the run (noise indicator)
     other_cpus: float | None = None
+    # fp-walk: allocations walked and frames seen (bench/fpwalk.c's stats file)
+    allocations: int | None = None
+    frames: int | None = None
+    # a server workload: requests/s per redis-benchmark test
+    rps: dict | None = None
     stdout: str = ""
     stderr: str = ""
 
 
-def measure(ctx: Context, argv: list, env: dict, stdout: Path, stderr: Path):
-    """Run argv through bench/measure.c; return (seconds, wait status, rusage, timed_out).
+def address_space_cap() -> int:
+    """heaptrack's cap on address space: 4 GiB, or half the machine's memory if less.
+
+    heaptrack_interpret 1.4.0 grows without bound on random-depth (19 GiB and std::bad_alloc
+    after a minute, on 24 GiB): capped, it fails after a few seconds instead of pushing the
+    machine (and whatever else runs on it) into swap or the OOM killer."""
+    cap = 4 << 30
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                cap = min(cap, int(line.split()[1]) * 1024 // 2)
+    except (OSError, ValueError, IndexError):
+        pass
+    return cap
+
+
+def measure(ctx: Context, argv: list, env: dict, stdout: Path, stderr: Path, during=None,
+            as_cap: int | None = None):
+    """Run argv through bench/measure.c; return (seconds, wait status, rusage, timed_out,
+    what `during` returned).
 
     Wall time from just before the fork to the reaping; ru_maxrss from wait4 is the peak
-    RSS of the largest process of the tree (the child, or any descendant it waited for)."""
+    RSS of the largest process of the tree (the child, or any descendant it waited for).
+    during(exited), when given, runs while the program does (a server's clients; exited()
+    says whether the program has ended); the CPU time it reports as "client_cpu" is not
+    counted as other processes' work. as_cap, when given, is an RLIMIT_AS (bytes) for the
+    helper and so for every process of the run."""
+    def limit():
+        resource.setrlimit(resource.RLIMIT_AS, (as_cap, as_cap))
+
     result = stdout.with_suffix(".measure")
     busy_before = busy_cpu_seconds()
+    driven = None
     with open(stdout, "wb") as out, open(stderr, "wb") as err:
         helper = subprocess.Popen(
             [str(ctx.measure), str(result), str(int(ctx.timeout))] + argv,
-            stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env)
+            stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env,
+            preexec_fn=limit if as_cap else None)
         try:
+            if during is not None:
+                try:
+                    driven = during(lambda: helper.poll() is not None)
+                except Exception as e:  # the clients failed: stop the server all the same
+                    driven = {"problems": [f"the clients failed: {e}"], "client_cpu": 0.0}
+                if driven.get("problems") and helper.poll() is None:
+                    # it may not have started: SIGTERM makes measure kill its process group
+                    try:
+                        helper.wait(timeout=30)
+                    except subprocess.TimeoutExpired:
+                        helper.terminate()
             helper.wait(timeout=ctx.timeout + 60)
         except BaseException:
             # ^C or the helper hung: SIGTERM makes it kill the run's process group
@@ -315,9 +510,10 @@ def measure(ctx: Context, argv: list, env: dict, stdout: Path, stderr: Path):
     result.unlink()
     seconds, status, maxrss = float(fields[0]), int(fields[1]), int(fields[2])
     cpu = float(fields[3]) + float(fields[4])
+    client = driven.get("client_cpu", 0.0) if driven else 0.0
     # CPUs kept busy by other processes of the machine meanwhile: the noise indicator
-    others = max(0.0, (busy - cpu) / seconds) if seconds > 0 else 0.0
-    return seconds, status, Usage(maxrss, cpu, others), fields[5] == "1"
+    others = max(0.0, (busy - cpu - client) / seconds) if seconds > 0 else 0.0
+    return seconds, status, Usage(maxrss, cpu, others), fields[5] == "1", driven
 
 
 @dataclass
@@ -350,12 +546,22 @@ def tail(path: Path, lines: int = 3) -> str:
 def run_one(ctx: Context, workload: Workload, tool: str, rep: int) -> Run:
     scale = ctx.scale * (ctx.memcheck_scale if tool in ("memcheck", "native-small") else 1.0)
     argv = workload.argv(ctx, scale)
+    port = None
+    if workload.drive is not None:
+        port = free_port()
+        argv = [a.replace("{port}", str(port)) for a in argv]
     wdir = ctx.runs / workload.name
     wdir.mkdir(parents=True, exist_ok=True)
     stem = wdir / f"r{rep}-{tool}"
     cmd, extra_env, profile = tool_command(ctx, tool, argv, stem)
     run = Run(workload.name, tool, rep, cmd,
               stdout=str(stem.with_suffix(".stdout")), stderr=str(stem.with_suffix(".stderr")))
+    if tool in workload.not_for:
+        run.status, run.detail = "n/a", workload.not_for[tool]
+        return run
+    if tool == "fp-walk" and not workload.fp:
+        run.status, run.detail = "n/a", "not built with frame pointers"
+        return run
     if tool == "leakscope-sampling" and not ctx.sampling_supported:
         run.status, run.detail = "n/a", "this leakscope has no --sample-rate"
         return run
@@ -368,9 +574,13 @@ def run_one(ctx: Context, workload: Workload, tool: str, rep: int) -> Run:
     env.update(extra_env)
     for leftover in wdir.glob(stem.name + ".*"):
         leftover.unlink()
+    during = None
+    if workload.drive is not None:
+        during = lambda exited: workload.drive(ctx, scale, port, stem, exited)  # noqa: E731
     try:
-        seconds, status, usage, timed_out = measure(ctx, cmd, env, Path(run.stdout),
-                                                    Path(run.stderr))
+        seconds, status, usage, timed_out, driven = measure(
+            ctx, cmd, env, Path(run.stdout), Path(run.stderr), during,
+            as_cap=address_space_cap() if tool == "heaptrack" else None)
     except (OSError, RuntimeError, subprocess.TimeoutExpired) as e:
         run.status, run.detail = "failed", f"could not measure: {e}"
         return run
@@ -387,6 +597,9 @@ def run_one(ctx: Context, workload: Workload, tool: str, rep: int) -> Run:
         run.exit_code = os.WEXITSTATUS(status)
 
     problems = []
+    if driven is not None:
+        run.rps = driven.get("rps") or None
+        problems.extend(driven.get("problems", []))
     if timed_out:
         run.status, run.detail = "timeout", f"killed after {ctx.timeout:.0f} s"
     elif run.signal:
@@ -396,10 +609,21 @@ def run_one(ctx: Context, workload: Workload, tool: str, rep: int) -> Run:
         run.status, run.detail = "crashed", tail(Path(run.stderr))
     elif run.exit_code != 0:
         run.status, run.detail = "failed", f"exit {run.exit_code}: {tail(Path(run.stderr))}"
+        if tool == "heaptrack" and "bad_alloc" in err_text:
+            run.detail += (f" (heaptrack_interpret, at the runner's cap of "
+                           f"{address_space_cap() / 2**30:.0f} GiB of address space)")
     else:
         if workload.expect_stdout and not re.search(workload.expect_stdout, out_text, re.M):
             problems.append("the program's output lacks its closing line")
-        if tool in ("leakscope", "leakscope-sampling"):
+        if tool == "fp-walk":
+            stats = stem.with_suffix(".fpwalk")
+            m = re.search(r"allocations=(\d+) frames=(\d+)",
+                          stats.read_text() if stats.exists() else "")
+            if not m or int(m.group(1)) == 0:
+                problems.append(f"no fp-walk stats in {stats}")
+            else:
+                run.allocations, run.frames = int(m.group(1)), int(m.group(2))
+        elif tool in ("leakscope", "leakscope-sampling"):
             if not profile.exists() or profile.stat().st_size == 0:
                 problems.append(f"no profile at {profile}")
         elif tool in MEMRAY_TOOLS:
@@ -425,6 +649,10 @@ def run_one(ctx: Context, workload: Workload, tool: str, rep: int) -> Run:
                 problems.append("LSan reported no leak")
         if problems:
             run.status, run.detail = "failed", "; ".join(problems)
+    if problems and run.status in ("crashed", "failed", "timeout") \
+            and not run.detail.startswith(problems[0]):
+        # a server that the clients could not use, stopped by the runner
+        run.detail = "; ".join(problems) + (f" ({run.detail})" if run.detail else "")
     if profile is not None and profile.exists():
         run.profile_bytes = profile.stat().st_size
         if not ctx.keep_outputs:
@@ -452,6 +680,13 @@ class Cell:
     # per repetition: tool time - native time (s), tool peak RSS - native peak RSS (MiB)
     added_s: list = field(default_factory=list)
     added_rss_mib: list = field(default_factory=list)
+    # fp-walk: allocations and mean frames per allocation, per repetition
+    allocations: list = field(default_factory=list)
+    frames_per_alloc: list = field(default_factory=list)
+    # a server workload: requests/s per test (one dict per repetition), and per repetition
+    # the throughput ratio against the native run (geometric mean over the tests)
+    rps: list = field(default_factory=list)
+    throughput_ratios: list = field(default_factory=list)
 
     @property
     def slowdown(self):
@@ -479,11 +714,20 @@ def summarise(runs: list, workloads: list, tools: list) -> dict:
                 cell.rss_mib.append(r.maxrss_kib / 1024)
                 if r.profile_bytes is not None:
                     cell.profile_bytes.append(r.profile_bytes)
+                if r.allocations:
+                    cell.allocations.append(r.allocations)
+                    cell.frames_per_alloc.append(r.frames / r.allocations)
+                if r.rps:
+                    cell.rps.append(r.rps)
                 if b is not None and b.status == "ok":
                     cell.slowdowns.append(r.seconds / b.seconds)
                     cell.rss_ratios.append(r.maxrss_kib / b.maxrss_kib)
                     cell.added_s.append(r.seconds - b.seconds)
                     cell.added_rss_mib.append((r.maxrss_kib - b.maxrss_kib) / 1024)
+                    if r.rps and b.rps:
+                        mine, base_rps = geomean(r.rps.values()), geomean(b.rps.values())
+                        if mine and base_rps:
+                            cell.throughput_ratios.append(base_rps / mine)
             if not cell.seconds:
                 cell.status = cell.failures[0].status if cell.failures else "failed"
             cells[(w, t)] = cell
@@ -527,11 +771,26 @@ def slowdown_text(cell: Cell | None, spread=True) -> str:
     return text
 
 
+def fmt_ns(x):
+    if x is None:
+        return "-"
+    return f"{x:.0f}" if abs(x) >= 10 else f"{x:.1f}"
+
+
+def fmt_rps(x):
+    if x is None:
+        return "-"
+    return f"{x / 1000:.0f}k" if x >= 10_000 else f"{x:.0f}"
+
+
 def report(meta: dict, runs: list, workloads: list, tools: list) -> str:
     # the Python tools have their own report (python_report)
     tools = [t for t in tools if not TOOL[t].python_only]
     cells = summarise(runs, workloads, tools)
     shown = [t for t in tools if t != "native-small"]
+    # a server's numbers are in its own table (throughput), not in the programs' tables
+    table_ws = [w for w in workloads if WL[w].drive is None]
+    server_ws = [w for w in workloads if WL[w].drive is not None]
     out = []
     out.append(f"Run of {meta['date']} on {meta['machine']}; leakscope {meta['leakscope_commit']}; "
                f"median of {meta['reps']} repetition(s), input scale {meta['scale']:g} "
@@ -546,45 +805,40 @@ def report(meta: dict, runs: list, workloads: list, tools: list) -> str:
                f"Tools: {meta['tool_versions']}.")
     out.append("")
 
-    out.append("**Slowdown against the native run** (median, min-max over the repetitions; "
-               "memcheck against the native run of its smaller input)")
-    out.append("")
-    out.append("| workload | native | " + " | ".join(TOOL[t].label for t in shown if t != "native") + " |")
-    out.append("|---|---:|" + "---:|" * (len(shown) - 1))
-    for w in workloads:
-        native = cells.get((w, "native"))
-        ncol = f"{median(native.seconds):.2f} s" if native and native.seconds else slowdown_text(native)
-        row = [w, ncol] + [slowdown_text(cells.get((w, t))) for t in shown if t != "native"]
-        out.append("| " + " | ".join(row) + " |")
-    out.append("")
+    if table_ws:
+        out.append("**Slowdown against the native run** (median, min-max over the repetitions; "
+                   "memcheck against the native run of its smaller input)")
+        out.append("")
+        out.append("| workload | native | "
+                   + " | ".join(TOOL[t].label for t in shown if t != "native") + " |")
+        out.append("|---|---:|" + "---:|" * (len(shown) - 1))
+        for w in table_ws:
+            native = cells.get((w, "native"))
+            ncol = (f"{median(native.seconds):.2f} s" if native and native.seconds
+                    else slowdown_text(native))
+            row = [w, ncol] + [slowdown_text(cells.get((w, t))) for t in shown if t != "native"]
+            out.append("| " + " | ".join(row) + " |")
+        out.append("")
 
-    out.append("**Peak RSS** (median MiB of the largest process of the tree, and its ratio to "
-               "the native run's)")
-    out.append("")
-    out.append("| workload | " + " | ".join(TOOL[t].label for t in shown) + " |")
-    out.append("|---|" + "---:|" * len(shown))
-    for w in workloads:
-        row = [w]
-        for t in shown:
-            c = cells.get((w, t))
-            if c is None:
-                row.append("-")
-            elif c.status != "ok":
-                row.append(failure_text(c))
-            elif t == "native":
-                row.append(f"{median(c.rss_mib):.1f} MiB")
-            else:
-                row.append(f"{median(c.rss_mib):.1f} MiB ({fmt_x(median(c.rss_ratios))})")
-        out.append("| " + " | ".join(row) + " |")
-    out.append("")
+        out.append("**Peak RSS** (median MiB of the largest process of the tree, and its ratio "
+                   "to the native run's)")
+        out.append("")
+        out.append("| workload | " + " | ".join(TOOL[t].label for t in shown) + " |")
+        out.append("|---|" + "---:|" * len(shown))
+        for w in table_ws:
+            row = [w]
+            for t in shown:
+                row.append(rss_text(cells.get((w, t)), t == "native"))
+            out.append("| " + " | ".join(row) + " |")
+        out.append("")
 
     profiled = [t for t in shown if t in ("leakscope", "leakscope-sampling", "heaptrack")]
-    if profiled:
+    if profiled and table_ws:
         out.append("**Profile written** (median size; the other tools write none)")
         out.append("")
         out.append("| workload | " + " | ".join(TOOL[t].label for t in profiled) + " |")
         out.append("|---|" + "---:|" * len(profiled))
-        for w in workloads:
+        for w in table_ws:
             row = [w]
             for t in profiled:
                 c = cells.get((w, t))
@@ -594,6 +848,42 @@ def report(meta: dict, runs: list, workloads: list, tools: list) -> str:
                     row.append(failure_text(c))
                 else:
                     row.append(fmt_size(median(c.profile_bytes)))
+            out.append("| " + " | ".join(row) + " |")
+        out.append("")
+
+    # Cost per frame (issue 14): the tools' added time per allocation and per frame, with
+    # the allocations and the frames per allocation that the frame-pointer walk counted
+    fp_ws = [w for w in table_ws if WL[w].fp and cells.get((w, "fp-walk")) is not None]
+    per_frame_tools = [t for t in ("fp-walk", "leakscope", "heaptrack") if t in shown]
+    if fp_ws:
+        out.append("**Cost per frame** (allocations per run and mean frames per allocation as "
+                   "fp-walk counted them; added ns per allocation = (tool's wall time - native "
+                   "wall time) / allocations, per frame = that / the mean frames; medians over "
+                   "the repetitions)")
+        out.append("")
+        head = ["workload", "allocations", "frames / allocation"]
+        for t in per_frame_tools:
+            head += [f"{TOOL[t].label} ns / alloc", f"{TOOL[t].label} ns / frame"]
+        out.append("| " + " | ".join(head) + " |")
+        out.append("|---|" + "---:|" * (len(head) - 1))
+        for w in fp_ws:
+            fp = cells[(w, "fp-walk")]
+            if fp.status != "ok" or not fp.allocations:
+                out.append(f"| {w} | {failure_text(fp) if fp.status != 'ok' else '-'} | - |"
+                           + " - | - |" * len(per_frame_tools))
+                continue
+            allocs = median(fp.allocations)
+            frames = median(fp.frames_per_alloc)
+            row = [w, f"{allocs / 1e6:.1f}M" if allocs >= 1e5 else f"{allocs:.0f}",
+                   f"{frames:.1f}"]
+            for t in per_frame_tools:
+                c = cells.get((w, t))
+                if c is None or c.status != "ok" or not c.added_s:
+                    text = "-" if c is None or c.status == "ok" else failure_text(c)
+                    row += [text, "-"]
+                    continue
+                ns = median([a / allocs * 1e9 for a in c.added_s])
+                row += [fmt_ns(ns), fmt_ns(ns / frames) if frames else "-"]
             out.append("| " + " | ".join(row) + " |")
         out.append("")
 
@@ -620,17 +910,35 @@ def report(meta: dict, runs: list, workloads: list, tools: list) -> str:
             out.append("| " + " | ".join(row) + " |")
         out.append("")
 
-    # Targets of issue 3
+    for w in server_ws:
+        out.extend(server_table(cells, w, shown))
+
+    # Targets
     def sd(w, t):
         c = cells.get((w, t))
-        return c.slowdown if c is not None and c.status == "ok" and c.slowdowns else None
+        if c is None or c.status != "ok":
+            return None
+        if WL[w].drive is not None:
+            return median(c.throughput_ratios)
+        return c.slowdown if c.slowdowns else None
 
     def rss(w, t):
         c = cells.get((w, t))
         return median(c.rss_mib) if c is not None and c.status == "ok" else None
 
+    def target_lines(w, checks):
+        lines = []
+        for label, value, limit in checks:
+            if value is None or limit is None:
+                verdict = "no reference" if value is not None else "no measurement"
+            else:
+                verdict = "met" if value <= limit else "**not met**"
+            lines.append(f"| {w} | {label} | {fmt_x(value)} | {fmt_x(limit)} | {verdict} |")
+        return lines
+
+    # issue 3: on the workloads of its suite
     lines = []
-    for w in workloads:
+    for w in [w for w in table_ws if WL[w].issue == 3]:
         ls, ht, mc = sd(w, "leakscope"), sd(w, "heaptrack"), sd(w, "memcheck")
         lss, lsan = sd(w, "leakscope-sampling"), sd(w, "lsan")
         checks = []
@@ -646,12 +954,7 @@ def report(meta: dict, runs: list, workloads: list, tools: list) -> str:
         if "leakscope-sampling" in tools and "lsan" in tools:
             checks.append(("sampling: added cost <= 1/2 of LSan's", lss,
                            None if lsan is None else 1 + (lsan - 1) / 2))
-        for label, value, limit in checks:
-            if value is None or limit is None:
-                verdict = "no reference" if value is not None else "no measurement"
-            else:
-                verdict = "met" if value <= limit else "**not met**"
-            lines.append(f"| {w} | {label} | {fmt_x(value)} | {fmt_x(limit)} | {verdict} |")
+        lines.extend(target_lines(w, checks))
         if "leakscope" in tools and "heaptrack" in tools:
             a, b = rss(w, "leakscope"), rss(w, "heaptrack")
             if a is None or b is None:
@@ -662,8 +965,35 @@ def report(meta: dict, runs: list, workloads: list, tools: list) -> str:
                 lines.append(f"| {w} | full: peak RSS <= 1/2 of heaptrack's | {a:.1f} MiB | "
                              f"{b / 2:.1f} MiB | {'met' if a <= b / 2 else '**not met**'} |")
     if lines:
-        out.append("**Targets of issue 3** (slowdowns: leakscope's median against the limit "
-                   "derived from the other tool's median in this run)")
+        out.append("**Targets of issue 3** (on its workloads; slowdowns: leakscope's median "
+                   "against the limit derived from the other tool's median in this run)")
+        out.append("")
+        out.append("| workload | target | leakscope | limit | verdict |")
+        out.append("|---|---|---:|---:|---|")
+        out.extend(lines)
+        out.append("")
+
+    # issue 14: on every workload, the server's throughput ratio standing for its slowdown
+    lines = []
+    for w in workloads:
+        ls, ht = sd(w, "leakscope"), sd(w, "heaptrack")
+        lss, lsan = sd(w, "leakscope-sampling"), sd(w, "lsan")
+        checks = []
+        if "leakscope" in tools and "heaptrack" in tools:
+            checks.append(("full: added cost <= 1/3 of heaptrack's", ls,
+                           None if ht is None else 1 + (ht - 1) / 3))
+        if "leakscope-sampling" in tools and "lsan" in tools:
+            checks.append(("sampling: added cost <= 1/2 of LSan's", lss,
+                           None if lsan is None else 1 + (lsan - 1) / 2))
+        if "leakscope-sampling" in tools and WL[w].threads == 4 and 1 in thread_ws:
+            one = sd(thread_ws[1], "leakscope-sampling")
+            checks.append(("sampling: 4t factor <= 1.3 x 1t", lss,
+                           None if one is None else 1.3 * one))
+        lines.extend(target_lines(w, checks))
+    if lines:
+        out.append("**Targets of issue 14** (on every workload: leakscope's median slowdown, on "
+                   "a server its median throughput ratio, against the limit derived from the "
+                   "other tool's median in this run)")
         out.append("")
         out.append("| workload | target | leakscope | limit | verdict |")
         out.append("|---|---|---:|---:|---|")
@@ -672,6 +1002,60 @@ def report(meta: dict, runs: list, workloads: list, tools: list) -> str:
 
     out.extend(failure_lines(cells, workloads, meta["reps"]))
     return "\n".join(out)
+
+
+def rss_text(c: Cell | None, native: bool) -> str:
+    if c is None:
+        return "-"
+    if c.status != "ok":
+        return failure_text(c)
+    if native:
+        return f"{median(c.rss_mib):.1f} MiB"
+    return f"{median(c.rss_mib):.1f} MiB ({fmt_x(median(c.rss_ratios))})"
+
+
+def server_table(cells: dict, w: str, shown: list) -> list:
+    """A server workload's own table: requests/s per test, throughput ratio, wall, RSS."""
+    rows = [t for t in shown if cells.get((w, t)) is not None
+            and cells[(w, t)].status != "n/a"]  # the n/a ones are listed under the tables
+    if not rows:
+        return []
+    out = [f"**Real server: redis-benchmark against redis-server** (`{w}`: requests/s per test, "
+           "median over the repetitions; throughput ratio = the native run's requests/s / the "
+           "tool's, the geometric mean over the tests of each repetition, then the median and "
+           "min-max over the repetitions; wall time and peak RSS of the server's process "
+           "tree, from its start to the end of the tool's own work after the shutdown)", ""]
+    head = ["tool"] + list(REDIS_TESTS) + ["throughput ratio", "wall time", "peak RSS",
+                                           "profile written"]
+    out.append("| " + " | ".join(head) + " |")
+    out.append("|---|" + "---:|" * (len(head) - 1))
+    for t in rows:
+        c = cells[(w, t)]
+        if c.status != "ok":
+            out.append(f"| {TOOL[t].label} | " + " | ".join([failure_text(c)]
+                                                             + ["-"] * (len(head) - 2)) + " |")
+            continue
+        row = [TOOL[t].label]
+        for test in REDIS_TESTS:
+            row.append(fmt_rps(median([r[test] for r in c.rps if test in r])))
+        if t == "native":
+            row.append("-")
+        elif c.throughput_ratios:
+            text = fmt_x(median(c.throughput_ratios))
+            if len(c.throughput_ratios) > 1:
+                text += (f" ({min(c.throughput_ratios):.1f}-"
+                         f"{max(c.throughput_ratios):.1f})")
+            if c.failures:
+                text += f" [{failure_text(c)}]"
+            row.append(text)
+        else:
+            row.append("-")
+        row.append(f"{median(c.seconds):.2f} s")
+        row.append(rss_text(c, t == "native"))
+        row.append(fmt_size(median(c.profile_bytes)) if c.profile_bytes else "-")
+        out.append("| " + " | ".join(row) + " |")
+    out.append("")
+    return out
 
 
 def noise_lines(runs: list) -> list:
@@ -691,24 +1075,33 @@ def noise_lines(runs: list) -> list:
 
 
 def failure_lines(cells: dict, workloads: list, reps: int) -> list:
-    """Runs that did not count, one line per (tool, status, detail), naming the workloads."""
-    groups = {}
+    """Runs that did not count, one line per (tool, status, detail), naming the workloads;
+    then the tools that do not apply to some workloads (n/a), with the reason."""
+    groups, not_run = {}, {}
     for (w, t), c in cells.items():
         for r in c.failures:
             key = (t, r.status, r.detail)
-            g = groups.setdefault(key, {})
+            g = (not_run if r.status == "n/a" else groups).setdefault(key, {})
             g.setdefault(w, []).append(r)
-    if not groups:
-        return []
-    out = ["Runs that did not count (logs: `runs/WORKLOAD/rREP-TOOL.*` in the output "
-           "directory):", ""]
-    for (t, status, detail), by_w in groups.items():
-        if len(by_w) == len(workloads):
-            where = "every workload"
-        else:
-            where = ", ".join(f"{w} ({len(rs)} of {reps})" for w, rs in by_w.items())
-        out.append(f"- {TOOL[t].label}: {status} on {where}" + (f": {detail}" if detail else ""))
-    out.append("")
+    out = []
+    if groups:
+        out += ["Runs that did not count (logs: `runs/WORKLOAD/rREP-TOOL.*` in the output "
+                "directory):", ""]
+        for (t, status, detail), by_w in groups.items():
+            if len(by_w) == len(workloads):
+                where = "every workload"
+            else:
+                where = ", ".join(f"{w} ({len(rs)} of {reps})" for w, rs in by_w.items())
+            out.append(f"- {TOOL[t].label}: {status} on {where}"
+                       + (f": {detail}" if detail else ""))
+        out.append("")
+    shown = {k: v for k, v in not_run.items() if k[0] != "native-small"}
+    if shown:
+        out += ["Not run (n/a):", ""]
+        for (t, _, detail), by_w in shown.items():
+            where = "every workload" if len(by_w) == len(workloads) else ", ".join(by_w)
+            out.append(f"- {TOOL[t].label} on {where}" + (f": {detail}" if detail else ""))
+        out.append("")
     return out
 
 
@@ -871,27 +1264,46 @@ def tool_versions() -> str:
         "liblsan0 " + (sh(["dpkg-query", "-W", "-f", "${Version}", "liblsan0"]) or "missing"),
         (sh(["gcc", "-dumpfullversion"]) and "gcc " + sh(["gcc", "-dumpfullversion"])) or "gcc missing",
         "sqlite3 " + (sh(["sqlite3", "--version"]).split(" ")[0] or "missing"),
+        (re.sub(r"^Redis server v=(\S+).*?(malloc=\S+).*$", r"redis-server \1 (\2)",
+                sh(["redis-server", "--version"])) or "redis-server missing"),
         sh([PYTHON, "--version"]) or "python3 missing",
     ]
     return ", ".join(parts)
 
 
+# every C/C++ workload keeps its frame pointers, leaf functions included, so that a
+# frame-pointer walk (fp-walk) sees its whole stack
+FP_FLAGS = ["-fno-omit-frame-pointer", "-mno-omit-leaf-frame-pointer"]
+
+
 def build_workloads(bin_dir: Path) -> None:
     bin_dir.mkdir(parents=True, exist_ok=True)
+    c = ["gcc", "-O2", "-g"] + FP_FLAGS
+    cxx = ["g++", "-O2", "-g"] + FP_FLAGS
     builds = [
         ("measure", ["gcc", "-O2"], "measure.c"),
-        ("churn", ["gcc", "-O2", "-g", "-pthread"], "workloads/churn.c"),
-        ("request_loop", ["gcc", "-O2", "-g"], "workloads/request_loop.c"),
-        ("cpp_containers", ["g++", "-O2", "-g"], "workloads/cpp_containers.cpp"),
+        ("libfpwalk.so", ["gcc", "-O2", "-shared", "-fPIC"], "fpwalk.c"),
+        ("churn", c + ["-pthread"], "workloads/churn.c"),
+        ("request_loop", c, "workloads/request_loop.c"),
+        ("cpp_containers", cxx, "workloads/cpp_containers.cpp"),
+        ("outer_chain", c, "workloads/outer_chain.c"),
+        ("random_depth", c, "workloads/random_depth.c"),
+        ("cpp_templates", cxx, "workloads/cpp_templates.cpp"),
+        ("interpreter", c, "workloads/interpreter.c"),
     ]
     for name, compiler, src in builds:
         source = BENCH / src
         binary = bin_dir / name
-        if binary.exists() and binary.stat().st_mtime >= source.stat().st_mtime:
-            continue
         cmd = compiler + ["-o", str(binary), str(source)]
-        print("$ " + " ".join(cmd), flush=True)
+        # rebuilt when the source is newer or the command line changed (e.g. new flags)
+        stamp = bin_dir / (name + ".cmd")
+        line = " ".join(cmd)
+        if binary.exists() and binary.stat().st_mtime >= source.stat().st_mtime \
+                and stamp.exists() and stamp.read_text() == line:
+            continue
+        print("$ " + line, flush=True)
         subprocess.run(cmd, check=True)
+        stamp.write_text(line)
 
 
 def target_dir() -> Path:
@@ -944,7 +1356,8 @@ def parse_args(argv):
     p = argparse.ArgumentParser(
         prog="cargo xtask bench",
         description="leakscope's benchmark suite: slowdown, peak RSS and profile size against "
-                    "the native run, heaptrack, valgrind memcheck and LeakSanitizer (issue 3).")
+                    "the native run, a frame-pointer walk, heaptrack, valgrind memcheck and "
+                    "LeakSanitizer (issues 3 and 14).")
     p.add_argument("--reps", type=int, help="repetitions per workload (default 5; --quick: 2)")
     p.add_argument("--quick", action="store_true",
                    help="2 repetitions and inputs at 0.2 of the full size (for trying things; "
@@ -1006,6 +1419,10 @@ def check_prerequisites(tools: list, workloads: list) -> list:
         missing.append(PYTHON)
     if "sqlite3-inserts" in workloads and not shutil.which("sqlite3"):
         missing.append("sqlite3")
+    if "redis" in workloads:
+        for prog in ("redis-server", "redis-cli", "redis-benchmark"):
+            if not shutil.which(prog):
+                missing.append(prog)
     return missing
 
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Install what the benchmark suite (bench/run.py, `cargo xtask bench`) needs and a fresh
 # machine may lack: compilers for the workloads, the tools it compares leakscope with, and the
-# programs two workloads run. Debian packages; run as root (or with sudo). Idempotent: only
-# what is missing is installed. `cargo xtask bench --install` runs this script first.
+# programs that four workloads run (sqlite3, python3, redis-server with redis-tools' clients).
+# Debian packages; run as root (or with sudo). Idempotent: only what is missing is installed.
+# `cargo xtask bench --install` runs this script first.
 #
 # Then memray, from PyPI (binary wheel), into a virtualenv of Debian's /usr/bin/python3 under
 # the build directory: ${CARGO_TARGET_DIR:-target}/bench/venv (BENCH_VENV overrides it; run.py
@@ -23,6 +24,8 @@ command -v heaptrack >/dev/null || need+=(heaptrack)
 command -v valgrind >/dev/null || need+=(valgrind)
 command -v zstd >/dev/null || need+=(zstd)         # heaptrack compresses with it (else gzip)
 command -v sqlite3 >/dev/null || need+=(sqlite3)
+command -v redis-server >/dev/null || need+=(redis-server)   # the redis workload's server
+{ command -v redis-cli >/dev/null && command -v redis-benchmark >/dev/null; } || need+=(redis-tools)
 [ -x /usr/bin/python3 ] || need+=(python3)          # Debian's interpreter, not a pyenv shim
 [ -e /usr/lib/x86_64-linux-gnu/liblsan.so.0 ] || need+=(liblsan0)
 # memray's venv: Debian ships venv and ensurepip apart from the interpreter
