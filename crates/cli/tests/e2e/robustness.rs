@@ -401,6 +401,85 @@ int main(void) {
 
 /// `leakscope diff` matches sites across two runs of one binary (loaded at other
 /// addresses) and lists the growth: 100 then 1000 blocks kept from `remember`.
+/// Stacks that change at outer frames while every frame keeps its stack pointer: six levels
+/// of a chain come in two variants each, chosen anew for every allocation, so one unwinding
+/// step (the same return address, stack and frame pointer) leads to either variant's frame,
+/// and only the word in the return address's slot tells which. The incremental walk (which
+/// takes over the previous walk's steps that still hold) must follow it: each of the 64
+/// stacks gets exactly its own 100 leaked blocks, whose size names the variants on the stack.
+#[test]
+fn outer_frames_that_change_at_the_same_stack_pointers_are_followed() {
+    let dir = tempfile::tempdir().unwrap();
+    for level in ["-O0", "-O2"] {
+        check_outer_variants(dir.path(), level);
+    }
+}
+
+fn check_outer_variants(dir: &Path, level: &str) {
+    let program = compile_at(
+        dir,
+        &format!("outer_variants{level}"),
+        r#"
+#include <stdlib.h>
+#include <stdint.h>
+#define NI __attribute__((noinline))
+volatile uintptr_t sink;
+volatile unsigned touched; /* keeps the variants of a level different code */
+static unsigned mask;
+NI static void leaf(int depth) {
+    (void)depth;
+    free(malloc(24)); /* a walk that is not a leak, between the leaks */
+    sink = (uintptr_t)malloc(8 + mask); /* the size names the stack */
+    __asm__ volatile("");
+}
+static void level(int depth);
+#define VARIANTS(n) \
+    NI static void v##n##_a(int depth) { touched = 2 * n; level(depth + 1); __asm__ volatile(""); } \
+    NI static void v##n##_b(int depth) { touched = 2 * n + 1; level(depth + 1); __asm__ volatile(""); }
+VARIANTS(0) VARIANTS(1) VARIANTS(2) VARIANTS(3) VARIANTS(4) VARIANTS(5)
+static void (*const a[6])(int) = {v0_a, v1_a, v2_a, v3_a, v4_a, v5_a};
+static void (*const b[6])(int) = {v0_b, v1_b, v2_b, v3_b, v4_b, v5_b};
+NI static void level(int depth) {
+    if (depth == 6) { leaf(depth); return; }
+    ((mask >> depth) & 1 ? b : a)[depth](depth);
+    __asm__ volatile("");
+}
+int main(void) {
+    for (unsigned i = 0; i < 6400; i++) {
+        mask = (i * 37u) % 64u; /* every mask 100 times, in a scrambled order */
+        level(0);
+    }
+    sink = 0;
+    return 0;
+}
+"#,
+        level,
+    );
+    let report = Invocation::new(&program).run_ok(dir);
+    let leaks = report["leaks"].as_array().unwrap();
+    for mask in 0..64u64 {
+        let record = leaks
+            .iter()
+            .find(|l| l["bytes"] == 100 * (8 + mask))
+            .unwrap_or_else(|| panic!("{level}: no record of mask {mask}: {report}"));
+        assert_eq!(record["blocks"], 100, "{level}: mask {mask}: {record}");
+        let functions: Vec<&str> = record["stack"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|f| f["function"].as_str())
+            .filter(|f| f.starts_with('v') && f.len() == 4)
+            .collect();
+        let expected: Vec<String> = (0..6)
+            .rev()
+            .map(|n| format!("v{n}_{}", if (mask >> n) & 1 == 1 { 'b' } else { 'a' }))
+            .collect();
+        assert_eq!(functions, expected, "{level}: mask {mask}: {record}");
+    }
+    let lost: u64 = leaks.iter().map(|l| l["blocks"].as_u64().unwrap()).sum();
+    assert_eq!(lost, 6400, "{level}: {report}");
+}
+
 #[test]
 fn diff_lists_what_grew_between_two_runs() {
     let dir = tempfile::tempdir().unwrap();
