@@ -242,7 +242,7 @@ fn the_flamegraph_is_svg_naming_the_leaking_functions() {
 
 /// The profile decoded by `tests/formats/decode_pprof.py` under Debian's Python and its
 /// python3-protobuf: a reader that shares no code with leakscope's encoder.
-fn decode_pprof(path: &Path) -> Value {
+pub(crate) fn decode_pprof(path: &Path) -> Value {
     let python = Path::new("/usr/bin/python3");
     assert!(
         python.exists(),

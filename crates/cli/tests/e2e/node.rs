@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::harness::expect::Exit;
-use crate::harness::leakscope::Invocation;
+use crate::harness::leakscope::{invoke, Invocation};
 use crate::harness::process::Guard;
 use crate::harness::report::{functions, read_json};
 
@@ -231,6 +231,90 @@ fn a_worker_thread_is_an_isolate_of_its_own() {
 }
 
 /// Every script in tests/node/ is run by a test above (or is one of the two below).
+/// The JavaScript sites of the memo script in the pprof profile, decoded by Google's protobuf
+/// library: one sample per site of every isolate, with its JavaScript stack (function, script,
+/// line), its live bytes as `inuse_space` and its verdict as a label, as the JSON report has
+/// them.
+#[test]
+fn javascript_sites_are_samples_of_the_pprof_profile() {
+    let script = scripts_dir().join("memo_object.js");
+    for node in nodes() {
+        let dir = tempfile::tempdir().unwrap();
+        let profile = dir.path().join("run.profile");
+        let report = Invocation::new(&node)
+            .args([&script])
+            .extra([std::ffi::OsStr::new("--keep"), profile.as_os_str()])
+            .run_ok(dir.path());
+        let pprof = dir.path().join("heap.pb.gz");
+        let args: [&std::ffi::OsStr; 6] = [
+            "report".as_ref(),
+            profile.as_os_str(),
+            "--format".as_ref(),
+            "pprof".as_ref(),
+            "--output".as_ref(),
+            pprof.as_os_str(),
+        ];
+        let output = invoke(dir.path(), &args);
+        assert_eq!(output.exit(), Exit::Code(0), "{}", output.stderr_text());
+        let decoded = crate::formats::decode_pprof(&pprof);
+        let javascript: Vec<&Value> = decoded["samples"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["labels"]["runtime"] == "javascript")
+            .collect();
+        let sites: Vec<&Value> = isolates(&report)
+            .iter()
+            .flat_map(|isolate| isolate["sites"].as_array().unwrap())
+            .collect();
+        let node = node.display();
+        assert_eq!(javascript.len(), sites.len(), "{node}: {decoded}");
+        assert!(
+            sites.iter().any(|s| s["verdict"] == "growing"),
+            "{node}: {report}"
+        );
+        for site in sites {
+            let frames: Vec<(String, String, u64)> = site["stack"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|f| {
+                    (
+                        f["function"].as_str().unwrap().to_owned(),
+                        f["file"].as_str().unwrap_or_default().to_owned(),
+                        f["line"].as_u64().unwrap_or(0),
+                    )
+                })
+                .collect();
+            let sample = javascript.iter().find(|sample| {
+                let decoded: Vec<(String, String, u64)> = sample["frames"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|f| {
+                        (
+                            f["function"].as_str().unwrap().to_owned(),
+                            f["file"].as_str().unwrap().to_owned(),
+                            f["line"].as_u64().unwrap(),
+                        )
+                    })
+                    .collect();
+                decoded == frames
+            });
+            let sample = sample.unwrap_or_else(|| panic!("{node}: no sample for {site}"));
+            assert_eq!(
+                sample["values"]["inuse_space"], site["live_bytes_last"],
+                "{node}: {site}"
+            );
+            assert_eq!(sample["values"]["lost_space"], 0, "{node}: {site}");
+            assert_eq!(
+                sample["labels"]["verdict"], site["verdict"],
+                "{node}: {site}"
+            );
+        }
+    }
+}
+
 #[test]
 fn every_script_has_a_test() {
     let source = include_str!("node.rs");

@@ -7,6 +7,12 @@
 //! `possibly_lost_objects`/`possibly_lost_space`. Go's `alloc_objects`/`alloc_space` are left
 //! out: the profile records what is live, not what each stack allocated over the run. Labels
 //! carry what is not a value: the kind, the process, and the site's growth verdict.
+//!
+//! A JavaScript allocation site (V8's sampling heap profiler, per isolate) is one sample more,
+//! with its JavaScript stack: `inuse_space` is the site's estimated live bytes at the last
+//! heap sample, and its other values are 0 (V8's profile gives bytes, not objects, and a
+//! garbage-collected heap has no lost blocks). Its `runtime` label is `javascript`, with the
+//! isolate's `thread` and the site's verdict, rate and times to exhaustion as labels.
 
 mod proto;
 
@@ -16,7 +22,7 @@ use std::io::Write as _;
 use flate2::{write::GzEncoder, Compression};
 use prost::Message as _;
 
-use leakscope_analysis::{LossRecord, SiteGrowth};
+use leakscope_analysis::{LossRecord, ScriptFrame, ScriptIsolate, ScriptSite, SiteGrowth};
 use leakscope_format::{Frame, FrameKind, LeakKind, StackId};
 
 use crate::folded::{stack_caveats, Weight};
@@ -81,6 +87,12 @@ pub fn render_pprof(report: &Report, default: Weight) -> Option<Vec<u8>> {
         for record in &process.leaks.records {
             let sample = builder.sample(report, &process, record, growth.get(&record.stack));
             profile.sample.push(sample);
+        }
+        for isolate in &process.findings.scripts {
+            for site in &isolate.sites {
+                let sample = builder.script_sample(&process, isolate, site);
+                profile.sample.push(sample);
+            }
         }
     }
     if let Some(facts) = report.facts.get(root.findings.profile) {
@@ -229,6 +241,61 @@ impl Builder {
         }
     }
 
+    /// The sample of one JavaScript allocation site of an isolate of `process`.
+    fn script_sample(
+        &mut self,
+        process: &ProcessReport,
+        isolate: &ScriptIsolate,
+        site: &ScriptSite,
+    ) -> proto::Sample {
+        let location_id = site
+            .frames
+            .iter()
+            .map(|frame| self.script_location(frame))
+            .collect();
+        let mut label = vec![
+            self.label_str("runtime", "javascript"),
+            self.label_num("pid", i64::from(process.pid), ""),
+            self.label_num("thread", i64::from(isolate.thread), ""),
+        ];
+        if let Some(program) = process.command.first() {
+            label.push(self.label_str("program", program));
+        }
+        label.push(self.label_str("verdict", site.verdict.json_name()));
+        if site.bytes_per_s.is_finite() {
+            label.push(self.label_num(
+                "growth_bytes_per_second",
+                site.bytes_per_s.round() as i64,
+                "bytes",
+            ));
+        }
+        for (key, seconds) in [
+            ("seconds_to_exhaustion", site.exhaustion_s),
+            ("seconds_to_heap_limit", site.heap_exhaustion_s),
+        ] {
+            if let Some(seconds) = seconds.filter(|s| s.is_finite()) {
+                label.push(self.label_num(key, seconds.round() as i64, "seconds"));
+            }
+        }
+        proto::Sample {
+            location_id,
+            value: vec![0, saturating_i64(site.live_bytes_last), 0, 0, 0, 0],
+            label,
+        }
+    }
+
+    /// The location of a JavaScript frame: in no mapping, one line.
+    fn script_location(&mut self, frame: &ScriptFrame) -> u64 {
+        let name = self.string(&frame.function);
+        let filename = self.string(&frame.url);
+        let function = self.function_id(name, filename);
+        self.location_id(LocationKey {
+            mapping_id: 0,
+            address: 0,
+            lines: vec![(function, i64::from(frame.line))],
+        })
+    }
+
     /// The locations of a stack, leaf first. A native frame and the frames inlined into it
     /// (which repeat its address, marked `inlined`, before it) are one location with a line
     /// each; an interpreter frame is a location of its own, in no mapping.
@@ -269,19 +336,23 @@ impl Builder {
                 Some((function, frame.line.map_or(0, i64::from)))
             })
             .collect();
-        let key = LocationKey {
+        self.location_id(LocationKey {
             mapping_id,
             address,
             lines,
-        };
+        })
+    }
+
+    /// The id of the location `key` describes, made if new.
+    fn location_id(&mut self, key: LocationKey) -> u64 {
         if let Some(&id) = self.location_ids.get(&key) {
             return id;
         }
         let id = self.locations.len() as u64 + 1;
         self.locations.push(proto::Location {
             id,
-            mapping_id,
-            address,
+            mapping_id: key.mapping_id,
+            address: key.address,
             line: key
                 .lines
                 .iter()
@@ -296,19 +367,25 @@ impl Builder {
     fn function(&mut self, frame: &Frame) -> Option<u64> {
         let name = self.string(frame.function.as_deref()?);
         let filename = frame.file.as_deref().map_or(0, |file| self.string(file));
+        Some(self.function_id(name, filename))
+    }
+
+    /// The id of the function of these interned name and file name, made if new.
+    fn function_id(&mut self, name: i64, filename: i64) -> u64 {
         if let Some(&id) = self.function_ids.get(&(name, filename)) {
-            return Some(id);
+            return id;
         }
         let id = self.functions.len() as u64 + 1;
         self.functions.push(proto::Function {
             id,
             name,
-            // The symbolizer demangles and keeps no mangled name: the name is all there is.
+            // The symbolizer demangles and keeps no mangled name (and V8 gives one name): the
+            // name is all there is.
             system_name: name,
             filename,
         });
         self.function_ids.insert((name, filename), id);
-        Some(id)
+        id
     }
 
     /// The mapping of the module holding `address` in the process's profile; 0 when the
