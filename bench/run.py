@@ -1298,7 +1298,9 @@ def build_workloads(bin_dir: Path) -> None:
         # rebuilt when the source is newer or the command line changed (e.g. new flags)
         stamp = bin_dir / (name + ".cmd")
         line = " ".join(cmd)
-        if binary.exists() and binary.stat().st_mtime >= source.stat().st_mtime \
+        # a workload also depends on the shared header (workloads/ring.h)
+        newest = max(source.stat().st_mtime, (BENCH / "workloads" / "ring.h").stat().st_mtime)
+        if binary.exists() and binary.stat().st_mtime >= newest \
                 and stamp.exists() and stamp.read_text() == line:
             continue
         print("$ " + line, flush=True)

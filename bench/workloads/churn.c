@@ -15,31 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define RING 256
-#define NOINLINE __attribute__((noinline))
-
-struct state {
-    uint64_t rng;
-    void *ring[RING];
-    size_t ring_size[RING];
-    unsigned pos;
-    uint64_t sum;
-};
-
-static inline uint64_t next(struct state *s) {
-    s->rng ^= s->rng << 13;
-    s->rng ^= s->rng >> 7;
-    s->rng ^= s->rng << 17;
-    return s->rng;
-}
-
-/* 16..512 bytes, small sizes more common (as in real programs). */
-static inline size_t pick_size(struct state *s) {
-    uint64_t r = next(s);
-    size_t size = 16 + (r & 0x1f0);
-    if (r & 0x30000) size = 16 + ((r >> 20) & 0x70);
-    return size;
-}
+#include "ring.h"
 
 NOINLINE static uint64_t leaf(struct state *s, uint64_t i) {
     size_t a = pick_size(s);

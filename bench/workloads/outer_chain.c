@@ -18,50 +18,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define RING 256
-#define NOINLINE __attribute__((noinline))
-
-struct state {
-    uint64_t rng;
-    void *ring[RING];
-    unsigned pos;
-    uint64_t sum;
-};
-
-static inline uint64_t next(struct state *s) {
-    s->rng ^= s->rng << 13;
-    s->rng ^= s->rng >> 7;
-    s->rng ^= s->rng << 17;
-    return s->rng;
-}
-
-/* 16..512 bytes, small sizes more common (as churn.c). */
-static inline size_t pick_size(struct state *s) {
-    uint64_t r = next(s);
-    size_t size = 16 + (r & 0x1f0);
-    if (r & 0x30000) size = 16 + ((r >> 20) & 0x70);
-    return size;
-}
+#include "ring.h"
 
 NOINLINE static uint64_t leaf(struct state *s, uint64_t i, unsigned bits) {
-    uint64_t v = bits;
-    for (int k = 0; k < 2; k++) {
-        size_t n = pick_size(s);
-        char *p = malloc(n); /* the one allocation call site: 64 stacks reach it */
-        if (!p) abort();
-        if (k == 0) {
-            memset(p, (int)i, n);
-            v += (uint64_t)(unsigned char)p[n / 2];
-            free(p);
-        } else {
-            p[0] = (char)i;
-            p[n - 1] = (char)v;
-            unsigned slot = s->pos++ % RING;
-            free(s->ring[slot]);
-            s->ring[slot] = p;
-        }
-    }
-    return v;
+    return two_blocks(s, i, bits); /* the one allocation call site: 64 stacks reach it */
 }
 
 /* A level with one variant, calling the next level's single function. The work after the

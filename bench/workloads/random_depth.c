@@ -17,54 +17,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define RING 256
+#include "ring.h"
+
 #define PATHS 128
 #define MIN_DEPTH 4
 #define MAX_DEPTH 48
-#define NOINLINE __attribute__((noinline))
-
-struct state {
-    uint64_t rng;
-    void *ring[RING];
-    unsigned pos;
-    uint64_t sum;
-};
 
 static unsigned char paths[PATHS][MAX_DEPTH];
 
-static inline uint64_t next(struct state *s) {
-    s->rng ^= s->rng << 13;
-    s->rng ^= s->rng >> 7;
-    s->rng ^= s->rng << 17;
-    return s->rng;
-}
-
-static inline size_t pick_size(struct state *s) {
-    uint64_t r = next(s);
-    size_t size = 16 + (r & 0x1f0);
-    if (r & 0x30000) size = 16 + ((r >> 20) & 0x70);
-    return size;
-}
-
 NOINLINE static uint64_t bottom(struct state *s, uint64_t i) {
-    uint64_t v = i;
-    for (int k = 0; k < 2; k++) {
-        size_t n = pick_size(s);
-        char *p = malloc(n); /* the one allocation call site */
-        if (!p) abort();
-        if (k == 0) {
-            memset(p, (int)i, n);
-            v += (uint64_t)(unsigned char)p[n / 2];
-            free(p);
-        } else {
-            p[0] = (char)i;
-            p[n - 1] = (char)v;
-            unsigned slot = s->pos++ % RING;
-            free(s->ring[slot]);
-            s->ring[slot] = p;
-        }
-    }
-    return v;
+    return two_blocks(s, i, i); /* the one allocation call site */
 }
 
 static uint64_t rec_a(struct state *s, const unsigned char *path, unsigned depth, uint64_t i);

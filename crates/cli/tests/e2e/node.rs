@@ -274,33 +274,10 @@ fn javascript_sites_are_samples_of_the_pprof_profile() {
             "{node}: {report}"
         );
         for site in sites {
-            let frames: Vec<(String, String, u64)> = site["stack"]
-                .as_array()
-                .unwrap()
+            let frames = frame_keys(&site["stack"]);
+            let sample = javascript
                 .iter()
-                .map(|f| {
-                    (
-                        f["function"].as_str().unwrap().to_owned(),
-                        f["file"].as_str().unwrap_or_default().to_owned(),
-                        f["line"].as_u64().unwrap_or(0),
-                    )
-                })
-                .collect();
-            let sample = javascript.iter().find(|sample| {
-                let decoded: Vec<(String, String, u64)> = sample["frames"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|f| {
-                        (
-                            f["function"].as_str().unwrap().to_owned(),
-                            f["file"].as_str().unwrap().to_owned(),
-                            f["line"].as_u64().unwrap(),
-                        )
-                    })
-                    .collect();
-                decoded == frames
-            });
+                .find(|sample| frame_keys(&sample["frames"]) == frames);
             let sample = sample.unwrap_or_else(|| panic!("{node}: no sample for {site}"));
             assert_eq!(
                 sample["values"]["inuse_space"], site["live_bytes_last"],
@@ -313,6 +290,23 @@ fn javascript_sites_are_samples_of_the_pprof_profile() {
             );
         }
     }
+}
+
+/// (function, file, line) of each frame of a JSON report's stack or of a decoded pprof
+/// sample's (no file or line: "" and 0, as pprof writes them).
+fn frame_keys(frames: &Value) -> Vec<(String, String, u64)> {
+    frames
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["function"].as_str().unwrap_or_default().to_owned(),
+                f["file"].as_str().unwrap_or_default().to_owned(),
+                f["line"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect()
 }
 
 #[test]

@@ -218,26 +218,41 @@ impl Builder {
             label.push(self.label_str("program", program));
         }
         if let Some(site) = growth {
-            label.push(self.label_str("verdict", site.verdict.json_name()));
-            if site.bytes_per_s.is_finite() {
-                label.push(self.label_num(
-                    "growth_bytes_per_second",
-                    site.bytes_per_s.round() as i64,
-                    "bytes",
-                ));
-            }
-            if let Some(seconds) = site.exhaustion_s.filter(|s| s.is_finite()) {
-                label.push(self.label_num(
-                    "seconds_to_exhaustion",
-                    seconds.round() as i64,
-                    "seconds",
-                ));
-            }
+            self.growth_labels(
+                &mut label,
+                site.verdict.json_name(),
+                site.bytes_per_s,
+                &[("seconds_to_exhaustion", site.exhaustion_s)],
+            );
         }
         proto::Sample {
             location_id,
             value,
             label,
+        }
+    }
+
+    /// A site's verdict, growth rate and times to exhaustion (those known and finite), as
+    /// labels.
+    fn growth_labels(
+        &mut self,
+        label: &mut Vec<proto::Label>,
+        verdict: &str,
+        bytes_per_s: f64,
+        exhaustion: &[(&str, Option<f64>)],
+    ) {
+        label.push(self.label_str("verdict", verdict));
+        if bytes_per_s.is_finite() {
+            label.push(self.label_num(
+                "growth_bytes_per_second",
+                bytes_per_s.round() as i64,
+                "bytes",
+            ));
+        }
+        for &(key, seconds) in exhaustion {
+            if let Some(seconds) = seconds.filter(|s| s.is_finite()) {
+                label.push(self.label_num(key, seconds.round() as i64, "seconds"));
+            }
         }
     }
 
@@ -261,22 +276,15 @@ impl Builder {
         if let Some(program) = process.command.first() {
             label.push(self.label_str("program", program));
         }
-        label.push(self.label_str("verdict", site.verdict.json_name()));
-        if site.bytes_per_s.is_finite() {
-            label.push(self.label_num(
-                "growth_bytes_per_second",
-                site.bytes_per_s.round() as i64,
-                "bytes",
-            ));
-        }
-        for (key, seconds) in [
-            ("seconds_to_exhaustion", site.exhaustion_s),
-            ("seconds_to_heap_limit", site.heap_exhaustion_s),
-        ] {
-            if let Some(seconds) = seconds.filter(|s| s.is_finite()) {
-                label.push(self.label_num(key, seconds.round() as i64, "seconds"));
-            }
-        }
+        self.growth_labels(
+            &mut label,
+            site.verdict.json_name(),
+            site.bytes_per_s,
+            &[
+                ("seconds_to_exhaustion", site.exhaustion_s),
+                ("seconds_to_heap_limit", site.heap_exhaustion_s),
+            ],
+        );
         proto::Sample {
             location_id,
             value: vec![0, saturating_i64(site.live_bytes_last), 0, 0, 0, 0],
