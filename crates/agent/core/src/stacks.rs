@@ -67,8 +67,8 @@ pub static STACKS: StackTable = StackTable::new();
 fn hash_frames(frames: &[u64]) -> u64 {
     // Each frame's contribution depends only on the frame and its position, so the
     // multiplications of a 30-frame stack run side by side instead of as one chain of 30
-    // (the serial rotate-xor-multiply this replaced was a tenth of a walk's cost on stacks
-    // that change at outer frames, where every walk rehashes the whole stack).
+    // (the serial rotate-xor-multiply this replaced took 4.5% of a run whose stacks change
+    // at outer frames, where every walk rehashes the whole stack).
     let mut h: u64 = 0x9e37_79b9_7f4a_7c15 ^ frames.len() as u64;
     for (position, &frame) in frames.iter().enumerate() {
         let x = (frame ^ (position as u64).wrapping_mul(0xa076_1d64_78bd_642f))

@@ -490,8 +490,8 @@ fn capture_once(
     // checked again here, but the next walk that matches them must check them).
     let mut took_outside = false;
     // The module range that last held a return address: consecutive frames are mostly in
-    // one module, and the binary search over every range was a fifth of a walk's own time
-    // on stacks that change at outer frames.
+    // one module, and the binary search over every range took a fifth of the walk loop's
+    // own samples on stacks that change at outer frames.
     let mut last_module = (0u64, 0u64);
     let mut in_known_module = |address: u64| {
         if last_module.0 <= address && address < last_module.1 {
