@@ -5,10 +5,10 @@
 //! `leakscope run` writes `node/preload.js` beside the profile with this run's settings and
 //! adds `--require` of it to `NODE_OPTIONS`. In each watched node process it records, as JSON
 //! lines in a file of its own, live bytes per JavaScript allocation site (V8's sampling heap
-//! profiler, through an in-process inspector session: no port) and EventEmitter listeners per
-//! emitter class and event. When the program has ended, [`Preload::collect`] moves every line
-//! into the profile of the process that wrote it (`ScriptRecord` chunks), so that `leakscope
-//! report` has them too, and removes the files.
+//! profiler, through an in-process inspector session: no port) and EventEmitter and
+//! EventTarget listeners per emitter class and event. When the program has ended,
+//! [`Preload::collect`] moves every line into the profile of the process that wrote it
+//! (`ScriptRecord` chunks), so that `leakscope report` has them too, and removes the files.
 
 use std::ffi::{OsStr, OsString};
 use std::io::{BufRead, Write};

@@ -4,8 +4,9 @@
 //   - starts V8's sampling heap profiler through an in-process inspector session (no port is
 //     opened) and, every LEAKSCOPE_NODE_INTERVAL_MS, writes the live bytes per JavaScript
 //     allocation site that the profiler's samples stand for;
-//   - counts EventEmitter listeners per emitter class and event, with the stacks that added
-//     them (the first 16 of each pair, then one in 64);
+//   - counts EventEmitter and EventTarget listeners (`on`, `addEventListener`) per emitter
+//     class and event, with the stacks that added them (the first 16 of each pair, then one
+//     in 64);
 // as JSON lines appended to SETTINGS.out + '.' + pid, which leakscope moves into the
 // profile when the program ends. Nothing here may change what the program does: every hook catches its
 // own errors, the timer does not keep the process alive, and the program's own NODE_OPTIONS
@@ -187,6 +188,40 @@
   proto.on = addListener;
   proto.prependListener = prependListener;
 
+  // EventTarget (AbortSignal, MessagePort, BroadcastChannel, EventTarget itself): web-style
+  // listeners. An EventTarget cannot list its event types, so the types added to each are
+  // kept beside it; `events.getEventListeners` (Node 15.2 and later) counts them, and a
+  // listener added twice (which the web's rules ignore) is counted once, as it is there.
+  const targetTypes = new WeakMap(); // target -> Set of event types
+  const getEventListeners = EventEmitter.getEventListeners;
+  if (typeof EventTarget === 'function' && typeof getEventListeners === 'function') {
+    const targetProto = EventTarget.prototype;
+    const originalAddEvent = targetProto.addEventListener;
+    function addEventListener(type, listener, options) {
+      noteAdd(this, type, addEventListener);
+      try {
+        let types = targetTypes.get(this);
+        if (types === undefined) {
+          types = new Set();
+          targetTypes.set(this, types);
+        }
+        types.add(type);
+      } catch (e) {
+        // A target we cannot describe is not counted.
+      }
+      return originalAddEvent.call(this, type, listener, options);
+    }
+    targetProto.addEventListener = addEventListener;
+  }
+  // (event name, listeners now) of an emitter or event target.
+  function listenersOf(emitter) {
+    const types = targetTypes.get(emitter);
+    if (types !== undefined && typeof emitter.eventNames !== 'function') {
+      return Array.from(types, (type) => [type, getEventListeners(emitter, type).length]);
+    }
+    return emitter.eventNames().map((name) => [name, emitter.listenerCount(name)]);
+  }
+
   function listenerSample(now) {
     const counts = new Map();
     for (const ref of emitters) {
@@ -197,9 +232,9 @@
       }
       try {
         const emitterClass = className(emitter);
-        for (const name of emitter.eventNames()) {
+        for (const [name, listeners] of listenersOf(emitter)) {
           const key = emitterClass + '\u0000' + eventName(name);
-          counts.set(key, (counts.get(key) || 0) + emitter.listenerCount(name));
+          counts.set(key, (counts.get(key) || 0) + listeners);
         }
       } catch (e) {
         // skip it

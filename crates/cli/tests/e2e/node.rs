@@ -211,6 +211,11 @@ fn the_seed_listener_leak_is_named_with_the_function_that_attached() {
 }
 
 #[test]
+fn an_event_target_listener_leak_is_named_with_the_function_that_attached() {
+    scenario("event_target_leak.js");
+}
+
+#[test]
 fn an_unbounded_memo_object_grows_where_it_stores() {
     scenario("memo_object.js");
 }
