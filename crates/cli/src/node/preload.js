@@ -197,7 +197,9 @@
   if (typeof EventTarget === 'function' && typeof getEventListeners === 'function') {
     const targetProto = EventTarget.prototype;
     const originalAddEvent = targetProto.addEventListener;
-    function addEventListener(type, listener, options) {
+    // Declared with the original's two parameters (its `length`); the options, and anything
+    // else, are passed on as given.
+    function addEventListener(type, listener) {
       noteAdd(this, type, addEventListener);
       try {
         let types = targetTypes.get(this);
@@ -209,7 +211,7 @@
       } catch (e) {
         // A target we cannot describe is not counted.
       }
-      return originalAddEvent.call(this, type, listener, options);
+      return originalAddEvent.apply(this, arguments);
     }
     targetProto.addEventListener = addEventListener;
   }

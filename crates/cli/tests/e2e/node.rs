@@ -352,6 +352,13 @@ fn the_programs_node_options_and_exit_code_are_untouched() {
             limit <= 128,
             "the program's heap limit was not applied: {limit} MiB"
         );
+        // As node defines them (`on` is `addListener` itself).
+        assert!(
+            stdout.contains(
+                "listener_methods=addListener/2 addListener/2 prependListener/2 addEventListener/2\n"
+            ),
+            "{stdout}"
+        );
         let report = read_json(&report);
         let main = &isolates(&report)[0];
         assert!(main["samples"].as_u64().unwrap() >= 1, "{main:#}");
