@@ -1,11 +1,13 @@
 //! The entry point of `leakscope diff`: which moments to compare, whether the profile covers
-//! them, and which sites to show, with the stack of each in the profile that shows it.
+//! them, and which sites to show, native and JavaScript, with the stack of each native site in
+//! the profile that shows it.
 
 use std::time::Duration;
 
 use leakscope_format::{Profile, StackId};
 
 use crate::diff::{diff_profiles, diff_snapshots, SiteDelta};
+use crate::script_diff::{diff_script_ends, diff_script_moments, ScriptIsolateDelta};
 
 /// What to compare.
 #[derive(Clone, Copy, Debug)]
@@ -69,6 +71,10 @@ pub struct Diff {
     pub compared: Compared,
     /// The sites, largest growth first, at most the limit asked for.
     pub sites: Vec<DiffSite>,
+    /// The JavaScript sites of each Node.js isolate that either side has (main thread first),
+    /// largest growth first, at most the limit asked for per isolate; empty without a
+    /// JavaScript side.
+    pub scripts: Vec<ScriptIsolateDelta>,
 }
 
 impl Diff {
@@ -143,23 +149,33 @@ impl DiffRefusal {
     }
 }
 
-/// Compare, and keep the `limit` sites that grew most.
+/// Compare, and keep the `limit` sites that grew most (and of each isolate's JavaScript
+/// sites, the `limit` that grew most).
 ///
 /// Two moments of one profile must lie within its time span (from its start to its last
 /// snapshot or its end, whichever is later), the first before the second: a moment the
 /// profile does not cover would compare what was never measured.
 pub fn compare(comparison: Comparison<'_>, limit: usize) -> Result<Diff, DiffRefusal> {
-    let (deltas, compared, two_profiles) = match comparison {
-        Comparison::Ends { old, new } => (diff_profiles(old, new), Compared::Ends, true),
+    let (deltas, mut scripts, compared, two_profiles) = match comparison {
+        Comparison::Ends { old, new } => (
+            diff_profiles(old, new),
+            diff_script_ends(old, new),
+            Compared::Ends,
+            true,
+        ),
         Comparison::Moments { profile, from, to } => {
             let (from_s, to_s) = moments(profile, from, to)?;
             (
                 diff_snapshots(profile, from_s, to_s),
+                diff_script_moments(profile, from_s, to_s),
                 Compared::Moments { from_s, to_s },
                 false,
             )
         }
     };
+    for isolate in &mut scripts {
+        isolate.sites.truncate(limit);
+    }
     let sites = deltas
         .into_iter()
         .take(limit)
@@ -172,7 +188,11 @@ pub fn compare(comparison: Comparison<'_>, limit: usize) -> Result<Diff, DiffRef
             DiffSite { delta, shown }
         })
         .collect();
-    Ok(Diff { compared, sites })
+    Ok(Diff {
+        compared,
+        sites,
+        scripts,
+    })
 }
 
 /// The two moments to compare in seconds, checked against the profile's span.
@@ -270,6 +290,78 @@ mod tests {
         assert_eq!(diff.sites[0].shown, Some((DiffSide::Old, 1)));
         assert_eq!(diff.stacks(DiffSide::Old), [1]);
         assert_eq!(diff.stacks(DiffSide::New), Vec::<StackId>::new());
+    }
+
+    /// `--limit` holds for the native sites and for each isolate's JavaScript sites; a
+    /// profile without a JavaScript side has none.
+    #[test]
+    fn the_limit_holds_for_each_isolates_javascript_sites() {
+        use leakscope_format::{FrameKind, Process, ScriptRecord};
+        let mut profile = watched();
+        assert!(compare_moments(&profile, 10).scripts.is_empty());
+        profile.process = Some(Process {
+            start_unix_ns: 1_000_000_000_000,
+            ..Process::default()
+        });
+        let lines = [
+            r#"{"k":"site","th":0,"id":1,"frames":[["remember","/s.js",3,5]]}"#,
+            r#"{"k":"site","th":0,"id":2,"frames":[["parse","/s.js",8,5]]}"#,
+            r#"{"k":"heap","th":0,"t":1001000,"used":1,"sites":[[1,100],[2,100]]}"#,
+            r#"{"k":"heap","th":0,"t":1003000,"used":1,"sites":[[1,900],[2,300]]}"#,
+            r#"{"k":"site","th":1,"id":1,"frames":[["keepJob","/w.js",2,3]]}"#,
+            r#"{"k":"site","th":1,"id":2,"frames":[["onJob","/w.js",5,3]]}"#,
+            r#"{"k":"heap","th":1,"t":1001000,"used":1,"sites":[]}"#,
+            r#"{"k":"heap","th":1,"t":1003000,"used":1,"sites":[[1,10],[2,20]]}"#,
+        ];
+        profile.script_records = lines
+            .iter()
+            .map(|line| ScriptRecord {
+                runtime: FrameKind::JavaScript,
+                pid: 7,
+                line: (*line).to_owned(),
+            })
+            .collect();
+        let top = |diff: &Diff| -> Vec<(u32, Vec<(String, i64)>)> {
+            diff.scripts
+                .iter()
+                .map(|isolate| {
+                    let sites = isolate.sites.iter();
+                    let sites = sites.map(|s| (s.frames[0].function.clone(), s.bytes_delta));
+                    (isolate.thread, sites.collect())
+                })
+                .collect()
+        };
+        let diff = compare_moments(&profile, 1);
+        assert_eq!(diff.sites.len(), 1);
+        assert_eq!(
+            top(&diff),
+            [
+                (0, vec![("remember".to_owned(), 800)]),
+                (1, vec![("onJob".to_owned(), 20)])
+            ]
+        );
+        assert_eq!(
+            top(&compare_moments(&profile, 10)),
+            [
+                (
+                    0,
+                    vec![("remember".to_owned(), 800), ("parse".to_owned(), 200)]
+                ),
+                (
+                    1,
+                    vec![("onJob".to_owned(), 20), ("keepJob".to_owned(), 10)]
+                )
+            ]
+        );
+    }
+
+    fn compare_moments(profile: &Profile, limit: usize) -> Diff {
+        let moments = Comparison::Moments {
+            profile,
+            from: None,
+            to: None,
+        };
+        compare(moments, limit).unwrap()
     }
 
     #[test]

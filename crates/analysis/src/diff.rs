@@ -239,10 +239,6 @@ fn delta(
     before: (u64, u64),
     after: (u64, u64),
 ) -> SiteDelta {
-    let difference = |before: u64, after: u64| {
-        (i128::from(after) - i128::from(before)).clamp(i128::from(i64::MIN), i128::from(i64::MAX))
-            as i64
-    };
     SiteDelta {
         stack,
         old_stack,
@@ -254,6 +250,12 @@ fn delta(
         bytes_delta: difference(before.0, after.0),
         blocks_delta: difference(before.1, after.1),
     }
+}
+
+/// `after - before`, saturating at the ends of `i64`.
+pub(crate) fn difference(before: u64, after: u64) -> i64 {
+    (i128::from(after) - i128::from(before)).clamp(i128::from(i64::MIN), i128::from(i64::MAX))
+        as i64
 }
 
 fn sorted(deltas: impl Iterator<Item = SiteDelta>) -> Vec<SiteDelta> {

@@ -7,7 +7,7 @@
 //! under it) and the [`Gate`] of `--error-exitcode` over the whole tree. [`compare`] is the
 //! entry point of `leakscope diff`. The parts: [`Leaks::of`] (loss records grouped by stack and
 //! kind, sorted largest first, and the totals per kind), [`mod@growth`] (each site's growth
-//! over time), [`mod@live_scans`], [`mod@leak_check`] and [`mod@diff`].
+//! over time), [`mod@live_scans`], [`mod@leak_check`], [`mod@diff`] and [`mod@script_diff`].
 //!
 //! The words are those of `docs/glossary.md`.
 
@@ -22,6 +22,7 @@ pub mod leak_check;
 pub mod live_scans;
 pub mod moments;
 pub mod runtimes;
+pub mod script_diff;
 pub mod scripts;
 pub mod suppressions;
 mod tree;
@@ -37,6 +38,7 @@ pub use growth::{classify, growth, life_snapshots, timeline, SiteGrowth, Timelin
 pub use leak_check::{leak_check, LeakCheck, LeakCheckStatus, Shortfall};
 pub use live_scans::{live_scans, LiveScanPoint, LiveScans, LostGrowth};
 pub use moments::{Detail, LiveMoment, MomentKind, SiteAt, SiteSeries};
+pub use script_diff::{ScriptIsolateDelta, ScriptSiteDelta};
 pub use scripts::{ListenerGrowth, ScriptFrame, ScriptIsolate, ScriptSite};
 
 use std::cmp::Reverse;

@@ -21,7 +21,7 @@ pub const MIN_RISE_LISTENERS: f64 = 10.0;
 pub const BOUNDED_SCRIPT_SITES_SHOWN: usize = 10;
 
 /// One JavaScript frame.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
 #[serde(from = "(String, String, u32, u32)")]
 pub struct ScriptFrame {
     /// The function's name (`(anonymous)` for none).
@@ -135,6 +135,8 @@ enum Record {
     #[serde(rename = "start")]
     Start {
         th: u32,
+        #[serde(default)]
+        t: Option<f64>,
         node: String,
         heap_limit: u64,
         sampling_bytes: u64,
@@ -253,6 +255,8 @@ impl InstrumentCode {
 
 #[derive(Default)]
 struct IsolateRecords {
+    /// When its recording started, s since the process started.
+    started_s: Option<f64>,
     version: String,
     argv: Vec<String>,
     heap_limit: u64,
@@ -268,6 +272,64 @@ struct IsolateRecords {
 /// The JavaScript findings of `profile`, one per isolate that left records (main thread
 /// first), and notes on records that could not be read.
 pub fn scripts(profile: &Profile) -> (Vec<ScriptIsolate>, Vec<String>) {
+    let (isolates, unreadable) = read_records(profile);
+    let available = crate::growth::last_available_bytes(profile);
+    let findings = isolates
+        .into_iter()
+        .map(|((pid, thread), records)| judge(pid, thread, records, available))
+        .collect();
+    let notes = if unreadable > 0 {
+        vec![format!(
+            "{unreadable} of the Node.js preload's records could not be read and were left out"
+        )]
+    } else {
+        Vec::new()
+    };
+    (findings, notes)
+}
+
+/// One isolate's JavaScript sites over time, every one of them (the findings list only the
+/// sites worth reading): what `leakscope diff` compares.
+#[derive(Clone, Debug, PartialEq)]
+pub struct IsolateSites {
+    /// The process.
+    pub pid: u32,
+    /// Node's thread id (0: the main thread).
+    pub thread: u32,
+    /// When the isolate's recording started, s since the process started (`None` for
+    /// records without a `start` record, as in a file cut short).
+    pub started_s: Option<f64>,
+    /// The times of its samples, s since the process started (the sample taken as the isolate
+    /// ended left out, as for the verdicts).
+    pub times: Vec<f64>,
+    /// Each site's frames (innermost first) and its live bytes at each of `times`.
+    pub sites: Vec<(Vec<ScriptFrame>, Vec<u64>)>,
+}
+
+/// The JavaScript sites of `profile` over time, one [`IsolateSites`] per isolate that left
+/// records (main thread first); records that cannot be read are left out.
+pub fn isolate_sites(profile: &Profile) -> Vec<IsolateSites> {
+    read_records(profile)
+        .0
+        .into_iter()
+        .map(|((pid, thread), records)| IsolateSites {
+            pid,
+            thread,
+            started_s: records.started_s,
+            times: records.heap.iter().map(|h| h.0).collect(),
+            sites: site_series(&records.heap)
+                .into_iter()
+                .filter_map(|(site, points)| {
+                    let frames = records.sites.get(&site)?.clone();
+                    Some((frames, points.into_iter().map(|p| p.1).collect()))
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+/// Every isolate's records, by (pid, thread id), and how many records could not be read.
+fn read_records(profile: &Profile) -> (BTreeMap<(u32, u32), IsolateRecords>, usize) {
     let mut isolates: BTreeMap<(u32, u32), IsolateRecords> = BTreeMap::new();
     let mut unreadable = 0usize;
     let start_ns = profile.process.as_ref().map_or(0, |p| p.start_unix_ns);
@@ -282,12 +344,14 @@ pub fn scripts(profile: &Profile) -> (Vec<ScriptIsolate>, Vec<String>) {
         match parsed {
             Record::Start {
                 th,
+                t,
                 node,
                 heap_limit,
                 sampling_bytes,
                 argv,
             } => {
                 let isolate = isolates.entry(key(th)).or_default();
+                isolate.started_s = t.map(since_start);
                 isolate.version = node;
                 isolate.heap_limit = heap_limit;
                 isolate.sampling_bytes = sampling_bytes;
@@ -358,34 +422,18 @@ pub fn scripts(profile: &Profile) -> (Vec<ScriptIsolate>, Vec<String>) {
             Record::Instrument { .. } => {}
         }
     }
-    let available = crate::growth::last_available_bytes(profile);
-    let findings = isolates
-        .into_iter()
-        .map(|((pid, thread), records)| judge(pid, thread, records, available))
-        .collect();
-    let notes = if unreadable > 0 {
-        vec![format!(
-            "{unreadable} of the Node.js preload's records could not be read and were left out"
-        )]
-    } else {
-        Vec::new()
-    };
-    (findings, notes)
+    (isolates, unreadable)
 }
 
-fn judge(pid: u32, thread: u32, records: IsolateRecords, available: Option<u64>) -> ScriptIsolate {
-    let times: Vec<f64> = records.heap.iter().map(|h| h.0).collect();
-    let run_length_s = match (times.first(), times.last()) {
-        (Some(first), Some(last)) => last - first,
-        _ => 0.0,
-    };
+/// Each site's live bytes at every sample: (s since start, bytes).
+fn site_series(heap: &[HeapSample]) -> BTreeMap<u32, Vec<(f64, u64)>> {
     // Each sample lists every site with live samples: one missing from a sample held none.
     let mut series: BTreeMap<u32, Vec<(f64, u64)>> = BTreeMap::new();
-    for (index, (t_s, _, sites)) in records.heap.iter().enumerate() {
+    for (index, (t_s, _, sites)) in heap.iter().enumerate() {
         for &(site, bytes) in sites {
             let points = series.entry(site).or_insert_with(|| {
                 // It held nothing at the samples before it appeared.
-                times[..index].iter().map(|&t| (t, 0)).collect()
+                heap[..index].iter().map(|h| (h.0, 0)).collect()
             });
             points.push((*t_s, bytes.max(0.0) as u64));
         }
@@ -395,6 +443,16 @@ fn judge(pid: u32, thread: u32, records: IsolateRecords, available: Option<u64>)
             }
         }
     }
+    series
+}
+
+fn judge(pid: u32, thread: u32, records: IsolateRecords, available: Option<u64>) -> ScriptIsolate {
+    let times: Vec<f64> = records.heap.iter().map(|h| h.0).collect();
+    let run_length_s = match (times.first(), times.last()) {
+        (Some(first), Some(last)) => last - first,
+        _ => 0.0,
+    };
+    let series = site_series(&records.heap);
     let heap_used_last = records.heap.last().map_or(0, |h| h.1);
     let heap_room = records.heap_limit.saturating_sub(heap_used_last);
     let mut sites: Vec<ScriptSite> = series
