@@ -1,15 +1,16 @@
 //! The `leakscope diff` report: which sites' live memory grew most between two profiles or two
-//! moments of one, as Python's `tracemalloc` `compare_to` lists them.
+//! moments of one, as Python's `tracemalloc` `compare_to` lists them, native sites first, then
+//! the JavaScript sites of each Node.js isolate.
 
 use std::fmt::Write as _;
 
 use serde::Serialize;
 
 use leakscope_analysis::diff::SiteDelta;
-use leakscope_analysis::{Compared, Diff, DiffSide};
+use leakscope_analysis::{Compared, Diff, DiffSide, ScriptIsolateDelta};
 use leakscope_format::Frame;
 
-use crate::text::{render_frames, thousands, Style};
+use crate::text::{isolate_name, render_frames, render_script_frames, thousands, Style};
 use crate::Frames;
 
 /// What the diff report shows.
@@ -63,7 +64,6 @@ pub fn render_diff_text(report: &DiffReport) -> String {
     let _ = writeln!(out, "Live memory per site: {}", report.compared());
     if report.diff.sites.is_empty() {
         let _ = writeln!(out, "No site's live memory changed.");
-        return out;
     }
     for (delta, frames) in report.sites() {
         out.push('\n');
@@ -79,7 +79,34 @@ pub fn render_diff_text(report: &DiffReport) -> String {
         );
         render_frames(&mut out, frames, &Style { color: false });
     }
+    for isolate in &report.diff.scripts {
+        render_script_isolate(&mut out, isolate);
+    }
     out
+}
+
+/// One isolate's JavaScript sites: estimates, as in the run's report, and no blocks (V8's
+/// sampling heap profiler counts bytes).
+fn render_script_isolate(out: &mut String, isolate: &ScriptIsolateDelta) {
+    let _ = writeln!(
+        out,
+        "\nJavaScript, {}: estimated live bytes per allocation site (V8's sampling heap profiler)",
+        isolate_name(isolate.thread)
+    );
+    if isolate.sites.is_empty() {
+        let _ = writeln!(out, "No JavaScript site's live bytes changed.");
+    }
+    for site in &isolate.sites {
+        out.push('\n');
+        let _ = writeln!(
+            out,
+            "{:+} bytes: {} -> {} bytes",
+            site.bytes_delta,
+            thousands(site.bytes_before),
+            thousands(site.bytes_after),
+        );
+        render_script_frames(out, &site.frames);
+    }
 }
 
 #[derive(Serialize)]
@@ -87,6 +114,22 @@ struct DiffDocument<'a> {
     format_version: u32,
     compared: String,
     sites: Vec<SiteJson<'a>>,
+    scripts: Vec<ScriptIsolateJson<'a>>,
+}
+
+#[derive(Serialize)]
+struct ScriptIsolateJson<'a> {
+    runtime: &'static str,
+    thread: u32,
+    sites: Vec<ScriptSiteJson<'a>>,
+}
+
+#[derive(Serialize)]
+struct ScriptSiteJson<'a> {
+    bytes_before: u64,
+    bytes_after: u64,
+    bytes_delta: i64,
+    stack: Vec<crate::json::ScriptFrameJson<'a>>,
 }
 
 #[derive(Serialize)]
@@ -117,8 +160,122 @@ pub fn render_diff_json(report: &DiffReport) -> String {
                 stack: frames.iter().map(crate::json::FrameJson::from).collect(),
             })
             .collect(),
+        scripts: report
+            .diff
+            .scripts
+            .iter()
+            .map(|isolate| ScriptIsolateJson {
+                runtime: "node",
+                thread: isolate.thread,
+                sites: isolate
+                    .sites
+                    .iter()
+                    .map(|site| ScriptSiteJson {
+                        bytes_before: site.bytes_before,
+                        bytes_after: site.bytes_after,
+                        bytes_delta: site.bytes_delta,
+                        stack: crate::json::script_frames(&site.frames),
+                    })
+                    .collect(),
+            })
+            .collect(),
     };
     let mut text = serde_json::to_string_pretty(&document).unwrap_or_default();
     text.push('\n');
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use leakscope_analysis::{ScriptFrame, ScriptSiteDelta};
+
+    fn frame(function: &str, url: &str, line: u32, column: u32) -> ScriptFrame {
+        ScriptFrame {
+            function: function.to_owned(),
+            url: url.to_owned(),
+            line,
+            column,
+        }
+    }
+
+    fn report(scripts: Vec<ScriptIsolateDelta>) -> DiffReport {
+        DiffReport {
+            old_name: "a.profile".to_owned(),
+            new_name: Some("b.profile".to_owned()),
+            diff: Diff {
+                compared: Compared::Ends,
+                sites: Vec::new(),
+                scripts,
+            },
+            old_frames: Frames::default(),
+            new_frames: Frames::default(),
+        }
+    }
+
+    /// The JavaScript sites follow the native ones, per isolate, their frames as the run's
+    /// report renders JavaScript frames; no JavaScript side, no section.
+    #[test]
+    fn javascript_sites_follow_the_native_ones_per_isolate() {
+        let grown = ScriptSiteDelta {
+            frames: vec![
+                frame("Array", "", 0, 0),
+                frame("keepRecord", "/app/s.js", 7, 20),
+            ],
+            bytes_before: 32768,
+            bytes_after: 1_081_344,
+            bytes_delta: 1_048_576,
+        };
+        let with_scripts = report(vec![
+            ScriptIsolateDelta {
+                thread: 0,
+                sites: vec![grown],
+            },
+            ScriptIsolateDelta {
+                thread: 2,
+                sites: Vec::new(),
+            },
+        ]);
+        assert_eq!(
+            render_diff_text(&with_scripts),
+            "Live memory per site: a.profile at its end -> b.profile at its end (largest growth first)\n\
+             No site's live memory changed.\n\
+             \n\
+             JavaScript, main thread: estimated live bytes per allocation site (V8's sampling heap profiler)\n\
+             \n\
+             +1048576 bytes: 32,768 -> 1,081,344 bytes\n   \
+             at Array (native) [javascript]\n   \
+             by keepRecord (/app/s.js:7:20) [javascript]\n\
+             \n\
+             JavaScript, worker thread 2: estimated live bytes per allocation site (V8's sampling heap profiler)\n\
+             No JavaScript site's live bytes changed.\n"
+        );
+        let json: serde_json::Value =
+            serde_json::from_str(&render_diff_json(&with_scripts)).unwrap();
+        assert_eq!(
+            json["scripts"],
+            serde_json::json!([
+                {
+                    "runtime": "node",
+                    "thread": 0,
+                    "sites": [{
+                        "bytes_before": 32768,
+                        "bytes_after": 1081344,
+                        "bytes_delta": 1048576,
+                        "stack": [
+                            {"kind": "javascript", "address": null, "function": "Array", "file": null, "line": null, "column": null, "module": null, "module_offset": null, "inlined": false},
+                            {"kind": "javascript", "address": null, "function": "keepRecord", "file": "/app/s.js", "line": 7, "column": 20, "module": null, "module_offset": null, "inlined": false}
+                        ]
+                    }]
+                },
+                {"runtime": "node", "thread": 2, "sites": []}
+            ])
+        );
+
+        let native_only = report(Vec::new());
+        assert!(!render_diff_text(&native_only).contains("JavaScript"));
+        let json: serde_json::Value =
+            serde_json::from_str(&render_diff_json(&native_only)).unwrap();
+        assert_eq!(json["scripts"], serde_json::json!([]));
+    }
 }

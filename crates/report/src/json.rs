@@ -109,7 +109,7 @@ struct ListenerStackJson<'a> {
 
 /// A JavaScript frame: the fields of [`FrameJson`] (no address, no module) and its column.
 #[derive(Serialize)]
-struct ScriptFrameJson<'a> {
+pub(crate) struct ScriptFrameJson<'a> {
     kind: &'static str,
     address: Option<String>,
     function: &'a str,
@@ -121,7 +121,9 @@ struct ScriptFrameJson<'a> {
     inlined: bool,
 }
 
-fn script_frames(frames: &[leakscope_analysis::ScriptFrame]) -> Vec<ScriptFrameJson<'_>> {
+pub(crate) fn script_frames(
+    frames: &[leakscope_analysis::ScriptFrame],
+) -> Vec<ScriptFrameJson<'_>> {
     frames
         .iter()
         .map(|frame| ScriptFrameJson {

@@ -610,11 +610,7 @@ fn render_scripts(out: &mut String, report: &ProcessReport, style: &Style) {
     use leakscope_analysis::Verdict;
     for isolate in &report.scripts {
         out.push('\n');
-        let thread = if isolate.thread == 0 {
-            "main thread".to_owned()
-        } else {
-            format!("worker thread {}", isolate.thread)
-        };
+        let thread = isolate_name(isolate.thread);
         let _ = writeln!(
             out,
             "{} {}, {thread}: {} {} of live JavaScript objects per allocation site (V8's sampling heap profiler, one sample per {} bytes allocated on average); V8 heap {} of {} at the end.",
@@ -698,8 +694,17 @@ fn render_scripts(out: &mut String, report: &ProcessReport, style: &Style) {
     }
 }
 
+/// A Node.js isolate by node's thread id: `main thread`, `worker thread 2`.
+pub(crate) fn isolate_name(thread: u32) -> String {
+    if thread == 0 {
+        "main thread".to_owned()
+    } else {
+        format!("worker thread {thread}")
+    }
+}
+
 /// JavaScript frames: `at function (script:line:column)`.
-fn render_script_frames(out: &mut String, frames: &[leakscope_analysis::ScriptFrame]) {
+pub(crate) fn render_script_frames(out: &mut String, frames: &[leakscope_analysis::ScriptFrame]) {
     for (index, frame) in frames.iter().enumerate() {
         let lead = if index == 0 { "at" } else { "by" };
         let place = match (frame.url.is_empty(), frame.line) {
