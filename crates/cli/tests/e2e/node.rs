@@ -1,7 +1,8 @@
 //! Issue 13: Node.js programs (`tests/node/`) under `leakscope run`, on every node on the
 //! machine: JavaScript allocation sites that keep growing, listener leaks with the stack that
 //! added the listeners, worker threads as isolates of their own, an HTTP server under load,
-//! and the program's own NODE_OPTIONS and exit code left as they were.
+//! the program's own NODE_OPTIONS and exit code left as they were, and the JavaScript sites in
+//! `leakscope diff`.
 //!
 //! Each script's header says what must be found:
 //! - `expect listener-leak CLASS EVENT FUNCTION`: listeners of EVENT on CLASS emitters grow,
@@ -21,6 +22,7 @@ use serde_json::Value;
 
 use crate::harness::expect::Exit;
 use crate::harness::leakscope::{invoke, Invocation};
+use crate::harness::os_args;
 use crate::harness::process::Guard;
 use crate::harness::report::{functions, read_json};
 
@@ -312,6 +314,108 @@ fn frame_keys(frames: &Value) -> Vec<(String, String, u64)> {
             )
         })
         .collect()
+}
+
+/// `leakscope diff` compares the JavaScript sites too: of a short and a long run of a list
+/// that keeps growing (matched by their JavaScript stacks, the site ids being the run's own),
+/// and of the long run's first and last snapshot. Either way the list's site (`keepRecord`,
+/// or `tick` it was inlined into, at the line of its `function`) is first in the main
+/// thread's JavaScript section, with a positive delta, in JSON and in text alike.
+#[test]
+fn the_diff_puts_the_growing_javascript_site_first() {
+    let script = scripts_dir().join("growing_list.js");
+    let source = std::fs::read_to_string(&script).unwrap();
+    let wanted: Vec<(String, u64)> = ["keepRecord", "tick"]
+        .iter()
+        .map(|function| {
+            let declared = format!("function {function}(");
+            let index = source.lines().position(|l| l.contains(&declared));
+            let line = index.unwrap_or_else(|| panic!("no {declared} in the script")) + 1;
+            (function.to_string(), line as u64)
+        })
+        .collect();
+    for node in nodes() {
+        let dir = tempfile::tempdir().unwrap();
+        let keep = |seconds: &str| {
+            let profile = dir.path().join(format!("{seconds}s.profile"));
+            Invocation::new(&node)
+                .args([script.as_os_str(), seconds.as_ref()])
+                .extra([std::ffi::OsStr::new("--keep"), profile.as_os_str()])
+                .run_ok(dir.path());
+            profile
+        };
+        let (short, long) = (keep("1"), keep("3"));
+        for profiles in [vec![&short, &long], vec![&long]] {
+            let what = format!("{}: diff {profiles:?}", node.display());
+            let diff = |format: &str| {
+                let mut args = os_args!["diff", "--format", format].to_vec();
+                args.extend(profiles.iter().map(|p| p.as_os_str().to_owned()));
+                let output = invoke(dir.path(), &args);
+                assert_eq!(output.exit(), Exit::Code(0), "{}", output.stderr_text());
+                output.stdout_text()
+            };
+            let json: Value = serde_json::from_str(&diff("json")).unwrap();
+            let main = json["scripts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|isolate| isolate["thread"] == 0)
+                .unwrap_or_else(|| panic!("{what}: no main thread: {json:#}"));
+            let top = &main["sites"][0];
+            let delta = top["bytes_delta"].as_i64().unwrap_or(0);
+            assert!(delta > 0, "{what}: {top:#}");
+            assert_eq!(
+                top["bytes_after"].as_i64().unwrap() - top["bytes_before"].as_i64().unwrap(),
+                delta,
+                "{what}: {top:#}"
+            );
+            let in_script = top["stack"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|frame| {
+                    frame["file"]
+                        .as_str()
+                        .is_some_and(|f| f.ends_with("growing_list.js"))
+                })
+                .unwrap_or_else(|| panic!("{what}: no frame of the script: {top:#}"));
+            let json_top = (
+                in_script["function"].as_str().unwrap().to_owned(),
+                in_script["line"].as_u64().unwrap(),
+            );
+            assert!(wanted.contains(&json_top), "{what}: the first JavaScript site is {json_top:?}, not one of {wanted:?}: {main:#}");
+
+            let text = diff("text");
+            assert_eq!(
+                first_javascript_site(&text),
+                Some((delta, json_top.0.clone(), json_top.1)),
+                "{what}:\n{text}"
+            );
+        }
+    }
+}
+
+/// The delta of the first site of the main thread's JavaScript section of a text diff, and
+/// its innermost frame of growing_list.js (`   at keepRecord (/…/growing_list.js:9:20)
+/// [javascript]`): function and line.
+fn first_javascript_site(text: &str) -> Option<(i64, String, u64)> {
+    let (_, section) = text.split_once("\nJavaScript, main thread: ")?;
+    let mut lines = section
+        .lines()
+        .skip_while(|l| !l.starts_with('+') && !l.starts_with('-'));
+    let delta = lines.next()?.split_once(" bytes:")?.0.parse().ok()?;
+    let frame = lines
+        .take_while(|l| l.starts_with("   "))
+        .find(|l| l.contains("/growing_list.js:"))?;
+    let (function, place) = frame.trim_start().split_once(' ')?.1.split_once(" (")?;
+    let line = place
+        .split_once("growing_list.js:")?
+        .1
+        .split(':')
+        .next()?
+        .parse()
+        .ok()?;
+    Some((delta, function.to_owned(), line))
 }
 
 #[test]
