@@ -261,7 +261,8 @@ pub struct DiffArgs {
     /// The earlier profile (or the only one, with --from and --to).
     pub old: PathBuf,
     /// The later profile. Sites are matched by their return addresses relative to their
-    /// modules, so two runs of the same binaries compare whatever their load addresses.
+    /// modules, so two runs of the same binaries compare whatever their load addresses; a
+    /// Node.js program's JavaScript sites by their JavaScript stacks, per node thread id.
     pub new: Option<PathBuf>,
     /// With one profile: compare from this time since the start (default: the first snapshot).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
@@ -270,7 +271,7 @@ pub struct DiffArgs {
     /// Both must lie within the profile's time span, --from before --to.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub to: Option<std::time::Duration>,
-    /// How many sites to list.
+    /// How many sites to list (and JavaScript sites per Node.js isolate).
     #[arg(long, value_name = "N", default_value_t = 20)]
     pub limit: usize,
     /// Report format.

@@ -1,6 +1,6 @@
 //! `leakscope diff OLD NEW` and `leakscope diff FILE --from T --to T`: read, compare (the
-//! analysis decides the moments, checks them and picks the sites), symbolize the stacks the
-//! diff shows, render.
+//! analysis decides the moments, checks them and picks the sites, native and JavaScript),
+//! symbolize the native stacks the diff shows (JavaScript frames come named), render.
 
 use std::path::Path;
 
