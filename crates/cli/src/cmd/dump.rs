@@ -6,17 +6,29 @@ use anyhow::Context;
 
 use crate::error::Failure;
 
+/// `println!` into the dump's text, which is written out at once at the end (through
+/// [`super::write_out`], so that `leakscope dump FILE | head` ends quietly).
+macro_rules! say {
+    ($out:expr, $($arg:tt)*) => {{
+        use std::fmt::Write as _;
+        // Writing to a String cannot fail.
+        let _ = writeln!($out, $($arg)*);
+    }};
+}
+
 /// Run the subcommand; returns the exit code.
 pub fn dump(path: &Path) -> Result<i32, Failure> {
     let profile = leakscope_format::read_profile(path)
         // The reader's error names the file.
         .context("cannot read the profile")?;
-    println!("format version: {}", profile.version);
+    let mut out = String::new();
+    say!(out, "format version: {}", profile.version);
     if let Some(process) = &profile.process {
-        println!("process: {process:?}");
+        say!(out, "process: {process:?}");
     }
     for module in &profile.modules {
-        println!(
+        say!(
+            out,
             "module: {:#x}-{:#x} bias {:#x} {} build-id {}",
             module.start,
             module.end,
@@ -42,10 +54,11 @@ pub fn dump(path: &Path) -> Result<i32, Failure> {
                 }
             })
             .collect();
-        println!("stack {id}: {}", frames.join(" "));
+        say!(out, "stack {id}: {}", frames.join(" "));
     }
     for frame in profile.frames.values() {
-        println!(
+        say!(
+            out,
             "frame {}: {} {} ({}:{}:{}) identity {:#x}",
             frame.id,
             frame.kind.name(),
@@ -57,7 +70,8 @@ pub fn dump(path: &Path) -> Result<i32, Failure> {
         );
     }
     for record in &profile.script_records {
-        println!(
+        say!(
+            out,
             "script record ({}, pid {}): {}",
             record.runtime.name(),
             record.pid,
@@ -70,7 +84,8 @@ pub fn dump(path: &Path) -> Result<i32, Failure> {
             .iter()
             .map(|s| format!("{}:{}/{}", s.stack, s.live_bytes, s.live_blocks))
             .collect();
-        println!(
+        say!(
+            out,
             "snapshot {:.3}s: live {} bytes in {} blocks, rss {}, available {}; changed {}",
             snapshot.time_ns as f64 / 1e9,
             snapshot.live_bytes,
@@ -87,10 +102,10 @@ pub fn dump(path: &Path) -> Result<i32, Failure> {
             .iter()
             .map(|age| format!("{}@{:.2}s", age.stack, age.oldest_ns as f64 / 1e9))
             .collect();
-        println!("oldest live block per site: {}", ages.join(" "));
+        say!(out, "oldest live block per site: {}", ages.join(" "));
     }
     for leak in &profile.leaks {
-        println!("leak: {leak:?}");
+        say!(out, "leak: {leak:?}");
     }
     for scan in &profile.live_scans {
         let records: Vec<String> = scan
@@ -98,7 +113,8 @@ pub fn dump(path: &Path) -> Result<i32, Failure> {
             .iter()
             .map(|r| format!("{}:{:?}:{}/{}", r.stack, r.kind, r.bytes, r.blocks))
             .collect();
-        println!(
+        say!(
+            out,
             "live scan {:.3}s ({:?}, {:?}): pause {} us, duration {} us, threads {} stopped {} missed, {} blocks, totals {:?}; lost {}",
             scan.time_ns as f64 / 1e9,
             scan.trigger,
@@ -113,16 +129,17 @@ pub fn dump(path: &Path) -> Result<i32, Failure> {
         );
     }
     if let Some(scan) = &profile.scan {
-        println!("scan: {scan:?}");
+        say!(out, "scan: {scan:?}");
     }
     if let Some(exit) = &profile.exit {
-        println!("exit: {exit:?}");
+        say!(out, "exit: {exit:?}");
     }
     if let Some(run) = &profile.run_result {
-        println!("run result: {run:?}");
+        say!(out, "run result: {run:?}");
     }
     for exec in &profile.execs {
-        println!(
+        say!(
+            out,
             "exec at {:.3}s: {} {:?} {:?}{}",
             exec.time_ns as f64 / 1e9,
             exec.call.name(),
@@ -134,7 +151,8 @@ pub fn dump(path: &Path) -> Result<i32, Failure> {
         );
     }
     for spawn in &profile.spawns {
-        println!(
+        say!(
+            out,
             "spawn at {:.3}s: {} pid {} {:?}",
             spawn.time_ns as f64 / 1e9,
             spawn.how.name(),
@@ -143,31 +161,33 @@ pub fn dump(path: &Path) -> Result<i32, Failure> {
         );
     }
     for warning in &profile.warnings {
-        println!("warning: {warning}");
+        say!(out, "warning: {warning}");
     }
-    dump_java(&profile);
-    println!("complete: {}", profile.complete);
+    dump_java(&profile, &mut out);
+    say!(out, "complete: {}", profile.complete);
     if let Some(damage) = &profile.damage {
-        println!("damage: {damage}");
+        say!(out, "damage: {damage}");
     }
+    super::write_out(out.as_bytes(), None, super::DefaultSink::Stdout)?;
     Ok(0)
 }
 
-/// The Java chunks: the JVM, each histogram (the classes that changed), the pauses and the old
-/// object samples.
-fn dump_java(profile: &leakscope_format::Profile) {
+/// The Java chunks: the JVM, each histogram (the classes that changed), the pauses, the old
+/// object samples and the code cache's blobs.
+fn dump_java(profile: &leakscope_format::Profile, out: &mut String) {
     let java = &profile.java;
     if let Some(vm) = &java.vm {
-        println!("java vm: {vm:?}");
+        say!(out, "java vm: {vm:?}");
     }
-    println!("java classes: {}", java.classes.len());
+    say!(out, "java classes: {}", java.classes.len());
     for histogram in &java.histograms {
         let classes: Vec<String> = histogram
             .classes
             .iter()
             .map(|c| format!("{}={}/{}", java.class_name(c.class), c.instances, c.bytes))
             .collect();
-        println!(
+        say!(
+            out,
             "java histogram {:.3}s: {} us, {} instances, {} bytes; changed {}",
             profile.java_seconds(histogram.unix_ns),
             histogram.duration_ns / 1000,
@@ -177,7 +197,8 @@ fn dump_java(profile: &leakscope_format::Profile) {
         );
     }
     for pause in &java.pauses {
-        println!(
+        say!(
+            out,
             "java pause {:.3}s: operation {} us, gc {} us",
             profile.java_seconds(pause.unix_ns),
             pause.operation_ns / 1000,
@@ -208,7 +229,8 @@ fn dump_java(profile: &leakscope_format::Profile) {
             .iter()
             .map(|f| format!("{}:{}", f.method, f.line))
             .collect();
-        println!(
+        say!(
+            out,
             "java old object {} allocated {:.3}s, root {:?}/{:?}/{:?}, path {}; stack {}",
             java.class_name(object.class),
             profile.java_seconds(object.allocated_unix_ns),
@@ -217,6 +239,15 @@ fn dump_java(profile: &leakscope_format::Profile) {
             object.root_description,
             path.join(" -> "),
             stack.join(" < ")
+        );
+    }
+    for blob in &java.code {
+        say!(
+            out,
+            "java code {:#x}+{:#x}: {}",
+            blob.start,
+            blob.size,
+            blob.name
         );
     }
 }

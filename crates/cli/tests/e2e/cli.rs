@@ -1076,3 +1076,36 @@ fn a_slow_report_shows_its_progress() {
     assert_eq!(output.exit(), Exit::Code(0), "{}", output.stderr_text());
     assert_eq!(output.stderr_text(), "");
 }
+
+/// `leakscope dump FILE | head` and `leakscope report FILE | head`: a reader that closes the
+/// pipe early ends leakscope's output quietly, with exit code 0 and no panic.
+#[test]
+fn a_closed_output_pipe_ends_the_output_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let program = compile(
+        dir.path(),
+        "leaky",
+        "#include <stdlib.h>\nint main(void) { for (int i = 0; i < 50; i++) malloc(10 + i); return 0; }\n",
+    );
+    let profile = dir.path().join("leaky.profile");
+    run_keeping(dir.path(), &profile, &program, &[]);
+    for subcommand in [&["dump"][..], &["report"], &["report", "--format", "json"]] {
+        let mut child = command()
+            .args(subcommand)
+            .arg(&profile)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Close the reading end before leakscope writes anything.
+        drop(child.stdout.take());
+        let output = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "leakscope {subcommand:?} into a closed pipe: {stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}
