@@ -42,6 +42,9 @@ pub struct JavaFindings {
     pub old_object_samples: usize,
     /// The flight recording was read (paths to GC roots can be shown).
     pub recorded: bool,
+    /// Blobs of the JVM's code cache its perf maps listed (0: JIT-compiled frames in native
+    /// stacks are not named).
+    pub code_blobs: usize,
 }
 
 /// The Java heap at one histogram.
@@ -266,6 +269,7 @@ pub fn java(profile: &Profile) -> Option<JavaFindings> {
         classes,
         old_object_samples: record.old_objects.len(),
         recorded: !record.old_objects.is_empty() || !record.pauses.is_empty(),
+        code_blobs: record.code.len(),
     })
 }
 
@@ -421,11 +425,15 @@ fn allocated_at(profile: &Profile, class: u32) -> Option<AllocationSite> {
 }
 
 /// What a reader of a Java program's native report must know: the flight recorder leakscope
-/// started allocates natively itself, and JIT-compiled frames are not named.
+/// started allocates natively itself, and where JIT-compiled frames got their names.
 pub fn notes(java: &JavaFindings) -> Vec<String> {
     let mut notes = Vec::new();
     if java.status == JavaStatus::Watched {
-        notes.push("native frames in JIT-compiled Java code show as ??? (leakscope reads no perf map of the JVM); the Java allocation stacks of sampled objects are in the Java section".to_owned());
+        notes.push(if java.code_blobs > 0 {
+            format!("native frames in the JVM's code cache are named from its perf maps ({} blobs, module [JVM code cache]; a map is taken with each class histogram, so code compiled after the last one shows as ???); the Java allocation stacks of sampled objects are in the Java section", java.code_blobs)
+        } else {
+            "native frames in JIT-compiled Java code show as ??? (no perf map of the JVM was read); the Java allocation stacks of sampled objects are in the Java section".to_owned()
+        });
     }
     if java.recorded {
         notes.push("the JVM's flight recorder that leakscope started allocates natively too (libjvm's ObjectSampler and Jfr* frames, its samples bounded at 256): growth at those native sites is leakscope's own doing".to_owned());

@@ -325,6 +325,10 @@ fn apply_chunk(profile: &mut Profile, kind: u16, payload: &[u8]) -> Result<(), D
             .java
             .old_objects
             .push(crate::JavaOldObject::decode(payload)?),
+        Some(ChunkKind::JavaCode) => profile
+            .java
+            .code
+            .append(&mut crate::JavaCodeMap::decode(payload)?.0),
         None => {} // a kind from a later version: skip it
     }
     Ok(())

@@ -1,4 +1,4 @@
-//! The chunks of a JVM's own instruments (format version 3 files, kinds 21 to 25): what
+//! The chunks of a JVM's own instruments (format version 3 files, kinds 21 to 26): what
 //! `leakscope run` learnt from the Java virtual machine it watched through the JVM's attach
 //! mechanism (class histograms) and from a Java Flight Recorder recording of its own (old
 //! object samples with their paths to GC roots, and the pauses of the histograms).
@@ -284,6 +284,62 @@ impl JavaPauses {
     }
 }
 
+/// One blob of the JVM's code cache, as its perf map (`Compiler.perfmap`) lists it: a
+/// JIT-compiled method (`long java.util.zip.Inflater.init(boolean)`), a native method's
+/// wrapper, or a stub (`Interpreter`, `StubRoutines (1)`).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct JavaCode {
+    /// Its first byte's address in the process.
+    pub start: u64,
+    /// Its length in bytes.
+    pub size: u64,
+    /// What the JVM calls it.
+    pub name: String,
+}
+
+/// The `JavaCode` chunk: code cache blobs, every one seen in any of the perf maps taken
+/// during the run (a blob freed and its space reused by another shows as two entries that
+/// overlap).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct JavaCodeMap(pub Vec<JavaCode>);
+
+/// At most this many blobs per `JavaCode` chunk: a large application's code cache lists
+/// tens of thousands, which go into several chunks the reader appends.
+pub const JAVA_CODE_PER_CHUNK: usize = 4096;
+
+impl JavaCodeMap {
+    /// Encode the chunk.
+    pub fn encode(&self) -> Result<Vec<u8>, EncodeError> {
+        let size: usize = self.0.iter().map(|code| 20 + code.name.len()).sum();
+        let mut buf = vec![0; 32 + size];
+        let len = encode_chunk(&mut buf, ChunkKind::JavaCode, |c| {
+            c.put_u32(self.0.len() as u32);
+            for code in &self.0 {
+                c.put_u64(code.start);
+                c.put_u64(code.size);
+                c.put_bytes(code.name.as_bytes());
+            }
+        })?;
+        buf.truncate(len);
+        Ok(buf)
+    }
+
+    /// Decode a `JavaCode` payload.
+    pub fn decode(payload: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(payload);
+        let count = r.count(20)?;
+        let mut blobs = Vec::with_capacity(count);
+        for _ in 0..count {
+            blobs.push(JavaCode {
+                start: r.u64()?,
+                size: r.u64()?,
+                name: r.string()?,
+            });
+        }
+        r.end(JavaCodeMap(blobs))
+    }
+}
+
 /// One object on the path from a GC root to a sampled object.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct JavaReferrer {
@@ -562,6 +618,24 @@ mod tests {
         assert_eq!(
             JavaOldObject::decode(payload(&chunk, ChunkKind::JavaOldObject)),
             Ok(object)
+        );
+
+        let code = JavaCodeMap(vec![
+            JavaCode {
+                start: 0x7f20_4cec_7ca0,
+                size: 0x1d8,
+                name: "long java.util.zip.Inflater.init(boolean)".into(),
+            },
+            JavaCode {
+                start: 0x7f20_4500_0000,
+                size: 0x2_0000,
+                name: "Interpreter".into(),
+            },
+        ]);
+        let chunk = code.encode().unwrap();
+        assert_eq!(
+            JavaCodeMap::decode(payload(&chunk, ChunkKind::JavaCode)),
+            Ok(code)
         );
     }
 

@@ -52,11 +52,12 @@
 //! | 18 | [`ChunkKind::Frames`] | count u32, then per interned interpreter frame: id u32, kind u8 ([`FrameKind`], never native), function string, file string, line u32 (0: unknown), column u32 (0: unknown), identity u64 (what the runtime identifies the code by: a code object's address, a method id; 0 if none). The writer writes each frame once, before the first stack that uses it. |
 //! | 19 | [`ChunkKind::PythonCode`] | count u32, then per code object: id u32, address u64, first line u32 (`co_firstlineno`), name string (`co_qualname`; `co_name` before 3.11), file string (`co_filename`), line table (u32 length + bytes: `co_lnotab` on 3.9, `co_linetable` after). Written before the first stack that uses it; the reader resolves each code location with [`python_lines::position`] and the version of the `Runtime` chunk. |
 //! | 20 | [`ChunkKind::Runtime`] | time (ns since start) u64, runtime u8 ([`RuntimeKind`]), event u8 ([`RuntimeEvent`]), version u32 (as `PY_VERSION_HEX`), code address u64 (in the runtime's own code, which tells its module: CPython's evaluation function; 0 if not known) |
-//! | 21 | [`ChunkKind::JavaVm`] | found at (ns since the Unix epoch) u64, status u8 ([`JavaStatus`]), pid u32, version string, max heap bytes u64 (0: unknown), collector string, histogram interval ns u64, reason string (why not watched; empty if watched). Written by `leakscope run`, like kinds 22 to 25 ([`java`]) |
+//! | 21 | [`ChunkKind::JavaVm`] | found at (ns since the Unix epoch) u64, status u8 ([`JavaStatus`]), pid u32, version string, max heap bytes u64 (0: unknown), collector string, histogram interval ns u64, reason string (why not watched; empty if watched). Written by `leakscope run`, like kinds 22 to 26 ([`java`]) |
 //! | 22 | [`ChunkKind::JavaClasses`] | count u32, then per class: id u32, name string (as the class histogram spells it). Written before the first chunk that names the class |
 //! | 23 | [`ChunkKind::JavaHistogram`] | taken at (ns since the Unix epoch) u64, duration ns u64 (as leakscope measured it), total instances u64, total bytes u64, count u32, then per class whose counts changed since the previous histogram: class id u32, instances u64, bytes u64 (absolute; zeros for a class no longer listed) |
 //! | 24 | [`ChunkKind::JavaPauses`] | count u32, then per pause a histogram caused (from the flight recorder): began at (ns since the Unix epoch) u64, VM operation ns u64, GC pauses ns u64 |
 //! | 25 | [`ChunkKind::JavaOldObject`] | one old object sample: allocated at u64, seen alive at u64 (ns since the Unix epoch), class id u32, array length (u8 present, u32), root system, type and description strings, path count u32 and per object from the root on: class id u32, description string, field string, element (u8 present, index u32, length u32), skipped u32; stack truncated u8, frame count u32 and per frame (innermost first): method string, line u32, how string |
+//! | 26 | [`ChunkKind::JavaCode`] | count u32, then per blob of the JVM's code cache (from its perf maps, `Compiler.perfmap`; JDK 17 and later): start address u64, size u64, name string (`long java.util.zip.Inflater.init(boolean)`, `Interpreter`). Every blob seen during the run; several chunks append |
 //! | 30 | [`ChunkKind::ScriptRecord`] | runtime u8 ([`FrameKind::JavaScript`]), process id u32, record string: one JSON line written by the runtime's preload inside the process (`crates/cli/src/node/preload.js`; its records are documented in `docs/decisions/0014-node.md`), in the order written. Appended by `leakscope run` after the process ended; the analysis parses them. |
 //!
 //! Stack id 0 means "no stack was recorded" (an allocation made while the unwinder could not
@@ -66,7 +67,7 @@
 //!
 //! - **3** (written since issue 9): Python frames as code locations (`Stacks` values with
 //!   [`tagged::PYTHON_CODE`] set), the `PythonCode` and `Runtime` chunks; since issue 12 also
-//!   the Java chunks (kinds 21 to 25), which `leakscope run` appends: new kinds, which an
+//!   the Java chunks (kinds 21 to 26), which `leakscope run` appends: new kinds, which an
 //!   older reader skips, so the version stays 3.
 //! - **2** (written since issue 11): frames carry a kind; the `Frames` chunk.
 //! - **1**: the same chunks except `Frames`, and a `Stacks` chunk without kind bytes: per stack
@@ -86,8 +87,8 @@ pub use chunks::*;
 pub use encode::{encode_file_header, EncodeError, Encoded};
 #[cfg(feature = "std")]
 pub use java::{
-    ClassCount, JavaClass, JavaClasses, JavaFrame, JavaHistogram, JavaOldObject, JavaPause,
-    JavaPauses, JavaReferrer, JavaStatus, JavaVm,
+    ClassCount, JavaClass, JavaClasses, JavaCode, JavaCodeMap, JavaFrame, JavaHistogram,
+    JavaOldObject, JavaPause, JavaPauses, JavaReferrer, JavaStatus, JavaVm,
 };
 
 #[cfg(feature = "std")]
@@ -366,6 +367,8 @@ pub enum ChunkKind {
     JavaPauses = 24,
     /// An old object sample of the JVM's flight recorder, with its path to a GC root.
     JavaOldObject = 25,
+    /// Blobs of the JVM's code cache (JIT-compiled methods, stubs), from its perf maps.
+    JavaCode = 26,
     /// One record of a script runtime's own instruments (Node.js), appended by `leakscope
     /// run` after the process ended (format version 3; older readers skip it).
     ScriptRecord = 30,
@@ -400,6 +403,7 @@ impl ChunkKind {
             23 => Self::JavaHistogram,
             24 => Self::JavaPauses,
             25 => Self::JavaOldObject,
+            26 => Self::JavaCode,
             30 => Self::ScriptRecord,
             _ => return None,
         })

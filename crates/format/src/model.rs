@@ -76,6 +76,8 @@ pub struct JavaRecord {
     pub pauses: Vec<crate::JavaPause>,
     /// The flight recorder's old object samples.
     pub old_objects: Vec<crate::JavaOldObject>,
+    /// The blobs of the JVM's code cache its perf maps listed, in the order read.
+    pub code: Vec<crate::JavaCode>,
 }
 
 impl JavaRecord {

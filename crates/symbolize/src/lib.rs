@@ -15,6 +15,9 @@
 //! - **Reports start at the program's call.** Leading frames inside `operator new` and the Rust
 //!   allocator are dropped (see `allocator_frames.rs`); what is left starts at the program's
 //!   call to `malloc`, `new` or `Vec::push`.
+//! - **JIT code by the JVM's word.** An address in no module may lie in a JVM's code cache:
+//!   the perf maps `leakscope run` took ([`leakscope_format::JavaCode`]) name it
+//!   (`long java.util.zip.Inflater.init(boolean)`, module [`JVM_CODE_CACHE`]).
 //!
 //! The lookups are done by blazesym (see `docs/decisions/0002-symbolization.md`).
 
@@ -26,11 +29,14 @@ use std::path::PathBuf;
 
 use blazesym::symbolize::source::{Elf, Source};
 use blazesym::symbolize::{Input, Reason, Sym, Symbolized};
-use leakscope_format::{Frame, InterpreterFrame, Module, Profile, StackFrame, StackId};
+use leakscope_format::{Frame, InterpreterFrame, JavaCode, Module, Profile, StackFrame, StackId};
 
 use allocator_frames::drop_leading_allocator_frames;
 pub use sources::DEFAULT_DEBUG_DIRS;
 use sources::{symbol_sources, SymbolSource};
+
+/// What a frame in a JVM's code cache gives as its module: no file holds the code.
+pub const JVM_CODE_CACHE: &str = "[JVM code cache]";
 
 /// The address ranges, `[start, end)` in the file's own virtual addresses (add a module's
 /// load bias for where they ran), of the functions of the ELF file at `path` whose symbol
@@ -131,6 +137,7 @@ impl Symbolizer {
             frames_by_address.extend(addresses.into_iter().zip(resolved));
         }
 
+        let code_cache = CodeCache::new(&profile.java.code);
         stacks
             .iter()
             .map(|&stack| {
@@ -142,7 +149,7 @@ impl Symbolizer {
                     .flat_map(|&frame| match frame {
                         StackFrame::Native(address) => match frames_by_address.get(&address) {
                             Some(frames) => frames.clone(),
-                            None => vec![unmapped_frame(address)],
+                            None => vec![code_cache.frame(address)],
                         },
                         StackFrame::Interpreter(kind, id) => {
                             vec![interpreter_frame(kind, profile.frames.get(&id))]
@@ -373,8 +380,52 @@ fn module_frame(address: u64, module: &Module) -> Frame {
     }
 }
 
-/// A frame for an address that lies in no recorded module (JIT code, a module unmapped
-/// before the profile listed it).
+/// The blobs of a JVM's code cache, ordered by start, to name frames in JIT-compiled code.
+struct CodeCache<'a> {
+    blobs: Vec<&'a JavaCode>,
+    /// The largest blob's size: no blob starting further below an address holds it.
+    largest: u64,
+}
+
+impl<'a> CodeCache<'a> {
+    fn new(code: &'a [JavaCode]) -> Self {
+        let mut blobs: Vec<&JavaCode> = code.iter().collect();
+        blobs.sort();
+        let largest = blobs.iter().map(|blob| blob.size).max().unwrap_or(0);
+        CodeCache { blobs, largest }
+    }
+
+    /// The frame for a return address in no module: named by the blobs that held it, else
+    /// only its address. Space the code cache freed and reused can have held several blobs
+    /// during the run; the frame names each (`a or b`), since the profile cannot tell which
+    /// one the stack was in.
+    fn frame(&self, address: u64) -> Frame {
+        // The call ends one byte before the return address, which may be the blob's end.
+        let call = address.saturating_sub(1);
+        let below = self.blobs.partition_point(|blob| blob.start <= call);
+        let mut names: Vec<&str> = self.blobs[..below]
+            .iter()
+            .rev()
+            .take_while(|blob| call - blob.start < self.largest)
+            .filter(|blob| call - blob.start < blob.size)
+            .map(|blob| blob.name.as_str())
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        if names.is_empty() {
+            return unmapped_frame(address);
+        }
+        Frame {
+            address,
+            function: Some(names.join(" or ")),
+            module: Some(JVM_CODE_CACHE.to_owned()),
+            ..Frame::default()
+        }
+    }
+}
+
+/// A frame for an address that lies in no recorded module and no known JIT code (a module
+/// unmapped before the profile listed it, code no perf map listed).
 fn unmapped_frame(address: u64) -> Frame {
     Frame {
         address,
@@ -524,6 +575,49 @@ mod tests {
         let frames = Symbolizer::new().symbolize(&profile, &[1]);
         assert_eq!(frames[&1], [unmapped_frame(0x9999)]);
         assert_eq!(frames[&1][0].module, None);
+    }
+
+    #[test]
+    fn an_address_in_the_jvm_code_cache_is_named_by_its_blobs() {
+        let blob = |start: u64, size: u64, name: &str| JavaCode {
+            start,
+            size,
+            name: name.to_owned(),
+        };
+        let mut profile = Profile::default();
+        profile.java.code = vec![
+            blob(0x5000, 0x100, "void Main.run()"),
+            blob(0x1000, 0x4000, "Interpreter"),
+            // Freed and reused: two methods held 0x6000..0x6040 during the run.
+            blob(0x6000, 0x80, "long Inflater.init(boolean)"),
+            blob(0x6000, 0x40, "int Main.hash(java.lang.Object)"),
+        ];
+        profile.stacks.insert(
+            1,
+            natives(&[0x5080, 0x4fff, 0x6010, 0x6050, 0x5100, 0x9999, 0x1000]),
+        );
+        let frames = Symbolizer::new().symbolize(&profile, &[1]);
+        let names: Vec<Option<&str>> = frames[&1]
+            .iter()
+            .map(|frame| frame.function.as_deref())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                Some("void Main.run()"),
+                Some("Interpreter"),
+                Some("int Main.hash(java.lang.Object) or long Inflater.init(boolean)"),
+                Some("long Inflater.init(boolean)"),
+                // A return address just past a blob's end is a call at its last byte.
+                Some("void Main.run()"),
+                None,
+                // The first byte of a blob cannot be a return address into it.
+                None,
+            ]
+        );
+        assert_eq!(frames[&1][0].module.as_deref(), Some(JVM_CODE_CACHE));
+        assert_eq!(frames[&1][0].module_offset, None);
+        assert_eq!(frames[&1][5], unmapped_frame(0x9999));
     }
 
     #[test]

@@ -122,7 +122,7 @@ fn status_field(pid: i32, name: &str) -> Option<String> {
 }
 
 /// The effective user the process runs as.
-fn effective_uid(pid: i32) -> Option<u32> {
+pub fn effective_uid(pid: i32) -> Option<u32> {
     status_field(pid, "Uid:")?
         .split_whitespace()
         .nth(1)?

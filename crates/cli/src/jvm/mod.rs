@@ -7,6 +7,7 @@
 
 mod answers;
 mod attach;
+mod perfmap;
 mod recording;
 
 use std::collections::{BTreeMap, HashMap};
@@ -18,13 +19,16 @@ use std::time::{Duration, Instant, SystemTime};
 
 use leakscope_format::java::HISTOGRAMS_PER_INTERVAL;
 use leakscope_format::{
-    ClassCount, JavaClass, JavaClasses, JavaHistogram, JavaPauses, JavaStatus, JavaVm, Warning,
+    ClassCount, JavaClass, JavaClasses, JavaCode, JavaCodeMap, JavaHistogram, JavaPauses,
+    JavaStatus, JavaVm, Warning,
 };
 
 use attach::{AttachError, Attached};
 
 /// The oldest JDK whose flight recorder has old object samples with paths to GC roots.
 const OLDEST_JDK: u32 = 11;
+/// The oldest JDK with the diagnostic command `Compiler.perfmap`, which names JIT code.
+const OLDEST_JDK_WITH_PERF_MAP: u32 = 17;
 /// How often the thread looks for a JVM in the process, and for the end of the program.
 const POLL: Duration = Duration::from_millis(20);
 /// How long after `libjvm.so` appears the JVM may take to finish starting before leakscope
@@ -62,6 +66,10 @@ struct Collected {
     notes: Vec<String>,
     /// leakscope's own directory for the recording and its settings.
     workdir: Option<PathBuf>,
+    /// The JVM's perf maps, taken with each histogram, while they can be.
+    perf_maps: Option<perfmap::PerfMaps>,
+    /// The blobs of every perf map taken.
+    code: Vec<JavaCode>,
 }
 
 /// Start watching the process `pid` for a JVM.
@@ -247,6 +255,14 @@ fn watch_attached(
     vm.max_heap_bytes = max_heap.unwrap_or(0);
     vm.collector = collector.unwrap_or_default();
     start_recording(attached, pid, collected)?;
+    if feature < OLDEST_JDK_WITH_PERF_MAP {
+        collected.notes.push(format!(
+            "JDK {} has no Compiler.perfmap (JDK {OLDEST_JDK_WITH_PERF_MAP} and later), so native frames in JIT-compiled Java code show as ???",
+            vm.version
+        ));
+    } else if let Some(owner) = attach::effective_uid(pid) {
+        collected.perf_maps = Some(perfmap::PerfMaps::new(pid, owner));
+    }
 
     let mut interval = settings.interval;
     let mut next = Instant::now();
@@ -266,11 +282,32 @@ fn watch_attached(
             duration_ns,
             histogram,
         });
+        take_perf_map(attached, collected)?;
         if (collected.histograms.len() as u64).is_multiple_of(HISTOGRAMS_PER_INTERVAL) {
             interval *= 2;
         }
         next = asked + interval;
     }
+}
+
+/// Ask the JVM for its perf map and merge it into what was collected. A map that cannot be
+/// had is asked for no more, and a note says why.
+fn take_perf_map(attached: &Attached, collected: &mut Collected) -> Result<(), AttachError> {
+    let Some(maps) = collected.perf_maps.as_mut() else {
+        return Ok(());
+    };
+    let failed = match attached.command("Compiler.perfmap")? {
+        Ok(_) => maps.read().err(),
+        Err(rejected) => Some(format!("the JVM rejected Compiler.perfmap: {}", rejected.0)),
+    };
+    if let Some(why) = failed {
+        collected.notes.push(format!(
+            "the JVM's perf map could not be read ({why}), so native frames in JIT-compiled Java code it would have named show as ???"
+        ));
+        collected.code.extend(maps.blobs.iter().cloned());
+        collected.perf_maps = None;
+    }
+    Ok(())
 }
 
 /// Start leakscope's own flight recording (a name and a settings file of its own: the
@@ -401,6 +438,10 @@ fn append(profile: &Path, mut collected: Collected) -> std::io::Result<()> {
         let _ = std::fs::remove_dir_all(dir);
     }
 
+    if let Some(maps) = collected.perf_maps.take() {
+        collected.code.extend(maps.blobs);
+    }
+
     let vm = collected.vm.take().expect("checked by the caller");
     let mut chunks: Vec<Vec<u8>> = vec![encode(vm.encode())?];
     let classes = JavaClasses(
@@ -422,6 +463,12 @@ fn append(profile: &Path, mut collected: Collected) -> std::io::Result<()> {
     }
     for object in &read.old_objects {
         chunks.push(encode(object.encode())?);
+    }
+    for blobs in collected
+        .code
+        .chunks(leakscope_format::java::JAVA_CODE_PER_CHUNK)
+    {
+        chunks.push(encode(JavaCodeMap(blobs.to_vec()).encode())?);
     }
     for note in &collected.notes {
         let mut buf = vec![0u8; note.len() + 64];

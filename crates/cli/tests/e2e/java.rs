@@ -8,7 +8,8 @@
 //! - `lru_cache_*`: a `LinkedHashMap` LRU with `removeEldestEntry`: no class grows;
 //! - `listeners_grow_and_events_do_not`: a listener list never deregistered;
 //! - `inflaters_leak_natively`: `Inflater`s kept and never ended: their zlib memory grows on
-//!   the native side (`inflateInit2_`), next to the Java class;
+//!   the native side (`inflateInit2_`), next to the Java class, and the JIT-compiled frames
+//!   of its stack are named from the JVM's perf maps;
 //! - `program_output_is_untouched`, `attach_refused_*`, `launcher_script_that_execs_java`:
 //!   the program's own output, one line for a JVM that refuses, a launcher script.
 
@@ -159,10 +160,20 @@ fn check_session_store(report: &Value, collector: &str, max_heap: Option<u64>) {
             && path.ends_with("SessionStore$Session"),
         "{path}"
     );
-    let stack = &session["allocated_at"]["stack"];
+    // A sampled session was allocated by `new Session(next)` in main (line 32); a sampled
+    // `byte[]` it holds, in its constructor (line 12). Which the flight recorder sampled
+    // more often varies from run to run.
+    let allocated = &session["allocated_at"];
+    let expected = match allocated["sampled_class"].as_str() {
+        Some("SessionStore$Session") => ("SessionStore.main", 32),
+        Some("[B") => ("SessionStore$Session.<init>", 12),
+        other => panic!("sampled class {other:?}: {allocated:#}"),
+    };
+    let top = &allocated["stack"][0];
     assert_eq!(
-        stack[0]["function"], "SessionStore$Session.<init>",
-        "{stack:#}"
+        (top["function"].as_str(), top["line"].as_u64()),
+        (Some(expected.0), Some(expected.1)),
+        "{allocated:#}"
     );
     assert!(
         !growing(java).iter().any(|c| c == "SessionStore$Request"),
@@ -291,6 +302,33 @@ fn inflaters_leak_natively() {
         native["bytes_per_s"].as_f64().unwrap() > 100_000.0,
         "{native:#}"
     );
+    // The JIT-compiled frames are named from the JVM's perf maps: the native method's
+    // wrapper right above the JNI function, as the JVM calls it.
+    let jit_named = |site: &Value| {
+        let stack = site["stack"].as_array().unwrap();
+        let jni = stack
+            .iter()
+            .position(|f| f["function"] == "Java_java_util_zip_Inflater_init")?;
+        let caller = stack.get(jni + 1)?;
+        (caller["module"] == "[JVM code cache]").then(|| caller["function"].clone())
+    };
+    let named: Vec<Value> = report["growth"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|site| site["verdict"] == "growing")
+        .filter_map(jit_named)
+        .collect();
+    assert!(
+        named
+            .iter()
+            .any(|name| name == "long java.util.zip.Inflater.init(boolean)"),
+        "callers of the JNI function: {named:?}"
+    );
+    // leakscope removes the perf map the JVM wrote at its request.
+    let pid = report["pid"].as_u64().unwrap();
+    let map = std::path::PathBuf::from(format!("/tmp/perf-{pid}.map"));
+    assert!(!map.exists(), "{} was left behind", map.display());
 }
 
 #[test]
