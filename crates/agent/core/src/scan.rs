@@ -197,7 +197,16 @@ struct Scanner<'a> {
     bounce: &'a mut [u64],
     /// Bytes of blocks and roots that could not be read.
     unreadable_bytes: u64,
+    /// [`Scanner::is_vtable`]'s answers, direct-mapped by address: `address | answer`
+    /// (addresses are 8-aligned, so bit 0 is free; 0 is an empty slot). Memory does not
+    /// change during a scan, and a program with C++ objects asks about the same few vtables
+    /// again and again, each a `process_vm_readv`: the exit scan of a JVM with 200 MB of
+    /// roots took 0.77 s without the memo and 0.17-0.26 s with it.
+    vtable_answers: [u64; VTABLE_ANSWERS],
 }
+
+/// Slots of [`Scanner::vtable_answers`].
+const VTABLE_ANSWERS: usize = 256;
 
 /// Run the scan over the live table. The caller must have stopped every other thread.
 ///
@@ -538,6 +547,7 @@ impl<'a> Scanner<'a> {
             highest,
             bounce,
             unreadable_bytes: 0,
+            vtable_answers: [0; VTABLE_ANSWERS],
         }
     }
 
@@ -804,7 +814,19 @@ impl<'a> Scanner<'a> {
     /// memcheck's `aligned_ptr_above_page0_is_vtable_addr`: the address lies in a readable
     /// file mapping and the table there holds (besides nulls) at least two pointers into
     /// executable file mappings before anything else.
-    fn is_vtable(&self, address: u64) -> bool {
+    fn is_vtable(&mut self, address: u64) -> bool {
+        let slot = (address as usize >> 3) % VTABLE_ANSWERS;
+        let answer = self.vtable_answers[slot];
+        if answer != 0 && answer & !1 == address {
+            return answer & 1 == 1;
+        }
+        let is = self.looks_like_vtable(address);
+        self.vtable_answers[slot] = address | is as u64;
+        is
+    }
+
+    /// [`Scanner::is_vtable`] without the memo.
+    fn looks_like_vtable(&self, address: u64) -> bool {
         let Some(m) = self.mapping_of(address) else {
             return false;
         };
@@ -1001,5 +1023,48 @@ mod tests {
         heap.link(0, 0, 1, 0);
         let roots = [heap.address(0) + 16, heap.address(0)];
         assert_eq!(heap.classify(&roots), [Reachable, Reachable]);
+    }
+
+    #[test]
+    fn vtable_answers_are_remembered_per_address_and_a_shared_slot_is_not_mistaken() {
+        // Two "vtables" of two function pointers each, and a table of data, in one
+        // file-backed readable mapping; the functions in a file-backed executable one. The
+        // second vtable and the data share a memo slot (VTABLE_ANSWERS words apart).
+        let code = [0u64; 4];
+        let code_start = code.as_ptr() as u64;
+        let function = code_start + 8;
+        let mut tables = vec![0u64; 2 * VTABLE_ANSWERS + 8];
+        tables[0..2].copy_from_slice(&[function, function]);
+        tables[VTABLE_ANSWERS..VTABLE_ANSWERS + 2].copy_from_slice(&[function, function]);
+        tables[2 * VTABLE_ANSWERS] = 12345;
+        let start = tables.as_ptr() as u64;
+        let mapping = |start: u64, end: u64, executable: bool| Mapping {
+            start,
+            end,
+            readable: true,
+            writable: false,
+            executable,
+            file_backed: true,
+            skip: false,
+        };
+        let mut mappings = [
+            mapping(start, start + (tables.len() * 8) as u64, false),
+            mapping(code_start, code_start + 32, true),
+        ];
+        mappings.sort_by_key(|m| m.start);
+        let (mut blocks, mut mark_stack, mut bounce) = (Vec::new(), vec![0u32; 4], vec![0u64; 4]);
+        let mut scanner = Scanner::new(&mut blocks, &mut mark_stack, &mappings, &mut bounce);
+        let second = start + (VTABLE_ANSWERS * 8) as u64;
+        let data = start + (2 * VTABLE_ANSWERS * 8) as u64;
+        for _ in 0..2 {
+            assert!(scanner.is_vtable(start));
+            assert!(scanner.is_vtable(second));
+            assert!(!scanner.is_vtable(data));
+            assert!(scanner.is_vtable(second));
+        }
+        assert_eq!(
+            scanner.vtable_answers[(second as usize >> 3) % VTABLE_ANSWERS],
+            second | 1
+        );
     }
 }
