@@ -120,7 +120,7 @@ impl Findings {
         if let Some(code) = &instrument {
             if instrument_sites.0 > 0 || !leaks.instrument_kept.is_zero() {
                 notes.push(format!(
-                    "{} native {} ({} bytes at the end) and {} bytes in {} blocks at exit were allocated by {}, which leakscope started to sample the JavaScript heap: they are its bookkeeping, not the program's, and are left out (counted as suppressed at exit)",
+                    "{} native {} ({} bytes at the end) and {} bytes in {} blocks at exit were allocated by {}, which leakscope started: they are its bookkeeping, not the program's, and are left out (counted as suppressed at exit)",
                     instrument_sites.0,
                     if instrument_sites.0 == 1 { "site" } else { "sites" },
                     instrument_sites.1,

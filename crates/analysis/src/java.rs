@@ -436,7 +436,7 @@ pub fn notes(java: &JavaFindings) -> Vec<String> {
         });
     }
     if java.recorded {
-        notes.push("the JVM's flight recorder that leakscope started allocates natively too (libjvm's ObjectSampler and Jfr* frames, its samples bounded at 256): growth at those native sites is leakscope's own doing".to_owned());
+        notes.push("the JVM's flight recorder that leakscope started allocates natively too: its old object sampler's sites are left out, and other sites with Jfr* frames are the recorder's, not the program's".to_owned());
     }
     notes
 }

@@ -54,8 +54,15 @@ pub fn alive(pid: i32) -> bool {
 
 /// Is a HotSpot JVM (`libjvm.so`) mapped in the process?
 pub fn has_jvm(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/maps"))
-        .is_ok_and(|maps| maps.lines().any(|line| line.ends_with("/libjvm.so")))
+    jvm_library(pid).is_some()
+}
+
+/// The path of the HotSpot JVM (`libjvm.so`) mapped in the process, if one is.
+pub fn jvm_library(pid: i32) -> Option<String> {
+    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).ok()?;
+    maps.lines()
+        .filter(|line| line.ends_with("/libjvm.so"))
+        .find_map(|line| line.find(" /").map(|at| line[at + 1..].to_owned()))
 }
 
 /// How far the JVM's start has come, for attaching.

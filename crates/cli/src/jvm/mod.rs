@@ -27,6 +27,11 @@ use attach::{AttachError, Attached};
 
 /// The oldest JDK whose flight recorder has old object samples with paths to GC roots.
 const OLDEST_JDK: u32 = 11;
+/// The functions of the flight recorder's old object sampler (mangled-name prefixes in
+/// `libjvm.so`'s symbol table): the sample list it keeps grows during a run (up to its 256
+/// samples), and would otherwise be reported as a growing native site of the program.
+const OBJECT_SAMPLER_SYMBOLS: [&str; 3] =
+    ["_ZN10SampleList", "_ZN13ObjectSampler", "_ZN12ObjectSample"];
 /// The oldest JDK with the diagnostic command `Compiler.perfmap`, which names JIT code.
 const OLDEST_JDK_WITH_PERF_MAP: u32 = 17;
 /// How often the thread looks for a JVM in the process, and for the end of the program.
@@ -70,6 +75,8 @@ struct Collected {
     perf_maps: Option<perfmap::PerfMaps>,
     /// The blobs of every perf map taken.
     code: Vec<JavaCode>,
+    /// The JVM's `libjvm.so`, as the process mapped it.
+    library: Option<String>,
 }
 
 /// Start watching the process `pid` for a JVM.
@@ -155,6 +162,7 @@ fn run(pid: i32, settings: &Settings, stop: &AtomicBool) -> Collected {
             return collected;
         }
     }
+    collected.library = attach::jvm_library(pid);
     let found_ns = unix_now_ns();
     let mut vm = JavaVm {
         unix_ns: found_ns,
@@ -478,8 +486,43 @@ fn append(profile: &Path, mut collected: Collected) -> std::io::Result<()> {
         buf.truncate(len);
         chunks.push(buf);
     }
+    if let (Some(_), Some(library)) = (&collected.recording, &collected.library) {
+        if let Some(chunk) = object_sampler_record(library, vm.pid) {
+            chunks.push(chunk);
+        }
+    }
     let mut file = std::fs::OpenOptions::new().append(true).open(profile)?;
     file.write_all(&chunks.concat())
+}
+
+/// A record naming the code of the old object sampler of the recording leakscope started
+/// (an `instrument` record, as for node's sampling heap profiler, which the analysis reads),
+/// so that what it allocates is left out of the program's sites. None when `libjvm.so` has
+/// no symbol table to find it by: then the report's note says that such growth is ours.
+fn object_sampler_record(library: &str, pid: u32) -> Option<Vec<u8>> {
+    let mut ranges = Vec::new();
+    for prefix in OBJECT_SAMPLER_SYMBOLS {
+        ranges.extend(leakscope_symbolize::function_ranges(Path::new(library), prefix).ok()?);
+    }
+    if ranges.is_empty() {
+        return None;
+    }
+    let line = serde_json::json!({
+        "k": "instrument",
+        "what": "the JVM's flight recorder (its old object sampler)",
+        "module": library,
+        "ranges": ranges,
+    })
+    .to_string();
+    let record = leakscope_format::ScriptRecord {
+        runtime: leakscope_format::FrameKind::Java,
+        pid,
+        line: line.as_str(),
+    };
+    let mut buf = vec![0; record.encoded_len()];
+    let len = record.encode(&mut buf).ok()?;
+    buf.truncate(len);
+    Some(buf)
 }
 
 fn encode(chunk: Result<Vec<u8>, leakscope_format::EncodeError>) -> std::io::Result<Vec<u8>> {
