@@ -17,6 +17,7 @@ mod filters;
 mod findings;
 mod gate;
 pub mod growth;
+pub mod heap_snapshot;
 pub mod java;
 pub mod leak_check;
 pub mod live_scans;

@@ -3,7 +3,10 @@
 //! main thread and each worker thread), the verdict of every JavaScript allocation site on
 //! its sampled live bytes, with its rate and the time until the V8 heap limit and the
 //! machine's memory would be used up, and the verdict of every (emitter class, event) pair on
-//! its count of listeners, with the stacks that added them: a listener leak named as one.
+//! its count of listeners, with the stacks that added them: a listener leak named as one;
+//! and, from the comparison of its two heap snapshots (`heap_growth`, by
+//! [`crate::heap_snapshot`]), the constructors that grew between them with their retainer
+//! paths, each tied to a growing site where one allocates it.
 
 use std::collections::BTreeMap;
 
@@ -11,6 +14,7 @@ use leakscope_format::Profile;
 use serde::Deserialize;
 
 use crate::growth::{classify, classify_with_floor, Verdict};
+use crate::heap_snapshot::{GroupGrowth, HeapGrowth};
 
 /// A listener count must rise by at least this many to be growing (Node warns at 11
 /// listeners of one event on one emitter).
@@ -117,6 +121,46 @@ pub struct ScriptIsolate {
     pub errors: Vec<String>,
     /// How the isolate's recording ended (`exit`, `SIGTERM`...), if it did.
     pub ended: Option<String>,
+    /// The heap snapshots taken or skipped, early (1) first.
+    pub snapshots: Vec<SnapshotTaken>,
+    /// The comparison of the two snapshots, if both were taken.
+    pub comparison: Option<SnapshotComparison>,
+}
+
+/// One heap snapshot the preload took, or skipped.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SnapshotTaken {
+    /// 1: after the warm-up; 2: as the isolate ended.
+    pub n: u32,
+    /// When, s since the process started.
+    pub t_s: f64,
+    /// V8's used heap just before it, bytes.
+    pub heap_used: u64,
+    /// How long the isolate stood still for it (taken ones).
+    pub pause_ms: Option<f64>,
+    /// Why it was not taken (the heap was above the limit...).
+    pub skipped: Option<String>,
+}
+
+/// What grew between an isolate's two heap snapshots.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SnapshotComparison {
+    /// Nodes of the early and the late snapshot.
+    pub nodes_before: u64,
+    pub nodes_after: u64,
+    /// The groups whose bytes rose most, largest rise first.
+    pub groups: Vec<ConstructorGrowth>,
+}
+
+/// One constructor's (or closure's) growth, and the growing site that allocates it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConstructorGrowth {
+    /// Its counts in both snapshots and its retainer path.
+    pub growth: GroupGrowth,
+    /// The index in [`ScriptIsolate::sites`] of a growing site with a frame of the
+    /// constructor's name (V8's sampling profiler names a constructor's frame after its
+    /// class) or, for a closure, of the function where it is defined.
+    pub site: Option<usize>,
 }
 
 /// A `listeners` record's row: (emitter class, event, listeners now, adds so far, the sampled
@@ -181,6 +225,24 @@ enum Record {
     },
     #[serde(rename = "end")]
     End { th: u32, how: String },
+    #[serde(rename = "snapshot")]
+    Snapshot {
+        th: u32,
+        t: f64,
+        n: u32,
+        used: u64,
+        #[serde(default)]
+        pause_ms: Option<f64>,
+        #[serde(default)]
+        skipped: Option<String>,
+    },
+    /// Written by `leakscope run` from the isolate's two snapshots.
+    #[serde(rename = "heap_growth")]
+    HeapGrowth {
+        th: u32,
+        #[serde(flatten)]
+        growth: HeapGrowth,
+    },
     /// Written by `leakscope run` (not the preload): the code of the runtime's instrument.
     #[serde(rename = "instrument")]
     Instrument {
@@ -267,6 +329,8 @@ struct IsolateRecords {
     listeners: BTreeMap<(String, String), ListenerSeries>,
     errors: Vec<String>,
     ended: Option<String>,
+    snapshots: Vec<SnapshotTaken>,
+    heap_growth: Option<HeapGrowth>,
 }
 
 /// The JavaScript findings of `profile`, one per isolate that left records (main thread
@@ -274,17 +338,28 @@ struct IsolateRecords {
 pub fn scripts(profile: &Profile) -> (Vec<ScriptIsolate>, Vec<String>) {
     let (isolates, unreadable) = read_records(profile);
     let available = crate::growth::last_available_bytes(profile);
-    let findings = isolates
+    let findings: Vec<ScriptIsolate> = isolates
         .into_iter()
         .map(|((pid, thread), records)| judge(pid, thread, records, available))
         .collect();
-    let notes = if unreadable > 0 {
+    let mut notes = if unreadable > 0 {
         vec![format!(
             "{unreadable} of the Node.js preload's records could not be read and were left out"
         )]
     } else {
         Vec::new()
     };
+    for isolate in &findings {
+        for snapshot in &isolate.snapshots {
+            if let Some(why) = &snapshot.skipped {
+                notes.push(format!(
+                    "JavaScript, {}: the {} heap snapshot was not taken: {why}",
+                    isolate_name(isolate.thread),
+                    if snapshot.n == 1 { "early" } else { "late" },
+                ));
+            }
+        }
+    }
     (findings, notes)
 }
 
@@ -419,6 +494,27 @@ fn read_records(profile: &Profile) -> (BTreeMap<(u32, u32), IsolateRecords>, usi
                 .errors
                 .push(format!("{what}: {message}")),
             Record::End { th, how } => isolates.entry(key(th)).or_default().ended = Some(how),
+            Record::Snapshot {
+                th,
+                t,
+                n,
+                used,
+                pause_ms,
+                skipped,
+            } => isolates
+                .entry(key(th))
+                .or_default()
+                .snapshots
+                .push(SnapshotTaken {
+                    n,
+                    t_s: since_start(t),
+                    heap_used: used,
+                    pause_ms,
+                    skipped,
+                }),
+            Record::HeapGrowth { th, growth } => {
+                isolates.entry(key(th)).or_default().heap_growth = Some(growth)
+            }
             Record::Instrument { .. } => {}
         }
     }
@@ -521,6 +617,18 @@ fn judge(pid: u32, thread: u32, records: IsolateRecords, available: Option<u64>)
             .then_with(|| b.listeners_last.cmp(&a.listeners_last))
             .then_with(|| (&a.emitter, &a.event).cmp(&(&b.emitter, &b.event)))
     });
+    let comparison = records.heap_growth.map(|growth| SnapshotComparison {
+        nodes_before: growth.nodes_before,
+        nodes_after: growth.nodes_after,
+        groups: growth
+            .groups
+            .into_iter()
+            .map(|group| ConstructorGrowth {
+                site: allocating_site(&group, &sites),
+                growth: group,
+            })
+            .collect(),
+    });
     ScriptIsolate {
         pid,
         thread,
@@ -534,7 +642,38 @@ fn judge(pid: u32, thread: u32, records: IsolateRecords, available: Option<u64>)
         listeners,
         errors: records.errors,
         ended: records.ended,
+        snapshots: records.snapshots,
+        comparison,
     }
+}
+
+/// A Node.js isolate by node's thread id: `main thread`, `worker thread 2`.
+pub fn isolate_name(thread: u32) -> String {
+    if thread == 0 {
+        "main thread".to_owned()
+    } else {
+        format!("worker thread {thread}")
+    }
+}
+
+/// The first growing site of `sites` that allocates `group`'s objects, as far as the
+/// sampling profiler's frames tell: a frame of the constructor (V8 names a class's
+/// constructor frame after the class) or, for a closure, the frame of the function it is
+/// (same script, line and column). V8's own kinds of value (`(string)`) name no function.
+fn allocating_site(group: &GroupGrowth, sites: &[ScriptSite]) -> Option<usize> {
+    if !matches!(group.kind.as_str(), "object" | "closure") {
+        return None;
+    }
+    sites.iter().position(|site| {
+        site.verdict == Verdict::Growing
+            && site.frames.iter().any(|frame| {
+                let at_location = group.location.as_ref().is_some_and(|l| {
+                    (l.url.as_str(), l.line, l.column)
+                        == (frame.url.as_str(), frame.line, frame.column)
+                });
+                !frame.url.is_empty() && (frame.function == group.name || at_location)
+            })
+    })
 }
 
 #[cfg(test)]
@@ -616,5 +755,56 @@ mod tests {
         assert_eq!(leak.listeners_last, 950);
         assert_eq!(leak.stacks[0].1[0].function, "attach");
         assert_ne!(main.listeners[1].verdict, Verdict::Growing);
+    }
+    #[test]
+    fn snapshots_and_their_comparison_are_read_and_tied_to_the_growing_site() {
+        let mut lines = vec![
+            r#"{"k":"start","th":0,"t":1000000,"pid":7,"node":"v20.0.0","heap_limit":100000000,"sampling_bytes":32768,"interval_ms":250,"main":true,"argv":["s.js"]}"#.to_owned(),
+            r#"{"k":"site","th":0,"id":1,"frames":[["Request","/s.js",3,3],["serve","/s.js",9,1]]}"#.to_owned(),
+            r#"{"k":"snapshot","th":0,"t":1001000,"n":1,"used":4000000,"limit":67108864,"pause_ms":512.25,"file":"/tmp/x.0.1.heapsnapshot"}"#.to_owned(),
+            r#"{"k":"snapshot","th":0,"t":1002000,"n":2,"used":8000000,"limit":67108864,"pause_ms":901.5,"file":"/tmp/x.0.2.heapsnapshot"}"#.to_owned(),
+            r#"{"k":"snapshot","th":0,"t":1004000,"n":3,"used":90000000,"limit":67108864,"skipped":"the V8 heap (85.8 MiB used) is above the limit of 64.0 MiB (--js-heap-snapshot-limit)"}"#.to_owned(),
+            r#"{"k":"heap_growth","th":0,"nodes_before":10,"nodes_after":20,"groups":[{"name":"(string)","kind":"string","location":null,"before":{"instances":1,"bytes":8},"after":{"instances":900,"bytes":90000},"new":{"instances":899,"bytes":89992},"growing":true,"retainer_path":[],"held_alike":0},{"name":"Request","kind":"object","location":null,"before":{"instances":1,"bytes":40},"after":{"instances":500,"bytes":80000},"new":{"instances":499,"bytes":79960},"growing":true,"retainer_path":[{"holder":"(closure context)","edge_type":"context","edge":"cache"},{"holder":"Map","edge_type":"internal","edge":"table"}],"held_alike":499}]}"#.to_owned(),
+        ];
+        for i in 0..20u64 {
+            lines.push(format!(
+                r#"{{"k":"heap","th":0,"t":{},"used":1000000,"limit":100000000,"sites":[[1,{}]]}}"#,
+                1_000_000 + i * 250,
+                (i + 1) * 32768
+            ));
+        }
+        let (isolates, notes) = scripts(&profile(&lines));
+        assert_eq!(
+            notes,
+            ["JavaScript, main thread: the late heap snapshot was not taken: the V8 heap (85.8 MiB used) is above the limit of 64.0 MiB (--js-heap-snapshot-limit)"]
+        );
+        let main = &isolates[0];
+        assert_eq!(main.sites[0].verdict, Verdict::Growing);
+        let taken: Vec<(u32, f64, u64, Option<f64>)> = main
+            .snapshots
+            .iter()
+            .map(|s| (s.n, s.t_s, s.heap_used, s.pause_ms))
+            .collect();
+        assert_eq!(
+            taken,
+            [
+                (1, 1.0, 4_000_000, Some(512.25)),
+                (2, 2.0, 8_000_000, Some(901.5)),
+                (3, 4.0, 90_000_000, None)
+            ]
+        );
+        let comparison = main.comparison.as_ref().unwrap();
+        assert_eq!((comparison.nodes_before, comparison.nodes_after), (10, 20));
+        let tied: Vec<(&str, Option<usize>)> = comparison
+            .groups
+            .iter()
+            .map(|c| (c.growth.name.as_str(), c.site))
+            .collect();
+        // The site's frame `Request` is the class's constructor; strings name no function.
+        assert_eq!(tied, [("(string)", None), ("Request", Some(0))]);
+        assert_eq!(
+            crate::heap_snapshot::path_text(&comparison.groups[1].growth),
+            "(closure context).cache → Map.table → Request"
+        );
     }
 }
