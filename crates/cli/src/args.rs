@@ -225,6 +225,13 @@ pub struct RunArgs {
     /// of C extensions and other libraries always stay.
     #[arg(long)]
     pub native: bool,
+    /// In a Node.js program, take two V8 heap snapshots per isolate (after its 8th sample and
+    /// as it ends) only while its used heap is at most BYTES (K, M, G suffixes; 0: never).
+    /// Each snapshot stops the isolate for a time proportional to the heap (about 75 ms per
+    /// MiB on a slow machine); they give the constructors that grew between them, with
+    /// their retainer paths. Above the limit, the report notes the snapshot skipped.
+    #[arg(long, value_name = "BYTES", value_parser = parse_size, default_value = "64M")]
+    pub js_heap_snapshot_limit: u64,
     /// In a Java program, the first interval between the JVM's class histograms (each one is
     /// a full garbage collection, whose pause is measured and reported; the interval doubles
     /// every 100 histograms). The first one is taken as soon as the JVM can be attached to.

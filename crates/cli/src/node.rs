@@ -64,6 +64,7 @@ impl Preload {
         profile: &Path,
         agent: &Path,
         interval: Duration,
+        snapshot_limit: u64,
         follow_children: bool,
     ) -> Result<Preload> {
         let script = sibling(profile, ".node-preload.js");
@@ -73,6 +74,7 @@ impl Preload {
             "out": out.to_string_lossy(),
             "interval_ms": interval.max(MIN_INTERVAL).as_millis() as u64,
             "sampling_bytes": SAMPLING_BYTES,
+            "snapshot_limit": snapshot_limit,
             "node_options": original,
             "follow_children": follow_children,
             "agent": agent.file_name().map(|n| n.to_string_lossy().into_owned()),
@@ -124,6 +126,7 @@ impl Preload {
             match target {
                 Some(profile) => {
                     if let Err(e) = append(&records, &profile, pid)
+                        .and_then(|()| append_heap_growth(&records, &profile, pid))
                         .and_then(|()| append_instrument(&profile, pid))
                     {
                         notes.push(format!(
@@ -136,6 +139,16 @@ impl Preload {
                 )),
             }
             let _ = std::fs::remove_file(&records);
+        }
+        // The raw snapshots are not kept (their results are in the profile): also those of a
+        // process whose records were dropped, or that was killed before it wrote its record.
+        if let Ok(entries) = std::fs::read_dir(dir) {
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if name.starts_with(&prefix) && name.ends_with(".heapsnapshot") {
+                    let _ = std::fs::remove_file(entry.path());
+                }
+            }
         }
         notes
     }
@@ -210,16 +223,96 @@ fn append_instrument(profile: &Path, pid: u32) -> Result<()> {
     })
     .to_string();
     let mut file = std::fs::OpenOptions::new().append(true).open(profile)?;
+    append_line(&mut file, pid, &line)
+}
+
+/// Append one JSON line to `profile` as a `ScriptRecord` chunk of process `pid`.
+fn append_line(file: &mut std::fs::File, pid: u32, line: &str) -> Result<()> {
     let record = ScriptRecord {
         runtime: FrameKind::JavaScript,
         pid,
-        line: line.as_str(),
+        line,
     };
     let mut buf = vec![0; record.encoded_len()];
     let len = record
         .encode(&mut buf)
         .map_err(|e| anyhow::anyhow!("cannot encode a record: {e:?}"))?;
     file.write_all(&buf[..len])?;
+    Ok(())
+}
+
+/// The heap snapshots that `records` name, per isolate (node's thread id): the early one's
+/// file (`n` 1) and the latest late one's (the preload deletes each late one it replaces).
+type SnapshotFiles = std::collections::BTreeMap<u64, (Option<PathBuf>, Option<(u64, PathBuf)>)>;
+
+fn snapshot_files(records: &Path) -> Result<SnapshotFiles> {
+    let text = std::fs::read_to_string(records)
+        .with_context(|| format!("cannot read '{}'", records.display()))?;
+    let mut files = SnapshotFiles::new();
+    for line in text.lines().filter(|l| l.contains("\"snapshot\"")) {
+        let Ok(record) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        let (Some(thread), Some(n), Some(file)) = (
+            record["th"].as_u64(),
+            record["n"].as_u64(),
+            record["file"].as_str(),
+        ) else {
+            continue;
+        };
+        if record["k"] != "snapshot" {
+            continue;
+        }
+        let entry = files.entry(thread).or_default();
+        if n == 1 {
+            entry.0 = Some(PathBuf::from(file));
+        } else if entry.1.as_ref().is_none_or(|(latest, _)| n > *latest) {
+            entry.1 = Some((n, PathBuf::from(file)));
+        }
+    }
+    Ok(files)
+}
+
+/// Compare each isolate's two heap snapshots (named in `records`) and append the result to
+/// `profile` as a `heap_growth` record (or an `error` record saying why it could not be
+/// compared). The files are deleted by [`Preload::collect`].
+fn append_heap_growth(records: &Path, profile: &Path, pid: u32) -> Result<()> {
+    use leakscope_analysis::heap_snapshot::{compare, HeapSnapshot};
+    let files = snapshot_files(records)?;
+    if files.is_empty() {
+        return Ok(());
+    }
+    let mut out = std::fs::OpenOptions::new()
+        .append(true)
+        .open(profile)
+        .with_context(|| format!("cannot open '{}'", profile.display()))?;
+    for (thread, (early, late)) in files {
+        let (Some(early), Some((_, late))) = (early, late) else {
+            // The isolate ended before its second snapshot: nothing to compare, and the
+            // early one's record says it was taken.
+            continue;
+        };
+        let parse = |path: &Path| {
+            let json = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            HeapSnapshot::parse(&json).map_err(|e| format!("{}: {e}", path.display()))
+        };
+        let line = match parse(&early).and_then(|e| Ok((e, parse(&late)?))) {
+            Ok((early, late)) => {
+                let mut record = serde_json::to_value(compare(&early, &late))?;
+                record["k"] = "heap_growth".into();
+                record["th"] = thread.into();
+                record.to_string()
+            }
+            Err(message) => serde_json::json!({
+                "k": "error",
+                "th": thread,
+                "what": "heap snapshots",
+                "message": format!("cannot read a heap snapshot: {message}"),
+            })
+            .to_string(),
+        };
+        append_line(&mut out, pid, &line)?;
+    }
     Ok(())
 }
 
@@ -312,5 +405,32 @@ mod tests {
             .collect();
         assert_eq!(lines, ["{\"k\":\"start\"}", "{\"k\":\"end\"}"]);
         assert_eq!(read.script_records[0].pid, 42);
+    }
+    #[test]
+    fn the_early_and_the_latest_late_snapshot_are_the_ones_compared() {
+        let dir = tempfile::tempdir().unwrap();
+        let records = dir.path().join("run.profile.node.42");
+        std::fs::write(
+            &records,
+            concat!(
+                "{\"k\":\"snapshot\",\"th\":0,\"n\":1,\"file\":\"/r/a.0.1.heapsnapshot\"}\n",
+                "{\"k\":\"snapshot\",\"th\":0,\"n\":3,\"file\":\"/r/a.0.3.heapsnapshot\"}\n",
+                "{\"k\":\"snapshot\",\"th\":0,\"n\":2,\"file\":\"/r/a.0.2.heapsnapshot\"}\n",
+                "{\"k\":\"snapshot\",\"th\":0,\"n\":4,\"skipped\":\"above the limit\"}\n",
+                "{\"k\":\"snapshot\",\"th\":1,\"n\":1,\"file\":\"/r/a.1.1.heapsnapshot\"}\n",
+                "{\"k\":\"site\",\"th\":0,\"id\":1,\"frames\":[[\"snapshot\",\"\",0,0]]}\n",
+            ),
+        )
+        .unwrap();
+        let files = snapshot_files(&records).unwrap();
+        let main = &files[&0];
+        assert_eq!(main.0.as_deref(), Some(Path::new("/r/a.0.1.heapsnapshot")));
+        assert_eq!(
+            main.1.as_ref().map(|(n, path)| (*n, path.as_path())),
+            Some((3, Path::new("/r/a.0.3.heapsnapshot")))
+        );
+        // A worker that ended before its second snapshot has nothing to compare.
+        assert_eq!(files[&1].1, None);
+        assert_eq!(files.len(), 2);
     }
 }

@@ -76,6 +76,7 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
             &profile_path,
             &agent_path,
             args.interval,
+            args.js_heap_snapshot_limit,
             args.follow_children,
         ) {
             Ok(preload) => Some(preload),

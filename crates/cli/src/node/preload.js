@@ -7,6 +7,10 @@
 //   - counts EventEmitter and EventTarget listeners (`on`, `addEventListener`) per emitter
 //     class and event, with the stacks that added them (the first 16 of each pair, then one
 //     in 64);
+//   - writes V8 heap snapshots to files beside its records (at the 4th sample, then at the
+//     8th, 16th, 32nd..., each late one replacing the previous), unless the heap is above
+//     SETTINGS.snapshot_limit; leakscope compares the first with the last offline (the
+//     constructors that grew, with their retainer paths);
 // as JSON lines appended to SETTINGS.out + '.' + pid, which leakscope moves into the
 // profile when the program ends. Nothing here may change what the program does: every hook catches its
 // own errors, the timer does not keep the process alive, and the program's own NODE_OPTIONS
@@ -14,7 +18,7 @@
 'use strict';
 (function leakscopePreload() {
   // Written in by `leakscope run` (crates/cli/src/node.rs) when it writes this file for a run:
-  // { out, interval_ms, sampling_bytes, node_options, follow_children, agent }.
+  // { out, interval_ms, sampling_bytes, snapshot_limit, node_options, follow_children, agent }.
   const SETTINGS = /*LEAKSCOPE_SETTINGS*/ null;
   if (SETTINGS === null) return;
   const fs = require('fs');
@@ -249,6 +253,60 @@
     write({ k: 'listeners', th: threadId, t: now, emitters: emitters.size, final: finalSample, counts: rows });
   }
 
+  // ---- heap snapshots ----
+
+  // A snapshot stops the isolate for a time proportional to its heap (decision 0014 has the
+  // figures), so there are few: the early one at the 4th sample (start-up's allocations are
+  // done by then), a late one at the 8th, and a new late one (replacing the last) at the
+  // 16th, 32nd, 64th... sample, so that a long run compares its start with a recent moment
+  // at a cost that halves as the run goes on. None at the isolate's end: by the `exit` event
+  // a script's module scope is often unreachable already, and a snapshot (which collects
+  // garbage first) would not see what it kept. None while the used heap is above the limit.
+  // v8.writeHeapSnapshot serializes in C++ straight to the file: the inspector's
+  // HeapProfiler.takeHeapSnapshot hands each chunk to this isolate as a string first, which
+  // is slower and allocates in the heap being measured. leakscope parses the files after the
+  // program ended (and deletes them): the program's heap never holds a parsed snapshot.
+  const EARLY_SNAPSHOT_SAMPLE = 4;
+  const snapshotLimit = SETTINGS.snapshot_limit;
+  let snapshotsTaken = 0;
+  let lateSnapshotFile = null;
+  let snapshotsStopped = snapshotLimit === 0 || typeof v8.writeHeapSnapshot !== 'function';
+  function isSnapshotSample(n) {
+    // 4, 8, 16, 32...
+    return n >= EARLY_SNAPSHOT_SAMPLE && (n & (n - 1)) === 0;
+  }
+  // Whether one was taken.
+  function heapSnapshot() {
+    if (snapshotsStopped) return false;
+    const n = snapshotsTaken + 1;
+    const used = v8.getHeapStatistics().used_heap_size;
+    const record = { k: 'snapshot', th: threadId, t: Date.now(), n: n, used: used, limit: snapshotLimit };
+    try {
+      if (used > snapshotLimit) {
+        const mib = (bytes) => (bytes / 1048576).toFixed(1) + ' MiB';
+        record.skipped = 'the V8 heap (' + mib(used) + ' used) is above the limit of ' + mib(snapshotLimit) + ' (--js-heap-snapshot-limit)';
+        snapshotsStopped = true; // it rarely shrinks back: one note is enough
+      } else {
+        const file = out + '.' + threadId + '.' + n + '.heapsnapshot';
+        const began = process.hrtime.bigint();
+        v8.writeHeapSnapshot(file);
+        record.pause_ms = Number(process.hrtime.bigint() - began) / 1e6;
+        record.file = file;
+        snapshotsTaken = n;
+        if (n > 1) {
+          // Only the early and the latest late snapshot are compared.
+          if (lateSnapshotFile !== null) try { fs.unlinkSync(lateSnapshotFile); } catch (e) { /* gone */ }
+          lateSnapshotFile = file;
+        }
+      }
+    } catch (e) {
+      record.skipped = 'the snapshot failed: ' + String(e && e.message || e);
+      snapshotsStopped = true;
+    }
+    write(record);
+    return record.file !== undefined;
+  }
+
   let ended = false;
   function sample() {
     if (ended) return;
@@ -266,8 +324,14 @@
   function tick() {
     sample();
     samples++;
+    let next = intervalMs;
+    if (isSnapshotSample(samples) && !ended) {
+      // The next sample follows at once: the pause is long next to the interval, and the
+      // series should see what the program did right after it.
+      if (heapSnapshot()) next = 0;
+    }
     if (samples % 100 === 0) intervalMs *= 2;
-    setTimeout(tick, intervalMs).unref();
+    setTimeout(tick, next).unref();
   }
   setTimeout(tick, 0).unref();
 
