@@ -85,6 +85,28 @@ struct ScriptPage {
     sites: Vec<ScriptSitePage>,
     listeners: Vec<ListenerPage>,
     errors: Vec<String>,
+    /// `[t_s, heap_used, pause_ms]` of each heap snapshot taken.
+    snapshots: Vec<(f64, u64, f64)>,
+    /// Whether the first and last snapshot were compared.
+    compared: bool,
+    constructors: Vec<ConstructorPage>,
+}
+
+/// A constructor that grew between the heap snapshots.
+#[derive(Serialize)]
+struct ConstructorPage {
+    /// `Request`, or `closure handle (script:line:column)`.
+    name: String,
+    growing: bool,
+    /// `[instances, bytes]` before and after.
+    before: [u64; 2],
+    after: [u64; 2],
+    new_instances: u64,
+    /// `Map.table → (array)[3] → Request`; empty if none was searched.
+    path: String,
+    held_alike: u64,
+    /// The index in `sites` of the growing site that allocates it.
+    site: Option<usize>,
 }
 
 #[derive(Serialize)]
@@ -250,6 +272,39 @@ fn script_page(isolate: &leakscope_analysis::ScriptIsolate) -> ScriptPage {
             })
             .collect(),
         errors: isolate.errors.clone(),
+        snapshots: isolate
+            .snapshots
+            .iter()
+            .filter_map(|s| Some((round(s.t_s, 3), s.heap_used, round(s.pause_ms?, 1))))
+            .collect(),
+        compared: isolate.comparison.is_some(),
+        constructors: isolate
+            .comparison
+            .iter()
+            .flat_map(|c| &c.groups)
+            .map(|constructor| {
+                let group = &constructor.growth;
+                ConstructorPage {
+                    name: match &group.location {
+                        Some(l) => {
+                            format!("closure {} ({}:{}:{})", group.name, l.url, l.line, l.column)
+                        }
+                        None => group.name.clone(),
+                    },
+                    growing: group.growing,
+                    before: [group.before.instances, group.before.bytes],
+                    after: [group.after.instances, group.after.bytes],
+                    new_instances: group.new.instances,
+                    path: if group.retainer_path.is_empty() {
+                        String::new()
+                    } else {
+                        leakscope_analysis::heap_snapshot::path_text(group)
+                    },
+                    held_alike: group.held_alike,
+                    site: constructor.site,
+                }
+            })
+            .collect(),
     }
 }
 

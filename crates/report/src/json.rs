@@ -75,6 +75,58 @@ struct ScriptIsolateJson<'a> {
     sites: Vec<ScriptSiteJson<'a>>,
     listeners: Vec<ListenerJson<'a>>,
     errors: &'a [String],
+    heap_snapshots: Vec<HeapSnapshotJson<'a>>,
+    heap_comparison: Option<HeapComparisonJson<'a>>,
+}
+
+/// One heap snapshot the preload took or skipped.
+#[derive(Serialize)]
+struct HeapSnapshotJson<'a> {
+    n: u32,
+    t_s: f64,
+    heap_used_bytes: u64,
+    pause_ms: Option<f64>,
+    skipped: Option<&'a str>,
+}
+
+/// What grew between the isolate's first and last heap snapshot.
+#[derive(Serialize)]
+struct HeapComparisonJson<'a> {
+    nodes_before: u64,
+    nodes_after: u64,
+    constructors: Vec<ConstructorJson<'a>>,
+}
+
+#[derive(Serialize)]
+struct ConstructorJson<'a> {
+    name: &'a str,
+    kind: &'a str,
+    location: Option<ScriptLocationJson<'a>>,
+    growing: bool,
+    instances_before: u64,
+    instances_after: u64,
+    bytes_before: u64,
+    bytes_after: u64,
+    new_instances: u64,
+    new_bytes: u64,
+    retainer_path: Vec<RetainerStepJson<'a>>,
+    retainer_path_text: Option<String>,
+    held_alike: u64,
+    site: Option<usize>,
+}
+
+#[derive(Serialize)]
+struct ScriptLocationJson<'a> {
+    file: Option<&'a str>,
+    line: u32,
+    column: u32,
+}
+
+#[derive(Serialize)]
+struct RetainerStepJson<'a> {
+    holder: &'a str,
+    edge_type: &'a str,
+    edge: &'a str,
 }
 
 #[derive(Serialize)]
@@ -188,6 +240,60 @@ fn script_isolate(isolate: &leakscope_analysis::ScriptIsolate) -> ScriptIsolateJ
             })
             .collect(),
         errors: &isolate.errors,
+        heap_snapshots: isolate
+            .snapshots
+            .iter()
+            .map(|snapshot| HeapSnapshotJson {
+                n: snapshot.n,
+                t_s: finite(snapshot.t_s, 3),
+                heap_used_bytes: snapshot.heap_used,
+                pause_ms: snapshot.pause_ms.map(|ms| finite(ms, 1)),
+                skipped: snapshot.skipped.as_deref(),
+            })
+            .collect(),
+        heap_comparison: isolate
+            .comparison
+            .as_ref()
+            .map(|comparison| HeapComparisonJson {
+                nodes_before: comparison.nodes_before,
+                nodes_after: comparison.nodes_after,
+                constructors: comparison
+                    .groups
+                    .iter()
+                    .map(|constructor| {
+                        let group = &constructor.growth;
+                        ConstructorJson {
+                            name: &group.name,
+                            kind: &group.kind,
+                            location: group.location.as_ref().map(|l| ScriptLocationJson {
+                                file: (!l.url.is_empty()).then_some(l.url.as_str()),
+                                line: l.line,
+                                column: l.column,
+                            }),
+                            growing: group.growing,
+                            instances_before: group.before.instances,
+                            instances_after: group.after.instances,
+                            bytes_before: group.before.bytes,
+                            bytes_after: group.after.bytes,
+                            new_instances: group.new.instances,
+                            new_bytes: group.new.bytes,
+                            retainer_path: group
+                                .retainer_path
+                                .iter()
+                                .map(|step| RetainerStepJson {
+                                    holder: &step.holder,
+                                    edge_type: &step.edge_type,
+                                    edge: &step.edge,
+                                })
+                                .collect(),
+                            retainer_path_text: (!group.retainer_path.is_empty())
+                                .then(|| leakscope_analysis::heap_snapshot::path_text(group)),
+                            held_alike: group.held_alike,
+                            site: constructor.site,
+                        }
+                    })
+                    .collect(),
+            }),
     }
 }
 

@@ -679,6 +679,7 @@ fn render_scripts(out: &mut String, report: &ProcessReport, style: &Style) {
                 render_script_frames(out, frames);
             }
         }
+        render_heap_comparison(out, isolate, style);
         let others = isolate
             .sites
             .iter()
@@ -694,12 +695,78 @@ fn render_scripts(out: &mut String, report: &ProcessReport, style: &Style) {
     }
 }
 
-/// A Node.js isolate by node's thread id: `main thread`, `worker thread 2`.
-pub(crate) fn isolate_name(thread: u32) -> String {
-    if thread == 0 {
-        "main thread".to_owned()
-    } else {
-        format!("worker thread {thread}")
+pub(crate) use leakscope_analysis::scripts::isolate_name;
+
+/// An isolate's heap snapshots (each one's heap and pause) and the constructors that grew
+/// between the first and the last, each with its retainer path and the growing site that
+/// allocates it, if one is known.
+fn render_heap_comparison(
+    out: &mut String,
+    isolate: &leakscope_analysis::ScriptIsolate,
+    style: &Style,
+) {
+    let taken: Vec<String> = isolate
+        .snapshots
+        .iter()
+        .filter_map(|snapshot| {
+            let pause = snapshot.pause_ms?;
+            Some(format!(
+                "{} at {:.1} s (paused {pause:.0} ms)",
+                human_bytes(snapshot.heap_used as f64),
+                snapshot.t_s,
+            ))
+        })
+        .collect();
+    let Some(comparison) = &isolate.comparison else {
+        return;
+    };
+    let _ = writeln!(
+        out,
+        "Heap snapshots: {}; the first and the last compared:",
+        taken.join(", ")
+    );
+    let growing: Vec<_> = comparison
+        .groups
+        .iter()
+        .filter(|c| c.growth.growing)
+        .collect();
+    if growing.is_empty() {
+        let _ = writeln!(out, "   No constructor grew between them.");
+    }
+    for constructor in growing {
+        let group = &constructor.growth;
+        let what = match (&group.location, group.kind.as_str()) {
+            (Some(l), _) => format!("closure {} ({}:{}:{})", group.name, l.url, l.line, l.column),
+            (None, "object") => group.name.clone(),
+            (None, _) => group.name.clone(),
+        };
+        let _ = writeln!(
+            out,
+            "{} {what}: {} -> {} instances, {} -> {}; {} allocated between the snapshots and still alive",
+            style.paint(Style::RED, "GROWING CONSTRUCTOR"),
+            thousands(group.before.instances),
+            thousands(group.after.instances),
+            human_bytes(group.before.bytes as f64),
+            human_bytes(group.after.bytes as f64),
+            thousands(group.new.instances),
+        );
+        if !group.retainer_path.is_empty() {
+            let _ = writeln!(
+                out,
+                "   retained through: {} ({} of them held so)",
+                leakscope_analysis::heap_snapshot::path_text(group),
+                thousands(group.held_alike),
+            );
+        }
+        if let Some(site) = constructor.site.and_then(|index| isolate.sites.get(index)) {
+            if let Some(frame) = site.frames.iter().find(|f| !f.url.is_empty()) {
+                let _ = writeln!(
+                    out,
+                    "   allocated at the growing site {} ({}:{}:{})",
+                    frame.function, frame.url, frame.line, frame.column
+                );
+            }
+        }
     }
 }
 

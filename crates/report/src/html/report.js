@@ -782,6 +782,29 @@
         },
         function (s) { return stackOf(s.frames); }));
     }
+    if (isolate.snapshots.length) {
+      section.appendChild(el("h2", null, "Heap snapshots (node " + thread + ")"));
+      section.appendChild(el("p", null, isolate.snapshots.map(function (s) {
+        return bytes(s[1]) + " of V8 heap at " + s[0].toFixed(1) + " s, paused " + s[2].toFixed(0) + " ms";
+      }).join("; ") + (isolate.compared ? ". The first and the last compared: the constructors whose bytes rose most, with the shortest path from the GC roots to their new instances (click a row)." : ".")));
+      if (isolate.compared && !isolate.constructors.some(function (c) { return c.growing; })) {
+        section.appendChild(el("p", null, el("span", { class: "good" }, "No constructor grew between them.")));
+      }
+      if (isolate.constructors.length) {
+        section.appendChild(table(
+          [["verdict"], ["constructor"], ["instances before", "num"], ["after", "num"], ["new", "num"], ["bytes before", "num"], ["after", "num"], ["allocated at"]],
+          isolate.constructors,
+          function (c) {
+            var site = c.site === null ? null : isolate.sites[c.site];
+            return [el("td", null, el("span", { class: "pill " + (c.growing ? "growing" : "bounded") }, c.growing ? "growing" : "grew a little")),
+              el("td", { class: "mono" }, c.name), num(thousands(c.before[0])), num(thousands(c.after[0])), num(thousands(c.new_instances)),
+              num(bytes(c.before[1])), num(bytes(c.after[1])), el("td", { class: "site" }, site ? ownFrame(site.frames)[0] + " " + ownFrame(site.frames)[1] : "")];
+          },
+          function (c) {
+            return el("pre", { class: "stack" }, c.path ? "retained through " + c.path + "\n(" + thousands(c.held_alike) + " of its instances held so)" : "no retainer path searched");
+          }));
+      }
+    }
     if (isolate.listeners.length) {
       section.appendChild(el("h2", null, "Listeners (node " + thread + ")"));
       var leaks = isolate.listeners.filter(function (l) { return l.verdict === "growing"; });
