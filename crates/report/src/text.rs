@@ -107,8 +107,14 @@ fn summary_line(report: &Report, style: &Style) -> String {
             shown + hidden
         })
         .sum();
+    let checked = processes
+        .iter()
+        .any(|p| p.leaks.leak_check.status() != LeakCheckStatus::NotRun);
     if leaks == 0 {
-        parts.push(style.paint(Style::GREEN, "no leaks"));
+        // Only a check that ran can find no leaks: with none, the line says that none ran.
+        if checked {
+            parts.push(style.paint(Style::GREEN, "no leaks"));
+        }
     } else {
         let by_kind: Vec<String> = error_kinds
             .kinds()
@@ -698,7 +704,7 @@ fn render_scripts(out: &mut String, report: &ProcessReport, style: &Style) {
 pub(crate) use leakscope_analysis::scripts::isolate_name;
 
 /// An isolate's heap snapshots (each one's heap and pause) and the constructors that grew
-/// between the first and the last, each with its retainer path and the growing site that
+/// between the last two, each with its retainer path and the growing site that
 /// allocates it, if one is known.
 fn render_heap_comparison(
     out: &mut String,
@@ -722,7 +728,7 @@ fn render_heap_comparison(
     };
     let _ = writeln!(
         out,
-        "Heap snapshots: {}; the first and the last compared:",
+        "Heap snapshots: {}; the last two compared:",
         taken.join(", ")
     );
     let growing: Vec<_> = comparison

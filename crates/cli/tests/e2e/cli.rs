@@ -88,6 +88,14 @@ fn assert_not_called_clean(text: &str, headline: &str) {
         text.contains(&format!("LEAK SUMMARY: {headline}")),
         "the LEAK SUMMARY does not say {headline:?}:\n{text}"
     );
+    // A check that did not run found nothing: the run's summary line does not say "no leaks".
+    if headline.starts_with("the leak check did not run") {
+        let summary = text.lines().rfind(|l| l.starts_with("leakscope: "));
+        assert!(
+            summary.is_some_and(|l| !l.contains("no leaks") && l.contains("did not run")),
+            "the summary line: {summary:?}"
+        );
+    }
 }
 
 /// `leakscope run` started in the background, the program's first stdout line (its pid)
