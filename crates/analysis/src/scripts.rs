@@ -123,14 +123,14 @@ pub struct ScriptIsolate {
     pub ended: Option<String>,
     /// The heap snapshots taken or skipped, early (1) first.
     pub snapshots: Vec<SnapshotTaken>,
-    /// The comparison of the two snapshots, if both were taken.
+    /// The comparison of the last two snapshots, if two were taken.
     pub comparison: Option<SnapshotComparison>,
 }
 
 /// One heap snapshot the preload took, or skipped.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SnapshotTaken {
-    /// 1: after the warm-up; 2: as the isolate ended.
+    /// 1, 2, 3... in the order taken (at the 10th, 20th, 40th... sample).
     pub n: u32,
     /// When, s since the process started.
     pub t_s: f64,
@@ -142,9 +142,11 @@ pub struct SnapshotTaken {
     pub skipped: Option<String>,
 }
 
-/// What grew between an isolate's two heap snapshots.
+/// What grew between an isolate's last two heap snapshots.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SnapshotComparison {
+    /// Their numbers ([`SnapshotTaken::n`]).
+    pub compared: (u32, u32),
     /// Nodes of the early and the late snapshot.
     pub nodes_before: u64,
     pub nodes_after: u64,
@@ -240,6 +242,9 @@ enum Record {
     #[serde(rename = "heap_growth")]
     HeapGrowth {
         th: u32,
+        /// The `n` of the two snapshots compared.
+        #[serde(default)]
+        compared: (u32, u32),
         #[serde(flatten)]
         growth: HeapGrowth,
     },
@@ -330,7 +335,7 @@ struct IsolateRecords {
     errors: Vec<String>,
     ended: Option<String>,
     snapshots: Vec<SnapshotTaken>,
-    heap_growth: Option<HeapGrowth>,
+    heap_growth: Option<((u32, u32), HeapGrowth)>,
 }
 
 /// The JavaScript findings of `profile`, one per isolate that left records (main thread
@@ -355,7 +360,7 @@ pub fn scripts(profile: &Profile) -> (Vec<ScriptIsolate>, Vec<String>) {
                 notes.push(format!(
                     "JavaScript, {}: the {} heap snapshot was not taken: {why}",
                     isolate_name(isolate.thread),
-                    if snapshot.n == 1 { "early" } else { "late" },
+                    if snapshot.n == 1 { "first" } else { "next" },
                 ));
             }
         }
@@ -512,9 +517,11 @@ fn read_records(profile: &Profile) -> (BTreeMap<(u32, u32), IsolateRecords>, usi
                     pause_ms,
                     skipped,
                 }),
-            Record::HeapGrowth { th, growth } => {
-                isolates.entry(key(th)).or_default().heap_growth = Some(growth)
-            }
+            Record::HeapGrowth {
+                th,
+                compared,
+                growth,
+            } => isolates.entry(key(th)).or_default().heap_growth = Some((compared, growth)),
             Record::Instrument { .. } => {}
         }
     }
@@ -617,18 +624,21 @@ fn judge(pid: u32, thread: u32, records: IsolateRecords, available: Option<u64>)
             .then_with(|| b.listeners_last.cmp(&a.listeners_last))
             .then_with(|| (&a.emitter, &a.event).cmp(&(&b.emitter, &b.event)))
     });
-    let comparison = records.heap_growth.map(|growth| SnapshotComparison {
-        nodes_before: growth.nodes_before,
-        nodes_after: growth.nodes_after,
-        groups: growth
-            .groups
-            .into_iter()
-            .map(|group| ConstructorGrowth {
-                site: allocating_site(&group, &sites),
-                growth: group,
-            })
-            .collect(),
-    });
+    let comparison = records
+        .heap_growth
+        .map(|(compared, growth)| SnapshotComparison {
+            compared,
+            nodes_before: growth.nodes_before,
+            nodes_after: growth.nodes_after,
+            groups: growth
+                .groups
+                .into_iter()
+                .map(|group| ConstructorGrowth {
+                    site: allocating_site(&group, &sites),
+                    growth: group,
+                })
+                .collect(),
+        });
     ScriptIsolate {
         pid,
         thread,
@@ -764,7 +774,7 @@ mod tests {
             r#"{"k":"snapshot","th":0,"t":1001000,"n":1,"used":4000000,"limit":67108864,"pause_ms":512.25,"file":"/tmp/x.0.1.heapsnapshot"}"#.to_owned(),
             r#"{"k":"snapshot","th":0,"t":1002000,"n":2,"used":8000000,"limit":67108864,"pause_ms":901.5,"file":"/tmp/x.0.2.heapsnapshot"}"#.to_owned(),
             r#"{"k":"snapshot","th":0,"t":1004000,"n":3,"used":90000000,"limit":67108864,"skipped":"the V8 heap (85.8 MiB used) is above the limit of 64.0 MiB (--js-heap-snapshot-limit)"}"#.to_owned(),
-            r#"{"k":"heap_growth","th":0,"nodes_before":10,"nodes_after":20,"groups":[{"name":"(string)","kind":"string","location":null,"before":{"instances":1,"bytes":8},"after":{"instances":900,"bytes":90000},"new":{"instances":899,"bytes":89992},"growing":true,"retainer_path":[],"held_alike":0},{"name":"Request","kind":"object","location":null,"before":{"instances":1,"bytes":40},"after":{"instances":500,"bytes":80000},"new":{"instances":499,"bytes":79960},"growing":true,"retainer_path":[{"holder":"(closure context)","edge_type":"context","edge":"cache"},{"holder":"Map","edge_type":"internal","edge":"table"}],"held_alike":499}]}"#.to_owned(),
+            r#"{"k":"heap_growth","th":0,"compared":[1,2],"nodes_before":10,"nodes_after":20,"groups":[{"name":"(string)","kind":"string","location":null,"before":{"instances":1,"bytes":8},"after":{"instances":900,"bytes":90000},"new":{"instances":899,"bytes":89992},"growing":true,"retainer_path":[],"held_alike":0},{"name":"Request","kind":"object","location":null,"before":{"instances":1,"bytes":40},"after":{"instances":500,"bytes":80000},"new":{"instances":499,"bytes":79960},"growing":true,"retainer_path":[{"holder":"(closure context)","edge_type":"context","edge":"cache"},{"holder":"Map","edge_type":"internal","edge":"table"}],"held_alike":499}]}"#.to_owned(),
         ];
         for i in 0..20u64 {
             lines.push(format!(
@@ -776,7 +786,7 @@ mod tests {
         let (isolates, notes) = scripts(&profile(&lines));
         assert_eq!(
             notes,
-            ["JavaScript, main thread: the late heap snapshot was not taken: the V8 heap (85.8 MiB used) is above the limit of 64.0 MiB (--js-heap-snapshot-limit)"]
+            ["JavaScript, main thread: the next heap snapshot was not taken: the V8 heap (85.8 MiB used) is above the limit of 64.0 MiB (--js-heap-snapshot-limit)"]
         );
         let main = &isolates[0];
         assert_eq!(main.sites[0].verdict, Verdict::Growing);
@@ -794,6 +804,7 @@ mod tests {
             ]
         );
         let comparison = main.comparison.as_ref().unwrap();
+        assert_eq!(comparison.compared, (1, 2));
         assert_eq!((comparison.nodes_before, comparison.nodes_after), (10, 20));
         let tied: Vec<(&str, Option<usize>)> = comparison
             .groups

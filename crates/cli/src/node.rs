@@ -205,6 +205,11 @@ fn profile_of(root: &Path, children: &[PathBuf], pid: u32) -> Option<PathBuf> {
 /// JavaScript heap and must not be reported as the program's.
 const SAMPLING_PROFILER_SYMBOLS: &str = "_ZN2v88internal20SamplingHeapProfiler";
 
+/// node's `v8.writeHeapSnapshot` (`node::heap::WriteSnapshot`), which takes and serializes
+/// a heap snapshot: tens of MB of native memory per snapshot while it runs, and V8's map of
+/// object ids that it keeps for the next one. Also the instrument's.
+const HEAP_SNAPSHOT_SYMBOLS: &str = "_ZN4node4heap13WriteSnapshot";
+
 /// Append a record naming the code of the instrument in the node executable that ran (the
 /// profile's), so that the analysis leaves out what it allocated.
 fn append_instrument(profile: &Path, pid: u32) -> Result<()> {
@@ -213,11 +218,17 @@ fn append_instrument(profile: &Path, pid: u32) -> Result<()> {
     let Some(exe) = read.process.as_ref().map(|p| p.exe.clone()) else {
         return Ok(());
     };
-    let ranges = leakscope_symbolize::function_ranges(Path::new(&exe), SAMPLING_PROFILER_SYMBOLS)
-        .map_err(|e| anyhow::anyhow!(e))?;
+    let mut ranges = Vec::new();
+    for symbols in [SAMPLING_PROFILER_SYMBOLS, HEAP_SNAPSHOT_SYMBOLS] {
+        ranges.extend(
+            leakscope_symbolize::function_ranges(Path::new(&exe), symbols)
+                .map_err(|e| anyhow::anyhow!(e))?,
+        );
+    }
+    ranges.sort_unstable();
     let line = serde_json::json!({
         "k": "instrument",
-        "what": "V8's sampling heap profiler",
+        "what": "V8's sampling heap profiler and heap snapshots",
         "module": exe,
         "ranges": ranges,
     })
@@ -241,9 +252,9 @@ fn append_line(file: &mut std::fs::File, pid: u32, line: &str) -> Result<()> {
     Ok(())
 }
 
-/// The heap snapshots that `records` name, per isolate (node's thread id): the early one's
-/// file (`n` 1) and the latest late one's (the preload deletes each late one it replaces).
-type SnapshotFiles = std::collections::BTreeMap<u64, (Option<PathBuf>, Option<(u64, PathBuf)>)>;
+/// The heap snapshots that `records` name, per isolate (node's thread id): each one's
+/// number (`n`) and file, in the order taken.
+type SnapshotFiles = std::collections::BTreeMap<u64, Vec<(u64, PathBuf)>>;
 
 fn snapshot_files(records: &Path) -> Result<SnapshotFiles> {
     let text = std::fs::read_to_string(records)
@@ -260,22 +271,23 @@ fn snapshot_files(records: &Path) -> Result<SnapshotFiles> {
         ) else {
             continue;
         };
-        if record["k"] != "snapshot" {
-            continue;
+        if record["k"] == "snapshot" {
+            files
+                .entry(thread)
+                .or_default()
+                .push((n, PathBuf::from(file)));
         }
-        let entry = files.entry(thread).or_default();
-        if n == 1 {
-            entry.0 = Some(PathBuf::from(file));
-        } else if entry.1.as_ref().is_none_or(|(latest, _)| n > *latest) {
-            entry.1 = Some((n, PathBuf::from(file)));
-        }
+    }
+    for taken in files.values_mut() {
+        taken.sort();
     }
     Ok(files)
 }
 
-/// Compare each isolate's two heap snapshots (named in `records`) and append the result to
-/// `profile` as a `heap_growth` record (or an `error` record saying why it could not be
-/// compared). The files are deleted by [`Preload::collect`].
+/// Compare the last two heap snapshots of each isolate (named in `records`; the preload
+/// deletes the older ones) and append the result to `profile` as a `heap_growth` record (or
+/// an `error` record saying why they could not be compared). The files are deleted by
+/// [`Preload::collect`].
 fn append_heap_growth(records: &Path, profile: &Path, pid: u32) -> Result<()> {
     use leakscope_analysis::heap_snapshot::{compare, HeapSnapshot};
     let files = snapshot_files(records)?;
@@ -286,21 +298,23 @@ fn append_heap_growth(records: &Path, profile: &Path, pid: u32) -> Result<()> {
         .append(true)
         .open(profile)
         .with_context(|| format!("cannot open '{}'", profile.display()))?;
-    for (thread, (early, late)) in files {
-        let (Some(early), Some((_, late))) = (early, late) else {
-            // The isolate ended before its second snapshot: nothing to compare, and the
-            // early one's record says it was taken.
+    for (thread, taken) in files {
+        // The isolate may have ended while a snapshot was being written, or before its
+        // second one: the last two that are there.
+        let present: Vec<&(u64, PathBuf)> = taken.iter().filter(|(_, f)| f.exists()).collect();
+        let [.., (early_n, early), (late_n, late)] = present[..] else {
             continue;
         };
         let parse = |path: &Path| {
             let json = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
             HeapSnapshot::parse(&json).map_err(|e| format!("{}: {e}", path.display()))
         };
-        let line = match parse(&early).and_then(|e| Ok((e, parse(&late)?))) {
+        let line = match parse(early).and_then(|e| Ok((e, parse(late)?))) {
             Ok((early, late)) => {
                 let mut record = serde_json::to_value(compare(&early, &late))?;
                 record["k"] = "heap_growth".into();
                 record["th"] = thread.into();
+                record["compared"] = serde_json::json!([early_n, late_n]);
                 record.to_string()
             }
             Err(message) => serde_json::json!({
@@ -407,7 +421,7 @@ mod tests {
         assert_eq!(read.script_records[0].pid, 42);
     }
     #[test]
-    fn the_early_and_the_latest_late_snapshot_are_the_ones_compared() {
+    fn the_snapshots_of_each_isolate_are_listed_in_the_order_taken() {
         let dir = tempfile::tempdir().unwrap();
         let records = dir.path().join("run.profile.node.42");
         std::fs::write(
@@ -423,14 +437,21 @@ mod tests {
         )
         .unwrap();
         let files = snapshot_files(&records).unwrap();
-        let main = &files[&0];
-        assert_eq!(main.0.as_deref(), Some(Path::new("/r/a.0.1.heapsnapshot")));
+        let listed = |thread: u64| -> Vec<(u64, &str)> {
+            files[&thread]
+                .iter()
+                .map(|(n, path)| (*n, path.to_str().unwrap()))
+                .collect()
+        };
         assert_eq!(
-            main.1.as_ref().map(|(n, path)| (*n, path.as_path())),
-            Some((3, Path::new("/r/a.0.3.heapsnapshot")))
+            listed(0),
+            [
+                (1, "/r/a.0.1.heapsnapshot"),
+                (2, "/r/a.0.2.heapsnapshot"),
+                (3, "/r/a.0.3.heapsnapshot")
+            ]
         );
-        // A worker that ended before its second snapshot has nothing to compare.
-        assert_eq!(files[&1].1, None);
+        assert_eq!(listed(1), [(1, "/r/a.1.1.heapsnapshot")]);
         assert_eq!(files.len(), 2);
     }
 }

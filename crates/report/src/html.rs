@@ -87,7 +87,7 @@ struct ScriptPage {
     errors: Vec<String>,
     /// `[t_s, heap_used, pause_ms]` of each heap snapshot taken.
     snapshots: Vec<(f64, u64, f64)>,
-    /// Whether the first and last snapshot were compared.
+    /// Whether the last two snapshots were compared.
     compared: bool,
     constructors: Vec<ConstructorPage>,
 }

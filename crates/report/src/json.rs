@@ -89,9 +89,10 @@ struct HeapSnapshotJson<'a> {
     skipped: Option<&'a str>,
 }
 
-/// What grew between the isolate's first and last heap snapshot.
+/// What grew between the isolate's last two heap snapshots.
 #[derive(Serialize)]
 struct HeapComparisonJson<'a> {
+    compared: [u32; 2],
     nodes_before: u64,
     nodes_after: u64,
     constructors: Vec<ConstructorJson<'a>>,
@@ -255,6 +256,7 @@ fn script_isolate(isolate: &leakscope_analysis::ScriptIsolate) -> ScriptIsolateJ
             .comparison
             .as_ref()
             .map(|comparison| HeapComparisonJson {
+                compared: [comparison.compared.0, comparison.compared.1],
                 nodes_before: comparison.nodes_before,
                 nodes_after: comparison.nodes_after,
                 constructors: comparison

@@ -7,10 +7,10 @@
 //   - counts EventEmitter and EventTarget listeners (`on`, `addEventListener`) per emitter
 //     class and event, with the stacks that added them (the first 16 of each pair, then one
 //     in 64);
-//   - writes V8 heap snapshots to files beside its records (at the 4th sample, then at the
-//     8th, 16th, 32nd..., each late one replacing the previous), unless the heap is above
-//     SETTINGS.snapshot_limit; leakscope compares the first with the last offline (the
-//     constructors that grew, with their retainer paths);
+//   - writes V8 heap snapshots to files beside its records (at the 10th, 20th, 40th...
+//     sample, keeping the last two), unless the heap is above SETTINGS.snapshot_limit;
+//     leakscope compares the last two offline (the constructors that grew between them,
+//     with their retainer paths);
 // as JSON lines appended to SETTINGS.out + '.' + pid, which leakscope moves into the
 // profile when the program ends. Nothing here may change what the program does: every hook catches its
 // own errors, the timer does not keep the process alive, and the program's own NODE_OPTIONS
@@ -256,28 +256,32 @@
   // ---- heap snapshots ----
 
   // A snapshot stops the isolate for a time proportional to its heap (decision 0014 has the
-  // figures), so there are few: the early one at the 4th sample (start-up's allocations are
-  // done by then), a late one at the 8th, and a new late one (replacing the last) at the
-  // 16th, 32nd, 64th... sample, so that a long run compares its start with a recent moment
-  // at a cost that halves as the run goes on. None at the isolate's end: by the `exit` event
-  // a script's module scope is often unreachable already, and a snapshot (which collects
-  // garbage first) would not see what it kept. None while the used heap is above the limit.
+  // figures), so there are few: at the 10th sample (the warm-up is over, and the verdicts,
+  // which need 8 samples of a series, have them before the first pause), then the 20th,
+  // 40th, 80th..., and only the last two are kept (each new one deletes the one before the
+  // last) and compared: what was allocated in the second half of the run so far and is
+  // still alive, so that a long run's warm-up (caches filling) is left behind, at a cost
+  // that halves as the run goes on. A run shorter than 20 samples has one, and nothing to
+  // compare. None
+  // at the isolate's end: by the `exit` event a script's module scope is often unreachable
+  // already, and a snapshot (which collects garbage first) would not see what it kept. None
+  // while the used heap is above the limit.
   // v8.writeHeapSnapshot serializes in C++ straight to the file: the inspector's
   // HeapProfiler.takeHeapSnapshot hands each chunk to this isolate as a string first, which
   // is slower and allocates in the heap being measured. leakscope parses the files after the
   // program ended (and deletes them): the program's heap never holds a parsed snapshot.
-  const EARLY_SNAPSHOT_SAMPLE = 4;
+  const FIRST_SNAPSHOT_SAMPLE = 10;
   const snapshotLimit = SETTINGS.snapshot_limit;
   let snapshotsTaken = 0;
-  let lateSnapshotFile = null;
+  const snapshotFiles = []; // the last two
   let snapshotsStopped = snapshotLimit === 0 || typeof v8.writeHeapSnapshot !== 'function';
   function isSnapshotSample(n) {
-    // 4, 8, 16, 32...
-    return n >= EARLY_SNAPSHOT_SAMPLE && (n & (n - 1)) === 0;
+    // 10, 20, 40...
+    const times = n / FIRST_SNAPSHOT_SAMPLE;
+    return n >= FIRST_SNAPSHOT_SAMPLE && Number.isInteger(times) && (times & (times - 1)) === 0;
   }
-  // Whether one was taken.
   function heapSnapshot() {
-    if (snapshotsStopped) return false;
+    if (snapshotsStopped) return;
     const n = snapshotsTaken + 1;
     const used = v8.getHeapStatistics().used_heap_size;
     const record = { k: 'snapshot', th: threadId, t: Date.now(), n: n, used: used, limit: snapshotLimit };
@@ -293,10 +297,9 @@
         record.pause_ms = Number(process.hrtime.bigint() - began) / 1e6;
         record.file = file;
         snapshotsTaken = n;
-        if (n > 1) {
-          // Only the early and the latest late snapshot are compared.
-          if (lateSnapshotFile !== null) try { fs.unlinkSync(lateSnapshotFile); } catch (e) { /* gone */ }
-          lateSnapshotFile = file;
+        snapshotFiles.push(file);
+        if (snapshotFiles.length > 2) {
+          try { fs.unlinkSync(snapshotFiles.shift()); } catch (e) { /* gone already */ }
         }
       }
     } catch (e) {
@@ -304,7 +307,6 @@
       snapshotsStopped = true;
     }
     write(record);
-    return record.file !== undefined;
   }
 
   let ended = false;
@@ -324,14 +326,18 @@
   function tick() {
     sample();
     samples++;
-    let next = intervalMs;
-    if (isSnapshotSample(samples) && !ended) {
-      // The next sample follows at once: the pause is long next to the interval, and the
-      // series should see what the program did right after it.
-      if (heapSnapshot()) next = 0;
-    }
     if (samples % 100 === 0) intervalMs *= 2;
-    setTimeout(tick, next).unref();
+    if (isSnapshotSample(samples) && !ended) {
+      // In a task of its own: the sample's WeakRef.deref() of the emitters keeps them
+      // alive until the end of the current task (and a snapshot would show them held by
+      // V8's `weak_refs_keep_during_job`), and the timer machinery would be on the stack.
+      setImmediate(() => {
+        heapSnapshot();
+        setTimeout(tick, intervalMs).unref();
+      }).unref();
+      return;
+    }
+    setTimeout(tick, intervalMs).unref();
   }
   setTimeout(tick, 0).unref();
 

@@ -786,7 +786,7 @@
       section.appendChild(el("h2", null, "Heap snapshots (node " + thread + ")"));
       section.appendChild(el("p", null, isolate.snapshots.map(function (s) {
         return bytes(s[1]) + " of V8 heap at " + s[0].toFixed(1) + " s, paused " + s[2].toFixed(0) + " ms";
-      }).join("; ") + (isolate.compared ? ". The first and the last compared: the constructors whose bytes rose most, with the shortest path from the GC roots to their new instances (click a row)." : ".")));
+      }).join("; ") + (isolate.compared ? ". The last two compared: the constructors whose bytes rose most, with the shortest path from the GC roots to their new instances (click a row)." : ".")));
       if (isolate.compared && !isolate.constructors.some(function (c) { return c.growing; })) {
         section.appendChild(el("p", null, el("span", { class: "good" }, "No constructor grew between them.")));
       }
