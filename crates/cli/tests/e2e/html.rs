@@ -93,13 +93,13 @@ fn chromium() -> PathBuf {
 }
 
 /// Chromium's run of a page: the DOM after the scripts ran, and the page's console messages.
-struct Rendered {
-    dom: String,
-    console: Vec<String>,
+pub(crate) struct Rendered {
+    pub(crate) dom: String,
+    pub(crate) console: Vec<String>,
     took: Duration,
 }
 
-fn headless(dir: &Path, extra: &[&str], url: &str) -> Rendered {
+pub(crate) fn headless(dir: &Path, extra: &[&str], url: &str) -> Rendered {
     let mut command = Command::new(chromium());
     command
         .args([
@@ -148,7 +148,7 @@ fn attribute_values(dom: &str, name: &str) -> Vec<u64> {
         .collect()
 }
 
-fn assert_rendered(page: &Rendered, what: &str) {
+pub(crate) fn assert_rendered(page: &Rendered, what: &str) {
     assert!(
         page.console.is_empty(),
         "{what}: console: {:#?}",

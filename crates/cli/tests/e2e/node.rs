@@ -10,6 +10,12 @@
 //! - `expect growing-site F...`: the main thread's fastest growing site starts at one of F
 //!   (V8's sampling heap profiler names the function an inlined callee was inlined into);
 //! - `expect worker-growing-site F...`: a worker thread has such a site, the main thread not;
+//! - `expect growing-constructor NAME WORD`: between the main thread's heap snapshots, the
+//!   first growing constructor (objects and closures: V8's strings and numbers of the same
+//!   objects grow beside them) is NAME, and its retainer path names WORD (the variable or
+//!   field that holds its instances);
+//! - `expect no-growing-constructor`: the main thread's snapshots were compared, and no
+//!   constructor grew between them in any isolate;
 //! - `expect no-growing-site`, `expect no-listener-leak`.
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -104,7 +110,10 @@ fn check(name: &str, report: &Value, expected: &[Vec<String>]) -> Vec<String> {
     // The instrument's own native memory is never the program's growth.
     for site in report["growth"].as_array().unwrap() {
         let names = functions(&site["stack"]);
-        if names.iter().any(|f| f.contains("SamplingHeapProfiler")) {
+        if names
+            .iter()
+            .any(|f| f.contains("SamplingHeapProfiler") || f.contains("HeapSnapshotGenerator"))
+        {
             failures.push(format!(
                 "{name}: the sampling profiler's memory is reported: {names:?}"
             ));
@@ -163,6 +172,59 @@ fn check(name: &str, report: &Value, expected: &[Vec<String>]) -> Vec<String> {
                     if let Some(site) = growing(isolate).next() {
                         failures.push(format!(
                             "{name}: thread {} has a growing site: {site:#}",
+                            isolate["thread"]
+                        ));
+                    }
+                }
+            }
+            "growing-constructor" => {
+                let (class, word) = (&expectation[1], &expectation[2]);
+                let Some(comparison) = main["heap_comparison"].as_object() else {
+                    failures.push(format!(
+                        "{name}: the heap snapshots were not compared: {:#}",
+                        main["heap_snapshots"]
+                    ));
+                    continue;
+                };
+                let first = comparison["constructors"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|c| {
+                        c["growing"] == true && (c["kind"] == "object" || c["kind"] == "closure")
+                    });
+                match first {
+                    Some(c) if &c["name"] == class => {
+                        let path = c["retainer_path_text"].as_str().unwrap_or_default();
+                        if !path.contains(word.as_str()) {
+                            failures.push(format!(
+                                "{name}: the retainer path of {class} does not name {word}: {path}"
+                            ));
+                        }
+                    }
+                    other => failures.push(format!(
+                        "{name}: the first growing constructor is {:?}, not {class}: {:#}",
+                        other.map(|c| &c["name"]),
+                        comparison["constructors"]
+                    )),
+                }
+            }
+            "no-growing-constructor" => {
+                if main["heap_comparison"].is_null() {
+                    failures.push(format!(
+                        "{name}: the heap snapshots were not compared: {:#}",
+                        main["heap_snapshots"]
+                    ));
+                }
+                for isolate in all {
+                    for c in isolate["heap_comparison"]["constructors"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter(|c| c["growing"] == true)
+                    {
+                        failures.push(format!(
+                            "{name}: thread {} has a growing constructor: {c:#}",
                             isolate["thread"]
                         ));
                     }
@@ -230,6 +292,132 @@ fn an_es_module_memo_grows_where_it_stores() {
 #[test]
 fn a_map_lru_of_fixed_capacity_has_no_growing_site() {
     scenario("lru_map.js");
+}
+
+#[test]
+fn a_map_of_requests_grows_as_their_class_held_through_the_map() {
+    scenario("request_cache.js");
+}
+
+/// The heap snapshots of request_cache.js in the text and HTML reports of its kept profile:
+/// each snapshot's heap and pause, the growing `Request` with its retainer path through
+/// `requestCache`'s Map; and no raw snapshot is left beside the profile.
+#[test]
+fn heap_snapshots_are_reported_in_text_and_html_and_their_files_removed() {
+    let script = scripts_dir().join("request_cache.js");
+    for node in nodes() {
+        let dir = tempfile::tempdir().unwrap();
+        let profile = dir.path().join("run.profile");
+        let report = Invocation::new(&node)
+            .args([&script])
+            .extra([std::ffi::OsStr::new("--keep"), profile.as_os_str()])
+            .run_ok(dir.path());
+        let node = node.display();
+        let main = &isolates(&report)[0];
+        let snapshots = main["heap_snapshots"].as_array().unwrap();
+        assert!(snapshots.len() >= 2, "{node}: {snapshots:#?}");
+        for snapshot in snapshots {
+            assert!(
+                snapshot["pause_ms"].as_f64().unwrap() > 0.0,
+                "{node}: {snapshot}"
+            );
+            assert!(
+                snapshot["heap_used_bytes"].as_u64().unwrap() > 1 << 20,
+                "{node}: {snapshot}"
+            );
+        }
+        let left: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|name| name.ends_with(".heapsnapshot"))
+            .collect();
+        assert!(left.is_empty(), "{node}: snapshots left behind: {left:?}");
+
+        let output = invoke(dir.path(), &os_args!["report", profile.as_os_str()]);
+        assert_eq!(output.exit(), Exit::Code(0), "{}", output.stderr_text());
+        let text = output.stdout_text();
+        let heading = text
+            .lines()
+            .find(|l| l.starts_with("Heap snapshots: "))
+            .unwrap_or_else(|| panic!("{node}: no heap snapshots line:\n{text}"));
+        assert_eq!(
+            heading.matches("(paused ").count(),
+            snapshots.len(),
+            "{node}: {heading}"
+        );
+        let mut lines = text
+            .lines()
+            .skip_while(|l| !l.starts_with("GROWING CONSTRUCTOR Request: "));
+        assert!(
+            lines.next().is_some(),
+            "{node}: no growing Request:\n{text}"
+        );
+        let path = lines.next().unwrap_or_default();
+        assert!(
+            path.starts_with("   retained through: ") && path.contains(".requestCache → Map."),
+            "{node}: {path}"
+        );
+
+        let page = dir.path().join("report.html");
+        let output = invoke(
+            dir.path(),
+            &os_args![
+                "report",
+                profile.as_os_str(),
+                "--format",
+                "html",
+                "--output",
+                page.as_os_str()
+            ],
+        );
+        assert_eq!(output.exit(), Exit::Code(0), "{}", output.stderr_text());
+        let rendered = crate::html::headless(
+            dir.path(),
+            &["--dump-dom"],
+            &format!("file://{}", page.display()),
+        );
+        crate::html::assert_rendered(&rendered, "request_cache.js");
+        assert!(
+            rendered.dom.contains("Heap snapshots (node main thread)"),
+            "{node}"
+        );
+        assert!(rendered.dom.contains(">Request</td>"), "{node}");
+    }
+}
+
+/// Above `--js-heap-snapshot-limit` no snapshot is taken (node's own start-up heap is above
+/// 1 MiB): a note says why, the program runs and exits as ever, and nothing is compared.
+#[test]
+fn a_heap_above_the_snapshot_limit_is_not_snapshotted_and_a_note_says_so() {
+    let script = scripts_dir().join("request_cache.js");
+    for node in nodes() {
+        let dir = tempfile::tempdir().unwrap();
+        let report = Invocation::new(&node)
+            .args([&script])
+            .extra(["--js-heap-snapshot-limit", "1M"])
+            .run_ok(dir.path());
+        let node = node.display();
+        let main = &isolates(&report)[0];
+        let snapshots = main["heap_snapshots"].as_array().unwrap();
+        assert_eq!(snapshots.len(), 1, "{node}: {snapshots:#?}");
+        assert!(snapshots[0]["pause_ms"].is_null(), "{node}: {snapshots:#?}");
+        assert!(main["heap_comparison"].is_null(), "{node}: {main:#}");
+        let note = report["notes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|n| n.as_str())
+            .find(|n| n.contains("heap snapshot was not taken"))
+            .unwrap_or_else(|| panic!("{node}: no note: {:#}", report["notes"]));
+        assert!(
+            note.starts_with(
+                "JavaScript, main thread: the first heap snapshot was not taken: the V8 heap ("
+            ) && note.ends_with("used) is above the limit of 1.0 MiB (--js-heap-snapshot-limit)"),
+            "{node}: {note}"
+        );
+        // The sampling profiler still ran.
+        assert!(growing(main).next().is_some(), "{node}: {main:#}");
+    }
 }
 
 #[test]
