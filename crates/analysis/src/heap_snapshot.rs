@@ -175,8 +175,8 @@ pub struct GroupGrowth {
     pub growing: bool,
     /// The shortest path from the GC roots to one of the new instances (to one of the
     /// instances if none is new), outermost first; empty if none was searched or found. Of
-    /// the instances' last steps (`Map.table[]`, `Request.headers`), the one most of them
-    /// share is chosen, then the nearest instance held that way: a few instances that the
+    /// the instances' last steps (the holder's name and the edge's type: `Map.table[…]`,
+    /// `Request.…`), the one most of them share is chosen, then the nearest instance held that way: a few instances that the
     /// stack happens to hold do not stand for the group.
     pub retainer_path: Vec<RetainerStep>,
     /// How many of those instances are held by that last step.
@@ -518,19 +518,15 @@ pub fn compare(early: &HeapSnapshot, late: &HeapSnapshot) -> HeapGrowth {
     if !groups.is_empty() {
         let (parent, distance) = late.retainers();
         for (group, candidates) in groups.iter_mut().take(PATHS_SEARCHED) {
-            // Instances by their last step: the holder's name and the edge (indices as one).
+            // Instances by their last step: the holder's name and the edge's type (not its
+            // name: a dictionary's keys are property names, one per entry).
             let mut by_step: BTreeMap<(String, String), (u64, usize)> = BTreeMap::new();
             for &node in candidates.iter() {
                 let Some((from, edge)) = parent[node] else {
                     continue;
                 };
                 let step = late.step(from, edge);
-                let edge = if step.is_index() {
-                    "[]"
-                } else {
-                    step.edge.as_str()
-                };
-                let key = (step.holder.clone(), format!("{}\0{edge}", step.edge_type));
+                let key = (step.holder, step.edge_type);
                 let entry = by_step.entry(key).or_insert((0, node));
                 entry.0 += 1;
                 if (distance[node], node) < (distance[entry.1], entry.1) {
@@ -797,7 +793,8 @@ mod tests {
 
     #[test]
     fn the_shared_last_step_beats_an_instance_the_stack_holds() {
-        // One new `Item` is on the stack (one step from the roots), two are in a list.
+        // One new `Item` is on the stack (one step from the roots), two are values of a
+        // dictionary (an object whose property names are its keys, one per entry).
         let node = |kind, name, id, edges| (kind, name, id, 16, edges);
         let early = snapshot(&[node("synthetic", "", 1, vec![])], &[]);
         let late = snapshot(
@@ -810,12 +807,12 @@ mod tests {
                 ),
                 node("synthetic", "(Stack roots)", 3, vec![("element", "0", 5)]),
                 node("object", "global / ", 11, vec![("property", "items", 3)]),
-                node("object", "Array", 13, vec![("internal", "elements", 4)]),
+                node("object", "Object", 13, vec![("internal", "properties", 4)]),
                 node(
                     "array",
                     "",
                     15,
-                    vec![("element", "0", 6), ("element", "1", 7)],
+                    vec![("property", "request-1", 6), ("property", "request-2", 7)],
                 ),
                 node("object", "Item", 17, vec![]),
                 node("object", "Item", 19, vec![]),
@@ -828,7 +825,7 @@ mod tests {
         assert_eq!(item.held_alike, 2);
         assert_eq!(
             path_text(item),
-            "global.items → Array.elements → (array)[0] → Item"
+            "global.items → Object.properties → (array).request-1 → Item"
         );
     }
 
