@@ -447,24 +447,48 @@ impl HeapSnapshot {
     }
 }
 
-/// Compare an isolate's `early` and `late` snapshots.
-pub fn compare(early: &HeapSnapshot, late: &HeapSnapshot) -> HeapGrowth {
-    type Key = (&'static str, String, Option<SourceLocation>);
-    let mut before: BTreeMap<Key, Count> = BTreeMap::new();
-    // Only V8's heap objects have ids that V8 keeps across snapshots: the embedder's
-    // (native) and synthetic nodes have ids of their own, as large as addresses.
-    let newest_early = (0..early.node_count())
-        .filter(|&n| !matches!(early.kind(n), "native" | "synthetic"))
-        .map(|n| early.id(n))
-        .max()
-        .unwrap_or(0);
-    for node in 0..early.node_count() {
-        if let Some(key) = early.group_of(node) {
-            before.entry(key).or_default().add(early.self_size(node));
+/// A group's key: (kind, name, a closure's location).
+type GroupKey = (&'static str, String, Option<SourceLocation>);
+
+/// What a comparison needs of the early snapshot: its groups' counts, its node count and its
+/// newest id. Taken before the late snapshot is read, so that only one parsed snapshot is
+/// in memory at a time (a snapshot of a 50 MiB heap is about 100 MB of JSON and as much
+/// parsed).
+pub struct Baseline {
+    nodes: u64,
+    newest_id: u64,
+    groups: BTreeMap<GroupKey, Count>,
+}
+
+impl Baseline {
+    /// The baseline of `early`.
+    pub fn of(early: &HeapSnapshot) -> Baseline {
+        let mut groups: BTreeMap<GroupKey, Count> = BTreeMap::new();
+        for node in 0..early.node_count() {
+            if let Some(key) = early.group_of(node) {
+                groups.entry(key).or_default().add(early.self_size(node));
+            }
+        }
+        Baseline {
+            nodes: early.node_count() as u64,
+            // Only V8's heap objects have ids that V8 keeps across snapshots: the embedder's
+            // (native) and synthetic nodes have ids of their own, as large as addresses.
+            newest_id: (0..early.node_count())
+                .filter(|&n| !matches!(early.kind(n), "native" | "synthetic"))
+                .map(|n| early.id(n))
+                .max()
+                .unwrap_or(0),
+            groups,
         }
     }
+}
+
+/// Compare an isolate's `late` snapshot with the [`Baseline`] of an earlier one.
+pub fn compare(early: &Baseline, late: &HeapSnapshot) -> HeapGrowth {
+    let before = &early.groups;
+    let newest_early = early.newest_id;
     // (after, new, a new instance or else any instance: ordinals in `late`).
-    let mut after: BTreeMap<Key, (Count, Count, Vec<usize>, Option<usize>)> = BTreeMap::new();
+    let mut after: BTreeMap<GroupKey, (Count, Count, Vec<usize>, Option<usize>)> = BTreeMap::new();
     for node in 0..late.node_count() {
         let Some(key) = late.group_of(node) else {
             continue;
@@ -543,7 +567,7 @@ pub fn compare(early: &HeapSnapshot, late: &HeapSnapshot) -> HeapGrowth {
         }
     }
     HeapGrowth {
-        nodes_before: early.node_count() as u64,
+        nodes_before: early.nodes,
         nodes_after: late.node_count() as u64,
         groups: groups.into_iter().map(|(group, _)| group).collect(),
     }
@@ -716,7 +740,7 @@ mod tests {
             ],
             &[[8 * 7, 3, 9, 16]],
         );
-        let growth = compare(&early, &late);
+        let growth = compare(&Baseline::of(&early), &late);
         assert_eq!((growth.nodes_before, growth.nodes_after), (8, 13));
         let request = GroupGrowth {
             name: "Request".to_owned(),
@@ -820,7 +844,7 @@ mod tests {
             ],
             &[],
         );
-        let growth = compare(&early, &late);
+        let growth = compare(&Baseline::of(&early), &late);
         let item = growth.groups.iter().find(|g| g.name == "Item").unwrap();
         assert_eq!(item.held_alike, 2);
         assert_eq!(

@@ -289,7 +289,7 @@ fn snapshot_files(records: &Path) -> Result<SnapshotFiles> {
 /// an `error` record saying why they could not be compared). The files are deleted by
 /// [`Preload::collect`].
 fn append_heap_growth(records: &Path, profile: &Path, pid: u32) -> Result<()> {
-    use leakscope_analysis::heap_snapshot::{compare, HeapSnapshot};
+    use leakscope_analysis::heap_snapshot::{compare, Baseline, HeapSnapshot};
     let files = snapshot_files(records)?;
     if files.is_empty() {
         return Ok(());
@@ -309,9 +309,13 @@ fn append_heap_growth(records: &Path, profile: &Path, pid: u32) -> Result<()> {
             let json = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
             HeapSnapshot::parse(&json).map_err(|e| format!("{}: {e}", path.display()))
         };
-        let line = match parse(early).and_then(|e| Ok((e, parse(late)?))) {
-            Ok((early, late)) => {
-                let mut record = serde_json::to_value(compare(&early, &late))?;
+        // One parsed snapshot at a time: the early one's baseline is all the comparison needs.
+        let compared = parse(early)
+            .map(|early| Baseline::of(&early))
+            .and_then(|baseline| Ok(compare(&baseline, &parse(late)?)));
+        let line = match compared {
+            Ok(growth) => {
+                let mut record = serde_json::to_value(growth)?;
                 record["k"] = "heap_growth".into();
                 record["th"] = thread.into();
                 record["compared"] = serde_json::json!([early_n, late_n]);
