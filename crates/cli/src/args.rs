@@ -225,12 +225,13 @@ pub struct RunArgs {
     /// of C extensions and other libraries always stay.
     #[arg(long)]
     pub native: bool,
-    /// In a Node.js program, take two V8 heap snapshots per isolate (after its 8th sample and
-    /// as it ends) only while its used heap is at most BYTES (K, M, G suffixes; 0: never).
-    /// Each snapshot stops the isolate for a time proportional to the heap (about 75 ms per
-    /// MiB on a slow machine); they give the constructors that grew between them, with
-    /// their retainer paths. Above the limit, the report notes the snapshot skipped.
-    #[arg(long, value_name = "BYTES", value_parser = parse_size, default_value = "64M")]
+    /// In a Node.js program, take V8 heap snapshots (at the 10th, 20th, 40th... sample of
+    /// each isolate; the last two are compared: the constructors that grew between them,
+    /// with their retainer paths) only while the isolate's used heap is at most BYTES (K, M,
+    /// G suffixes; 0: never). Each snapshot stops the isolate for a time proportional to its
+    /// heap: about 200 ms per MiB under leakscope on a slow machine. Above the limit, a note
+    /// says that the snapshot was not taken.
+    #[arg(long, value_name = "BYTES", value_parser = parse_size, default_value = "32M")]
     pub js_heap_snapshot_limit: u64,
     /// In a Java program, the first interval between the JVM's class histograms (each one is
     /// a full garbage collection, whose pause is measured and reported; the interval doubles
