@@ -757,11 +757,19 @@ fn render_heap_comparison(
             thousands(group.new.instances),
         );
         if !group.retainer_path.is_empty() {
+            let held = if group.new.instances > 0 {
+                format!(
+                    "{} of the {} new ones held this way",
+                    thousands(group.held_alike),
+                    thousands(group.new.instances)
+                )
+            } else {
+                format!("{} held this way", thousands(group.held_alike))
+            };
             let _ = writeln!(
                 out,
-                "   retained through: {} ({} of them held so)",
+                "   retained through: {} ({held})",
                 leakscope_analysis::heap_snapshot::path_text(group),
-                thousands(group.held_alike),
             );
         }
         if let Some(site) = constructor.site.and_then(|index| isolate.sites.get(index)) {

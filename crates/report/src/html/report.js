@@ -801,7 +801,7 @@
               num(bytes(c.before[1])), num(bytes(c.after[1])), el("td", { class: "site" }, site ? ownFrame(site.frames)[0] + " " + ownFrame(site.frames)[1] : "")];
           },
           function (c) {
-            return el("pre", { class: "stack" }, c.path ? "retained through " + c.path + "\n(" + thousands(c.held_alike) + " of its instances held so)" : "no retainer path searched");
+            return el("pre", { class: "stack" }, c.path ? "retained through " + c.path + "\n(" + thousands(c.held_alike) + (c.new_instances ? " of the " + thousands(c.new_instances) + " new ones" : "") + " held this way)" : "no retainer path searched");
           }));
       }
     }
