@@ -65,6 +65,13 @@ fn validate(value: &Value, schema: &Value, root: &Value, path: &str, errors: &mu
                     }
                 }
             }
+            "maximum" => {
+                if let Some(number) = value.as_f64() {
+                    if number > expected.as_f64().unwrap() {
+                        errors.push(format!("{path}: {number} is above {expected}"));
+                    }
+                }
+            }
             "pattern" => {
                 assert_eq!(
                     expected, "^0x[0-9a-f]+$",
@@ -108,6 +115,24 @@ fn validate(value: &Value, schema: &Value, root: &Value, path: &str, errors: &mu
                 if let Some(items) = value.as_array() {
                     for (index, item) in items.iter().enumerate() {
                         validate(item, expected, root, &format!("{path}[{index}]"), errors);
+                    }
+                }
+            }
+            // Every object's keys must be in its `properties` already (above).
+            "additionalProperties" => assert_eq!(
+                expected, false,
+                "the validator knows only additionalProperties: false"
+            ),
+            "minItems" | "maxItems" => {
+                if let Some(items) = value.as_array() {
+                    let bound = expected.as_u64().unwrap() as usize;
+                    let fits = if keyword == "minItems" {
+                        items.len() >= bound
+                    } else {
+                        items.len() <= bound
+                    };
+                    if !fits {
+                        errors.push(format!("{path}: {} items, {keyword} {bound}", items.len()));
                     }
                 }
             }
@@ -176,6 +201,132 @@ fn a_report_with_children_matches_the_schema() {
     assert_eq!(children.len(), 2);
     // A duration that is not a number is written as unknown, not as an invalid number.
     assert_eq!(children[1]["duration_s"], Value::Null);
+}
+
+/// A Node.js isolate with a growing site, a listener pair, two heap snapshots and one skipped,
+/// and their comparison with a retainer path.
+#[test]
+fn a_node_report_with_heap_snapshots_matches_the_schema() {
+    use leakscope_analysis::heap_snapshot::{Count, GroupGrowth, RetainerStep, SourceLocation};
+    use leakscope_analysis::scripts::{ConstructorGrowth, SnapshotComparison, SnapshotTaken};
+    use leakscope_analysis::{ListenerGrowth, ScriptFrame, ScriptIsolate, ScriptSite, Verdict};
+    let frame = |function: &str, line| ScriptFrame {
+        function: function.to_owned(),
+        url: "/app/server.js".to_owned(),
+        line,
+        column: 3,
+    };
+    let count = |instances, bytes| Count { instances, bytes };
+    let group = |name: &str, kind: &str, location, path: Vec<RetainerStep>| GroupGrowth {
+        name: name.to_owned(),
+        kind: kind.to_owned(),
+        location,
+        before: count(10, 400),
+        after: count(5_010, 200_400),
+        new: count(5_000, 200_000),
+        growing: true,
+        held_alike: if path.is_empty() { 0 } else { 5_000 },
+        retainer_path: path,
+    };
+    let step = |holder: &str, edge_type: &str, edge: &str| RetainerStep {
+        holder: holder.to_owned(),
+        edge_type: edge_type.to_owned(),
+        edge: edge.to_owned(),
+    };
+    let snapshot = |n, pause_ms, skipped: Option<&str>| SnapshotTaken {
+        n,
+        t_s: 2.5 * n as f64,
+        heap_used: 8_000_000 * n as u64,
+        pause_ms,
+        skipped: skipped.map(String::from),
+    };
+    let mut report = common::watched();
+    report.findings.scripts = vec![ScriptIsolate {
+        pid: 7,
+        thread: 0,
+        version: "v20.20.2".to_owned(),
+        argv: vec!["/app/server.js".to_owned()],
+        heap_limit: 4_345_298_944,
+        heap_used_last: 12_000_000,
+        sampling_bytes: 32_768,
+        samples: 21,
+        sites: vec![ScriptSite {
+            frames: vec![frame("Request", 4), frame("serve", 12)],
+            verdict: Verdict::Growing,
+            bytes_per_s: 1_200_000.0,
+            live_bytes_last: 8_000_000,
+            live_bytes_peak: 8_000_000,
+            confidence: 0.75,
+            heap_exhaustion_s: Some(3_600.0),
+            exhaustion_s: None,
+            series: vec![(0.25, 0), (0.5, 32_768)],
+        }],
+        listeners: vec![ListenerGrowth {
+            emitter: "EventEmitter".to_owned(),
+            event: "tick".to_owned(),
+            verdict: Verdict::Bounded,
+            per_s: 0.0,
+            listeners_last: 1,
+            added: 1,
+            confidence: 1.0,
+            stacks: vec![(1, vec![frame("attach", 20)])],
+        }],
+        errors: Vec::new(),
+        ended: Some("exit".to_owned()),
+        snapshots: vec![
+            snapshot(1, Some(987.4), None),
+            snapshot(2, Some(1_543.0), None),
+            snapshot(
+                3,
+                None,
+                Some("the V8 heap (40.0 MiB used) is above the limit of 32.0 MiB"),
+            ),
+        ],
+        comparison: Some(SnapshotComparison {
+            compared: (1, 2),
+            nodes_before: 80_000,
+            nodes_after: 120_000,
+            groups: vec![
+                ConstructorGrowth {
+                    growth: group(
+                        "Request",
+                        "object",
+                        None,
+                        vec![
+                            step("(closure context)", "context", "requestCache"),
+                            step("Map", "internal", "table"),
+                            step("(array)", "internal", "17"),
+                        ],
+                    ),
+                    site: Some(0),
+                },
+                ConstructorGrowth {
+                    growth: group(
+                        "onTick",
+                        "closure",
+                        Some(SourceLocation {
+                            url: "/app/server.js".to_owned(),
+                            line: 21,
+                            column: 5,
+                        }),
+                        Vec::new(),
+                    ),
+                    site: None,
+                },
+            ],
+        }),
+    }];
+    let output = check_against_schema(&report);
+    let isolate = &output["scripts"][0];
+    assert_eq!(isolate["heap_snapshots"][2]["pause_ms"], Value::Null);
+    let constructors = &isolate["heap_comparison"]["constructors"];
+    assert_eq!(
+        constructors[0]["retainer_path_text"],
+        "(closure context).requestCache → Map.table → (array)[17] → Request"
+    );
+    assert_eq!(constructors[0]["site"], 0);
+    assert_eq!(constructors[1]["retainer_path_text"], Value::Null);
+    assert_eq!(constructors[1]["location"]["line"], 21);
 }
 
 #[test]
