@@ -724,6 +724,15 @@ fn render_heap_comparison(
         })
         .collect();
     let Some(comparison) = &isolate.comparison else {
+        // Its pause was paid all the same.
+        if !taken.is_empty() {
+            let _ = writeln!(
+                out,
+                "Heap {}: {}; nothing compared (the isolate ended before the next one).",
+                if taken.len() == 1 { "snapshot" } else { "snapshots" },
+                taken.join(", ")
+            );
+        }
         return;
     };
     let _ = writeln!(
