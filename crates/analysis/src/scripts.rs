@@ -159,9 +159,8 @@ pub struct SnapshotComparison {
 pub struct ConstructorGrowth {
     /// Its counts in both snapshots and its retainer path.
     pub growth: GroupGrowth,
-    /// The index in [`ScriptIsolate::sites`] of a growing site with a frame of the
-    /// constructor's name (V8's sampling profiler names a constructor's frame after its
-    /// class) or, for a closure, of the function where it is defined.
+    /// The index in [`ScriptIsolate::sites`] of the growing site that probably allocates it
+    /// (see `allocating_site`).
     pub site: Option<usize>,
 }
 
@@ -669,20 +668,41 @@ pub fn isolate_name(thread: u32) -> String {
 /// The first growing site of `sites` that allocates `group`'s objects, as far as the
 /// sampling profiler's frames tell: a frame of the constructor (V8 names a class's
 /// constructor frame after the class) or, for a closure, the frame of the function it is
-/// (same script, line and column). V8's own kinds of value (`(string)`) name no function.
+/// (same script, line and column); failing that, a site that runs in a function of the
+/// program whose closure context is on the group's retainer path (`tick().context →
+/// (closure context).requestCache → …`: the site's `tick` frame is where the holding
+/// variable is in scope). V8's own kinds of value (`(string)`) name no function.
 fn allocating_site(group: &GroupGrowth, sites: &[ScriptSite]) -> Option<usize> {
     if !matches!(group.kind.as_str(), "object" | "closure") {
         return None;
     }
-    sites.iter().position(|site| {
-        site.verdict == Verdict::Growing
-            && site.frames.iter().any(|frame| {
-                let at_location = group.location.as_ref().is_some_and(|l| {
-                    (l.url.as_str(), l.line, l.column)
-                        == (frame.url.as_str(), frame.line, frame.column)
-                });
-                !frame.url.is_empty() && (frame.function == group.name || at_location)
-            })
+    let growing_site_with = |wanted: &dyn Fn(&ScriptFrame) -> bool| {
+        sites.iter().position(|site| {
+            site.verdict == Verdict::Growing
+                && site
+                    .frames
+                    .iter()
+                    .any(|frame| !frame.url.is_empty() && wanted(frame))
+        })
+    };
+    let named = growing_site_with(&|frame| {
+        let at_location = group.location.as_ref().is_some_and(|l| {
+            (l.url.as_str(), l.line, l.column) == (frame.url.as_str(), frame.line, frame.column)
+        });
+        frame.function == group.name || at_location
+    });
+    named.or_else(|| {
+        let holding_closures: Vec<&str> = group
+            .retainer_path
+            .iter()
+            .filter(|step| step.edge == "context")
+            .filter_map(|step| step.holder.strip_suffix("()"))
+            .filter(|function| *function != "(anonymous)")
+            .collect();
+        // node's own functions (timers, streams) hold everything a timer's closure holds.
+        growing_site_with(&|frame| {
+            !frame.url.starts_with("node:") && holding_closures.contains(&frame.function.as_str())
+        })
     })
 }
 
@@ -770,11 +790,11 @@ mod tests {
     fn snapshots_and_their_comparison_are_read_and_tied_to_the_growing_site() {
         let mut lines = vec![
             r#"{"k":"start","th":0,"t":1000000,"pid":7,"node":"v20.0.0","heap_limit":100000000,"sampling_bytes":32768,"interval_ms":250,"main":true,"argv":["s.js"]}"#.to_owned(),
-            r#"{"k":"site","th":0,"id":1,"frames":[["Request","/s.js",3,3],["serve","/s.js",9,1]]}"#.to_owned(),
+            r#"{"k":"site","th":0,"id":1,"frames":[["Request","/s.js",3,3],["serve","/s.js",9,1],["tick","/s.js",20,1],["setTimeout","node:timers",140,1]]}"#.to_owned(),
             r#"{"k":"snapshot","th":0,"t":1001000,"n":1,"used":4000000,"limit":67108864,"pause_ms":512.25,"file":"/tmp/x.0.1.heapsnapshot"}"#.to_owned(),
             r#"{"k":"snapshot","th":0,"t":1002000,"n":2,"used":8000000,"limit":67108864,"pause_ms":901.5,"file":"/tmp/x.0.2.heapsnapshot"}"#.to_owned(),
             r#"{"k":"snapshot","th":0,"t":1004000,"n":3,"used":90000000,"limit":67108864,"skipped":"the V8 heap (85.8 MiB used) is above the limit of 64.0 MiB (--js-heap-snapshot-limit)"}"#.to_owned(),
-            r#"{"k":"heap_growth","th":0,"compared":[1,2],"nodes_before":10,"nodes_after":20,"groups":[{"name":"(string)","kind":"string","location":null,"before":{"instances":1,"bytes":8},"after":{"instances":900,"bytes":90000},"new":{"instances":899,"bytes":89992},"growing":true,"retainer_path":[],"held_alike":0},{"name":"Request","kind":"object","location":null,"before":{"instances":1,"bytes":40},"after":{"instances":500,"bytes":80000},"new":{"instances":499,"bytes":79960},"growing":true,"retainer_path":[{"holder":"(closure context)","edge_type":"context","edge":"cache"},{"holder":"Map","edge_type":"internal","edge":"table"}],"held_alike":499}]}"#.to_owned(),
+            r#"{"k":"heap_growth","th":0,"compared":[1,2],"nodes_before":10,"nodes_after":20,"groups":[{"name":"(string)","kind":"string","location":null,"before":{"instances":1,"bytes":8},"after":{"instances":900,"bytes":90000},"new":{"instances":899,"bytes":89992},"growing":true,"retainer_path":[],"held_alike":0},{"name":"Request","kind":"object","location":null,"before":{"instances":1,"bytes":40},"after":{"instances":500,"bytes":80000},"new":{"instances":499,"bytes":79960},"growing":true,"retainer_path":[{"holder":"(closure context)","edge_type":"context","edge":"cache"},{"holder":"Map","edge_type":"internal","edge":"table"}],"held_alike":499},{"name":"Entry","kind":"object","location":null,"before":{"instances":1,"bytes":40},"after":{"instances":500,"bytes":70000},"new":{"instances":499,"bytes":69960},"growing":true,"retainer_path":[{"holder":"setTimeout()","edge_type":"internal","edge":"context"},{"holder":"tick()","edge_type":"internal","edge":"context"},{"holder":"(closure context)","edge_type":"context","edge":"entries"}],"held_alike":499},{"name":"Timeout","kind":"object","location":null,"before":{"instances":1,"bytes":40},"after":{"instances":500,"bytes":60000},"new":{"instances":499,"bytes":59960},"growing":true,"retainer_path":[{"holder":"setTimeout()","edge_type":"internal","edge":"context"},{"holder":"(closure context)","edge_type":"context","edge":"timers"}],"held_alike":499}]}"#.to_owned(),
         ];
         for i in 0..20u64 {
             lines.push(format!(
@@ -811,8 +831,18 @@ mod tests {
             .iter()
             .map(|c| (c.growth.name.as_str(), c.site))
             .collect();
-        // The site's frame `Request` is the class's constructor; strings name no function.
-        assert_eq!(tied, [("(string)", None), ("Request", Some(0))]);
+        // The site's frame `Request` is the class's constructor; strings name no function;
+        // `Entry` is held in the closure context of `tick`, a frame of the site; `Timeout` only
+        // in one of `setTimeout`, a frame of node's own code.
+        assert_eq!(
+            tied,
+            [
+                ("(string)", None),
+                ("Request", Some(0)),
+                ("Entry", Some(0)),
+                ("Timeout", None)
+            ]
+        );
         assert_eq!(
             crate::heap_snapshot::path_text(&comparison.groups[1].growth),
             "(closure context).cache → Map.table → Request"

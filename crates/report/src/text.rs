@@ -729,7 +729,11 @@ fn render_heap_comparison(
             let _ = writeln!(
                 out,
                 "Heap {}: {}; nothing compared (the isolate ended before the next one).",
-                if taken.len() == 1 { "snapshot" } else { "snapshots" },
+                if taken.len() == 1 {
+                    "snapshot"
+                } else {
+                    "snapshots"
+                },
                 taken.join(", ")
             );
         }
@@ -785,7 +789,7 @@ fn render_heap_comparison(
             if let Some(frame) = site.frames.iter().find(|f| !f.url.is_empty()) {
                 let _ = writeln!(
                     out,
-                    "   allocated at the growing site {} ({}:{}:{})",
+                    "   probably allocated at the growing site {} ({}:{}:{})",
                     frame.function, frame.url, frame.line, frame.column
                 );
             }

@@ -326,6 +326,15 @@ fn heap_snapshots_are_reported_in_text_and_html_and_their_files_removed() {
                 "{node}: {snapshot}"
             );
         }
+        // Tied to the growing site, which runs in `tick`, whose closure holds the Map.
+        let request = main["heap_comparison"]["constructors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == "Request")
+            .unwrap_or_else(|| panic!("{node}: no Request: {main:#}"));
+        let site = &main["sites"][request["site"].as_u64().unwrap_or(u64::MAX) as usize];
+        assert_eq!(site["verdict"], "growing", "{node}: {request:#}");
         let left: Vec<String> = std::fs::read_dir(dir.path())
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -356,6 +365,11 @@ fn heap_snapshots_are_reported_in_text_and_html_and_their_files_removed() {
         assert!(
             path.starts_with("   retained through: ") && path.contains(".requestCache → Map."),
             "{node}: {path}"
+        );
+        let tie = lines.next().unwrap_or_default();
+        assert!(
+            tie.starts_with("   probably allocated at the growing site "),
+            "{node}: {tie}"
         );
 
         let page = dir.path().join("report.html");
