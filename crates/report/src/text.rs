@@ -1069,6 +1069,118 @@ pub(crate) fn thousands(value: u64) -> String {
 mod tests {
     use super::*;
 
+    /// Two snapshots compared: a growing constructor with its path and its site, a group that
+    /// grew too little to be listed in text; then the same isolate with one snapshot only.
+    #[test]
+    fn heap_snapshots_and_growing_constructors_are_rendered() {
+        use leakscope_analysis::heap_snapshot::{Count, GroupGrowth, RetainerStep};
+        use leakscope_analysis::scripts::{ConstructorGrowth, SnapshotComparison, SnapshotTaken};
+        use leakscope_analysis::{ScriptFrame, ScriptIsolate, ScriptSite, Verdict};
+        let snapshot = |n: u32, pause_ms| SnapshotTaken {
+            n,
+            t_s: 2.5 * n as f64,
+            heap_used: 4 << (20 + n),
+            pause_ms,
+            skipped: None,
+        };
+        let group = |name: &str, growing, path: Vec<RetainerStep>| GroupGrowth {
+            name: name.to_owned(),
+            kind: "object".to_owned(),
+            location: None,
+            before: Count {
+                instances: 1_000,
+                bytes: 40_000,
+            },
+            after: Count {
+                instances: 26_000,
+                bytes: 1_040_000,
+            },
+            new: Count {
+                instances: 25_000,
+                bytes: 1_000_000,
+            },
+            growing,
+            held_alike: if path.is_empty() { 0 } else { 24_000 },
+            retainer_path: path,
+        };
+        let step = |holder: &str, edge_type: &str, edge: &str| RetainerStep {
+            holder: holder.to_owned(),
+            edge_type: edge_type.to_owned(),
+            edge: edge.to_owned(),
+        };
+        let mut isolate = ScriptIsolate {
+            pid: 7,
+            thread: 0,
+            version: "v20.20.2".to_owned(),
+            argv: Vec::new(),
+            heap_limit: 1 << 32,
+            heap_used_last: 1 << 24,
+            sampling_bytes: 32_768,
+            samples: 21,
+            sites: vec![ScriptSite {
+                frames: vec![ScriptFrame {
+                    function: "serve".to_owned(),
+                    url: "/app/s.js".to_owned(),
+                    line: 20,
+                    column: 15,
+                }],
+                verdict: Verdict::Growing,
+                bytes_per_s: 1e6,
+                live_bytes_last: 1 << 23,
+                live_bytes_peak: 1 << 23,
+                confidence: 0.75,
+                heap_exhaustion_s: None,
+                exhaustion_s: None,
+                series: Vec::new(),
+            }],
+            listeners: Vec::new(),
+            errors: Vec::new(),
+            ended: None,
+            snapshots: vec![snapshot(1, Some(987.4)), snapshot(2, Some(1543.0))],
+            comparison: Some(SnapshotComparison {
+                compared: (1, 2),
+                nodes_before: 80_000,
+                nodes_after: 120_000,
+                groups: vec![
+                    ConstructorGrowth {
+                        growth: group(
+                            "Request",
+                            true,
+                            vec![
+                                step("(closure context)", "context", "requestCache"),
+                                step("Map", "internal", "table"),
+                                step("(array)", "internal", "17"),
+                            ],
+                        ),
+                        site: Some(0),
+                    },
+                    ConstructorGrowth {
+                        growth: group("Headers", false, Vec::new()),
+                        site: None,
+                    },
+                ],
+            }),
+        };
+        let style = Style { color: false };
+        let mut out = String::new();
+        render_heap_comparison(&mut out, &isolate, &style);
+        assert_eq!(
+            out,
+            "Heap snapshots: 8.0 MiB at 2.5 s (paused 987 ms), 16.0 MiB at 5.0 s (paused 1543 ms); the last two compared:\n\
+             GROWING CONSTRUCTOR Request: 1,000 -> 26,000 instances, 39.1 KiB -> 1015.6 KiB; 25,000 allocated between the snapshots and still alive\n   \
+             retained through: (closure context).requestCache → Map.table → (array)[17] → Request (24,000 of the 25,000 new ones held this way)\n   \
+             probably allocated at the growing site serve (/app/s.js:20:15)\n"
+        );
+        isolate.comparison = None;
+        isolate.snapshots.truncate(1);
+        let mut out = String::new();
+        render_heap_comparison(&mut out, &isolate, &style);
+        assert_eq!(
+            out,
+            "Heap snapshot: 8.0 MiB at 2.5 s (paused 987 ms); nothing compared (the isolate ended before the next one).\n"
+        );
+    }
+
     #[test]
     fn thousands_are_grouped_by_commas() {
         assert_eq!(thousands(0), "0");
