@@ -262,10 +262,9 @@
   // last) and compared: what was allocated in the second half of the run so far and is
   // still alive, so that a long run's warm-up (caches filling) is left behind, at a cost
   // that halves as the run goes on. A run shorter than 20 samples has one, and nothing to
-  // compare. None
-  // at the isolate's end: by the `exit` event a script's module scope is often unreachable
-  // already, and a snapshot (which collects garbage first) would not see what it kept. None
-  // while the used heap is above the limit.
+  // compare. None at the isolate's end: by the `exit` event a script's module scope is
+  // often unreachable already, and a snapshot (which collects garbage first) would not see
+  // what it kept. None while the used heap is above the limit.
   // v8.writeHeapSnapshot serializes in C++ straight to the file: the inspector's
   // HeapProfiler.takeHeapSnapshot hands each chunk to this isolate as a string first, which
   // is slower and allocates in the heap being measured. leakscope parses the files after the
@@ -281,11 +280,11 @@
     return n >= FIRST_SNAPSHOT_SAMPLE && Number.isInteger(times) && (times & (times - 1)) === 0;
   }
   function heapSnapshot() {
-    if (snapshotsStopped) return;
+    if (snapshotsStopped || ended) return;
     const n = snapshotsTaken + 1;
-    const used = v8.getHeapStatistics().used_heap_size;
-    const record = { k: 'snapshot', th: threadId, t: Date.now(), n: n, used: used, limit: snapshotLimit };
+    const record = { k: 'snapshot', th: threadId, t: Date.now(), n: n, used: 0, limit: snapshotLimit };
     try {
+      const used = record.used = v8.getHeapStatistics().used_heap_size;
       if (used > snapshotLimit) {
         const mib = (bytes) => (bytes / 1048576).toFixed(1) + ' MiB';
         record.skipped = 'the V8 heap (' + mib(used) + ' used) is above the limit of ' + mib(snapshotLimit) + ' (--js-heap-snapshot-limit)';
@@ -332,7 +331,7 @@
       // alive until the end of the current task (and a snapshot would show them held by
       // V8's `weak_refs_keep_during_job`), and the timer machinery would be on the stack.
       setImmediate(() => {
-        heapSnapshot();
+        heapSnapshot(); // catches its own errors
         setTimeout(tick, intervalMs).unref();
       }).unref();
       return;
