@@ -296,7 +296,7 @@ mod tests {
     /// profile without a JavaScript side has none.
     #[test]
     fn the_limit_holds_for_each_isolates_javascript_sites() {
-        use leakscope_format::{FrameKind, Process, ScriptRecord};
+        use leakscope_format::Process;
         let mut profile = watched();
         assert!(compare_moments(&profile, 10).scripts.is_empty());
         profile.process = Some(Process {
@@ -313,14 +313,7 @@ mod tests {
             r#"{"k":"heap","th":1,"t":1001000,"used":1,"sites":[]}"#,
             r#"{"k":"heap","th":1,"t":1003000,"used":1,"sites":[[1,10],[2,20]]}"#,
         ];
-        profile.script_records = lines
-            .iter()
-            .map(|line| ScriptRecord {
-                runtime: FrameKind::JavaScript,
-                pid: 7,
-                line: (*line).to_owned(),
-            })
-            .collect();
+        profile.script_records = crate::scripts::profile_with_records(7, &lines).script_records;
         let top = |diff: &Diff| -> Vec<(u32, Vec<(String, i64)>)> {
             diff.scripts
                 .iter()

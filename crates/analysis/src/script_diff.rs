@@ -144,26 +144,9 @@ fn site_delta(frames: Vec<ScriptFrame>, bytes_before: u64, bytes_after: u64) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use leakscope_format::{FrameKind, Process, ScriptRecord};
 
-    /// A profile of process `pid`, started 1,000 s after the epoch, with these preload lines.
     fn profile(pid: u32, lines: &[String]) -> Profile {
-        Profile {
-            process: Some(Process {
-                pid,
-                start_unix_ns: 1_000_000_000_000,
-                ..Process::default()
-            }),
-            script_records: lines
-                .iter()
-                .map(|line| ScriptRecord {
-                    runtime: FrameKind::JavaScript,
-                    pid,
-                    line: line.clone(),
-                })
-                .collect(),
-            ..Profile::default()
-        }
+        crate::scripts::profile_with_records(pid, lines)
     }
 
     fn site(thread: u32, id: u32, frames: &str) -> String {

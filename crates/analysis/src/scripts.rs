@@ -706,28 +706,35 @@ fn allocating_site(group: &GroupGrowth, sites: &[ScriptSite]) -> Option<usize> {
     })
 }
 
+/// For tests: a profile of process `pid`, started 1,000 s after the epoch, whose preload
+/// wrote `lines`.
+#[cfg(test)]
+pub(crate) fn profile_with_records<L: AsRef<str>>(pid: u32, lines: &[L]) -> Profile {
+    use leakscope_format::{FrameKind, Process, ScriptRecord};
+    Profile {
+        process: Some(Process {
+            pid,
+            start_unix_ns: 1_000_000_000_000,
+            ..Process::default()
+        }),
+        script_records: lines
+            .iter()
+            .map(|line| ScriptRecord {
+                runtime: FrameKind::JavaScript,
+                pid,
+                line: line.as_ref().to_owned(),
+            })
+            .collect(),
+        ..Profile::default()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use leakscope_format::{FrameKind, Process, ScriptRecord};
 
     fn profile(lines: &[String]) -> Profile {
-        Profile {
-            process: Some(Process {
-                pid: 7,
-                start_unix_ns: 1_000_000_000_000,
-                ..Process::default()
-            }),
-            script_records: lines
-                .iter()
-                .map(|line| ScriptRecord {
-                    runtime: FrameKind::JavaScript,
-                    pid: 7,
-                    line: line.clone(),
-                })
-                .collect(),
-            ..Profile::default()
-        }
+        profile_with_records(7, lines)
     }
 
     #[test]

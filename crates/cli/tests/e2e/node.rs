@@ -439,7 +439,6 @@ fn a_worker_thread_is_an_isolate_of_its_own() {
     scenario("worker_leak.js");
 }
 
-/// Every script in tests/node/ is run by a test above (or is one of the two below).
 /// The JavaScript sites of the memo script in the pprof profile, decoded by Google's protobuf
 /// library: one sample per site of every isolate, with its JavaScript stack (function, script,
 /// line), its live bytes as `inuse_space` and its verdict as a label, as the JSON report has
@@ -620,6 +619,7 @@ fn first_javascript_site(text: &str) -> Option<(i64, String, u64)> {
     Some((delta, function.to_owned(), line))
 }
 
+/// Every script in tests/node/ is named by a test of this file.
 #[test]
 fn every_script_has_a_test() {
     let source = include_str!("node.rs");
