@@ -436,7 +436,7 @@ pub fn notes(java: &JavaFindings) -> Vec<String> {
         });
     }
     if java.recorded {
-        notes.push("the JVM's flight recorder that leakscope started allocates natively too: its old object sampler's sites are left out, and other sites with Jfr* frames are the recorder's, not the program's".to_owned());
+        notes.push("the JVM's flight recorder that leakscope started allocates natively too: sites with Jfr*, ObjectSampler or SampleList frames are the recorder's, not the program's (its old object sampler's are left out when libjvm.so has a symbol table to find them by)".to_owned());
     }
     notes
 }
