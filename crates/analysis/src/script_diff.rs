@@ -61,7 +61,10 @@ pub fn diff_script_ends(old: &Profile, new: &Profile) -> Vec<ScriptIsolateDelta>
 /// the process started), per isolate. An isolate's state at a moment is its sample nearest to
 /// the moment (the earlier of two as near): its samples are at least 250 ms apart and not in
 /// step with the agent's snapshots, whose times the default moments are. Before the isolate
-/// started, nothing of it was live; after its last sample, that sample holds.
+/// started, nothing of it was live; after its last sample, that sample holds, and for a
+/// worker that exited, until its end: from then on nothing of it is live. (The main thread
+/// ends with the process, whose end is not part of its life, as for the native sites: the
+/// default `--to`, the agent's snapshot at exit, comes just after it.)
 pub fn diff_script_moments(profile: &Profile, from_s: f64, to_s: f64) -> Vec<ScriptIsolateDelta> {
     let isolates = isolate_sites(profile);
     changes(
@@ -70,11 +73,16 @@ pub fn diff_script_moments(profile: &Profile, from_s: f64, to_s: f64) -> Vec<Scr
     )
 }
 
+/// Node's thread id of the main thread.
+const MAIN_THREAD: u32 = 0;
+
 /// The index of the sample of `isolate` nearest to `t_s`; `None` before the isolate started
-/// (its `start` record, else its first sample) or when it has no samples.
+/// (its `start` record, else its first sample), from when a worker ended on, or when it has
+/// no samples.
 fn nearest_sample(isolate: &IsolateSites, t_s: f64) -> Option<usize> {
     let first = *isolate.times.first()?;
-    if t_s.is_nan() || t_s < isolate.started_s.unwrap_or(first) {
+    let worker_ended = isolate.thread != MAIN_THREAD && isolate.ended_s.is_some_and(|e| t_s >= e);
+    if t_s.is_nan() || t_s < isolate.started_s.unwrap_or(first) || worker_ended {
         return None;
     }
     let after = isolate.times.partition_point(|&t| t < t_s);
@@ -322,5 +330,40 @@ mod tests {
         );
         // Two moments nearest the same sample: nothing changed.
         assert_eq!(moments(1.6, 1.7), [(0, vec![])]);
+    }
+
+    /// A worker that exited has nothing live at a moment after its end, where its last
+    /// sample would otherwise hold; the main thread, which ends with the process, keeps its
+    /// last sample.
+    #[test]
+    fn a_worker_that_ended_has_nothing_live_after_its_end() {
+        let lines = [
+            site(0, 1, REMEMBER),
+            heap(0, 500, "[[1,4096]]", false),
+            heap(0, 1000, "[[1,8192]]", false),
+            heap(0, 1300, "[[1,8192]]", true),
+            site(3, 1, REMEMBER),
+            heap(3, 500, "[[1,32768]]", false),
+            heap(3, 1000, "[[1,65536]]", false),
+            // Taken as the worker exited, at 1.2 s.
+            heap(3, 1200, "[[1,65536]]", true),
+        ];
+        let profile = profile(7, &lines);
+        let moments = |from_s, to_s| summary(&diff_script_moments(&profile, from_s, to_s));
+        assert_eq!(
+            moments(0.5, 1.1),
+            [
+                (0, vec![row("remember", 3, 4096, 8192)]),
+                (3, vec![row("remember", 3, 32768, 65536)])
+            ]
+        );
+        assert_eq!(
+            moments(0.5, 1.5),
+            [
+                (0, vec![row("remember", 3, 4096, 8192)]),
+                (3, vec![row("remember", 3, 32768, 0)])
+            ]
+        );
+        assert_eq!(moments(1.3, 5.0), [(0, vec![]), (3, vec![])]);
     }
 }

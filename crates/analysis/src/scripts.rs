@@ -323,6 +323,8 @@ impl InstrumentCode {
 struct IsolateRecords {
     /// When its recording started, s since the process started.
     started_s: Option<f64>,
+    /// When it took its last sample, as it ended, s since the process started.
+    ended_s: Option<f64>,
     version: String,
     argv: Vec<String>,
     heap_limit: u64,
@@ -378,6 +380,9 @@ pub struct IsolateSites {
     /// When the isolate's recording started, s since the process started (`None` for
     /// records without a `start` record, as in a file cut short).
     pub started_s: Option<f64>,
+    /// When it ended (its last sample, taken as it ended), s since the process started;
+    /// `None` if it left no such sample (the process was killed, or the file is cut short).
+    pub ended_s: Option<f64>,
     /// The times of its samples, s since the process started (the sample taken as the isolate
     /// ended left out, as for the verdicts).
     pub times: Vec<f64>,
@@ -395,6 +400,7 @@ pub fn isolate_sites(profile: &Profile) -> Vec<IsolateSites> {
             pid,
             thread,
             started_s: records.started_s,
+            ended_s: records.ended_s,
             times: records.heap.iter().map(|h| h.0).collect(),
             sites: site_series(&records.heap)
                 .into_iter()
@@ -451,8 +457,10 @@ fn read_records(profile: &Profile) -> (BTreeMap<(u32, u32), IsolateRecords>, usi
                 sites,
             } => {
                 // As with the agent's snapshots, the program's end is not part of its life
-                // (everything may have been dropped by then).
-                if !r#final {
+                // (everything may have been dropped by then), but says when it ended.
+                if r#final {
+                    isolates.entry(key(th)).or_default().ended_s = Some(since_start(t));
+                } else {
                     isolates
                         .entry(key(th))
                         .or_default()
