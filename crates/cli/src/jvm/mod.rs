@@ -10,7 +10,7 @@ mod attach;
 mod perfmap;
 mod recording;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -74,7 +74,7 @@ struct Collected {
     /// The JVM's perf maps, taken with each histogram, while they can be.
     perf_maps: Option<perfmap::PerfMaps>,
     /// The blobs of every perf map taken.
-    code: Vec<JavaCode>,
+    code: BTreeSet<JavaCode>,
     /// The JVM's `libjvm.so`, as the process mapped it.
     library: Option<String>,
 }
@@ -301,19 +301,21 @@ fn watch_attached(
 /// Ask the JVM for its perf map and merge it into what was collected. A map that cannot be
 /// had is asked for no more, and a note says why.
 fn take_perf_map(attached: &Attached, collected: &mut Collected) -> Result<(), AttachError> {
-    let Some(maps) = collected.perf_maps.as_mut() else {
+    let Some(maps) = &collected.perf_maps else {
         return Ok(());
     };
-    let failed = match attached.command("Compiler.perfmap")? {
-        Ok(_) => maps.read().err(),
-        Err(rejected) => Some(format!("the JVM rejected Compiler.perfmap: {}", rejected.0)),
+    let read = match attached.command("Compiler.perfmap")? {
+        Ok(_) => maps.read(),
+        Err(rejected) => Err(format!("the JVM rejected Compiler.perfmap: {}", rejected.0)),
     };
-    if let Some(why) = failed {
-        collected.notes.push(format!(
-            "the JVM's perf map could not be read ({why}), so native frames in JIT-compiled Java code it would have named show as ???"
-        ));
-        collected.code.extend(maps.blobs.iter().cloned());
-        collected.perf_maps = None;
+    match read {
+        Ok(blobs) => collected.code.extend(blobs),
+        Err(why) => {
+            collected.notes.push(format!(
+                "the JVM's perf map could not be read ({why}), so native frames in JIT-compiled Java code it would have named show as ???"
+            ));
+            collected.perf_maps = None;
+        }
     }
     Ok(())
 }
@@ -446,10 +448,6 @@ fn append(profile: &Path, mut collected: Collected) -> std::io::Result<()> {
         let _ = std::fs::remove_dir_all(dir);
     }
 
-    if let Some(maps) = collected.perf_maps.take() {
-        collected.code.extend(maps.blobs);
-    }
-
     let vm = collected.vm.take().expect("checked by the caller");
     let mut chunks: Vec<Vec<u8>> = vec![encode(vm.encode())?];
     let classes = JavaClasses(
@@ -472,10 +470,8 @@ fn append(profile: &Path, mut collected: Collected) -> std::io::Result<()> {
     for object in &read.old_objects {
         chunks.push(encode(object.encode())?);
     }
-    for blobs in collected
-        .code
-        .chunks(leakscope_format::java::JAVA_CODE_PER_CHUNK)
-    {
+    let code: Vec<JavaCode> = std::mem::take(&mut collected.code).into_iter().collect();
+    for blobs in code.chunks(leakscope_format::java::JAVA_CODE_PER_CHUNK) {
         chunks.push(encode(JavaCodeMap(blobs.to_vec()).encode())?);
     }
     for note in &collected.notes {

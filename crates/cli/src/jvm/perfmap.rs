@@ -5,15 +5,14 @@
 //! wrapper, compiled methods, the interpreter. No module holds them, so the symbolizer cannot
 //! name them. HotSpot can: its diagnostic command `Compiler.perfmap` (JDK 17 and later)
 //! writes every blob of its code cache, `START SIZE NAME` per line, to `/tmp/perf-<pid>.map`,
-//! the file `perf` reads for JIT code. leakscope asks for one with every class histogram,
-//! keeps every blob seen (the code cache frees and reuses space, so a run's maps are merged,
-//! not replaced) and stores them in the profile, where the symbolizer finds them.
+//! the file `perf` reads for JIT code. leakscope asks for one with every class histogram; the
+//! caller keeps every blob seen (the code cache frees and reuses space, so a run's maps are
+//! merged, not replaced) and stores them in the profile, where the symbolizer finds them.
 //!
 //! The file is the JVM's, at a fixed path: leakscope reads it without following a symbolic
 //! link and only if the JVM's user owns it, and removes it after reading unless it was there
 //! before leakscope first asked (then it is the user's, for their own `perf`, and stays).
 
-use std::collections::BTreeSet;
 use std::io::Read;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::PathBuf;
@@ -31,8 +30,6 @@ pub struct PerfMaps {
     owner: u32,
     /// The file existed before leakscope first asked: it is left in place.
     keep_file: bool,
-    /// Every blob seen in any map.
-    pub blobs: BTreeSet<JavaCode>,
 }
 
 impl PerfMaps {
@@ -44,21 +41,17 @@ impl PerfMaps {
             path,
             owner,
             keep_file,
-            blobs: BTreeSet::new(),
         }
     }
 
-    /// Read the map the JVM has just written and merge its blobs. Err: why it could not be
-    /// read, in words for a note.
-    pub fn read(&mut self) -> Result<usize, String> {
+    /// The blobs of the map the JVM has just written. Err: why it could not be read, in
+    /// words for a note.
+    pub fn read(&self) -> Result<Vec<JavaCode>, String> {
         let text = self.read_file();
         if !self.keep_file {
             let _ = std::fs::remove_file(&self.path);
         }
-        let blobs = parse(&text?);
-        let count = blobs.len();
-        self.blobs.extend(blobs);
-        Ok(count)
+        Ok(parse(&text?))
     }
 
     fn read_file(&self) -> Result<String, String> {
@@ -159,14 +152,14 @@ mod tests {
         // SAFETY: geteuid has no preconditions.
         let uid = unsafe { libc::geteuid() };
 
-        let mut maps = PerfMaps::new(pid, uid);
+        let maps = PerfMaps::new(pid, uid);
         std::fs::write(&path, "0x1000 0x10 a.b.C.m()\n").unwrap();
-        assert_eq!(maps.read(), Ok(1));
+        assert_eq!(maps.read().map(|blobs| blobs.len()), Ok(1));
         assert!(!path.exists(), "leakscope's own map is removed");
 
         std::fs::write(&path, "0x2000 0x10 a.b.C.n()\n").unwrap();
-        let mut kept = PerfMaps::new(pid, uid);
-        assert_eq!(kept.read(), Ok(1));
+        let kept = PerfMaps::new(pid, uid);
+        assert_eq!(kept.read().map(|blobs| blobs.len()), Ok(1));
         assert!(path.exists(), "the user's map stays");
         let other_owner = PerfMaps {
             owner: uid + 1,

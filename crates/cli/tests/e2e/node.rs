@@ -252,6 +252,17 @@ fn run_script(node: &Path, script: &Path, dir: &Path) -> Value {
     report
 }
 
+/// `script` under `node` with its profile kept at `dir/run.profile`: the profile's path and
+/// the JSON report.
+fn run_script_keeping(node: &Path, script: &Path, dir: &Path) -> (PathBuf, Value) {
+    let profile = dir.join("run.profile");
+    let report = Invocation::new(node)
+        .args([script])
+        .extra([std::ffi::OsStr::new("--keep"), profile.as_os_str()])
+        .run_ok(dir);
+    (profile, report)
+}
+
 fn scenario(name: &str) {
     let script = scripts_dir().join(name);
     let expected = expectations(&script);
@@ -307,11 +318,7 @@ fn heap_snapshots_are_reported_in_text_and_html_and_their_files_removed() {
     let script = scripts_dir().join("request_cache.js");
     for node in nodes() {
         let dir = tempfile::tempdir().unwrap();
-        let profile = dir.path().join("run.profile");
-        let report = Invocation::new(&node)
-            .args([&script])
-            .extra([std::ffi::OsStr::new("--keep"), profile.as_os_str()])
-            .run_ok(dir.path());
+        let (profile, report) = run_script_keeping(&node, &script, dir.path());
         let node = node.display();
         let main = &isolates(&report)[0];
         let snapshots = main["heap_snapshots"].as_array().unwrap();
@@ -448,11 +455,7 @@ fn javascript_sites_are_samples_of_the_pprof_profile() {
     let script = scripts_dir().join("memo_object.js");
     for node in nodes() {
         let dir = tempfile::tempdir().unwrap();
-        let profile = dir.path().join("run.profile");
-        let report = Invocation::new(&node)
-            .args([&script])
-            .extra([std::ffi::OsStr::new("--keep"), profile.as_os_str()])
-            .run_ok(dir.path());
+        let (profile, report) = run_script_keeping(&node, &script, dir.path());
         let pprof = dir.path().join("heap.pb.gz");
         let args: [&std::ffi::OsStr; 6] = [
             "report".as_ref(),
