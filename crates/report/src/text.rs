@@ -808,6 +808,29 @@ pub(crate) fn render_script_frames(out: &mut String, frames: &[leakscope_analysi
         };
         let _ = writeln!(out, "   {lead} {} ({place}) [javascript]", frame.function);
     }
+    if let [only] = frames {
+        if let Some(meaning) = v8_state_meaning(&only.function) {
+            let _ = writeln!(
+                out,
+                "   (no JavaScript was on the stack: V8 names the state it was in, {meaning})"
+            );
+        }
+    }
+}
+
+/// What a stack of one pseudo-frame means: V8's sampling heap profiler names the VM state
+/// when an allocation happened with no JavaScript frame on the stack (V8's
+/// `SamplingHeapProfiler::AddStack`).
+fn v8_state_meaning(function: &str) -> Option<&'static str> {
+    Some(match function {
+        "(V8 API)" => "native code (node's own C++ or an addon) calling V8's API, for example the HTTP parser making header strings",
+        "(EXTERNAL)" => "native code called from JavaScript",
+        "(GC)" => "the garbage collector",
+        "(PARSER)" => "the parser, compiling source",
+        "(BYTECODE_COMPILER)" | "(COMPILER)" => "the compiler",
+        "(IDLE)" | "(IDLE_EXTERNAL)" | "(JS)" | "(LOGGING)" => "an internal state",
+        _ => return None,
+    })
 }
 
 fn human_seconds(seconds: f64) -> String {
@@ -1068,6 +1091,31 @@ pub(crate) fn thousands(value: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A stack of one V8 state pseudo-frame says what it means; a real frame of the same
+    /// shape, or a pseudo-frame under a script frame, does not.
+    #[test]
+    fn a_v8_state_pseudo_frame_is_explained() {
+        use leakscope_analysis::ScriptFrame;
+        let frame = |function: &str, url: &str| ScriptFrame {
+            function: function.to_owned(),
+            url: url.to_owned(),
+            line: 0,
+            column: 0,
+        };
+        let mut out = String::new();
+        render_script_frames(&mut out, &[frame("(V8 API)", "")]);
+        assert_eq!(
+            out,
+            "   at (V8 API) (native) [javascript]\n   (no JavaScript was on the stack: V8 names the state it was in, native code (node's own C++ or an addon) calling V8's API, for example the HTTP parser making header strings)\n"
+        );
+        let mut out = String::new();
+        render_script_frames(&mut out, &[frame("repeat", "")]);
+        assert_eq!(out, "   at repeat (native) [javascript]\n");
+        let mut out = String::new();
+        render_script_frames(&mut out, &[frame("(GC)", ""), frame("tick", "/a.js")]);
+        assert!(!out.contains("no JavaScript"), "{out}");
+    }
 
     /// Two snapshots compared: a growing constructor with its path and its site, a group that
     /// grew too little to be listed in text; then the same isolate with one snapshot only.

@@ -143,10 +143,12 @@ fn check(name: &str, report: &Value, expected: &[Vec<String>]) -> Vec<String> {
             }
             "growing-site" => {
                 let wanted = &expectation[1..];
-                match growing(main).next() {
+                // A site with no script frame (V8's "(V8 API)": header strings the HTTP
+                // parser made from C++) may grow faster; the script's own site is checked.
+                match growing(main).find(|site| !innermost(site).is_empty()) {
                     Some(site) if wanted.contains(&innermost(site)) => {}
                     other => failures.push(format!(
-                        "{name}: the fastest growing site is {:?}, not one of {wanted:?}: {:#}",
+                        "{name}: the fastest growing site of the script is {:?}, not one of {wanted:?}: {:#}",
                         other.map(innermost),
                         main["sites"]
                     )),
