@@ -239,13 +239,26 @@ pub unsafe extern "C" fn free(block: *mut c_void) {
 }
 
 /// `exit(3)`: wipe the dead stack (see `deadstack`), then glibc's exit, whose handlers end
-/// with the agent's (registered first, so run last).
+/// with the agent's (registered first, so run last). Naked, so that no frame of the hook's
+/// own (an alignment slot holding the program's `rax`, say) lies above the wiped stack.
+#[unsafe(naked)]
 #[no_mangle]
 pub unsafe extern "C" fn exit(code: c_int) -> ! {
-    if core_::is_active() {
-        core_::deadstack::zero_below_stack_pointer();
-    }
-    init::real_exit(code)
+    // SAFETY: keeps the status on the stack across the wipe (which aligns the stack for its
+    // call and writes only below its own return address and caller-saved registers), then
+    // jumps to `real_exit` with the stack and `edi` as they were on entry.
+    core::arch::naked_asm!(
+        ".cfi_startproc",
+        "push rdi",
+        ".cfi_adjust_cfa_offset 8",
+        "call {wipe}",
+        "pop rdi",
+        ".cfi_adjust_cfa_offset -8",
+        "jmp {real_exit}",
+        ".cfi_endproc",
+        wipe = sym core_::deadstack::wipe_dead_stack,
+        real_exit = sym init::real_exit,
+    )
 }
 
 /// `_exit(2)`: no handlers run, so the agent scans here.
@@ -254,13 +267,24 @@ pub unsafe extern "C" fn _exit(code: c_int) -> ! {
     init::finish_at_underscore_exit(code)
 }
 
-/// `quick_exit(3)`: its handlers run, then the agent's (registered first, so run last) scans.
+/// `quick_exit(3)`: wipe the dead stack as `exit` does; its handlers run, then the agent's
+/// (registered first, so run last) scans.
+#[unsafe(naked)]
 #[no_mangle]
 pub unsafe extern "C" fn quick_exit(code: c_int) -> ! {
-    if core_::is_active() {
-        core_::deadstack::zero_below_stack_pointer();
-    }
-    init::quick_exit(code)
+    // SAFETY: as `exit`.
+    core::arch::naked_asm!(
+        ".cfi_startproc",
+        "push rdi",
+        ".cfi_adjust_cfa_offset 8",
+        "call {wipe}",
+        "pop rdi",
+        ".cfi_adjust_cfa_offset -8",
+        "jmp {quick_exit}",
+        ".cfi_endproc",
+        wipe = sym core_::deadstack::wipe_dead_stack,
+        quick_exit = sym init::quick_exit,
+    )
 }
 
 /// `_Exit(2)`, the same as `_exit`.

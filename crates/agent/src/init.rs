@@ -78,7 +78,7 @@ static REAL_QUICK_EXIT: Symbol = Symbol::new(c"quick_exit", Scope::Next);
 static QUICK_EXIT_CODE: core::sync::atomic::AtomicI32 = core::sync::atomic::AtomicI32::new(0);
 
 /// `quick_exit(3)`: remember the status for the agent's `at_quick_exit` handler, then glibc's.
-pub fn quick_exit(code: c_int) -> ! {
+pub extern "C" fn quick_exit(code: c_int) -> ! {
     QUICK_EXIT_CODE.store(code, Ordering::Release);
     let f = REAL_QUICK_EXIT.address();
     if f != 0 {
@@ -194,7 +194,7 @@ pub fn finish_at_underscore_exit(code: c_int) -> ! {
 }
 
 /// glibc's `exit`.
-pub fn real_exit(code: c_int) -> ! {
+pub extern "C" fn real_exit(code: c_int) -> ! {
     let f = REAL_EXIT.address();
     if f != 0 {
         // SAFETY: `f` is glibc's `exit`, found by dlsym.
@@ -210,16 +210,38 @@ pub fn real_exit(code: c_int) -> ! {
     }
 }
 
+/// The program's `main`, called by glibc in its place: calls it, then wipes the dead stack
+/// (see `deadstack`) and returns its result. Naked, so that its own frame holds nothing but
+/// the `rbx` it saves (a Rust function's frame may keep, in a slot it never writes, what an
+/// earlier call at that depth left there).
+#[unsafe(naked)]
 extern "C" fn main_trampoline(
     argc: c_int,
     argv: *mut *mut c_char,
     envp: *mut *mut c_char,
 ) -> c_int {
-    // SAFETY: REAL_MAIN holds the program's main, stored by start_main before this runs.
-    let main: MainFn = unsafe { core::mem::transmute(REAL_MAIN.load(Ordering::Acquire)) };
-    let result = main(argc, argv, envp);
-    core_::deadstack::zero_below_stack_pointer();
-    result
+    // SAFETY: REAL_MAIN holds the program's main, stored by start_main before glibc calls
+    // this; it is called with the arguments as they came and the stack aligned (one push on
+    // an entry rsp of 8 mod 16). `rbx`, callee-saved, keeps the result across the wipe and is
+    // restored before the return; the CFI describes the one push for unwinders walking from
+    // the program's frames.
+    core::arch::naked_asm!(
+        ".cfi_startproc",
+        "push rbx",
+        ".cfi_adjust_cfa_offset 8",
+        ".cfi_offset rbx, -16",
+        "call qword ptr [rip + {real_main}]",
+        "mov ebx, eax",
+        "call {wipe}",
+        "mov eax, ebx",
+        "pop rbx",
+        ".cfi_adjust_cfa_offset -8",
+        ".cfi_restore rbx",
+        "ret",
+        ".cfi_endproc",
+        real_main = sym REAL_MAIN,
+        wipe = sym core_::deadstack::wipe_dead_stack,
+    )
 }
 
 /// Forward `__libc_start_main`, wrapping `main`.

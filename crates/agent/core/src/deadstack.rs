@@ -3,35 +3,77 @@
 //! memcheck does not count a pointer left in a popped stack frame: when the stack grows over
 //! that memory again, memcheck marks it undefined until it is written. A conservative scan
 //! reading raw memory would see the stale pointer and call a lost block reachable. So when
-//! `main` returns, and when the program calls `exit`, the agent zeroes the stack below the
-//! stack pointer: the frames the exit path then builds there hold only what that path wrote.
+//! `main` returns, and when the program calls `exit` or `quick_exit`, the agent zeroes the
+//! stack below the caller's frame ([`wipe_dead_stack`]): the frames the exit path then
+//! builds there hold only what that path wrote.
 
-/// Zero the calling thread's stack from the bottom of its mapping up to the stack pointer.
-#[inline(never)]
-pub fn zero_below_stack_pointer() {
+/// Zero the calling thread's stack from the bottom of its mapping up to the return address
+/// of this call, then clear the scratch registers; does nothing when the agent is not
+/// watching. For naked callers (the `exit` and `quick_exit` hooks, the `main` trampoline)
+/// whose own frames hold nothing but what they pushed.
+///
+/// Everything below the return address is dead, including the frames of the code that
+/// found the mapping: a Rust function that zeroed below its own stack pointer left its own
+/// frame as it was, and that frame's unwritten slots (padding, spill slots it did not need)
+/// still held what earlier calls at that depth had left there, such as the address an
+/// allocation hook had just returned; the exit path's frames, built over it, kept those
+/// words, and the scan found the program's last pointer to a block it had dropped. The
+/// scratch registers are cleared for the same reason: a callee may push one to align its
+/// stack.
+///
+/// # Safety
+/// Only for callers that keep nothing of their own below their stack pointer (no red zone);
+/// it clobbers every caller-saved general register.
+#[unsafe(naked)]
+pub unsafe extern "C" fn wipe_dead_stack() {
+    // SAFETY: calls `dead_stack_low` with the stack aligned as the C ABI wants (entry rsp is
+    // 8 mod 16; one more word makes it 0), then zeroes `[low, rsp)`: with rsp pointing at
+    // this call's return address, every byte there lies below every live frame. A signal
+    // handler that interrupts the `rep stosb` runs below rsp and returns before it resumes,
+    // so its frame is dead too. Only caller-saved registers are written; the direction flag
+    // is clear at any call (`cld` restates it).
+    core::arch::naked_asm!(
+        ".cfi_startproc",
+        "sub rsp, 8",
+        ".cfi_adjust_cfa_offset 8",
+        "call {low}",
+        "add rsp, 8",
+        ".cfi_adjust_cfa_offset -8",
+        "mov rdi, rax",
+        "mov rcx, rsp",
+        "test rdi, rdi",
+        "jz 2f",
+        "sub rcx, rdi",
+        "jbe 2f",
+        "xor eax, eax",
+        "cld",
+        "rep stosb",
+        "2:",
+        "xor eax, eax",
+        "xor ecx, ecx",
+        "xor edx, edx",
+        "xor esi, esi",
+        "xor edi, edi",
+        "xor r8d, r8d",
+        "xor r9d, r9d",
+        "xor r10d, r10d",
+        "xor r11d, r11d",
+        "ret",
+        ".cfi_endproc",
+        low = sym dead_stack_low,
+    )
+}
+
+/// The lowest address of the calling thread's stack mapping, or 0 when there is nothing to
+/// wipe (the agent is not watching, or the mapping was not found).
+extern "C" fn dead_stack_low() -> u64 {
+    if !crate::is_active() {
+        return 0;
+    }
     let sp: u64;
     // SAFETY: reads the stack pointer; touches no memory.
     unsafe { core::arch::asm!("mov {}, rsp", out(reg) sp, options(nomem, nostack)) };
-    let Some(low) = stack_mapping_low(sp) else {
-        return;
-    };
-    // SAFETY: zeroes `[low, rsp)`: memory of this thread's stack mapping below the current
-    // stack pointer, which holds no live frame (a signal handler that interrupts the loop
-    // runs and returns before the loop resumes, so its frame is dead too). The asm is not
-    // `nostack`, so the compiler keeps nothing in the red zone across it.
-    unsafe {
-        core::arch::asm!(
-            "mov rcx, rsp",
-            "sub rcx, rdi",
-            "jbe 2f",
-            "cld",
-            "rep stosb",
-            "2:",
-            inout("rdi") low => _,
-            out("rcx") _,
-            in("al") 0u8,
-        );
-    }
+    stack_mapping_low(sp).unwrap_or(0)
 }
 
 /// The lowest address of the mapping that holds `sp`, from `/proc/self/maps`.
