@@ -64,8 +64,11 @@ pub unsafe extern "C" fn wipe_dead_stack() {
     )
 }
 
-/// The lowest address of the calling thread's stack mapping, or 0 when there is nothing to
-/// wipe (the agent is not watching, or the mapping was not found).
+/// The lowest address of the calling thread's own stack below the stack pointer (the bottom
+/// of its mapping, or of the bounds the thread was started with, whichever is higher), or 0
+/// when there is nothing to wipe: the agent is not watching, the mapping was not found, or
+/// the thread runs on a stack not its own. A coroutine's or fiber's stack is often a block
+/// of the heap or part of a larger mapping: below its stack pointer lies the program's data.
 extern "C" fn dead_stack_low() -> u64 {
     if !crate::is_active() {
         return 0;
@@ -73,7 +76,11 @@ extern "C" fn dead_stack_low() -> u64 {
     let sp: u64;
     // SAFETY: reads the stack pointer; touches no memory.
     unsafe { core::arch::asm!("mov {}, rsp", out(reg) sp, options(nomem, nostack)) };
-    stack_mapping_low(sp).unwrap_or(0)
+    let (own_low, own_high) = crate::unwind::own_stack();
+    if !(own_low < sp && sp < own_high) {
+        return 0;
+    }
+    stack_mapping_low(sp).map_or(0, |low| low.max(own_low))
 }
 
 /// The lowest address of the mapping that holds `sp`, from `/proc/self/maps`.

@@ -241,6 +241,56 @@ int main(void) {
     }
 }
 
+/// `exit` called on a coroutine's stack (a heap block, here) wipes nothing: below that stack
+/// pointer lies the program's heap, not a dead stack. The program's own exit handler finds
+/// its data intact, and the leak check runs. (The wipe once zeroed the heap from its start up
+/// to the coroutine's stack pointer, and the program crashed in its exit handlers.)
+#[test]
+fn exit_on_a_coroutine_stack_leaves_the_heap_below_it_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let program = compile(
+        dir.path(),
+        "coroutine_exit",
+        r#"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <ucontext.h>
+#include <unistd.h>
+static char *data;
+static ucontext_t main_context, coroutine;
+static void check(void) {
+    for (int i = 0; i < 4096; i++)
+        if (data[i] != 'x') { puts("the heap was overwritten"); fflush(stdout); _exit(3); }
+    puts("the heap is intact");
+}
+static void body(void) { exit(0); }
+int main(void) {
+    data = malloc(4096);
+    memset(data, 'x', 4096);
+    char *stack = malloc(64 * 1024);
+    atexit(check);
+    getcontext(&coroutine);
+    coroutine.uc_stack.ss_sp = stack;
+    coroutine.uc_stack.ss_size = 64 * 1024;
+    coroutine.uc_link = &main_context;
+    makecontext(&coroutine, body, 0);
+    swapcontext(&main_context, &coroutine);
+    return 1;
+}
+"#,
+    );
+    let (output, report) = Invocation::new(&program).run_json(dir.path());
+    assert_eq!(
+        output.stdout_text().lines().next(),
+        Some("the heap is intact"),
+        "{}",
+        output.stderr_text()
+    );
+    assert_eq!(report["exit"]["code"], 0, "{report}");
+    assert_eq!(report["leak_check"]["status"], "complete", "{report}");
+}
+
 /// A library's constructor runs before the agent's own (a preloaded object is initialised
 /// after the libraries it precedes): its allocations are tracked all the same, with stacks.
 #[test]
