@@ -9,7 +9,7 @@
 
 /// Zero the calling thread's stack from the bottom of its mapping up to the return address
 /// of this call, then clear the scratch registers; does nothing when the agent is not
-/// watching. For naked callers (the `exit` and `quick_exit` hooks, the `main` trampoline)
+/// watching or the thread runs on a stack not its own ([`dead_stack_low`]). For naked callers (the `exit` and `quick_exit` hooks, the `main` trampoline)
 /// whose own frames hold nothing but what they pushed.
 ///
 /// Everything below the return address is dead, including the frames of the code that
